@@ -1,0 +1,19 @@
+#![doc = include_str!("../README.md")]
+//!
+//! # Modules
+//! - [`frame`]: the entry frame, byte by byte, with encode and verify.
+//! - [`id`]: the on-disk hasher and codec ids.
+//! - The traits live at the crate root: [`KeyHasher`], [`Codec`], [`Store`], [`StoreExt`].
+
+pub mod error;
+pub mod frame;
+pub mod id;
+pub mod key;
+mod traits;
+
+pub use error::{Error, ErrorKind, Result};
+pub use id::{CodecId, HasherId, PLUGIN_RANGE_START};
+pub use key::{DIGEST_LEN, Digest, Key, NAMESPACE_MAX_LEN, Namespace};
+pub use traits::{
+    Codec, EntryInfo, HashState, KeyHasher, Store, StoreExt, VerifiedFrame, listing_not_supported,
+};

@@ -1,0 +1,337 @@
+//! Integration tests of hoard-core through its public API, with a small private codec.
+
+use hoard_core::frame::{self, Frame, HEADER_LEN};
+use hoard_core::{Codec, CodecId, Digest, ErrorKind, HasherId, Key, Result};
+use proptest::prelude::*;
+
+/// Stores bytes as they are; the real identity codec lives in hoard-codec, which core's
+/// tests must not depend on.
+#[derive(Debug)]
+struct Plain;
+
+impl Codec for Plain {
+    fn id(&self) -> CodecId {
+        CodecId::Identity
+    }
+    fn level(&self) -> i32 {
+        0
+    }
+    fn encode(&self, input: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        out.extend_from_slice(input);
+        Ok(())
+    }
+    fn decode(&self, input: &[u8], decoded_len: usize, out: &mut Vec<u8>) -> Result<()> {
+        if input.len() != decoded_len {
+            return Err(hoard_core::Error::corrupt(
+                "identity payload length mismatch",
+            ));
+        }
+        out.extend_from_slice(input);
+        Ok(())
+    }
+}
+
+/// A codec whose payload differs from its input: a length prefix, then the bytes XOR 0xa5.
+#[derive(Debug)]
+struct Rle;
+
+impl Codec for Rle {
+    fn id(&self) -> CodecId {
+        CodecId::plugin(0x8123).expect("in the plugin range")
+    }
+    fn level(&self) -> i32 {
+        -5
+    }
+    fn encode(&self, input: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        out.extend_from_slice(&(input.len() as u32).to_le_bytes());
+        out.extend(input.iter().map(|b| b ^ 0xa5));
+        Ok(())
+    }
+    fn decode(&self, input: &[u8], decoded_len: usize, out: &mut Vec<u8>) -> Result<()> {
+        let Some((len, body)) = input.split_first_chunk::<4>() else {
+            return Err(hoard_core::Error::corrupt(
+                "payload shorter than its length prefix",
+            ));
+        };
+        if u32::from_le_bytes(*len) as usize != decoded_len || body.len() != decoded_len {
+            return Err(hoard_core::Error::corrupt(
+                "payload length disagrees with the frame",
+            ));
+        }
+        out.extend(body.iter().map(|b| b ^ 0xa5));
+        Ok(())
+    }
+}
+
+fn key(seed: u8) -> Key {
+    Key::new(HasherId::Sha256, Digest::from_bytes([seed; 32]))
+}
+
+fn sample(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 31 % 251) as u8).collect()
+}
+
+#[test]
+fn frames_round_trip_for_every_size_class() {
+    for len in [0, 1, 95, 96, 4095, 16 * 1024 - 1, 16 * 1024, 100_000] {
+        let data = sample(len);
+        for codec in [&Plain as &dyn Codec, &Rle] {
+            let bytes = frame::encode(&key(1), codec, &data, 42).expect("encode");
+            let parsed = Frame::parse(&bytes).expect("parse");
+            let header = parsed.verify_for(&key(1), u64::MAX).expect("verify");
+            assert_eq!(header.decoded_len, len as u64);
+            assert_eq!(header.codec, codec.id());
+            assert_eq!(header.level, codec.level());
+            assert_eq!(header.created_unix_ms, 42);
+            assert_eq!(
+                header.payload_offset,
+                frame::payload_offset_for(codec.id(), len)
+            );
+            assert_eq!(parsed.decode(codec).expect("decode"), data);
+        }
+    }
+}
+
+#[test]
+fn large_identity_payloads_are_page_aligned() {
+    let bytes = frame::encode(&key(1), &Plain, &sample(64 * 1024), 0).expect("encode");
+    let parsed = Frame::parse(&bytes).expect("parse");
+    assert_eq!(parsed.header().payload_offset, 4096);
+    assert_eq!(bytes.len(), 4096 + 64 * 1024);
+}
+
+/// The frame format is pinned: this file changes only with a new format version.
+#[test]
+fn golden_frame_bytes_are_stable() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/golden/frame-v1-identity.hex"
+    );
+    let data = b"hoard golden frame: compiled code goes here";
+    let digest = Digest::from_bytes(std::array::from_fn(|i| i as u8));
+    let bytes = frame::encode(
+        &Key::new(HasherId::Sha256, digest),
+        &Plain,
+        data,
+        1_764_201_600_000,
+    )
+    .expect("encode");
+    if std::env::var_os("HOARD_BLESS").is_some() {
+        use std::io::Write;
+        let mut f = std::fs::File::create(path).expect("create golden file");
+        f.write_all(to_hex_lines(&bytes).as_bytes())
+            .expect("write golden file");
+    }
+    let text = std::fs::read_to_string(path).expect("golden file (HOARD_BLESS=1 writes it)");
+    let golden = from_hex_lines(&text);
+    assert_eq!(
+        bytes, golden,
+        "frame bytes moved: the on-disk format changed"
+    );
+    let parsed = Frame::parse(&golden).expect("golden parses");
+    assert_eq!(parsed.payload(), data);
+    assert_eq!(&golden[..8], b"\x89hoard\r\n");
+    assert_eq!(golden[8..10], [1, 0], "version 1");
+    assert_eq!(golden[10..12], [96, 0], "payload offset");
+    assert_eq!(golden[12..14], [1, 0], "sha256");
+    assert_eq!(golden[14..16], [1, 0], "identity");
+}
+
+/// The golden file is hex, 16 bytes a line, so that a diff of it is readable.
+fn to_hex_lines(bytes: &[u8]) -> String {
+    bytes
+        .chunks(16)
+        .map(|line| {
+            line.iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+                + "\n"
+        })
+        .collect()
+}
+
+fn from_hex_lines(text: &str) -> Vec<u8> {
+    text.split_whitespace()
+        .map(|pair| u8::from_str_radix(pair, 16).expect("golden file holds hex pairs"))
+        .collect()
+}
+
+#[test]
+fn every_single_bit_flip_is_detected() {
+    for len in [0usize, 1, 100, 4096] {
+        let data = sample(len);
+        for codec in [&Plain as &dyn Codec, &Rle] {
+            let good = frame::encode(&key(9), codec, &data, 7).expect("encode");
+            let mut bytes = good.clone();
+            for bit in 0..bytes.len() * 8 {
+                bytes[bit / 8] ^= 1 << (bit % 8);
+                let verdict = Frame::parse(&bytes).and_then(|f| {
+                    f.verify_for(&key(9), u64::MAX)?;
+                    f.decode(codec)
+                });
+                assert!(
+                    verdict.is_err(),
+                    "flip of bit {bit} in a {len}-byte {} frame went unnoticed",
+                    codec.id()
+                );
+                bytes[bit / 8] ^= 1 << (bit % 8);
+            }
+            assert_eq!(bytes, good);
+        }
+    }
+}
+
+#[test]
+fn truncation_and_appended_bytes_are_corrupt() {
+    let good = frame::encode(&key(3), &Rle, &sample(5000), 0).expect("encode");
+    for cut in (0..good.len()).step_by(7) {
+        let err = Frame::parse(&good[..cut]).err().map(|e| e.kind());
+        assert_eq!(err, Some(ErrorKind::Corrupt), "cut at {cut}");
+    }
+    let mut longer = good.clone();
+    longer.push(0);
+    assert_eq!(
+        Frame::parse(&longer).err().map(|e| e.kind()),
+        Some(ErrorKind::Corrupt)
+    );
+}
+
+#[test]
+fn another_keys_frame_is_corrupt_and_a_large_declaration_too_large() {
+    let bytes = frame::encode(&key(1), &Plain, b"abc", 0).expect("encode");
+    let parsed = Frame::parse(&bytes).expect("parse");
+    assert_eq!(
+        parsed.verify_for(&key(2), 10).err().map(|e| e.kind()),
+        Some(ErrorKind::Corrupt)
+    );
+    let other_hasher = Key::new(HasherId::Blake3, *key(1).digest());
+    assert_eq!(
+        parsed.verify_for(&other_hasher, 10).err().map(|e| e.kind()),
+        Some(ErrorKind::Corrupt)
+    );
+    assert_eq!(
+        parsed.verify_for(&key(1), 2).err().map(|e| e.kind()),
+        Some(ErrorKind::TooLarge)
+    );
+}
+
+/// Rewrites header fields of a valid frame and fixes the checksum, as an attacker or a newer
+/// hoard could.
+fn reseal(mut bytes: Vec<u8>, edit: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    edit(&mut bytes);
+    // The documented checksum: XXH3-128 of bytes 0..80 followed by bytes 96..end.
+    let mut covered = bytes[..80].to_vec();
+    covered.extend_from_slice(&bytes[HEADER_LEN..]);
+    let sum = xxhash_rust::xxh3::xxh3_128(&covered);
+    bytes[80..96].copy_from_slice(&sum.to_le_bytes());
+    bytes
+}
+
+#[test]
+fn a_newer_version_is_unsupported_not_corrupt() {
+    let bytes = frame::encode(&key(1), &Plain, b"abc", 0).expect("encode");
+    let newer = reseal(bytes, |b| b[8..10].copy_from_slice(&2u16.to_le_bytes()));
+    assert_eq!(
+        Frame::parse(&newer).err().map(|e| e.kind()),
+        Some(ErrorKind::Unsupported)
+    );
+}
+
+#[test]
+fn a_resealed_multi_gigabyte_declaration_is_refused_without_allocating() {
+    let bytes = frame::encode(&key(1), &Rle, &sample(1000), 0).expect("encode");
+    let bomb = reseal(bytes, |b| {
+        b[24..32].copy_from_slice(&(8u64 << 30).to_le_bytes())
+    });
+    let parsed = Frame::parse(&bomb).expect("structure is fine");
+    assert_eq!(
+        parsed.verify_for(&key(1), 1 << 20).err().map(|e| e.kind()),
+        Some(ErrorKind::TooLarge)
+    );
+    // A declaration the payload cannot honour is corrupt, not a short or padded result.
+    let dishonest = reseal(
+        frame::encode(&key(1), &Rle, &sample(1000), 0).expect("encode"),
+        |b| b[24..32].copy_from_slice(&2000u64.to_le_bytes()),
+    );
+    let parsed = Frame::parse(&dishonest).expect("structure is fine");
+    assert_eq!(
+        parsed.decode(&Rle).err().map(|e| e.kind()),
+        Some(ErrorKind::Corrupt)
+    );
+}
+
+#[test]
+fn decoding_with_the_wrong_codec_is_refused() {
+    let bytes = frame::encode(&key(1), &Rle, b"aaaa", 0).expect("encode");
+    let parsed = Frame::parse(&bytes).expect("parse");
+    assert_eq!(
+        parsed.decode(&Plain).err().map(|e| e.kind()),
+        Some(ErrorKind::InvalidInput)
+    );
+}
+
+#[test]
+fn ids_outside_the_plugin_range_are_refused_when_encoding() {
+    #[derive(Debug)]
+    struct Rogue;
+    impl Codec for Rogue {
+        fn id(&self) -> CodecId {
+            CodecId::Plugin(7)
+        }
+        fn level(&self) -> i32 {
+            0
+        }
+        fn encode(&self, input: &[u8], out: &mut Vec<u8>) -> Result<()> {
+            out.extend_from_slice(input);
+            Ok(())
+        }
+        fn decode(&self, input: &[u8], _: usize, out: &mut Vec<u8>) -> Result<()> {
+            out.extend_from_slice(input);
+            Ok(())
+        }
+    }
+    let err = frame::encode(&key(1), &Rogue, b"x", 0)
+        .err()
+        .map(|e| e.kind());
+    assert_eq!(err, Some(ErrorKind::InvalidInput));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    /// Arbitrary bytes never panic the parser; anything it accepts decodes without panicking.
+    #[test]
+    fn parsing_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+        if let Ok(f) = Frame::parse(&bytes) {
+            let _ = f.verify_for(&key(0), 1 << 16);
+            let _ = f.decode(&Rle);
+            let _ = f.decode(&Plain);
+        }
+    }
+
+    /// Valid frames with hostile header edits (checksum fixed up) never panic and never
+    /// decode to a different length than they declare.
+    #[test]
+    fn resealed_header_edits_never_panic(
+        data in proptest::collection::vec(any::<u8>(), 0..300),
+        at in 8usize..80,
+        value in any::<u8>(),
+    ) {
+        let bytes = frame::encode(&key(5), &Rle, &data, 0).expect("encode");
+        let edited = reseal(bytes, |b| b[at] = value);
+        if let Ok(f) = Frame::parse(&edited)
+            && let Ok(h) = f.verify_for(&key(5), 1 << 16)
+                && let Ok(out) = f.decode(&Rle) {
+                    prop_assert_eq!(out.len() as u64, h.decoded_len);
+                }
+    }
+
+    #[test]
+    fn round_trip(data in proptest::collection::vec(any::<u8>(), 0..5000), seed in any::<u8>()) {
+        let bytes = frame::encode(&key(seed), &Rle, &data, 1).expect("encode");
+        let f = Frame::parse(&bytes).expect("parse");
+        f.verify_for(&key(seed), data.len() as u64).expect("verify");
+        prop_assert_eq!(f.decode(&Rle).expect("decode"), data);
+    }
+}
