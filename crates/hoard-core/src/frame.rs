@@ -20,9 +20,10 @@
 //! | 96 | .. | zero padding up to the payload offset |
 //! | offset | payload length | the encoded payload; the frame ends exactly here |
 //!
-//! Reading verifies, in order: length of the fixed header, magic, version (a newer one is
-//! [`ErrorKind::Unsupported`]), that the payload ends exactly at the end of the bytes
-//! (truncation and appended bytes are caught), the checksum, the ids, the padding, and,
+//! Reading verifies, in order: length of the fixed header, magic, the checksum (whose place
+//! and algorithm every format version keeps, so that any damage is corruption), version (a
+//! newer one is [`ErrorKind::Unsupported`]), that the payload ends exactly at the end of the
+//! bytes (truncation and appended bytes are caught), the flags, ids and padding, and,
 //! with [`Frame::verify_for`], the key and the size cap. Only then is the payload decoded,
 //! into a buffer of exactly the declared length.
 
@@ -210,6 +211,17 @@ impl<'a> Frame<'a> {
         if bytes[..8] != MAGIC {
             return Err(Error::corrupt("frame does not start with the hoard magic"));
         }
+        // The checksum comes first: its place and algorithm are frozen across format
+        // versions, so damage anywhere (a flipped version bit included) is corruption, and
+        // only an intact frame can be "from a newer hoard".
+        let stored = u128::from_le_bytes(
+            bytes[CHECKSUM_AT..HEADER_LEN]
+                .try_into()
+                .expect("the range is 16 bytes long"),
+        );
+        if checksum(bytes) != stored {
+            return Err(Error::corrupt("frame checksum does not match its contents"));
+        }
         let version = u16_at(bytes, 8);
         if version == 0 {
             return Err(Error::corrupt("frame declares format version 0"));
@@ -236,14 +248,6 @@ impl<'a> Frame<'a> {
                 bytes.len(),
                 (offset as u64).saturating_add(payload_len)
             )));
-        }
-        let stored = u128::from_le_bytes(
-            bytes[CHECKSUM_AT..HEADER_LEN]
-                .try_into()
-                .expect("the range is 16 bytes long"),
-        );
-        if checksum(bytes) != stored {
-            return Err(Error::corrupt("frame checksum does not match its contents"));
         }
         let flags = u32_at(bytes, 20);
         if flags != 0 {

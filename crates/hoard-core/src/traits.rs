@@ -26,7 +26,7 @@ pub trait KeyHasher: Send + Sync + Debug + 'static {
 }
 
 /// An incremental hashing state returned by [`KeyHasher::begin`].
-pub trait HashState: Send {
+pub trait HashState: Send + Sync {
     /// Feeds bytes.
     fn update(&mut self, bytes: &[u8]);
 
