@@ -1,0 +1,95 @@
+//! LZ4 block compression through `lz4_flex`, behind the `lz4` feature.
+
+use hoard_core::{Codec, CodecId, Error, ErrorKind, Result};
+use lz4_flex::block;
+
+use crate::reserve::reserve_exact;
+
+/// No LZ4 block decodes to more than 255 times its size: a sequence costs at least three
+/// bytes (token and offset) and yields at most 19 match bytes plus 255 per extension byte,
+/// and literals are copied one for one.
+const MAX_RATIO: usize = 255;
+
+/// LZ4 block compression (`lz4_flex::block`, no size prefix: the frame records the decoded
+/// length), recorded as [`CodecId::Lz4`] with level 0.
+///
+/// Compresses less than zstd but decodes two to three times faster; pure Rust, built with
+/// `lz4_flex`'s safe encoder and decoder.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Lz4;
+
+impl Codec for Lz4 {
+    fn id(&self) -> CodecId {
+        CodecId::Lz4
+    }
+
+    fn level(&self) -> i32 {
+        0
+    }
+
+    fn encode(&self, input: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        // lz4_flex computes its bound as `n * 110 / 100`, which overflows (and panics in
+        // debug builds) for inputs above 39 MB on 32-bit targets.
+        if input.len().checked_mul(110).is_none() {
+            return Err(Error::new(
+                ErrorKind::TooLarge,
+                format!("lz4 cannot encode {} bytes on this platform", input.len()),
+            ));
+        }
+        // lz4_flex refuses to start unless this much room is available, although its real
+        // worst case is much smaller (n + n / 255 + 16).
+        let bound = block::get_maximum_output_size(input.len());
+        reserve_exact(out, bound, "encode an lz4 payload")?;
+        let start = out.len();
+        out.resize(start + bound, 0);
+        match block::compress_into(input, &mut out[start..]) {
+            Ok(written) => {
+                out.truncate(start + written);
+                Ok(())
+            }
+            Err(e) => {
+                // Unreachable with the bound above; an error all the same, never a panic.
+                out.truncate(start);
+                Err(Error::new(
+                    ErrorKind::Io,
+                    format!("lz4 could not encode {} bytes", input.len()),
+                )
+                .with_source(e))
+            }
+        }
+    }
+
+    fn decode(&self, input: &[u8], decoded_len: usize, out: &mut Vec<u8>) -> Result<()> {
+        // Refusing impossible lengths up front keeps a tiny hostile payload from costing an
+        // allocation and a zeroing pass of whatever length it claims.
+        if decoded_len > input.len().saturating_mul(MAX_RATIO) {
+            return Err(Error::corrupt(format!(
+                "lz4 payload of {} bytes cannot decode to the declared {decoded_len}",
+                input.len()
+            )));
+        }
+        reserve_exact(out, decoded_len, "decode an lz4 payload")?;
+        let start = out.len();
+        // The safe decoder only writes into initialised memory; zeroing costs a pass over
+        // the output, the price of staying free of unsafe code.
+        out.resize(start + decoded_len, 0);
+        let result = block::decompress_into(input, &mut out[start..]);
+        match result {
+            Ok(n) if n == decoded_len => Ok(()),
+            Ok(n) => {
+                out.truncate(start);
+                Err(Error::corrupt(format!(
+                    "lz4 payload decodes to {n} bytes where {decoded_len} were declared"
+                )))
+            }
+            Err(e) => {
+                out.truncate(start);
+                Err(Error::corrupt(format!(
+                    "lz4 payload of {} bytes does not decode to the declared {decoded_len}",
+                    input.len()
+                ))
+                .with_source(e))
+            }
+        }
+    }
+}
