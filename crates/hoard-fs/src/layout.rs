@@ -1,0 +1,145 @@
+//! The on-disk layout of an [`FsStore`](crate::FsStore) and the names that are hoard's own.
+//!
+//! ```text
+//! <root>/CACHEDIR.TAG
+//! <root>/v1/<namespace>/<shard>/<digest>
+//! <root>/v1/<namespace>/<shard>/.tmp-<digest>-<16 hex digits>
+//! ```
+//!
+//! `<digest>` is the 32-byte key digest in unpadded base64url (43 characters), `<shard>` its
+//! first two characters (4096 shards: a million entries put about 250 in a directory). Entry
+//! names never start with `.`, so temp files, NFS's `.nfs*` files and other hidden names can
+//! never be mistaken for entries. Anything that does not match these patterns is foreign and
+//! is never touched by hoard.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hoard_core::{DIGEST_LEN, Digest};
+
+/// The format-versioned directory below the root that holds all entries.
+pub const LAYOUT_DIR: &str = "v1";
+/// Length of an entry file name.
+pub const ENTRY_NAME_LEN: usize = 43;
+/// Prefix of temp file names.
+pub const TEMP_PREFIX: &str = ".tmp-";
+
+/// The file name of an entry: its digest in unpadded base64url.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct EntryName {
+    digest: Digest,
+    text: [u8; ENTRY_NAME_LEN],
+}
+
+impl EntryName {
+    /// The name of the entry for `digest`.
+    pub fn new(digest: &Digest) -> Self {
+        let mut text = [0u8; ENTRY_NAME_LEN];
+        let written = URL_SAFE_NO_PAD
+            .encode_slice(digest.as_bytes(), &mut text)
+            .expect("32 bytes encode to exactly 43 base64 characters");
+        debug_assert_eq!(written, ENTRY_NAME_LEN);
+        Self {
+            digest: *digest,
+            text,
+        }
+    }
+
+    /// Parses an entry file name; `None` for anything that is not one.
+    pub fn parse(name: &str) -> Option<Self> {
+        if name.len() != ENTRY_NAME_LEN {
+            return None;
+        }
+        let mut bytes = [0u8; DIGEST_LEN + 2];
+        let n = URL_SAFE_NO_PAD.decode_slice(name, &mut bytes).ok()?;
+        if n != DIGEST_LEN {
+            return None;
+        }
+        let mut digest = [0u8; DIGEST_LEN];
+        digest.copy_from_slice(&bytes[..DIGEST_LEN]);
+        let parsed = Self::new(&Digest::from_bytes(digest));
+        // Reject non-canonical spellings (trailing bits set), so one digest has one name.
+        (parsed.as_str() == name).then_some(parsed)
+    }
+
+    /// The digest this name stands for.
+    pub fn digest(&self) -> &Digest {
+        &self.digest
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.text).expect("base64url output is ASCII")
+    }
+
+    /// The shard directory: the first two characters.
+    pub fn shard(&self) -> &str {
+        &self.as_str()[..2]
+    }
+
+    /// A temp file name for a put of this entry, made unique by `nonce`.
+    pub fn temp_name(&self, nonce: u64) -> String {
+        format!("{TEMP_PREFIX}{}-{nonce:016x}", self.as_str())
+    }
+}
+
+impl std::fmt::Debug for EntryName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "EntryName({})", self.as_str())
+    }
+}
+
+/// Whether `name` is a shard directory name: two base64url characters.
+pub fn is_shard_name(name: &str) -> bool {
+    name.len() == 2
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The entry a temp file name belongs to, if `name` is one of hoard's temp files.
+pub fn parse_temp_name(name: &str) -> Option<EntryName> {
+    let rest = name.strip_prefix(TEMP_PREFIX)?;
+    let (entry, nonce) = rest.split_at_checked(ENTRY_NAME_LEN)?;
+    let nonce = nonce.strip_prefix('-')?;
+    if nonce.len() != 16 || !nonce.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    EntryName::parse(entry)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_are_canonical() {
+        let d = Digest::from_bytes(std::array::from_fn(|i| (i * 7 + 3) as u8));
+        let n = EntryName::new(&d);
+        assert_eq!(n.as_str().len(), ENTRY_NAME_LEN);
+        assert!(!n.as_str().starts_with('.'));
+        assert_eq!(EntryName::parse(n.as_str()), Some(n));
+        assert!(is_shard_name(n.shard()));
+        let t = n.temp_name(0xdead_beef);
+        assert_eq!(parse_temp_name(&t), Some(n));
+        assert_eq!(EntryName::parse(&t), None);
+        // A last character with non-zero trailing bits spells the same bytes non-canonically.
+        let mut odd = n.as_str().to_owned();
+        let last = odd.pop().expect("non-empty");
+        let bumped = if last == 'A' { 'B' } else { 'A' };
+        odd.push(bumped);
+        if let Some(p) = EntryName::parse(&odd) {
+            assert_eq!(p.as_str(), odd);
+        }
+        for foreign in [
+            "",
+            ".nfs000001",
+            "CACHEDIR.TAG",
+            "x",
+            &"a".repeat(44),
+            ".tmp-x-0",
+        ] {
+            assert_eq!(EntryName::parse(foreign), None, "{foreign:?}");
+            assert_eq!(parse_temp_name(foreign), None, "{foreign:?}");
+        }
+    }
+}

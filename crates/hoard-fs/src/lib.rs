@@ -1,0 +1,703 @@
+#![doc = include_str!("../README.md")]
+//!
+//! # Modules
+//! - [`layout`]: where entries, temp files and the tag file live, and which names are
+//!   hoard's own.
+//! - [`FsStore`] (this module): the store itself.
+
+pub mod layout;
+
+use std::ffi::CStr;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::ops::ControlFlow;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hoard_core::{Digest, EntryInfo, Error, ErrorKind, Namespace, Result, Store};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
+use rustix::io::Errno;
+
+use crate::layout::{EntryName, LAYOUT_DIR};
+
+/// How hard a put works to survive a power cut.
+///
+/// Whatever the setting, a reader never sees a torn entry as a hit: frames are verified on
+/// every read, so a file damaged by a crash is a miss and is removed. The setting decides
+/// whether a put that returned `Ok` is still there after the machine loses power.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Durability {
+    /// No fsync (the ancestor's behaviour and the default): fastest; after a power cut, recent
+    /// entries may be missing or damaged, and damaged ones read as misses.
+    #[default]
+    None,
+    /// `fdatasync` the entry before it is renamed into place: an entry that exists after a
+    /// power cut is complete, but the rename itself may be lost.
+    Data,
+    /// `fsync` the entry, rename, then `fsync` the directory: a put that returned `Ok`
+    /// survives a power cut. Costs milliseconds per put on most disks.
+    Full,
+}
+
+impl Durability {
+    /// The lowercase name used in configuration files (`none`, `data`, `full`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Data => "data",
+            Self::Full => "full",
+        }
+    }
+}
+
+impl std::str::FromStr for Durability {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "none" => Ok(Self::None),
+            "data" => Ok(Self::Data),
+            "full" => Ok(Self::Full),
+            other => Err(Error::new(
+                ErrorKind::Config,
+                format!("unknown durability {other:?}: expected \"none\", \"data\" or \"full\""),
+            )),
+        }
+    }
+}
+
+/// Options of an [`FsStore`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FsOptions {
+    /// Fsync policy of puts.
+    pub durability: Durability,
+    /// Share the cache with the root directory's group: directories are created `2770` and
+    /// files `0640`, and a group-writable root owned by another member of one of our groups is
+    /// accepted. Off by default: directories `0700`, files `0600`, and the root must be ours
+    /// and writable by nobody else.
+    pub group_shared: bool,
+}
+
+impl FsOptions {
+    /// The defaults: no fsync, private to the current user.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the durability.
+    #[must_use]
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// Sets group sharing.
+    #[must_use]
+    pub fn group_shared(mut self, shared: bool) -> Self {
+        self.group_shared = shared;
+        self
+    }
+
+    fn dir_mode(&self) -> Mode {
+        if self.group_shared {
+            Mode::from_raw_mode(0o2770)
+        } else {
+            Mode::from_raw_mode(0o700)
+        }
+    }
+
+    fn file_mode(&self) -> Mode {
+        if self.group_shared {
+            Mode::from_raw_mode(0o640)
+        } else {
+            Mode::from_raw_mode(0o600)
+        }
+    }
+}
+
+/// The filesystem store: one file per entry under `<root>/v1/<namespace>/<shard>/<digest>`.
+///
+/// Every path below the root is resolved from a descriptor of the root with symlinks
+/// refused at every component (`openat2` with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`, or a
+/// component-by-component `O_NOFOLLOW` walk on kernels without it), so nothing planted in
+/// the cache can redirect a read, write or delete outside it. See the crate docs for the
+/// write and read paths.
+#[derive(Debug)]
+pub struct FsStore {
+    root: PathBuf,
+    root_fd: OwnedFd,
+    options: FsOptions,
+    /// Set once `openat2` turned out to be unavailable (ENOSYS, or EPERM under seccomp).
+    no_openat2: AtomicBool,
+}
+
+const CACHEDIR_TAG: &str = "CACHEDIR.TAG";
+const CACHEDIR_TAG_BODY: &[u8] = b"Signature: 8a477f597d28d172789f06886806bc55\n\
+# This file is a cache directory tag created by hoard.\n\
+# For information about cache directory tags, see https://bford.info/cachedir/\n";
+
+fn io_err(message: impl Into<String>, path: &Path, errno: Errno) -> Error {
+    Error::io(message.into(), path, std::io::Error::from(errno))
+}
+
+impl FsStore {
+    /// Opens (creating if needed) a cache directory with the default [`FsOptions`].
+    pub fn open(root: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(root, FsOptions::default())
+    }
+
+    /// Opens (creating if needed) a cache directory.
+    ///
+    /// The root is refused with [`ErrorKind::Insecure`] if it is a symlink, owned by another
+    /// user, or writable by others (by its group too, unless `group_shared`). Missing
+    /// directories are created with mode `0700` (`2770` when shared) whatever the umask; a
+    /// `CACHEDIR.TAG` is written so that backup tools skip the cache.
+    pub fn open_with(root: impl AsRef<Path>, options: FsOptions) -> Result<Self> {
+        let root = root.as_ref().to_path_buf();
+        if root.as_os_str().is_empty() {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "cache directory path is empty",
+            ));
+        }
+        match std::fs::symlink_metadata(&root) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                use std::os::unix::fs::DirBuilderExt;
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(options.dir_mode().bits())
+                    .create(&root)
+                    .map_err(|e| Error::io("cannot create cache directory", &root, e))?;
+            }
+            Err(e) => return Err(Error::io("cannot inspect cache directory", &root, e)),
+        }
+        let root_fd = rustix::fs::open(
+            &root,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| match e {
+            Errno::LOOP | Errno::NOTDIR if is_symlink(&root) => Error::new(
+                ErrorKind::Insecure,
+                "cache directory is a symlink; point hoard at the real directory",
+            )
+            .with_path(&root),
+            Errno::NOTDIR => Error::new(
+                ErrorKind::InvalidInput,
+                "cache directory is not a directory",
+            )
+            .with_path(&root),
+            e => io_err("cannot open cache directory", &root, e),
+        })?;
+        check_root_ownership(&root, root_fd.as_fd(), options)?;
+        let store = Self {
+            root,
+            root_fd,
+            options,
+            no_openat2: AtomicBool::new(false),
+        };
+        store.write_tag()?;
+        store.ensure_dir(&[LAYOUT_DIR])?;
+        Ok(store)
+    }
+
+    /// The cache root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The options the store was opened with.
+    pub fn options(&self) -> FsOptions {
+        self.options
+    }
+
+    /// Where the entry for `(ns, digest)` lives (whether or not it exists).
+    pub fn entry_path(&self, ns: &Namespace, digest: &Digest) -> PathBuf {
+        let name = EntryName::new(digest);
+        self.root
+            .join(LAYOUT_DIR)
+            .join(ns.as_str())
+            .join(name.shard())
+            .join(name.as_str())
+    }
+
+    fn write_tag(&self) -> Result<()> {
+        let path = self.root.join(CACHEDIR_TAG);
+        match rustix::fs::openat(
+            &self.root_fd,
+            CACHEDIR_TAG,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            self.options.file_mode(),
+        ) {
+            Ok(fd) => File::from(fd)
+                .write_all(CACHEDIR_TAG_BODY)
+                .map_err(|e| Error::io("cannot write cache directory tag", &path, e)),
+            Err(Errno::EXIST) => Ok(()),
+            // A read-only cache still serves hits.
+            Err(Errno::ROFS | Errno::ACCESS) => Ok(()),
+            Err(e) => Err(io_err("cannot create cache directory tag", &path, e)),
+        }
+    }
+
+    /// Opens the directory `parts` below the root without following any symlink.
+    fn open_dir(&self, parts: &[&str]) -> std::result::Result<OwnedFd, Errno> {
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        self.open_beneath(parts, flags, Mode::empty())
+    }
+
+    fn open_beneath(
+        &self,
+        parts: &[&str],
+        flags: OFlags,
+        mode: Mode,
+    ) -> std::result::Result<OwnedFd, Errno> {
+        if !self.no_openat2.load(Ordering::Relaxed) {
+            let rel = parts.join("/");
+            match rustix::fs::openat2(
+                &self.root_fd,
+                rel.as_str(),
+                flags,
+                mode,
+                ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
+            ) {
+                Err(Errno::NOSYS | Errno::PERM) => self.no_openat2.store(true, Ordering::Relaxed),
+                other => return other,
+            }
+        }
+        // Component by component: every directory with O_NOFOLLOW | O_DIRECTORY.
+        let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let (last, dirs) = parts.split_last().ok_or(Errno::INVAL)?;
+        let mut current: Option<OwnedFd> = None;
+        for part in dirs {
+            let at = current.as_ref().map_or(self.root_fd.as_fd(), AsFd::as_fd);
+            current = Some(rustix::fs::openat(at, *part, dir_flags, Mode::empty())?);
+        }
+        let at = current.as_ref().map_or(self.root_fd.as_fd(), AsFd::as_fd);
+        rustix::fs::openat(at, *last, flags | OFlags::NOFOLLOW, mode)
+    }
+
+    /// Opens the directory `parts` below the root, creating missing levels.
+    fn ensure_dir(&self, parts: &[&str]) -> Result<OwnedFd> {
+        match self.open_dir(parts) {
+            Ok(fd) => return Ok(fd),
+            Err(Errno::NOENT) => {}
+            Err(e) => return Err(io_err("cannot open cache directory", &self.join(parts), e)),
+        }
+        let mut at: Option<OwnedFd> = None;
+        for (i, part) in parts.iter().enumerate() {
+            let parent = at.as_ref().map_or(self.root_fd.as_fd(), AsFd::as_fd);
+            let created = match rustix::fs::mkdirat(parent, *part, self.options.dir_mode()) {
+                Ok(()) => true,
+                Err(Errno::EXIST) => false,
+                Err(e) => {
+                    return Err(io_err(
+                        "cannot create cache directory",
+                        &self.join(&parts[..=i]),
+                        e,
+                    ));
+                }
+            };
+            let fd = rustix::fs::openat(
+                parent,
+                *part,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| io_err("cannot open cache directory", &self.join(&parts[..=i]), e))?;
+            if created {
+                // The umask may have narrowed (or, for a shared cache, not widened) the mode.
+                rustix::fs::fchmod(&fd, self.options.dir_mode()).map_err(|e| {
+                    io_err(
+                        "cannot set cache directory mode",
+                        &self.join(&parts[..=i]),
+                        e,
+                    )
+                })?;
+            }
+            at = Some(fd);
+        }
+        at.ok_or_else(|| Error::new(ErrorKind::InvalidInput, "empty directory path"))
+    }
+
+    fn join(&self, parts: &[&str]) -> PathBuf {
+        let mut p = self.root.clone();
+        p.extend(parts);
+        p
+    }
+
+    fn write_temp(
+        &self,
+        dir: BorrowedFd<'_>,
+        temp: &str,
+        frame: &[u8],
+        shown: &Path,
+    ) -> Result<()> {
+        let fd = rustix::fs::openat(
+            dir,
+            temp,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            self.options.file_mode(),
+        )
+        .map_err(|e| io_err("cannot create temporary entry file", shown, e))?;
+        let mut guard = TempGuard {
+            dir,
+            name: temp,
+            armed: true,
+        };
+        rustix::fs::fchmod(&fd, self.options.file_mode())
+            .map_err(|e| io_err("cannot set entry file mode", shown, e))?;
+        let mut file = File::from(fd);
+        file.write_all(frame)
+            .map_err(|e| Error::io("cannot write temporary entry file", shown, e))?;
+        match self.options.durability {
+            Durability::None => {}
+            Durability::Data => rustix::fs::fdatasync(&file)
+                .map_err(|e| io_err("cannot sync temporary entry file", shown, e))?,
+            Durability::Full => rustix::fs::fsync(&file)
+                .map_err(|e| io_err("cannot sync temporary entry file", shown, e))?,
+        }
+        drop(file);
+        guard.armed = false;
+        Ok(())
+    }
+}
+
+/// Removes a temp file unless the put that created it reached its rename.
+struct TempGuard<'a> {
+    dir: BorrowedFd<'a>,
+    name: &'a str,
+    armed: bool,
+}
+
+impl Drop for TempGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            // Best effort: the put already failed; a leftover is swept by cleanup later.
+            let _ = rustix::fs::unlinkat(self.dir, self.name, AtFlags::empty());
+        }
+    }
+}
+
+fn is_symlink(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+}
+
+fn check_root_ownership(root: &Path, fd: BorrowedFd<'_>, options: FsOptions) -> Result<()> {
+    let st =
+        rustix::fs::fstat(fd).map_err(|e| io_err("cannot inspect cache directory", root, e))?;
+    let mode = st.st_mode & 0o7777;
+    let euid = rustix::process::geteuid().as_raw();
+    let insecure = |why: String| Error::new(ErrorKind::Insecure, why).with_path(root);
+    if mode & 0o002 != 0 {
+        return Err(insecure(format!(
+            "cache directory is world-writable (mode {mode:o}); run chmod o-w on it"
+        )));
+    }
+    if options.group_shared {
+        let ours = st.st_uid == euid || st.st_uid == 0 && euid == 0 || in_our_groups(st.st_gid);
+        if !ours {
+            return Err(insecure(format!(
+                "shared cache directory belongs to uid {} and gid {}, neither of which is ours",
+                st.st_uid, st.st_gid
+            )));
+        }
+    } else {
+        if st.st_uid != euid {
+            return Err(insecure(format!(
+                "cache directory is owned by uid {}, not by the current user (uid {euid}); \
+                 enable group sharing or use a directory of your own",
+                st.st_uid
+            )));
+        }
+        if mode & 0o020 != 0 {
+            return Err(insecure(format!(
+                "cache directory is group-writable (mode {mode:o}); run chmod g-w on it or \
+                 enable group sharing"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn in_our_groups(gid: u32) -> bool {
+    rustix::process::getegid().as_raw() == gid
+        || rustix::process::getgroups().is_ok_and(|groups| groups.iter().any(|g| g.as_raw() == gid))
+}
+
+fn time_of(secs: i64, nanos: i64) -> Option<SystemTime> {
+    let nanos = u32::try_from(nanos).ok()?;
+    if secs >= 0 {
+        UNIX_EPOCH.checked_add(Duration::new(secs.unsigned_abs(), nanos))
+    } else {
+        UNIX_EPOCH
+            .checked_sub(Duration::from_secs(secs.unsigned_abs()))?
+            .checked_add(Duration::from_nanos(u64::from(nanos)))
+    }
+}
+
+impl Store for FsStore {
+    fn get(&self, ns: &Namespace, digest: &Digest, limit: u64) -> Result<Option<Vec<u8>>> {
+        let name = EntryName::new(digest);
+        let parts = [LAYOUT_DIR, ns.as_str(), name.shard(), name.as_str()];
+        let fd = match self.open_beneath(
+            &parts,
+            OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT | Errno::NOTDIR) => return Ok(None),
+            Err(Errno::LOOP | Errno::XDEV) => {
+                return Err(Error::new(
+                    ErrorKind::Insecure,
+                    "a symlink sits on the path of a cache entry",
+                )
+                .with_path(self.entry_path(ns, digest)));
+            }
+            Err(e) => {
+                return Err(io_err(
+                    "cannot open cache entry",
+                    &self.entry_path(ns, digest),
+                    e,
+                ));
+            }
+        };
+        let st = rustix::fs::fstat(&fd).map_err(|e| {
+            io_err(
+                "cannot inspect cache entry",
+                &self.entry_path(ns, digest),
+                e,
+            )
+        })?;
+        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+            return Err(Error::corrupt("cache entry is not a regular file")
+                .with_path(self.entry_path(ns, digest)));
+        }
+        let size = u64::try_from(st.st_size).unwrap_or(u64::MAX);
+        if size > limit {
+            return Err(Error::new(
+                ErrorKind::TooLarge,
+                format!("cache entry is {size} bytes, above the {limit}-byte read limit"),
+            )
+            .with_path(self.entry_path(ns, digest)));
+        }
+        let mut buf = Vec::new();
+        let cap = usize::try_from(size).unwrap_or(usize::MAX);
+        buf.try_reserve_exact(cap).map_err(|_| {
+            Error::new(
+                ErrorKind::TooLarge,
+                format!("cannot allocate {size} bytes for a cache entry"),
+            )
+            .with_path(self.entry_path(ns, digest))
+        })?;
+        // One byte past the expected size tells a file that grew apart from one that is whole;
+        // the frame check catches either way, but the limit must hold.
+        File::from(fd)
+            .take(limit.saturating_add(1))
+            .read_to_end(&mut buf)
+            .map_err(|e| Error::io("cannot read cache entry", self.entry_path(ns, digest), e))?;
+        if buf.len() as u64 > limit {
+            return Err(Error::new(
+                ErrorKind::TooLarge,
+                format!("cache entry grew past the {limit}-byte read limit while being read"),
+            )
+            .with_path(self.entry_path(ns, digest)));
+        }
+        Ok(Some(buf))
+    }
+
+    fn put(&self, ns: &Namespace, digest: &Digest, frame: &[u8]) -> Result<()> {
+        let name = EntryName::new(digest);
+        let dir = self.ensure_dir(&[LAYOUT_DIR, ns.as_str(), name.shard()])?;
+        let shown = self.entry_path(ns, digest);
+        let mut attempts = 0;
+        let temp = loop {
+            let temp = name.temp_name(fastrand::u64(..));
+            match self.write_temp(dir.as_fd(), &temp, frame, &shown) {
+                Ok(()) => break temp,
+                // A leftover with the same random name: astronomically rare, try another.
+                Err(e)
+                    if attempts < 3
+                        && e.io_source().and_then(std::io::Error::raw_os_error)
+                            == Some(Errno::EXIST.raw_os_error()) =>
+                {
+                    attempts += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let mut guard = TempGuard {
+            dir: dir.as_fd(),
+            name: &temp,
+            armed: true,
+        };
+        rustix::fs::renameat(&dir, temp.as_str(), &dir, name.as_str())
+            .map_err(|e| io_err("cannot move entry into place", &shown, e))?;
+        guard.armed = false;
+        if self.options.durability == Durability::Full {
+            rustix::fs::fsync(&dir)
+                .map_err(|e| io_err("cannot sync cache directory", &shown, e))?;
+        }
+        Ok(())
+    }
+
+    fn remove(&self, ns: &Namespace, digest: &Digest) -> Result<bool> {
+        let name = EntryName::new(digest);
+        let dir = match self.open_dir(&[LAYOUT_DIR, ns.as_str(), name.shard()]) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT | Errno::NOTDIR) => return Ok(false),
+            Err(e) => {
+                return Err(io_err(
+                    "cannot open cache directory",
+                    &self.entry_path(ns, digest),
+                    e,
+                ));
+            }
+        };
+        match rustix::fs::unlinkat(&dir, name.as_str(), AtFlags::empty()) {
+            Ok(()) => Ok(true),
+            Err(Errno::NOENT) => Ok(false),
+            Err(e) => Err(io_err(
+                "cannot remove cache entry",
+                &self.entry_path(ns, digest),
+                e,
+            )),
+        }
+    }
+
+    fn list(&self, visit: &mut dyn FnMut(EntryInfo) -> ControlFlow<()>) -> Result<()> {
+        let top = match self.open_dir(&[LAYOUT_DIR]) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => return Ok(()),
+            Err(Errno::LOOP | Errno::NOTDIR | Errno::XDEV) => {
+                return Err(Error::new(
+                    ErrorKind::Insecure,
+                    "a symlink or file sits where the cache's entry directory should be",
+                )
+                .with_path(self.join(&[LAYOUT_DIR])));
+            }
+            Err(e) => {
+                return Err(io_err(
+                    "cannot open cache directory",
+                    &self.join(&[LAYOUT_DIR]),
+                    e,
+                ));
+            }
+        };
+        let mut walk = Walk { store: self, visit };
+        walk.namespaces(top).map(|_| ())
+    }
+}
+
+/// A listing walk: exactly three levels below `v1/`, our own names only, no symlinks.
+struct Walk<'a, 'v> {
+    store: &'a FsStore,
+    visit: &'v mut dyn FnMut(EntryInfo) -> ControlFlow<()>,
+}
+
+impl Walk<'_, '_> {
+    fn namespaces(&mut self, top: OwnedFd) -> Result<ControlFlow<()>> {
+        for (name, _) in read_dir(&top, &self.store.join(&[LAYOUT_DIR]))? {
+            let Ok(ns) = name
+                .to_str()
+                .map_err(|_| ())
+                .and_then(|s| Namespace::new(s).map_err(|_| ()))
+            else {
+                continue;
+            };
+            let Some(dir) = open_subdir(&top, &name) else {
+                continue;
+            };
+            if self.shards(&ns, dir)?.is_break() {
+                return Ok(ControlFlow::Break(()));
+            }
+        }
+        Ok(ControlFlow::Continue(()))
+    }
+
+    fn shards(&mut self, ns: &Namespace, nsdir: OwnedFd) -> Result<ControlFlow<()>> {
+        let ns_path = self.store.join(&[LAYOUT_DIR, ns.as_str()]);
+        for (name, _) in read_dir(&nsdir, &ns_path)? {
+            let Some(shard) = name.to_str().ok().filter(|s| layout::is_shard_name(s)) else {
+                continue;
+            };
+            let Some(dir) = open_subdir(&nsdir, &name) else {
+                continue;
+            };
+            let shard = shard.to_owned();
+            if self.entries(ns, &shard, dir)?.is_break() {
+                return Ok(ControlFlow::Break(()));
+            }
+        }
+        Ok(ControlFlow::Continue(()))
+    }
+
+    fn entries(&mut self, ns: &Namespace, shard: &str, dir: OwnedFd) -> Result<ControlFlow<()>> {
+        let path = self.store.join(&[LAYOUT_DIR, ns.as_str(), shard]);
+        for (name, _) in read_dir(&dir, &path)? {
+            let Some(digest) = name
+                .to_str()
+                .ok()
+                .and_then(EntryName::parse)
+                .filter(|n| n.shard() == shard)
+                .map(|n| *n.digest())
+            else {
+                continue;
+            };
+            let st = match rustix::fs::statat(&dir, name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(st) => st,
+                // Removed by another process since the directory was read.
+                Err(Errno::NOENT) => continue,
+                Err(e) => return Err(io_err("cannot inspect cache entry", &path, e)),
+            };
+            if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+                continue;
+            }
+            #[allow(
+                clippy::unnecessary_cast,
+                reason = "stat field widths differ between targets"
+            )]
+            let info = EntryInfo::new(
+                ns.clone(),
+                digest,
+                u64::try_from(st.st_size).unwrap_or(0),
+                time_of(st.st_mtime as i64, st.st_mtime_nsec as i64),
+                time_of(st.st_atime as i64, st.st_atime_nsec as i64),
+            );
+            if (self.visit)(info).is_break() {
+                return Ok(ControlFlow::Break(()));
+            }
+        }
+        Ok(ControlFlow::Continue(()))
+    }
+}
+
+fn open_subdir(parent: &OwnedFd, name: &CStr) -> Option<OwnedFd> {
+    rustix::fs::openat(
+        parent,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()
+}
+
+/// The names in a directory (without `.` and `..`), read through its descriptor.
+fn read_dir(dir: &OwnedFd, path: &Path) -> Result<Vec<(std::ffi::CString, FileType)>> {
+    let mut out = Vec::new();
+    let entries = rustix::fs::Dir::read_from(dir)
+        .map_err(|e| io_err("cannot list cache directory", path, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| io_err("cannot list cache directory", path, e))?;
+        let name = entry.file_name();
+        if name.to_bytes() == b"." || name.to_bytes() == b".." {
+            continue;
+        }
+        out.push((name.to_owned(), entry.file_type()));
+    }
+    Ok(out)
+}

@@ -1,0 +1,17 @@
+#![doc = include_str!("../README.md")]
+//!
+//! # Modules
+//! - [`store`]: the [`Store`](hoard_core::Store) suite.
+//! - [`codec`]: the [`Codec`](hoard_core::Codec) suite.
+//! - [`hasher`]: the [`KeyHasher`](hoard_core::KeyHasher) suite.
+//! - Test data at the crate root: [`artifact`] and [`noise`]; hostile frames: [`reseal`].
+
+pub mod codec;
+mod data;
+pub mod hasher;
+mod hostile;
+pub mod store;
+mod support;
+
+pub use data::{artifact, noise};
+pub use hostile::reseal;
