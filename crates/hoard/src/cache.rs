@@ -1,0 +1,589 @@
+//! [`Cache`] and [`CacheBuilder`]: the verified default path, with best-effort semantics.
+
+use std::fmt;
+use std::hash::Hash;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use hoard_core::{
+    Codec, CodecId, Error, ErrorKind, Key, KeyHasher, Namespace, Result, Store, StoreExt, frame,
+};
+use hoard_fs::{Durability, FsOptions, FsStore};
+use hoard_key::{HashBridge, KeyBuilder};
+
+use crate::serial::Serialization;
+use crate::stats::{Counters, Stats};
+
+/// The default maximum decoded size of one entry: 1 GiB.
+pub const DEFAULT_MAX_ENTRY_SIZE: u64 = 1 << 30;
+
+/// The namespace used when none is configured.
+pub const DEFAULT_NAMESPACE: &str = "default";
+
+/// The compression level of the default zstd codec (wasmtime's baseline level).
+pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
+
+/// Builds a [`Cache`]; every setting has a default, so `CacheBuilder::new(dir).build()` works.
+///
+/// | setting | default |
+/// |---|---|
+/// | store | [`FsStore`] at the given directory |
+/// | key hasher | SHA-256 |
+/// | codec | zstd level 3 (feature `zstd`), identity without it |
+/// | namespace | `default` |
+/// | durability | [`Durability::None`] |
+/// | maximum entry size | 1 GiB decoded |
+/// | serialization of `get_data` | postcard |
+pub struct CacheBuilder {
+    location: Location,
+    hasher: Option<Arc<dyn KeyHasher>>,
+    codec: Option<Arc<dyn Codec>>,
+    extra_decoders: Vec<Arc<dyn Codec>>,
+    namespace: NamespaceChoice,
+    max_entry_size: u64,
+    fs_options: FsOptions,
+    serialization: Serialization,
+}
+
+enum Location {
+    Dir(PathBuf),
+    Store(Arc<dyn Store>),
+}
+
+enum NamespaceChoice {
+    Exact(String),
+    Label(Vec<u8>),
+}
+
+impl fmt::Debug for CacheBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("CacheBuilder");
+        match &self.location {
+            Location::Dir(p) => d.field("dir", p),
+            Location::Store(s) => d.field("store", s),
+        };
+        d.field("hasher", &self.hasher)
+            .field("codec", &self.codec)
+            .field("max_entry_size", &self.max_entry_size)
+            .field("fs_options", &self.fs_options)
+            .field("serialization", &self.serialization)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CacheBuilder {
+    /// A builder for a cache in the directory `dir` (created on [`build`](Self::build)).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self::at(Location::Dir(dir.into()))
+    }
+
+    /// A builder for a cache on any [`Store`]: a plugin's backend, or a wrapped `FsStore`.
+    pub fn with_store(store: impl Store) -> Self {
+        Self::at(Location::Store(Arc::new(store)))
+    }
+
+    fn at(location: Location) -> Self {
+        Self {
+            location,
+            hasher: None,
+            codec: None,
+            extra_decoders: Vec::new(),
+            namespace: NamespaceChoice::Exact(DEFAULT_NAMESPACE.to_owned()),
+            max_entry_size: DEFAULT_MAX_ENTRY_SIZE,
+            fs_options: FsOptions::default(),
+            serialization: Serialization::default(),
+        }
+    }
+
+    /// The namespace: 1 to 100 characters of `[A-Za-z0-9._-]`, not starting with `.`
+    /// (wasmtime uses `<compiler>-<version>`). Checked by [`build`](Self::build).
+    #[must_use]
+    pub fn namespace(mut self, name: impl Into<String>) -> Self {
+        self.namespace = NamespaceChoice::Exact(name.into());
+        self
+    }
+
+    /// A namespace from an arbitrary label: used as is when it is a valid namespace name,
+    /// otherwise replaced by `h-` and 32 hex digits of its SHA-256, so that any label is safe.
+    #[must_use]
+    pub fn namespace_label(mut self, label: impl AsRef<[u8]>) -> Self {
+        self.namespace = NamespaceChoice::Label(label.as_ref().to_vec());
+        self
+    }
+
+    /// The key hasher (default SHA-256).
+    #[must_use]
+    pub fn hasher(mut self, hasher: impl KeyHasher) -> Self {
+        self.hasher = Some(Arc::new(hasher));
+        self
+    }
+
+    /// The codec new entries are written with (default zstd level 3 when the `zstd` feature
+    /// is on, identity otherwise). Entries written with any built-in codec stay readable.
+    #[must_use]
+    pub fn codec(mut self, codec: impl Codec) -> Self {
+        self.codec = Some(Arc::new(codec));
+        self
+    }
+
+    /// A shared codec (the same as [`codec`](Self::codec) for a codec already in an `Arc`).
+    #[must_use]
+    pub fn codec_arc(mut self, codec: Arc<dyn Codec>) -> Self {
+        self.codec = Some(codec);
+        self
+    }
+
+    /// Another codec entries may have been written with (a plugin codec used earlier, say).
+    /// The built-in codecs compiled in are always available for reading.
+    #[must_use]
+    pub fn decoder(mut self, codec: impl Codec) -> Self {
+        self.extra_decoders.push(Arc::new(codec));
+        self
+    }
+
+    /// Fsync policy of the filesystem store (default [`Durability::None`]); ignored for a
+    /// store given with [`with_store`](Self::with_store).
+    #[must_use]
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.fs_options = self.fs_options.durability(durability);
+        self
+    }
+
+    /// Share the cache directory with its group (see [`FsOptions::group_shared`]).
+    #[must_use]
+    pub fn group_shared(mut self, shared: bool) -> Self {
+        self.fs_options = self.fs_options.group_shared(shared);
+        self
+    }
+
+    /// The largest decoded entry that is stored or read back (default 1 GiB). Larger values
+    /// are computed and returned but not cached; a stored frame declaring more is a miss.
+    #[must_use]
+    pub fn max_entry_size(mut self, bytes: u64) -> Self {
+        self.max_entry_size = bytes;
+        self
+    }
+
+    /// How [`Cache::get_data`] serializes values (default postcard).
+    #[must_use]
+    pub fn serialization(mut self, serialization: Serialization) -> Self {
+        self.serialization = serialization;
+        self
+    }
+
+    /// Opens the store and returns the cache.
+    ///
+    /// Fails with a clear error for an invalid namespace, a zero maximum entry size, or a
+    /// directory that cannot be created or is insecure (see [`FsStore::open_with`]). Callers
+    /// that must never fail can fall back to computing without a cache.
+    pub fn build(self) -> Result<Cache> {
+        let namespace = match &self.namespace {
+            NamespaceChoice::Exact(name) => Namespace::new(name)?,
+            NamespaceChoice::Label(label) => namespace_for_label(label),
+        };
+        if self.max_entry_size == 0 {
+            return Err(Error::new(
+                ErrorKind::Config,
+                "max entry size must be at least 1 byte",
+            ));
+        }
+        let store: Arc<dyn Store> = match self.location {
+            Location::Dir(dir) => Arc::new(FsStore::open_with(dir, self.fs_options)?),
+            Location::Store(store) => store,
+        };
+        let hasher = self
+            .hasher
+            .unwrap_or_else(|| Arc::new(hoard_key::Sha256) as Arc<dyn KeyHasher>);
+        let codec = match self.codec {
+            Some(codec) => codec,
+            None => default_codec()?,
+        };
+        let mut decoders = vec![Arc::clone(&codec)];
+        for extra in self.extra_decoders {
+            if !decoders.iter().any(|d| d.id() == extra.id()) {
+                decoders.push(extra);
+            }
+        }
+        for id in [CodecId::Identity, CodecId::Zstd, CodecId::Lz4] {
+            if !decoders.iter().any(|d| d.id() == id) {
+                decoders.extend(hoard_codec::by_id(id));
+            }
+        }
+        let prefix = |domain: &str| {
+            let mut b = KeyBuilder::new(hasher.as_ref(), domain);
+            b.str(namespace.as_str());
+            b
+        };
+        Ok(Cache {
+            inner: Arc::new(Inner {
+                bytes_prefix: prefix("hoard.bytes"),
+                fields_prefix: prefix("hoard.fields"),
+                hash_prefix: prefix("hoard.hash"),
+                data_prefix: prefix(self.serialization.key_domain()),
+                store,
+                hasher,
+                codec,
+                decoders,
+                namespace,
+                max_entry_size: self.max_entry_size,
+                serialization: self.serialization,
+                counters: Counters::default(),
+            }),
+        })
+    }
+}
+
+#[cfg(feature = "zstd")]
+fn default_codec() -> Result<Arc<dyn Codec>> {
+    Ok(Arc::new(hoard_codec::Zstd::new(DEFAULT_ZSTD_LEVEL)?))
+}
+
+#[cfg(not(feature = "zstd"))]
+fn default_codec() -> Result<Arc<dyn Codec>> {
+    Ok(Arc::new(hoard_codec::Identity))
+}
+
+fn namespace_for_label(label: &[u8]) -> Namespace {
+    if let Some(ns) = std::str::from_utf8(label)
+        .ok()
+        .and_then(|s| Namespace::new(s).ok())
+    {
+        return ns;
+    }
+    let mut b = KeyBuilder::new(&hoard_key::Sha256, "hoard.namespace-label");
+    b.bytes(label);
+    let hex = b.finish().digest().to_hex();
+    Namespace::new(&format!("h-{}", &hex[..32])).expect("h- and hex digits form a valid namespace")
+}
+
+/// A cache of computed artifacts: keys in, verified bytes out.
+///
+/// Cheap to clone and share between threads. The plain methods ([`get`](Self::get),
+/// [`put`](Self::put), [`get_or_compute`](Self::get_or_compute), [`get_data`](Self::get_data))
+/// never fail: a store or codec failure is logged with `tracing`, counted in
+/// [`stats`](Self::stats), and treated as a miss, so the caller always gets its value. The
+/// `try_` methods return the error instead, for tools that must report it.
+#[derive(Clone)]
+pub struct Cache {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    hasher: Arc<dyn KeyHasher>,
+    codec: Arc<dyn Codec>,
+    decoders: Vec<Arc<dyn Codec>>,
+    namespace: Namespace,
+    max_entry_size: u64,
+    serialization: Serialization,
+    bytes_prefix: KeyBuilder,
+    fields_prefix: KeyBuilder,
+    hash_prefix: KeyBuilder,
+    data_prefix: KeyBuilder,
+    counters: Counters,
+}
+
+impl fmt::Debug for Cache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cache")
+            .field("store", &self.inner.store)
+            .field("namespace", &self.inner.namespace)
+            .field("hasher", &self.inner.hasher.id())
+            .field("codec", &self.inner.codec.id())
+            .field("level", &self.inner.codec.level())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Cache {
+    /// Opens a cache in `dir` with every default (see [`CacheBuilder`]).
+    pub fn open(dir: impl Into<PathBuf>) -> Result<Self> {
+        CacheBuilder::new(dir).build()
+    }
+
+    /// A builder for a cache in `dir`.
+    pub fn builder(dir: impl Into<PathBuf>) -> CacheBuilder {
+        CacheBuilder::new(dir)
+    }
+
+    /// The namespace entries are stored under.
+    pub fn namespace(&self) -> &Namespace {
+        &self.inner.namespace
+    }
+
+    /// The store behind the cache.
+    pub fn store(&self) -> &dyn Store {
+        self.inner.store.as_ref()
+    }
+
+    /// The codec new entries are written with.
+    pub fn codec(&self) -> &dyn Codec {
+        self.inner.codec.as_ref()
+    }
+
+    /// The key hasher.
+    pub fn hasher(&self) -> &dyn KeyHasher {
+        self.inner.hasher.as_ref()
+    }
+
+    /// The maximum decoded entry size.
+    pub fn max_entry_size(&self) -> u64 {
+        self.inner.max_entry_size
+    }
+
+    /// The key for an arbitrary byte string in this cache's namespace (what the `hoard`
+    /// command uses for its `KEY` argument).
+    pub fn key(&self, input: impl AsRef<[u8]>) -> Key {
+        let mut b = self.inner.bytes_prefix.fork();
+        b.bytes(input.as_ref());
+        b.finish()
+    }
+
+    /// A [`KeyBuilder`] already holding this cache's namespace, for keys made of several
+    /// fields with a stable, portable encoding.
+    pub fn key_builder(&self) -> KeyBuilder {
+        self.inner.fields_prefix.fork()
+    }
+
+    /// The key of a `T: Hash` value, as wasmtime's cache keys its states.
+    ///
+    /// `std::hash::Hash` output is not guaranteed stable across Rust versions, platforms or
+    /// crate versions, so such keys may change when any of those do (a miss, never a wrong
+    /// hit). Use [`key_builder`](Self::key_builder) for keys that must stay portable.
+    pub fn key_of<T: Hash + ?Sized>(&self, value: &T) -> Key {
+        let mut bridge = HashBridge::new(self.inner.hash_prefix.fork());
+        value.hash(&mut bridge);
+        bridge.into_key()
+    }
+
+    /// Reads and verifies the entry for `key`; `None` on a miss or any failure.
+    pub fn get(&self, key: &Key) -> Option<Vec<u8>> {
+        self.try_get(key).unwrap_or(None)
+    }
+
+    /// Reads and verifies the entry for `key`, reporting failures.
+    ///
+    /// An entry that fails verification (damaged, truncated, another key's, not a regular
+    /// file) is removed and reported as [`ErrorKind::Corrupt`] (or [`ErrorKind::Insecure`] for
+    /// a symlink); an entry from a newer hoard or in a codec not compiled in is
+    /// [`ErrorKind::Unsupported`] and left alone. Every outcome is counted.
+    pub fn try_get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
+        let c = &self.inner.counters;
+        match self.lookup(key) {
+            Ok(Some(value)) => {
+                Counters::bump(&c.hits);
+                Ok(Some(value))
+            }
+            Ok(None) => {
+                Counters::bump(&c.misses);
+                Ok(None)
+            }
+            Err(err) => {
+                Counters::bump(&c.misses);
+                self.note_bad_read(key, &err);
+                Err(err)
+            }
+        }
+    }
+
+    fn lookup(&self, key: &Key) -> Result<Option<Vec<u8>>> {
+        let inner = &*self.inner;
+        let Some(found) = inner
+            .store
+            .get_verified(&inner.namespace, key, inner.max_entry_size)?
+        else {
+            return Ok(None);
+        };
+        let id = found.header().codec;
+        let codec = inner
+            .decoders
+            .iter()
+            .find(|d| d.id() == id)
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Unsupported,
+                    format!("entry for key {key} is encoded with {id}, which this build does not include"),
+                )
+            })?;
+        found.decode(codec.as_ref()).map(Some)
+    }
+
+    fn note_bad_read(&self, key: &Key, err: &Error) {
+        let inner = &*self.inner;
+        let c = &inner.counters;
+        match err.kind() {
+            ErrorKind::Corrupt | ErrorKind::Insecure => {
+                Counters::bump(&c.corrupt);
+                tracing::warn!(%key, namespace = %inner.namespace, error = %err, "removing a cache entry that failed verification");
+                match inner.store.remove(&inner.namespace, key.digest()) {
+                    Ok(_) => {}
+                    Err(e) => {
+                        Counters::bump(&c.errors);
+                        tracing::warn!(%key, error = %e, "cannot remove a bad cache entry");
+                    }
+                }
+            }
+            ErrorKind::Unsupported | ErrorKind::TooLarge => {
+                tracing::debug!(%key, error = %err, "cache entry skipped");
+            }
+            _ => {
+                Counters::bump(&c.errors);
+                tracing::warn!(%key, error = %err, "cache read failed");
+            }
+        }
+    }
+
+    /// Stores `data` under `key`; `false` if it was not stored (failure or too large),
+    /// which is logged and counted.
+    pub fn put(&self, key: &Key, data: &[u8]) -> bool {
+        match self.try_put(key, data) {
+            Ok(()) => true,
+            Err(err) => {
+                let c = &self.inner.counters;
+                if err.kind() == ErrorKind::TooLarge {
+                    Counters::bump(&c.oversized);
+                    tracing::debug!(%key, error = %err, "value not cached");
+                } else {
+                    Counters::bump(&c.errors);
+                    tracing::warn!(%key, error = %err, "cache write failed");
+                }
+                false
+            }
+        }
+    }
+
+    /// Stores `data` under `key`, reporting failures.
+    pub fn try_put(&self, key: &Key, data: &[u8]) -> Result<()> {
+        let inner = &*self.inner;
+        if data.len() as u64 > inner.max_entry_size {
+            return Err(Error::new(
+                ErrorKind::TooLarge,
+                format!(
+                    "value for key {key} is {} bytes, above the {}-byte max entry size",
+                    data.len(),
+                    inner.max_entry_size
+                ),
+            ));
+        }
+        let bytes = frame::encode(key, inner.codec.as_ref(), data, unix_ms_now())?;
+        inner.store.put(&inner.namespace, key.digest(), &bytes)?;
+        Counters::bump(&inner.counters.inserts);
+        Ok(())
+    }
+
+    /// Removes the entry for `key`; `false` if there was none or removal failed (logged).
+    pub fn remove(&self, key: &Key) -> bool {
+        self.try_remove(key).unwrap_or_else(|err| {
+            Counters::bump(&self.inner.counters.errors);
+            tracing::warn!(%key, error = %err, "cache remove failed");
+            false
+        })
+    }
+
+    /// Removes the entry for `key`, reporting failures; `Ok(true)` if there was one.
+    pub fn try_remove(&self, key: &Key) -> Result<bool> {
+        self.inner.store.remove(&self.inner.namespace, key.digest())
+    }
+
+    /// The cached bytes for `key`, or `compute()`'s, which are then cached.
+    pub fn get_or_compute(&self, key: &Key, compute: impl FnOnce() -> Vec<u8>) -> Vec<u8> {
+        if let Some(hit) = self.get(key) {
+            return hit;
+        }
+        let value = compute();
+        self.put(key, &value);
+        value
+    }
+
+    /// Like [`get_or_compute`](Self::get_or_compute) for a fallible computation: an error is
+    /// returned as is and nothing is cached.
+    pub fn get_or_try_compute<E>(
+        &self,
+        key: &Key,
+        compute: impl FnOnce() -> std::result::Result<Vec<u8>, E>,
+    ) -> std::result::Result<Vec<u8>, E> {
+        if let Some(hit) = self.get(key) {
+            return Ok(hit);
+        }
+        let value = compute()?;
+        self.put(key, &value);
+        Ok(value)
+    }
+
+    /// wasmtime's `get_data`: the value for `state`, from the cache or from `compute(&state)`,
+    /// serialized with the configured [`Serialization`] (postcard by default).
+    ///
+    /// `compute` is a function pointer, not a closure, so it cannot capture anything that is
+    /// not part of the key. A cached value that no longer deserializes (the type changed) is
+    /// recomputed and overwritten. The key is [`key_of`](Self::key_of)-style: see its caveat.
+    pub fn get_data<T, U, E>(
+        &self,
+        state: T,
+        compute: fn(&T) -> std::result::Result<U, E>,
+    ) -> std::result::Result<U, E>
+    where
+        T: Hash,
+        U: serde::Serialize + serde::de::DeserializeOwned,
+    {
+        let serialization = self.inner.serialization;
+        let key = {
+            let mut bridge = HashBridge::new(self.inner.data_prefix.fork());
+            state.hash(&mut bridge);
+            bridge.into_key()
+        };
+        if let Some(bytes) = self.get(&key) {
+            if let Some(value) = serialization.deserialize(&bytes) {
+                return Ok(value);
+            }
+            Counters::bump(&self.inner.counters.undecodable);
+            tracing::debug!(%key, "cached value no longer deserializes; recomputing");
+        }
+        let value = compute(&state)?;
+        match serialization.serialize(&value) {
+            Some(bytes) => {
+                self.put(&key, &bytes);
+            }
+            None => tracing::debug!(%key, "value does not serialize; not cached"),
+        }
+        Ok(value)
+    }
+
+    /// wasmtime's `get_data_raw`: like [`get_data`](Self::get_data) with caller-provided
+    /// serialization. `serialize` returning `None` skips caching; `deserialize` returning
+    /// `None` is a miss and the value is recomputed.
+    pub fn get_data_raw<T, U, E>(
+        &self,
+        state: T,
+        compute: fn(&T) -> std::result::Result<U, E>,
+        serialize: fn(&T, &U) -> Option<Vec<u8>>,
+        deserialize: fn(&T, Vec<u8>) -> Option<U>,
+    ) -> std::result::Result<U, E>
+    where
+        T: Hash,
+    {
+        let key = self.key_of(&state);
+        if let Some(bytes) = self.get(&key) {
+            if let Some(value) = deserialize(&state, bytes) {
+                return Ok(value);
+            }
+            Counters::bump(&self.inner.counters.undecodable);
+        }
+        let value = compute(&state)?;
+        if let Some(bytes) = serialize(&state, &value) {
+            self.put(&key, &bytes);
+        }
+        Ok(value)
+    }
+
+    /// A snapshot of this process's counters for this cache.
+    pub fn stats(&self) -> Stats {
+        self.inner.counters.snapshot()
+    }
+}
+
+fn unix_ms_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}

@@ -1,0 +1,42 @@
+#![doc = include_str!("../README.md")]
+//!
+//! # Modules
+//! - [`Cache`] and [`CacheBuilder`]: the cache and its settings.
+//! - [`Stats`]: in-process counters.
+//! - [`Serialization`]: how `get_data` stores values.
+//!
+//! The plugin API ([`Store`], [`Codec`], [`KeyHasher`]) and the built-in implementations are
+//! re-exported, so most users depend on this crate alone.
+//!
+//! # Features
+//! - `zstd` (default): zstd compression, level 3 by default.
+//! - `lz4`: the LZ4 codec.
+//! - `blake3`: the BLAKE3 key hasher.
+//! - `bincode`: bincode serialization for `get_data` (unmaintained upstream; see
+//!   [`Serialization`]).
+
+mod cache;
+mod serial;
+mod stats;
+
+pub use cache::{
+    Cache, CacheBuilder, DEFAULT_MAX_ENTRY_SIZE, DEFAULT_NAMESPACE, DEFAULT_ZSTD_LEVEL,
+};
+pub use serial::Serialization;
+pub use stats::Stats;
+
+pub use hoard_core::{
+    Codec, CodecId, Digest, EntryInfo, Error, ErrorKind, HasherId, Key, KeyHasher, Namespace,
+    Result, Store, StoreExt, frame,
+};
+pub use hoard_fs::{Durability, FsOptions, FsStore};
+pub use hoard_key::{HashBridge, KeyBuilder, Sha256};
+
+#[cfg(feature = "blake3")]
+pub use hoard_key::Blake3;
+
+pub use hoard_codec::Identity;
+#[cfg(feature = "lz4")]
+pub use hoard_codec::Lz4;
+#[cfg(feature = "zstd")]
+pub use hoard_codec::Zstd;

@@ -1,0 +1,54 @@
+//! In-process counters of a [`Cache`](crate::Cache).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Counters of one `Cache` (and its clones) in this process, as returned by
+/// [`Cache::stats`](crate::Cache::stats).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Reads that returned verified bytes.
+    pub hits: u64,
+    /// Reads that returned nothing: absent, damaged, unreadable or unsupported entries.
+    pub misses: u64,
+    /// Entries written.
+    pub inserts: u64,
+    /// Entries that failed verification (and were removed).
+    pub corrupt: u64,
+    /// Store or codec failures (I/O errors, failed writes and removals).
+    pub errors: u64,
+    /// Values not cached because they exceed the maximum entry size.
+    pub oversized: u64,
+    /// Cached values that no longer deserialized and were recomputed.
+    pub undecodable: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) hits: AtomicU64,
+    pub(crate) misses: AtomicU64,
+    pub(crate) inserts: AtomicU64,
+    pub(crate) corrupt: AtomicU64,
+    pub(crate) errors: AtomicU64,
+    pub(crate) oversized: AtomicU64,
+    pub(crate) undecodable: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> Stats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        Stats {
+            hits: get(&self.hits),
+            misses: get(&self.misses),
+            inserts: get(&self.inserts),
+            corrupt: get(&self.corrupt),
+            errors: get(&self.errors),
+            oversized: get(&self.oversized),
+            undecodable: get(&self.undecodable),
+        }
+    }
+}

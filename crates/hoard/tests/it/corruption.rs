@@ -1,0 +1,235 @@
+//! Damaged, truncated, extended, swapped and hostile entries on disk are misses, never other
+//! bytes, and the bad entry is removed.
+
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use hoard::{Cache, ErrorKind, Key, frame};
+
+use crate::{cache_in, peak_heap_during};
+
+fn overwrite(path: &Path, bytes: &[u8]) {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).expect("rewrite entry");
+    f.write_all(bytes).expect("write entry");
+}
+
+/// Where the entry lives: every test creates its cache at `<tempdir>/cache`.
+fn entry_path(dir: &tempfile::TempDir, cache: &Cache, key: &Key) -> std::path::PathBuf {
+    hoard::FsStore::open(dir.path().join("cache"))
+        .expect("reopen store")
+        .entry_path(cache.namespace(), key.digest())
+}
+
+/// Stores `data`, then for every bit (or the given bits) of the stored file: flips it on
+/// disk, reads, and checks the read is a miss that removed the entry.
+fn flips_are_misses(len: usize, bits: impl Iterator<Item = usize>) -> usize {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = cache_in(&dir);
+    let data = hoard_testkit::artifact(len, len as u64);
+    let key = cache.key(format!("entry of {len} bytes"));
+    assert!(cache.put(&key, &data));
+    let path = entry_path(&dir, &cache, &key);
+    let good = std::fs::read(&path).expect("stored entry");
+    let mut checked = 0;
+    for bit in bits {
+        let bit = bit % (good.len() * 8);
+        let mut bad = good.clone();
+        bad[bit / 8] ^= 1 << (bit % 8);
+        overwrite(&path, &bad);
+        let got = cache.try_get(&key);
+        assert!(
+            matches!(&got, Err(e) if e.kind() == ErrorKind::Corrupt),
+            "{len}-byte entry, bit {bit} flipped: {got:?}"
+        );
+        assert!(
+            !path.exists(),
+            "the damaged entry was not removed (bit {bit})"
+        );
+        checked += 1;
+    }
+    overwrite(&path, &good);
+    assert_eq!(cache.get(&key), Some(data), "the intact entry still reads");
+    assert_eq!(cache.stats().corrupt, checked as u64);
+    checked
+}
+
+#[test]
+fn every_single_bit_flip_of_small_entries_is_a_miss() {
+    for len in [0, 1, 100, 4096] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = cache_in(&dir);
+        let key = cache.key(b"probe");
+        cache.put(&key, &hoard_testkit::artifact(len, len as u64));
+        let bits = std::fs::metadata(entry_path(&dir, &cache, &key))
+            .expect("entry")
+            .len() as usize
+            * 8;
+        assert_eq!(flips_are_misses(len, 0..bits), bits);
+    }
+}
+
+#[test]
+fn ten_thousand_random_flips_of_a_one_mebibyte_entry_are_misses() {
+    let mut rng = fastrand::Rng::with_seed(0x5eed);
+    let n = flips_are_misses(
+        1 << 20,
+        std::iter::repeat_with(move || rng.usize(..)).take(10_000),
+    );
+    assert_eq!(n, 10_000);
+}
+
+#[test]
+fn truncated_and_extended_entries_are_misses() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = cache_in(&dir);
+    let data = hoard_testkit::artifact(200_000, 3);
+    let key = cache.key(b"t");
+    cache.put(&key, &data);
+    let path = entry_path(&dir, &cache, &key);
+    let good = std::fs::read(&path).expect("entry");
+    let cuts: Vec<usize> = (0..200)
+        .chain((200..good.len()).step_by(997))
+        .chain([good.len() - 1])
+        .collect();
+    for cut in cuts {
+        overwrite(&path, &good[..cut]);
+        assert_eq!(cache.get(&key), None, "cut at {cut}");
+        assert!(!path.exists());
+    }
+    for extra in [1usize, 7, 4096] {
+        let mut longer = good.clone();
+        longer.extend(std::iter::repeat_n(0u8, extra));
+        overwrite(&path, &longer);
+        assert_eq!(cache.get(&key), None, "{extra} bytes appended");
+    }
+    overwrite(&path, &good);
+    assert_eq!(cache.get(&key), Some(data));
+}
+
+#[test]
+fn another_keys_entry_under_this_name_is_a_miss() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = cache_in(&dir);
+    let (a, b) = (cache.key(b"a"), cache.key(b"b"));
+    cache.put(&a, b"value of a");
+    cache.put(&b, b"value of b");
+    let (pa, pb) = (entry_path(&dir, &cache, &a), entry_path(&dir, &cache, &b));
+    let b_bytes = std::fs::read(&pb).expect("b");
+    overwrite(&pa, &b_bytes);
+    assert_eq!(
+        cache.try_get(&a).map_err(|e| e.kind()),
+        Err(ErrorKind::Corrupt)
+    );
+    assert!(!pa.exists());
+    assert_eq!(cache.get(&b).as_deref(), Some(&b"value of b"[..]));
+    // The same entry copied into another namespace is caught too: the namespace is in the key.
+    let other = Cache::builder(dir.path().join("cache"))
+        .namespace("other")
+        .build()
+        .expect("other");
+    let other_b = other.key(b"b");
+    assert_ne!(other_b, b);
+    let in_other = entry_path(&dir, &other, &other_b);
+    std::fs::create_dir_all(in_other.parent().expect("parent")).expect("mkdir");
+    overwrite(&in_other, &b_bytes);
+    assert_eq!(
+        other.try_get(&other_b).map_err(|e| e.kind()),
+        Err(ErrorKind::Corrupt)
+    );
+}
+
+#[test]
+fn a_multi_gigabyte_declaration_is_a_miss_without_allocating() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = cache_in(&dir);
+    let key = cache.key(b"liar");
+    cache.put(&key, &hoard_testkit::artifact(10_000, 4));
+    let path = entry_path(&dir, &cache, &key);
+    let good = std::fs::read(&path).expect("entry");
+    let liar = hoard_testkit::reseal(good, |b| {
+        b[24..32].copy_from_slice(&(8u64 << 30).to_le_bytes())
+    });
+    overwrite(&path, &liar);
+    let (got, peak) = peak_heap_during(|| cache.try_get(&key));
+    assert_eq!(got.map_err(|e| e.kind()), Err(ErrorKind::TooLarge));
+    assert!(peak < 1 << 20, "peak heap {peak} bytes");
+}
+
+#[test]
+fn a_zstd_bomb_is_a_miss_within_the_cap() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cap: u64 = 1 << 20;
+    let cache = Cache::builder(dir.path().join("cache"))
+        .max_entry_size(cap)
+        .build()
+        .expect("build");
+    let key = cache.key(b"bomb");
+    cache.put(&key, &vec![0u8; cap as usize]);
+    let path = entry_path(&dir, &cache, &key);
+    let honest = std::fs::read(&path).expect("entry");
+
+    // 1 GiB of zeros in a few dozen KiB, in place of the honest 1 MiB payload.
+    let mut enc = zstd::stream::Encoder::new(Vec::new(), 19).expect("encoder");
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..1024 {
+        enc.write_all(&zeros).expect("compress");
+    }
+    let bomb_payload = enc.finish().expect("finish");
+    let mut bomb = honest[..frame::HEADER_LEN].to_vec();
+    bomb.extend_from_slice(&bomb_payload);
+    let bomb = hoard_testkit::reseal(bomb, |b| {
+        b[32..40].copy_from_slice(&(bomb_payload.len() as u64).to_le_bytes());
+    });
+    overwrite(&path, &bomb);
+    let (got, peak) = peak_heap_during(|| cache.try_get(&key));
+    assert_eq!(got.map_err(|e| e.kind()), Err(ErrorKind::Corrupt));
+    let limit = cap as usize + bomb.len() + (16 << 20);
+    assert!(peak < limit, "peak heap {peak} bytes, limit {limit}");
+    assert!(!path.exists(), "the bomb was removed");
+}
+
+#[test]
+fn a_frame_from_a_newer_hoard_is_a_miss_and_left_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = cache_in(&dir);
+    let key = cache.key(b"future");
+    cache.put(&key, b"data");
+    let path = entry_path(&dir, &cache, &key);
+    let newer = hoard_testkit::reseal(std::fs::read(&path).expect("entry"), |b| {
+        b[8..10].copy_from_slice(&2u16.to_le_bytes());
+    });
+    overwrite(&path, &newer);
+    assert_eq!(
+        cache.try_get(&key).map_err(|e| e.kind()),
+        Err(ErrorKind::Unsupported)
+    );
+    assert!(path.exists(), "a newer hoard's entry is not ours to delete");
+    assert_eq!(cache.stats().corrupt, 0);
+    // A put replaces it.
+    assert!(cache.put(&key, b"data"));
+    assert_eq!(cache.get(&key).as_deref(), Some(&b"data"[..]));
+}
+
+#[test]
+fn garbage_files_at_entry_paths_are_misses() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = cache_in(&dir);
+    let key = cache.key(b"g");
+    cache.put(&key, b"real");
+    let path = entry_path(&dir, &cache, &key);
+    for garbage in [&b""[..], b"x", &[0u8; 96], &[0xff; 5000]] {
+        overwrite(&path, garbage);
+        assert_eq!(cache.get(&key), None);
+        cache.put(&key, b"real");
+    }
+    // A byte rewritten in place on a live entry.
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .expect("open");
+    f.write_at(b"Z", 100).expect("poke");
+    drop(f);
+    assert_eq!(cache.get(&key), None);
+}
