@@ -47,7 +47,9 @@ fn main() -> Result<(), Box<dyn Error>> {
             "--dir" => dir = Some(args.next().ok_or("--dir needs a path")?.into()),
             "--limit" => limit = args.next().ok_or("--limit needs a number")?.parse()?,
             other => {
-                return Err(format!("unknown argument {other:?} (try --dir DIR, --limit N)").into());
+                return Err(
+                    format!("unknown argument {other:?} (try --dir DIR, --limit N)").into(),
+                );
             }
         }
     }

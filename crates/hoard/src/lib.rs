@@ -16,12 +16,14 @@
 //!   [`Serialization`]).
 
 mod cache;
+mod config;
 mod serial;
 mod stats;
 
 pub use cache::{
     Cache, CacheBuilder, DEFAULT_MAX_ENTRY_SIZE, DEFAULT_NAMESPACE, DEFAULT_ZSTD_LEVEL,
 };
+pub use config::{CacheConfig, Percent, write_default_config};
 pub use serial::Serialization;
 pub use stats::Stats;
 

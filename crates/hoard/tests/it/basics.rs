@@ -161,7 +161,10 @@ fn compile(state: &ModuleState<'_>) -> Result<Vec<u64>, String> {
         .collect())
 }
 
-#[expect(clippy::ptr_arg, reason = "get_data_raw hands the serializer `&U`, and U is Vec<u64>")]
+#[expect(
+    clippy::ptr_arg,
+    reason = "get_data_raw hands the serializer `&U`, and U is Vec<u64>"
+)]
 fn serialize(_: &ModuleState<'_>, v: &Vec<u64>) -> Option<Vec<u8>> {
     Some(v.iter().flat_map(|x| x.to_le_bytes()).collect())
 }

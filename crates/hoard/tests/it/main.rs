@@ -1,6 +1,7 @@
 //! Integration tests of the `hoard` facade through its public API, on real directories.
 
 mod basics;
+mod config;
 mod corruption;
 mod multiprocess;
 
@@ -17,7 +18,10 @@ static PEAK: AtomicUsize = AtomicUsize::new(0);
 
 // SAFETY: every method forwards to the system allocator unchanged; the counters are plain
 // atomics and never allocate.
-#[expect(unsafe_code, reason = "a counting global allocator needs `unsafe impl GlobalAlloc`")]
+#[expect(
+    unsafe_code,
+    reason = "a counting global allocator needs `unsafe impl GlobalAlloc`"
+)]
 unsafe impl GlobalAlloc for Tracking {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: forwarded with the caller's layout.
