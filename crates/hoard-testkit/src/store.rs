@@ -6,7 +6,7 @@
 //! failed, then says what was asked and what came back.
 //!
 //! The frames the checks store are real ones, built with [`hoard_core::frame::encode`] from
-//! [`noise`](crate::noise) payloads, though the contract treats them as opaque bytes. Every
+//! [`noise`] payloads, though the contract treats them as opaque bytes. Every
 //! check works in namespaces of its own (`hoard-testkit.<check>`) and first removes the keys
 //! it needs absent, so the checks may also run one after another, or again, on a single store
 //! as long as nothing else writes to those namespaces. They leave their entries behind.
