@@ -6,8 +6,10 @@
 //! <root>/v1/<namespace>/<shard>/.tmp-<digest>-<16 hex digits>
 //! ```
 //!
-//! `<digest>` is the 32-byte key digest in unpadded base64url (43 characters), `<shard>` its
-//! first two characters (4096 shards: a million entries put about 250 in a directory). Entry
+//! `<digest>` is the 32-byte key digest in unpadded base64url (43 characters), `<shard>` the
+//! digest's first byte in lowercase hex: 256 shards, so a million entries put about 3,900 in
+//! a directory, while a small cache does not pay for thousands of nearly empty directories
+//! (each costs an inode and a block, and a first put into a shard pays a `mkdir`). Entry
 //! names never start with `.`, so temp files, NFS's `.nfs*` files and other hidden names can
 //! never be mistaken for entries. Anything that does not match these patterns is foreign and
 //! is never touched by hoard.
@@ -28,6 +30,7 @@ pub const TEMP_PREFIX: &str = ".tmp-";
 pub struct EntryName {
     digest: Digest,
     text: [u8; ENTRY_NAME_LEN],
+    shard: [u8; 2],
 }
 
 impl EntryName {
@@ -38,9 +41,12 @@ impl EntryName {
             .encode_slice(digest.as_bytes(), &mut text)
             .expect("32 bytes encode to exactly 43 base64 characters");
         debug_assert_eq!(written, ENTRY_NAME_LEN);
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let first = digest.as_bytes()[0];
         Self {
             digest: *digest,
             text,
+            shard: [HEX[usize::from(first >> 4)], HEX[usize::from(first & 0xf)]],
         }
     }
 
@@ -71,9 +77,9 @@ impl EntryName {
         std::str::from_utf8(&self.text).expect("base64url output is ASCII")
     }
 
-    /// The shard directory: the first two characters.
+    /// The shard directory: the digest's first byte in lowercase hex (`00` to `ff`).
     pub fn shard(&self) -> &str {
-        &self.as_str()[..2]
+        std::str::from_utf8(&self.shard).expect("hex digits are ASCII")
     }
 
     /// A temp file name for a put of this entry, made unique by `nonce`.
@@ -88,12 +94,12 @@ impl std::fmt::Debug for EntryName {
     }
 }
 
-/// Whether `name` is a shard directory name: two base64url characters.
+/// Whether `name` is a shard directory name: two lowercase hex digits.
 pub fn is_shard_name(name: &str) -> bool {
     name.len() == 2
         && name
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// The entry a temp file name belongs to, if `name` is one of hoard's temp files.
