@@ -1,4 +1,16 @@
 #![doc = include_str!("../README.md")]
+//!
+//! # Modules
+//! - [`contenders`]: hoard's configurations, its peers and the plain-file floor, behind one
+//!   trait.
+//! - [`workload`]: the data (generated compiled-code-like bytes, or a corpus of real files).
+//! - [`measure`]: interleaved measurement and latency statistics.
+//! - [`report`]: the table, the PERF.md targets, JSON and SVG.
+
+pub mod contenders;
+pub mod measure;
+pub mod report;
+pub mod workload;
 
 use std::fs::File;
 use std::io::{self, Write};

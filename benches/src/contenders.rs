@@ -1,0 +1,353 @@
+//! Everything the harness measures, behind one interface: hoard in several configurations,
+//! its peers (wasmtime's cache, cacache) and the plain-file floor.
+
+use std::fs::File;
+use std::hash::{Hash, Hasher};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use hoard::{Cache, CacheBuilder, Durability};
+
+/// One cache under test. Ids name entries; `put` stores a value (the miss path), `get` reads
+/// it back (the hit path).
+pub trait Contender {
+    /// The name in reports.
+    fn name(&self) -> &str;
+    /// Stores `data` as entry `id`.
+    fn put(&mut self, id: u64, data: &[u8]) -> io::Result<()>;
+    /// Reads entry `id`; `None` on a miss.
+    fn get(&mut self, id: u64) -> io::Result<Option<Vec<u8>>>;
+    /// The directory holding the contender's files (for disk use).
+    fn dir(&self) -> &Path;
+}
+
+fn other(e: impl std::fmt::Display) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+/// The floor: a known path per entry, `fs::read` to get, temp file + write + rename to put.
+/// No key hashing, no compression, no checks.
+pub struct PlainFile {
+    dir: PathBuf,
+}
+
+impl PlainFile {
+    /// A plain-file store in `dir` (created).
+    pub fn new(dir: &Path) -> io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+        })
+    }
+}
+
+impl Contender for PlainFile {
+    fn name(&self) -> &str {
+        "plain-file"
+    }
+    fn put(&mut self, id: u64, data: &[u8]) -> io::Result<()> {
+        let temp = self.dir.join(format!("{id}.tmp"));
+        let mut f = File::create(&temp)?;
+        f.write_all(data)?;
+        drop(f);
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the plain-file floor is what hoard is measured against"
+        )]
+        std::fs::rename(&temp, self.dir.join(id.to_string()))
+    }
+    fn get(&mut self, id: u64) -> io::Result<Option<Vec<u8>>> {
+        match std::fs::read(self.dir.join(id.to_string())) {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+    fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+/// The naive compressed cache: plain files, zstd-3 with reused contexts and the bulk API
+/// (PERF.md's "naive zstd-3 bulk"). hoard's default must stay within 1.2x of its hits.
+pub struct NaiveZstd {
+    files: PlainFile,
+    compressor: zstd::bulk::Compressor<'static>,
+    decompressor: zstd::bulk::Decompressor<'static>,
+    lens: std::collections::HashMap<u64, usize>,
+}
+
+impl NaiveZstd {
+    /// A naive zstd store at `level` in `dir`.
+    pub fn new(dir: &Path, level: i32) -> io::Result<Self> {
+        Ok(Self {
+            files: PlainFile::new(dir)?,
+            compressor: zstd::bulk::Compressor::new(level)?,
+            decompressor: zstd::bulk::Decompressor::new()?,
+            lens: std::collections::HashMap::new(),
+        })
+    }
+}
+
+impl Contender for NaiveZstd {
+    fn name(&self) -> &str {
+        "naive-zstd-3"
+    }
+    fn put(&mut self, id: u64, data: &[u8]) -> io::Result<()> {
+        let mut out = Vec::with_capacity(zstd::zstd_safe::compress_bound(data.len()));
+        self.compressor.compress_to_buffer(data, &mut out)?;
+        self.lens.insert(id, data.len());
+        self.files.put(id, &out)
+    }
+    fn get(&mut self, id: u64) -> io::Result<Option<Vec<u8>>> {
+        let Some(stored) = self.files.get(id)? else {
+            return Ok(None);
+        };
+        let len = self.lens.get(&id).copied().unwrap_or(0);
+        let mut out = Vec::with_capacity(len);
+        self.decompressor.decompress_to_buffer(&stored, &mut out)?;
+        Ok(Some(out))
+    }
+    fn dir(&self) -> &Path {
+        self.files.dir()
+    }
+}
+
+/// hoard through its bytes API: `put` / `get` with a key hashed from the id, every read
+/// verified.
+pub struct Hoard {
+    name: String,
+    dir: PathBuf,
+    cache: Cache,
+}
+
+impl Hoard {
+    /// hoard in `dir`, configured by `configure` from the defaults.
+    pub fn new(
+        name: &str,
+        dir: &Path,
+        configure: impl FnOnce(CacheBuilder) -> CacheBuilder,
+    ) -> io::Result<Self> {
+        let cache = configure(Cache::builder(dir).max_entry_size(1 << 30))
+            .build()
+            .map_err(other)?;
+        Ok(Self {
+            name: name.to_owned(),
+            dir: dir.to_path_buf(),
+            cache,
+        })
+    }
+
+    /// The default configuration: SHA-256, zstd-3, `FsStore`, no fsync.
+    pub fn default_config(dir: &Path) -> io::Result<Self> {
+        Self::new("hoard", dir, |b| b)
+    }
+
+    /// Every configuration the harness compares.
+    pub fn variants(root: &Path) -> io::Result<Vec<Self>> {
+        Ok(vec![
+            Self::default_config(&root.join("hoard"))?,
+            Self::new("hoard-blake3", &root.join("hoard-blake3"), |b| {
+                b.hasher(hoard::Blake3)
+            })?,
+            Self::new("hoard-lz4", &root.join("hoard-lz4"), |b| {
+                b.codec(hoard::Lz4)
+            })?,
+            Self::new("hoard-identity", &root.join("hoard-identity"), |b| {
+                b.codec(hoard::Identity)
+            })?,
+            Self::new("hoard-durable", &root.join("hoard-durable"), |b| {
+                b.durability(Durability::Full)
+            })?,
+        ])
+    }
+
+    /// The cache behind the contender.
+    pub fn cache(&self) -> &Cache {
+        &self.cache
+    }
+}
+
+impl Contender for Hoard {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn put(&mut self, id: u64, data: &[u8]) -> io::Result<()> {
+        let key = self.cache.key(id.to_le_bytes());
+        self.cache.try_put(&key, data).map_err(other)
+    }
+    fn get(&mut self, id: u64) -> io::Result<Option<Vec<u8>>> {
+        let key = self.cache.key(id.to_le_bytes());
+        self.cache.try_get(&key).map_err(other)
+    }
+    fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+/// What wasmtime's cache keys on: the id (the value rides along so that the `fn` pointer
+/// compute can return it without capturing anything).
+struct WasmtimeState<'a> {
+    id: u64,
+    value: Option<&'a [u8]>,
+}
+
+impl Hash for WasmtimeState<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.id.hash(state);
+    }
+}
+
+fn wasmtime_compute(state: &WasmtimeState<'_>) -> Result<Vec<u8>, ()> {
+    state.value.map(<[u8]>::to_vec).ok_or(())
+}
+
+#[expect(
+    clippy::ptr_arg,
+    reason = "wasmtime's serializer receives `&U`, and U is Vec<u8>"
+)]
+fn wasmtime_serialize(_: &WasmtimeState<'_>, value: &Vec<u8>) -> Option<Vec<u8>> {
+    Some(value.clone())
+}
+
+fn wasmtime_deserialize(_: &WasmtimeState<'_>, bytes: Vec<u8>) -> Option<Vec<u8>> {
+    Some(bytes)
+}
+
+/// wasmtime's `wasmtime-cache` (published as `wasmtime-internal-cache`), with its worker,
+/// through `get_data_raw` and pass-through (de)serialization, so that only the cache is
+/// measured.
+pub struct Wasmtime {
+    dir: PathBuf,
+    cache: wasmtime_internal_cache::Cache,
+}
+
+impl Wasmtime {
+    /// wasmtime's cache with default settings in `dir`.
+    pub fn new(dir: &Path) -> io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let mut config = wasmtime_internal_cache::CacheConfig::new();
+        config.with_directory(dir);
+        let cache = wasmtime_internal_cache::Cache::new(config).map_err(other)?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            cache,
+        })
+    }
+
+    fn entry(&self) -> wasmtime_internal_cache::ModuleCacheEntry<'_> {
+        wasmtime_internal_cache::ModuleCacheEntry::new("hoard-bench", Some(&self.cache))
+    }
+}
+
+impl Contender for Wasmtime {
+    fn name(&self) -> &str {
+        "wasmtime-cache"
+    }
+    fn put(&mut self, id: u64, data: &[u8]) -> io::Result<()> {
+        let state = WasmtimeState {
+            id,
+            value: Some(data),
+        };
+        self.entry()
+            .get_data_raw(
+                &state,
+                wasmtime_compute,
+                wasmtime_serialize,
+                wasmtime_deserialize,
+            )
+            .map(drop)
+            .map_err(|()| other("wasmtime-cache did not compute"))
+    }
+    fn get(&mut self, id: u64) -> io::Result<Option<Vec<u8>>> {
+        let state = WasmtimeState { id, value: None };
+        // A miss calls compute, which has no value to give: that is the `None`.
+        Ok(self
+            .entry()
+            .get_data_raw(
+                &state,
+                wasmtime_compute,
+                wasmtime_serialize,
+                wasmtime_deserialize,
+            )
+            .ok())
+    }
+    fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+/// cacache's synchronous API, keyed by the id's decimal string.
+pub struct Cacache {
+    dir: PathBuf,
+}
+
+impl Cacache {
+    /// A cacache store in `dir`.
+    pub fn new(dir: &Path) -> io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+        })
+    }
+}
+
+impl Contender for Cacache {
+    fn name(&self) -> &str {
+        "cacache"
+    }
+    fn put(&mut self, id: u64, data: &[u8]) -> io::Result<()> {
+        cacache::write_sync(&self.dir, id.to_string(), data)
+            .map(drop)
+            .map_err(other)
+    }
+    fn get(&mut self, id: u64) -> io::Result<Option<Vec<u8>>> {
+        match cacache::read_sync(&self.dir, id.to_string()) {
+            Ok(v) => Ok(Some(v)),
+            Err(cacache::Error::EntryNotFound(..)) => Ok(None),
+            Err(e) => Err(other(e)),
+        }
+    }
+    fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+/// Every contender of a standard run, each in its own directory below `root`: the floor
+/// first, then the naive baseline, hoard's configurations and the peers.
+pub fn all(root: &Path) -> io::Result<Vec<Box<dyn Contender>>> {
+    let mut out: Vec<Box<dyn Contender>> = vec![
+        Box::new(PlainFile::new(&root.join("plain-file"))?),
+        Box::new(NaiveZstd::new(&root.join("naive-zstd-3"), 3)?),
+    ];
+    for h in Hoard::variants(root)? {
+        out.push(Box::new(h));
+    }
+    out.push(Box::new(Wasmtime::new(&root.join("wasmtime-cache"))?));
+    out.push(Box::new(Cacache::new(&root.join("cacache"))?));
+    Ok(out)
+}
+
+/// Space a directory tree takes: (sum of file sizes, bytes of allocated blocks), without
+/// following symlinks.
+pub fn disk_use(dir: &Path) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    let (mut size, mut blocks) = (0, 0);
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return (0, 0);
+    };
+    for e in entries.flatten() {
+        let Ok(m) = e.path().symlink_metadata() else {
+            continue;
+        };
+        blocks += m.blocks() * 512;
+        if m.is_dir() {
+            let (s, b) = disk_use(&e.path());
+            size += s;
+            blocks += b;
+        } else {
+            size += m.len();
+        }
+    }
+    (size, blocks)
+}
