@@ -275,6 +275,7 @@ impl Report {
                     }
                 })
                 .y_desc("µs (log)")
+                .y_label_formatter(&|v| format!("{v:.0}"))
                 .draw()
                 .map_err(|e| err(&e))?;
             for (i, name) in names.iter().enumerate() {
