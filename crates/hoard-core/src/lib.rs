@@ -3,15 +3,21 @@
 //! # Modules
 //! - [`frame`]: the entry frame, byte by byte, with encode and verify.
 //! - [`id`]: the on-disk hasher and codec ids.
+//! - [`housekeeping`]: the [`Housekeeping`] trait a store offers to the eviction worker, and
+//!   its vocabulary ([`Bucket`], [`Item`], [`StateName`], [`LockTarget`], [`HeldLock`]).
 //! - The traits live at the crate root: [`KeyHasher`], [`Codec`], [`Store`], [`StoreExt`].
 
 pub mod error;
 pub mod frame;
+pub mod housekeeping;
 pub mod id;
 pub mod key;
 mod traits;
 
 pub use error::{Error, ErrorKind, Result};
+pub use housekeeping::{
+    Bucket, BucketInfo, HeldLock, Housekeeping, Item, ItemKind, LockTarget, StateName,
+};
 pub use id::{CodecId, HasherId, PLUGIN_RANGE_START};
 pub use key::{DIGEST_LEN, Digest, Key, NAMESPACE_MAX_LEN, Namespace};
 pub use traits::{

@@ -4,6 +4,9 @@
 //! <root>/CACHEDIR.TAG
 //! <root>/v1/<namespace>/<shard>/<digest>
 //! <root>/v1/<namespace>/<shard>/.tmp-<digest>-<16 hex digits>
+//! <root>/state/<state name>                      sidecar state of the eviction worker
+//! <root>/state/.tmp-<state name>-<16 hex digits> a state write in progress
+//! <root>/state/<state name>.lock                 an advisory lock file (never removed)
 //! ```
 //!
 //! `<digest>` is the 32-byte key digest in unpadded base64url (43 characters), `<shard>` the
@@ -104,14 +107,31 @@ pub fn is_shard_name(name: &str) -> bool {
 
 /// The entry a temp file name belongs to, if `name` is one of hoard's temp files.
 pub fn parse_temp_name(name: &str) -> Option<EntryName> {
+    parse_temp(name).map(|(entry, _)| entry)
+}
+
+/// The entry a temp file name belongs to and its nonce, if `name` is one of hoard's temp
+/// files spelled exactly as [`EntryName::temp_name`] spells them (lowercase hex).
+pub fn parse_temp(name: &str) -> Option<(EntryName, u64)> {
     let rest = name.strip_prefix(TEMP_PREFIX)?;
     let (entry, nonce) = rest.split_at_checked(ENTRY_NAME_LEN)?;
     let nonce = nonce.strip_prefix('-')?;
-    if nonce.len() != 16 || !nonce.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if nonce.len() != 16
+        || !nonce
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return None;
     }
-    EntryName::parse(entry)
+    let nonce = u64::from_str_radix(nonce, 16).ok()?;
+    Some((EntryName::parse(entry)?, nonce))
 }
+
+/// The directory below the root that holds sidecar state and lock files.
+pub const STATE_DIR: &str = "state";
+
+/// Suffix of lock files in [`STATE_DIR`].
+pub const LOCK_SUFFIX: &str = ".lock";
 
 #[cfg(test)]
 mod tests {
@@ -127,6 +147,8 @@ mod tests {
         assert!(is_shard_name(n.shard()));
         let t = n.temp_name(0xdead_beef);
         assert_eq!(parse_temp_name(&t), Some(n));
+        assert_eq!(parse_temp(&t), Some((n, 0xdead_beef)));
+        assert_eq!(parse_temp(&t.to_uppercase()), None);
         assert_eq!(EntryName::parse(&t), None);
         // A last character with non-zero trailing bits spells the same bytes non-canonically.
         let mut odd = n.as_str().to_owned();

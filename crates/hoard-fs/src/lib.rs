@@ -4,7 +4,10 @@
 //! - [`layout`]: where entries, temp files and the tag file live, and which names are
 //!   hoard's own.
 //! - [`FsStore`] (this module): the store itself.
+//! - `housekeeping` (private): [`FsStore`]'s implementation of
+//!   [`Housekeeping`](hoard_core::Housekeeping), the eviction worker's view of the store.
 
+mod housekeeping;
 pub mod layout;
 
 use std::ffi::CStr;

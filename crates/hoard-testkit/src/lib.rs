@@ -4,12 +4,15 @@
 //! - [`store`]: the [`Store`](hoard_core::Store) suite.
 //! - [`codec`]: the [`Codec`](hoard_core::Codec) suite.
 //! - [`hasher`]: the [`KeyHasher`](hoard_core::KeyHasher) suite.
+//! - [`housekeeping`]: the [`Housekeeping`](hoard_core::Housekeeping) suite, for stores
+//!   that offer maintenance to the eviction worker.
 //! - Test data at the crate root: [`artifact`] and [`noise`]; hostile frames: [`reseal`].
 
 pub mod codec;
 mod data;
 pub mod hasher;
 mod hostile;
+pub mod housekeeping;
 pub mod store;
 mod support;
 

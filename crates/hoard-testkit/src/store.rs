@@ -30,7 +30,7 @@ use crate::noise;
 use crate::support::{Plain, difference, digest, panic_message};
 
 /// A limit comfortably above every frame the checks store.
-const LIMIT: u64 = frame::max_frame_len(2 << 20);
+pub(crate) const LIMIT: u64 = frame::max_frame_len(2 << 20);
 
 /// Creation time written in every frame (a fixed instant keeps the frames deterministic).
 const CREATED_UNIX_MS: u64 = 1_700_000_000_000;
@@ -60,14 +60,14 @@ fn ns(name: &str) -> Namespace {
 }
 
 /// A real frame for `digest` holding `payload`, identity coded.
-fn frame_for(digest: &Digest, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn frame_for(digest: &Digest, payload: &[u8]) -> Vec<u8> {
     let key = Key::new(HasherId::Sha256, *digest);
     frame::encode(&key, &Plain, payload, CREATED_UNIX_MS)
         .expect("an identity frame of a valid key always encodes")
 }
 
 /// A frame with a payload of `len` bytes that no other call with another `seed` repeats.
-fn sample_frame(digest: &Digest, len: usize, seed: u64) -> Vec<u8> {
+pub(crate) fn sample_frame(digest: &Digest, len: usize, seed: u64) -> Vec<u8> {
     frame_for(digest, &noise(len, seed))
 }
 

@@ -7,8 +7,10 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hoard_core::{
-    Codec, CodecId, Error, ErrorKind, Key, KeyHasher, Namespace, Result, Store, StoreExt, frame,
+    Codec, CodecId, Error, ErrorKind, Housekeeping, Key, KeyHasher, Namespace, Result, Store,
+    StoreExt, frame,
 };
+use hoard_evict::{Clock, Codecs, Janitor, Worker, WorkerConfig};
 use hoard_fs::{Durability, FsOptions, FsStore};
 use hoard_key::{HashBridge, KeyBuilder};
 
@@ -35,6 +37,7 @@ pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
 /// | durability | [`Durability::None`] |
 /// | maximum entry size | 1 GiB decoded |
 /// | serialization of `get_data` | postcard |
+/// | eviction worker | on, with [`WorkerConfig::default`], for the filesystem store it opens |
 pub struct CacheBuilder {
     location: Location,
     hasher: Option<Arc<dyn KeyHasher>>,
@@ -44,6 +47,8 @@ pub struct CacheBuilder {
     max_entry_size: u64,
     fs_options: FsOptions,
     serialization: Serialization,
+    worker: Option<WorkerConfig>,
+    worker_clock: Option<Arc<dyn Clock>>,
 }
 
 enum Location {
@@ -68,6 +73,7 @@ impl fmt::Debug for CacheBuilder {
             .field("max_entry_size", &self.max_entry_size)
             .field("fs_options", &self.fs_options)
             .field("serialization", &self.serialization)
+            .field("worker", &self.worker)
             .finish_non_exhaustive()
     }
 }
@@ -93,6 +99,8 @@ impl CacheBuilder {
             max_entry_size: DEFAULT_MAX_ENTRY_SIZE,
             fs_options: FsOptions::default(),
             serialization: Serialization::default(),
+            worker: Some(WorkerConfig::default()),
+            worker_clock: None,
         }
     }
 
@@ -172,6 +180,33 @@ impl CacheBuilder {
         self
     }
 
+    /// Runs the eviction worker with `config` (the default is [`WorkerConfig::default`]:
+    /// wasmtime-cache's limits and intervals). The worker is started only for the
+    /// filesystem store the builder opens itself ([`new`](Self::new)); a store given with
+    /// [`with_store`](Self::with_store) gets none. Its maximum recompressed entry size is
+    /// the cache's [`max_entry_size`](Self::max_entry_size).
+    #[must_use]
+    pub fn worker(mut self, config: WorkerConfig) -> Self {
+        self.worker = Some(config);
+        self
+    }
+
+    /// No eviction worker: nothing is evicted, recompressed or swept in the background
+    /// (the cache grows without bound unless something else cleans it).
+    #[must_use]
+    pub fn without_worker(mut self) -> Self {
+        self.worker = None;
+        self
+    }
+
+    /// The clock the eviction worker reads (default: the system clock). For tests and
+    /// simulations, with [`ManualClock`](hoard_evict::ManualClock).
+    #[must_use]
+    pub fn worker_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.worker_clock = Some(clock);
+        self
+    }
+
     /// Opens the store and returns the cache.
     ///
     /// Fails with a clear error for an invalid namespace, a zero maximum entry size, or a
@@ -188,9 +223,12 @@ impl CacheBuilder {
                 "max entry size must be at least 1 byte",
             ));
         }
-        let store: Arc<dyn Store> = match self.location {
-            Location::Dir(dir) => Arc::new(FsStore::open_with(dir, self.fs_options)?),
-            Location::Store(store) => store,
+        let (store, keeper): (Arc<dyn Store>, Option<Arc<dyn Housekeeping>>) = match self.location {
+            Location::Dir(dir) => {
+                let fs = Arc::new(FsStore::open_with(dir, self.fs_options)?);
+                (Arc::clone(&fs) as Arc<dyn Store>, Some(fs))
+            }
+            Location::Store(store) => (store, None),
         };
         let hasher = self
             .hasher
@@ -210,6 +248,17 @@ impl CacheBuilder {
                 decoders.extend(hoard_codec::by_id(id));
             }
         }
+        let worker = match (keeper, self.worker) {
+            (Some(keeper), Some(config)) => start_worker(
+                keeper,
+                config.max_entry_size(self.max_entry_size),
+                self.worker_clock,
+                codec.as_ref(),
+                &decoders,
+                &namespace,
+            ),
+            _ => None,
+        };
         let prefix = |domain: &str| {
             let mut b = KeyBuilder::new(hasher.as_ref(), domain);
             b.str(namespace.as_str());
@@ -229,9 +278,61 @@ impl CacheBuilder {
                 max_entry_size: self.max_entry_size,
                 serialization: self.serialization,
                 counters: Counters::default(),
+                worker,
             }),
         })
     }
+}
+
+/// Starts the eviction worker; a failure is logged and the cache runs without one (best
+/// effort, like every store failure).
+fn start_worker(
+    keeper: Arc<dyn Housekeeping>,
+    config: WorkerConfig,
+    clock: Option<Arc<dyn Clock>>,
+    codec: &dyn Codec,
+    decoders: &[Arc<dyn Codec>],
+    namespace: &Namespace,
+) -> Option<Worker> {
+    let mut codecs = Codecs::new();
+    for d in decoders {
+        codecs = codecs.decoder(Arc::clone(d));
+    }
+    if let Some(optimized) = optimized_codec(codec, config.optimized_level) {
+        codecs = codecs.optimized(optimized);
+    }
+    let mut janitor = Janitor::new(keeper, config).with_codecs(codecs);
+    if let Some(clock) = clock {
+        janitor = janitor.with_clock(clock);
+    }
+    match Worker::start(janitor, namespace.clone()) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!(error = %e, "running without the eviction worker");
+            None
+        }
+    }
+}
+
+/// The codec popular entries are recompressed with: the cache's own codec at the optimized
+/// level, when it has levels (zstd) and that level is valid.
+#[cfg(feature = "zstd")]
+fn optimized_codec(codec: &dyn Codec, level: i32) -> Option<Arc<dyn Codec>> {
+    if codec.id() != CodecId::Zstd {
+        return None;
+    }
+    match hoard_codec::Zstd::new(level) {
+        Ok(z) => Some(Arc::new(z)),
+        Err(e) => {
+            tracing::warn!(error = %e, "popular entries will not be recompressed");
+            None
+        }
+    }
+}
+
+#[cfg(not(feature = "zstd"))]
+fn optimized_codec(_codec: &dyn Codec, _level: i32) -> Option<Arc<dyn Codec>> {
+    None
 }
 
 #[cfg(feature = "zstd")]
@@ -282,6 +383,8 @@ struct Inner {
     hash_prefix: KeyBuilder,
     data_prefix: KeyBuilder,
     counters: Counters,
+    /// Dropped (stopped and joined) with the last clone of the cache.
+    worker: Option<Worker>,
 }
 
 impl fmt::Debug for Cache {
@@ -292,6 +395,7 @@ impl fmt::Debug for Cache {
             .field("hasher", &self.inner.hasher.id())
             .field("codec", &self.inner.codec.id())
             .field("level", &self.inner.codec.level())
+            .field("worker", &self.inner.worker.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -330,6 +434,12 @@ impl Cache {
     /// The maximum decoded entry size.
     pub fn max_entry_size(&self) -> u64 {
         self.inner.max_entry_size
+    }
+
+    /// The eviction worker, if one runs: its counters ([`Worker::stats`]), [`Worker::sync`],
+    /// and the explicit maintenance operations ([`Worker::janitor`]).
+    pub fn worker(&self) -> Option<&Worker> {
+        self.inner.worker.as_ref()
     }
 
     /// The key for an arbitrary byte string in this cache's namespace (what the `hoard`
@@ -373,14 +483,23 @@ impl Cache {
         match self.lookup(key) {
             Ok(Some(value)) => {
                 Counters::bump(&c.hits);
+                if let Some(w) = &self.inner.worker {
+                    w.record_hit(key.digest());
+                }
                 Ok(Some(value))
             }
             Ok(None) => {
                 Counters::bump(&c.misses);
+                if let Some(w) = &self.inner.worker {
+                    w.record_miss();
+                }
                 Ok(None)
             }
             Err(err) => {
                 Counters::bump(&c.misses);
+                if let Some(w) = &self.inner.worker {
+                    w.record_miss();
+                }
                 self.note_bad_read(key, &err);
                 Err(err)
             }
@@ -415,6 +534,9 @@ impl Cache {
         match err.kind() {
             ErrorKind::Corrupt | ErrorKind::Insecure => {
                 Counters::bump(&c.corrupt);
+                if let Some(w) = &inner.worker {
+                    w.record_corrupt();
+                }
                 tracing::warn!(%key, namespace = %inner.namespace, error = %err, "removing a cache entry that failed verification");
                 match inner.store.remove(&inner.namespace, key.digest()) {
                     Ok(_) => {}
@@ -469,6 +591,9 @@ impl Cache {
         let bytes = frame::encode(key, inner.codec.as_ref(), data, unix_ms_now())?;
         inner.store.put(&inner.namespace, key.digest(), &bytes)?;
         Counters::bump(&inner.counters.inserts);
+        if let Some(w) = &inner.worker {
+            w.record_insert();
+        }
         Ok(())
     }
 

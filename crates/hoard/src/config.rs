@@ -82,7 +82,8 @@ const ZSTD_LEVELS: std::ops::RangeInclusive<i32> = -131_072..=22;
 /// # The worker's settings
 /// The eviction worker's keys (queue size, optimized level, usage threshold, cleanup interval,
 /// soft limits, percentages, task timeout, clock drift) are parsed, checked and kept here as
-/// typed fields for the worker to read; hoard's cache does not use them itself yet.
+/// typed fields; [`CacheBuilder::from_config`] hands them to the worker through
+/// `WorkerConfig::from(&CacheConfig)` (see [`crate::evict::WorkerConfig`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CacheConfig {
@@ -103,12 +104,14 @@ pub struct CacheConfig {
     /// The directory is created when the cache is opened, never when the file is loaded.
     pub directory: Option<PathBuf>,
 
-    /// Capacity of the queue of hit and insert events sent to the eviction worker; events
-    /// beyond it are dropped (and counted). Key `worker-event-queue-size`, a count; default
-    /// 16; at most 1,048,576.
+    /// How many distinct entries' hit events can wait for the eviction worker; repeated hits
+    /// of a waiting entry are coalesced, and a hit beyond the capacity is dropped (and
+    /// counted). Key `worker-event-queue-size`, a count; default 16; at most 1,048,576. The
+    /// worker's table holds at least 4,096 entries whatever this says (see
+    /// [`WorkerConfig::event_capacity`](crate::evict::WorkerConfig::event_capacity)).
     ///
-    /// Same key and syntax as the ancestor, which warned below 3; hoard also caps it, since a
-    /// bounded queue may allocate its capacity up front.
+    /// Same key and syntax as the ancestor, which warned below 3 and counted single events
+    /// in a queue; hoard also caps it, since the table is allocated up front.
     pub worker_event_queue_size: u64,
 
     /// The zstd level new entries are written at. Key `baseline-compression-level`, an
@@ -639,8 +642,9 @@ pub fn write_default_config(path: impl AsRef<Path>) -> Result<()> {
 
 impl CacheBuilder {
     /// A builder with every setting of `config`: directory (or the default cache
-    /// directory), namespace, key hasher, codec and level, durability, group sharing and
-    /// maximum entry size. Further setters may then override any of them.
+    /// directory), namespace, key hasher, codec and level, durability, group sharing,
+    /// maximum entry size and the eviction worker's settings. Further setters may then
+    /// override any of them.
     ///
     /// Fails with [`ErrorKind::Config`] if `config` does not [`validate`](CacheConfig::validate)
     /// or no cache directory can be determined. Ignores [`CacheConfig::enabled`]: calling
@@ -652,7 +656,8 @@ impl CacheBuilder {
             .durability(config.durability)
             .group_shared(config.group_shared)
             .max_entry_size(config.max_entry_size)
-            .codec_arc(codec_for(config)?);
+            .codec_arc(codec_for(config)?)
+            .worker(hoard_evict::WorkerConfig::from(config));
         with_hasher(builder, config.key_hasher)
     }
 }

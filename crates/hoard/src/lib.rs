@@ -4,6 +4,8 @@
 //! - [`Cache`] and [`CacheBuilder`]: the cache and its settings.
 //! - [`Stats`]: in-process counters.
 //! - [`Serialization`]: how `get_data` stores values.
+//! - [`evict`]: the eviction worker (hoard-evict) that [`CacheBuilder::worker`] configures and
+//!   [`Cache::worker`] exposes.
 //!
 //! The plugin API ([`Store`], [`Codec`], [`KeyHasher`]) and the built-in implementations are
 //! re-exported, so most users depend on this crate alone.
@@ -19,6 +21,7 @@ mod cache;
 mod config;
 mod serial;
 mod stats;
+mod worker_config;
 
 pub use cache::{
     Cache, CacheBuilder, DEFAULT_MAX_ENTRY_SIZE, DEFAULT_NAMESPACE, DEFAULT_ZSTD_LEVEL,
@@ -28,9 +31,12 @@ pub use serial::Serialization;
 pub use stats::Stats;
 
 pub use hoard_core::{
-    Codec, CodecId, Digest, EntryInfo, Error, ErrorKind, HasherId, Key, KeyHasher, Namespace,
-    Result, Store, StoreExt, frame,
+    Codec, CodecId, Digest, EntryInfo, Error, ErrorKind, HasherId, Housekeeping, Key, KeyHasher,
+    Namespace, Result, Store, StoreExt, frame,
 };
+/// The eviction worker: [`WorkerConfig`](evict::WorkerConfig), [`Worker`](evict::Worker),
+/// [`Janitor`](evict::Janitor) and the clocks.
+pub use hoard_evict as evict;
 pub use hoard_fs::{Durability, FsOptions, FsStore};
 pub use hoard_key::{HashBridge, KeyBuilder, Sha256};
 

@@ -1,6 +1,7 @@
 //! Integration tests of `FsStore` through its public API, on real directories.
 
 mod attacks;
+mod housekeeping;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -91,7 +92,11 @@ fn layout_is_versioned_sharded_and_tagged() {
     assert_eq!(parts[1], "wasmtime-1.0");
     assert_eq!(parts[2].len(), 2);
     assert_eq!(parts[3].len(), 43);
-    assert_eq!(parts[2], format!("{:02x}", d.as_bytes()[0]), "the shard is the first byte in hex");
+    assert_eq!(
+        parts[2],
+        format!("{:02x}", d.as_bytes()[0]),
+        "the shard is the first byte in hex"
+    );
     let tag = std::fs::read_to_string(dir.path().join("cache/CACHEDIR.TAG")).expect("tag");
     assert!(tag.starts_with("Signature: 8a477f597d28d172789f06886806bc55"));
 }

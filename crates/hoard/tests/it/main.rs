@@ -3,6 +3,7 @@
 mod basics;
 mod config;
 mod corruption;
+mod eviction;
 mod multiprocess;
 
 use std::alloc::{GlobalAlloc, Layout, System};

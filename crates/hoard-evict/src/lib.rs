@@ -1,0 +1,27 @@
+#![doc = include_str!("../README.md")]
+//!
+//! # Modules
+//! - [`Worker`]: the background thread; [`Janitor`]: the same operations, synchronous.
+//! - [`WorkerConfig`] and [`Limits`]: the settings (wasmtime-cache's worker keys and
+//!   defaults, plus hoard's).
+//! - [`Clock`]: injectable time ([`SystemClock`], [`ManualClock`]).
+//! - [`EvictStats`]: the counters.
+//!
+//! The store is any [`Housekeeping`](hoard_core::Housekeeping) implementation: this crate
+//! never names a concrete store, and never touches a file itself.
+
+mod clock;
+mod config;
+mod janitor;
+mod sidecar;
+mod stats;
+mod table;
+mod worker;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{Limits, WorkerConfig};
+pub use janitor::{
+    CleanupReport, Codecs, EvictReport, Janitor, RecompressReport, Recompressed, Survey,
+};
+pub use stats::EvictStats;
+pub use worker::Worker;

@@ -1,0 +1,419 @@
+//! The worker's sidecar state, stored through [`Housekeeping::write_state`]: the cleanup
+//! marker, the per-bucket accounting and the shared use counts.
+//!
+//! Every blob is an envelope: magic `hoardst1` (8 bytes), a kind tag (u32), the payload
+//! length (u64), the payload, then XXH3-64 of everything before it (u64); all integers
+//! little-endian. A blob that fails any check, of any kind, is treated as absent: state is
+//! an optimisation, never a source of truth the cache depends on.
+//!
+//! [`Housekeeping::write_state`]: hoard_core::Housekeeping::write_state
+
+use std::collections::{BTreeMap, HashMap};
+
+use hoard_core::{Bucket, DIGEST_LEN, Digest, Namespace, StateName};
+
+use crate::table::DigestHash;
+use xxhash_rust::xxh3::xxh3_64;
+
+const MAGIC: &[u8; 8] = b"hoardst1";
+const ENVELOPE: usize = 8 + 4 + 8 + 8;
+
+/// The largest state blob read back (a million usage records would be about 45 MB; the
+/// usage state is capped far below that).
+pub(crate) const READ_LIMIT: u64 = 64 << 20;
+
+/// Kind tags, never reused.
+const MARKER_KIND: u32 = 1;
+const ACCOUNTING_KIND: u32 = 2;
+const USAGE_KIND: u32 = 3;
+
+pub(crate) fn marker_name() -> StateName {
+    StateName::new("cleanup-marker").expect("a valid state name")
+}
+
+pub(crate) fn accounting_name() -> StateName {
+    StateName::new("accounting").expect("a valid state name")
+}
+
+pub(crate) fn usage_name() -> StateName {
+    StateName::new("usage").expect("a valid state name")
+}
+
+/// The named lock held by a cleanup (and by the explicit eviction operations).
+pub(crate) fn cleanup_lock() -> StateName {
+    StateName::new("cleanup").expect("a valid state name")
+}
+
+/// The named lock held while merging use counts.
+pub(crate) fn usage_lock() -> StateName {
+    StateName::new("usage").expect("a valid state name")
+}
+
+fn seal(kind: u32, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(ENVELOPE + payload.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&kind.to_le_bytes());
+    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    out.extend_from_slice(payload);
+    let sum = xxh3_64(&out);
+    out.extend_from_slice(&sum.to_le_bytes());
+    out
+}
+
+fn open(kind: u32, blob: &[u8]) -> Option<&[u8]> {
+    if blob.len() < ENVELOPE || &blob[..8] != MAGIC {
+        return None;
+    }
+    let (body, sum) = blob.split_at(blob.len() - 8);
+    if xxh3_64(body).to_le_bytes() != sum {
+        return None;
+    }
+    let mut r = Reader(&body[8..]);
+    if r.u32()? != kind {
+        return None;
+    }
+    let len = usize::try_from(r.u64()?).ok()?;
+    (r.0.len() == len).then_some(r.0)
+}
+
+/// A cursor over a payload; every read is checked.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let (head, rest) = self.0.split_at_checked(n)?;
+        self.0 = rest;
+        Some(head)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        Some(self.take(1)?[0])
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+    fn i64(&mut self) -> Option<i64> {
+        Some(i64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+    fn u128(&mut self) -> Option<u128> {
+        Some(u128::from_le_bytes(self.take(16)?.try_into().ok()?))
+    }
+    fn short_str(&mut self) -> Option<&'a str> {
+        let n = usize::from(self.u8()?);
+        std::str::from_utf8(self.take(n)?).ok()
+    }
+    fn digest(&mut self) -> Option<Digest> {
+        let mut d = [0u8; DIGEST_LEN];
+        d.copy_from_slice(self.take(DIGEST_LEN)?);
+        Some(Digest::from_bytes(d))
+    }
+}
+
+fn put_short_str(out: &mut Vec<u8>, s: &str) {
+    // Namespaces are at most 100 bytes and bucket names 16: both fit a length byte.
+    let len = u8::try_from(s.len()).expect("namespace and bucket names are short");
+    out.push(len);
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// The cleanup marker: when the last scheduled cleanup started, and what the cache held
+/// after the last cleanup.
+///
+/// Payload: start time (i64, ms since the epoch), entries (u64), bytes (u64).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Marker {
+    pub(crate) started_ms: i64,
+    pub(crate) entries: u64,
+    pub(crate) bytes: u64,
+}
+
+impl Marker {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut p = Vec::with_capacity(24);
+        p.extend_from_slice(&self.started_ms.to_le_bytes());
+        p.extend_from_slice(&self.entries.to_le_bytes());
+        p.extend_from_slice(&self.bytes.to_le_bytes());
+        seal(MARKER_KIND, &p)
+    }
+
+    pub(crate) fn decode(blob: &[u8]) -> Option<Self> {
+        let mut r = Reader(open(MARKER_KIND, blob)?);
+        let m = Self {
+            started_ms: r.i64()?,
+            entries: r.u64()?,
+            bytes: r.u64()?,
+        };
+        r.0.is_empty().then_some(m)
+    }
+}
+
+/// What one bucket held when it was last scanned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct BucketRecord {
+    /// The stamp the scan returned; `None` means "rescan next time".
+    pub(crate) stamp: Option<u128>,
+    pub(crate) entries: u64,
+    pub(crate) bytes: u64,
+    /// When the oldest temp file left in the bucket becomes stale (ms), or `i64::MAX`.
+    pub(crate) temp_due_ms: i64,
+}
+
+/// Per-bucket accounting, and when it was last rebuilt from scratch.
+///
+/// Payload: reconciled-at (i64 ms), record count (u32), then per record: namespace (u8
+/// length + bytes), bucket name (u8 length + bytes), stamp flag (u8) and stamp (u128),
+/// entries (u64), bytes (u64), temp due time (i64 ms).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Accounting {
+    pub(crate) reconciled_ms: i64,
+    pub(crate) buckets: BTreeMap<Bucket, BucketRecord>,
+}
+
+impl Accounting {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut p = Vec::with_capacity(12 + self.buckets.len() * 64);
+        p.extend_from_slice(&self.reconciled_ms.to_le_bytes());
+        p.extend_from_slice(
+            &u32::try_from(self.buckets.len())
+                .unwrap_or(u32::MAX)
+                .to_le_bytes(),
+        );
+        for (b, r) in self.buckets.iter().take(u32::MAX as usize) {
+            put_short_str(&mut p, b.namespace().as_str());
+            put_short_str(&mut p, b.name());
+            p.push(u8::from(r.stamp.is_some()));
+            p.extend_from_slice(&r.stamp.unwrap_or(0).to_le_bytes());
+            p.extend_from_slice(&r.entries.to_le_bytes());
+            p.extend_from_slice(&r.bytes.to_le_bytes());
+            p.extend_from_slice(&r.temp_due_ms.to_le_bytes());
+        }
+        seal(ACCOUNTING_KIND, &p)
+    }
+
+    pub(crate) fn decode(blob: &[u8]) -> Option<Self> {
+        let mut r = Reader(open(ACCOUNTING_KIND, blob)?);
+        let reconciled_ms = r.i64()?;
+        let n = r.u32()?;
+        let mut buckets = BTreeMap::new();
+        for _ in 0..n {
+            let ns = Namespace::new(r.short_str()?).ok()?;
+            let bucket = Bucket::new(ns, r.short_str()?).ok()?;
+            let has = r.u8()?;
+            let stamp = r.u128()?;
+            let rec = BucketRecord {
+                stamp: match has {
+                    0 => None,
+                    1 => Some(stamp),
+                    _ => return None,
+                },
+                entries: r.u64()?,
+                bytes: r.u64()?,
+                temp_due_ms: r.i64()?,
+            };
+            buckets.insert(bucket, rec);
+        }
+        r.0.is_empty().then_some(Self {
+            reconciled_ms,
+            buckets,
+        })
+    }
+}
+
+/// Use counts shared by every process: per entry, the uses counted so far and whether the
+/// entry was already handed to a recompression.
+///
+/// Payload: record count (u32), then per record: namespace (u8 length + bytes), digest (32
+/// bytes), uses (u32), flags (u8: bit 0 = claimed for recompression).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Usage {
+    /// Per namespace, so that merging thousands of counts does not copy the namespace for
+    /// each.
+    pub(crate) records: HashMap<Namespace, HashMap<Digest, UsageRecord, DigestHash>>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct UsageRecord {
+    pub(crate) uses: u32,
+    pub(crate) claimed: bool,
+}
+
+/// Most records the shared usage state keeps; beyond it the least used are forgotten
+/// (about 3 MB of state).
+pub(crate) const USAGE_CAP: usize = 65_536;
+
+impl Usage {
+    pub(crate) fn len(&self) -> usize {
+        self.records.values().map(HashMap::len).sum()
+    }
+
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let n = self.len();
+        let mut p = Vec::with_capacity(4 + n * 50);
+        p.extend_from_slice(&u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes());
+        for (ns, records) in &self.records {
+            for (d, r) in records {
+                put_short_str(&mut p, ns.as_str());
+                p.extend_from_slice(d.as_bytes());
+                p.extend_from_slice(&r.uses.to_le_bytes());
+                p.push(u8::from(r.claimed));
+            }
+        }
+        seal(USAGE_KIND, &p)
+    }
+
+    pub(crate) fn decode(blob: &[u8]) -> Option<Self> {
+        let mut r = Reader(open(USAGE_KIND, blob)?);
+        let n = r.u32()?;
+        let mut records: HashMap<Namespace, HashMap<Digest, UsageRecord, DigestHash>> =
+            HashMap::new();
+        let mut last: Option<Namespace> = None;
+        for _ in 0..n {
+            let name = r.short_str()?;
+            let ns = match &last {
+                Some(ns) if ns.as_str() == name => ns.clone(),
+                _ => Namespace::new(name).ok()?,
+            };
+            let d = r.digest()?;
+            let uses = r.u32()?;
+            let claimed = match r.u8()? {
+                0 => false,
+                1 => true,
+                _ => return None,
+            };
+            records
+                .entry(ns.clone())
+                .or_default()
+                .insert(d, UsageRecord { uses, claimed });
+            last = Some(ns);
+        }
+        r.0.is_empty().then_some(Self { records })
+    }
+
+    /// Forgets the least used records beyond [`USAGE_CAP`]; returns how many.
+    pub(crate) fn trim(&mut self) -> usize {
+        let excess = self.len().saturating_sub(USAGE_CAP);
+        if excess == 0 {
+            return 0;
+        }
+        let mut uses: Vec<u32> = self
+            .records
+            .values()
+            .flat_map(|m| m.values().map(|r| r.uses))
+            .collect();
+        let (_, cut, _) = uses.select_nth_unstable(excess - 1);
+        let cut = *cut;
+        let mut removed = 0;
+        for records in self.records.values_mut() {
+            records.retain(|_, r| {
+                if removed < excess && r.uses <= cut {
+                    removed += 1;
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+        self.records.retain(|_, m| !m.is_empty());
+        removed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn ns(s: &str) -> Namespace {
+        Namespace::new(s).expect("valid")
+    }
+
+    #[test]
+    fn blobs_round_trip() {
+        let m = Marker {
+            started_ms: -5,
+            entries: 7,
+            bytes: 9,
+        };
+        assert_eq!(Marker::decode(&m.encode()), Some(m));
+        let mut a = Accounting {
+            reconciled_ms: 42,
+            ..Accounting::default()
+        };
+        a.buckets.insert(
+            Bucket::new(ns("a"), "Zz").expect("valid"),
+            BucketRecord {
+                stamp: Some(u128::MAX),
+                entries: 3,
+                bytes: 4,
+                temp_due_ms: i64::MAX,
+            },
+        );
+        a.buckets.insert(
+            Bucket::new(ns("b-1.0"), "_-").expect("valid"),
+            BucketRecord {
+                stamp: None,
+                entries: 0,
+                bytes: 0,
+                temp_due_ms: -1,
+            },
+        );
+        assert_eq!(Accounting::decode(&a.encode()), Some(a));
+        let mut u = Usage::default();
+        u.records.entry(ns("x")).or_default().insert(
+            Digest::from_bytes([3; 32]),
+            UsageRecord {
+                uses: 300,
+                claimed: true,
+            },
+        );
+        assert_eq!(Usage::decode(&u.encode()), Some(u));
+        // A blob of one kind is not another.
+        assert_eq!(Usage::decode(&m.encode()), None);
+    }
+
+    #[test]
+    fn trimming_forgets_the_least_used() {
+        let mut u = Usage::default();
+        for i in 0..(USAGE_CAP + 10) {
+            let mut d = [0u8; 32];
+            d[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            u.records
+                .entry(ns(if i % 2 == 0 { "n" } else { "m" }))
+                .or_default()
+                .insert(
+                    Digest::from_bytes(d),
+                    UsageRecord {
+                        uses: i as u32,
+                        claimed: false,
+                    },
+                );
+        }
+        assert_eq!(u.trim(), 10);
+        assert_eq!(u.len(), USAGE_CAP);
+        assert!(
+            u.records
+                .values()
+                .flat_map(|m| m.values())
+                .all(|r| r.uses >= 10)
+        );
+        assert_eq!(Usage::decode(&u.encode()).map(|v| v.len()), Some(USAGE_CAP));
+    }
+
+    proptest! {
+        /// Garbage, and any damage to a valid blob, decodes as absent and never panics.
+        #[test]
+        fn garbage_is_absent(bytes in proptest::collection::vec(any::<u8>(), 0..300), flip in any::<usize>()) {
+            prop_assert_eq!(Marker::decode(&bytes), None);
+            let _ = Accounting::decode(&bytes);
+            let _ = Usage::decode(&bytes);
+            let blob = Marker { started_ms: 1, entries: 2, bytes: 3 }.encode();
+            let mut damaged = blob.clone();
+            let at = flip % (damaged.len() * 8);
+            damaged[at / 8] ^= 1 << (at % 8);
+            prop_assert_eq!(Marker::decode(&damaged), None);
+            prop_assert_eq!(Marker::decode(&blob[..blob.len() - 1]), None);
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! Integration tests of hoard-evict through its public API, on a small in-memory store whose
+//! times are exact, driven by a `ManualClock`: no sleeps anywhere.
+
+mod lru;
+mod mem;
+mod ops;
+mod worker;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use hoard_core::{Digest, Namespace};
+use hoard_evict::{Janitor, ManualClock, WorkerConfig};
+
+use crate::mem::MemStore;
+
+/// 2025-01-01T00:00:00Z: the tests' "now".
+pub(crate) fn now() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_735_689_600)
+}
+
+pub(crate) fn ns(name: &str) -> Namespace {
+    Namespace::new(name).expect("valid namespace")
+}
+
+/// A digest that sorts (and breaks ties) by `id`: its first byte. Buckets are its first hex
+/// digit, so ids 0x00..0x0f share one bucket and 0x10.. fall in others.
+pub(crate) fn digest(id: u8) -> Digest {
+    let mut b = [0x77u8; 32];
+    b[0] = id;
+    Digest::from_bytes(b)
+}
+
+pub(crate) fn setup(config: WorkerConfig) -> (Arc<ManualClock>, Arc<MemStore>, Janitor) {
+    let clock = Arc::new(ManualClock::new(now()));
+    let store = Arc::new(MemStore::new(Arc::clone(&clock)));
+    let janitor = Janitor::new(store.clone(), config).with_clock(clock.clone());
+    (clock, store, janitor)
+}

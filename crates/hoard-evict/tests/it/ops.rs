@@ -1,0 +1,320 @@
+//! The explicit operations and the accounting behind cleanups.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use hoard_codec::Zstd;
+use hoard_core::frame::{self, Frame};
+use hoard_core::{HasherId, Housekeeping, Key, LockTarget, StateName, Store};
+use hoard_evict::{Codecs, Limits, Recompressed, WorkerConfig};
+
+use crate::{digest, now, ns, setup};
+
+const BIG: u64 = 1 << 40;
+
+pub(crate) fn zstd_frame(id: u8, level: i32, created_ms: u64) -> Vec<u8> {
+    let data = hoard_testkit::artifact(20_000, u64::from(id));
+    let codec = Zstd::new(level).expect("level");
+    frame::encode(
+        &Key::new(HasherId::Sha256, digest(id)),
+        &codec,
+        &data,
+        created_ms,
+    )
+    .expect("encode")
+}
+
+pub(crate) fn level_of(bytes: &[u8]) -> i32 {
+    Frame::parse(bytes).expect("valid frame").header().level
+}
+
+#[test]
+fn a_cleanup_under_the_limits_reuses_unchanged_buckets() {
+    let (_clock, store, janitor) = setup(WorkerConfig::new().limits(Limits::new(1000, BIG)));
+    for id in 0..=255u8 {
+        store.plant(&ns("n"), &digest(id), 10, Some(now()), Some(now()));
+    }
+    let first = janitor.cleanup_now().expect("cleanup");
+    assert_eq!((first.buckets, first.buckets_scanned), (16, 16));
+    assert_eq!((first.entries_after, first.bytes_after), (256, 2560));
+    let scans = store.scans.load(Ordering::Relaxed);
+    let second = janitor.cleanup_now().expect("cleanup");
+    assert_eq!(second.buckets_scanned, 0, "{second:?}");
+    assert_eq!(store.scans.load(Ordering::Relaxed), scans);
+    assert_eq!(second.entries_after, 256);
+    // One bucket changes: only it is scanned again.
+    store.plant(&ns("n"), &digest(0x31), 99, Some(now()), Some(now()));
+    let third = janitor.cleanup_now().expect("cleanup");
+    assert_eq!(third.buckets_scanned, 1, "{third:?}");
+    assert_eq!(
+        (third.entries_after, third.bytes_after),
+        (256, 2560 - 10 + 99)
+    );
+}
+
+#[test]
+fn the_accounting_is_rebuilt_after_the_reconcile_interval() {
+    let config = WorkerConfig::new()
+        .limits(Limits::new(1000, BIG))
+        .reconcile_interval(Duration::from_secs(3600));
+    let (clock, store, janitor) = setup(config);
+    for id in [0x00, 0x10, 0x20] {
+        store.plant(&ns("n"), &digest(id), 10, Some(now()), Some(now()));
+    }
+    janitor.cleanup_now().expect("cleanup");
+    assert_eq!(janitor.cleanup_now().expect("cleanup").buckets_scanned, 0);
+    clock.advance(Duration::from_secs(3600));
+    assert_eq!(janitor.cleanup_now().expect("cleanup").buckets_scanned, 3);
+}
+
+#[test]
+fn a_store_without_stamps_is_scanned_every_time_and_still_counted_right() {
+    let clock = Arc::new(hoard_evict::ManualClock::new(now()));
+    let mut store = crate::mem::MemStore::new(Arc::clone(&clock));
+    store.no_stamps = true;
+    let store = Arc::new(store);
+    let janitor = hoard_evict::Janitor::new(
+        store.clone(),
+        WorkerConfig::new().limits(Limits::new(10, BIG)),
+    )
+    .with_clock(clock);
+    for id in 0..12u8 {
+        store.plant(&ns("n"), &digest(id * 16), 10, Some(now()), Some(now()));
+    }
+    let r = janitor.cleanup_now().expect("cleanup");
+    assert_eq!((r.buckets_scanned >= 12, r.entries_after), (true, 7));
+    let r = janitor.cleanup_now().expect("cleanup");
+    assert_eq!((r.buckets_scanned, r.evicted, r.entries_after), (7, 0, 7));
+}
+
+#[test]
+fn garbage_accounting_and_markers_are_treated_as_absent() {
+    let (_clock, store, janitor) = setup(WorkerConfig::new().limits(Limits::new(10, BIG)));
+    for id in 0..11u8 {
+        store.plant(&ns("n"), &digest(id), 10, Some(now()), Some(now()));
+    }
+    store.set_state("accounting", b"hoardst1 but not really");
+    store.set_state("cleanup-marker", &[0xff; 40]);
+    let r = janitor.cleanup_if_due().expect("cleanup").expect("due");
+    assert_eq!((r.entries_before, r.entries_after), (11, 7));
+}
+
+#[test]
+fn stale_temp_files_are_swept_after_the_task_timeout_only() {
+    let config = WorkerConfig::new()
+        .limits(Limits::new(1000, BIG))
+        .task_timeout(Duration::from_secs(30 * 60));
+    let (clock, store, janitor) = setup(config);
+    store.plant(&ns("n"), &digest(1), 10, Some(now()), Some(now()));
+    store.plant_temp(
+        &ns("n"),
+        &digest(1),
+        7,
+        now() - Duration::from_secs(10 * 60),
+    );
+    store.plant_temp(
+        &ns("n"),
+        &digest(0x20),
+        8,
+        now() + Duration::from_secs(100 * 86_400),
+    );
+    let r = janitor.cleanup_now().expect("cleanup");
+    // The temp from far in the future is garbage; the young one is a put in progress.
+    assert_eq!((r.temps_swept, store.temp_count()), (1, 1));
+    assert_eq!(r.entries_after, 1, "temps are not entries");
+    clock.advance(Duration::from_secs(19 * 60));
+    assert_eq!(janitor.cleanup_now().expect("cleanup").temps_swept, 0);
+    clock.advance(Duration::from_secs(2 * 60));
+    // The bucket's stamp did not change, but its temp came due: it is rescanned.
+    let r = janitor.cleanup_now().expect("cleanup");
+    assert_eq!((r.temps_swept, store.temp_count()), (1, 0));
+    assert!(store.entry(&ns("n"), &digest(1)).is_some());
+    assert_eq!(janitor.stats().temps_swept, 2);
+}
+
+#[test]
+fn scheduled_cleanups_follow_the_marker_and_the_lock() {
+    let config = WorkerConfig::new()
+        .limits(Limits::new(1000, BIG))
+        .cleanup_interval(Duration::from_secs(3600));
+    let (clock, store, janitor) = setup(config);
+    assert!(janitor.cleanup_if_due().expect("cleanup").is_some());
+    assert!(janitor.cleanup_if_due().expect("cleanup").is_none());
+    clock.advance(Duration::from_secs(3599));
+    assert!(janitor.cleanup_if_due().expect("cleanup").is_none());
+    clock.advance(Duration::from_secs(1));
+    // Due, but another process holds the cleanup lock.
+    let name = StateName::new("cleanup").expect("valid");
+    let held = store
+        .lock(LockTarget::Named(&name), false)
+        .expect("lock")
+        .expect("free");
+    assert!(janitor.cleanup_if_due().expect("cleanup").is_none());
+    drop(held);
+    assert!(janitor.cleanup_if_due().expect("cleanup").is_some());
+    // A marker from the far future (a wrong clock elsewhere) does not block cleanups.
+    clock.set(now() - Duration::from_secs(10 * 86_400));
+    assert!(janitor.cleanup_if_due().expect("cleanup").is_some());
+    // One within the allowed drift does.
+    clock.advance(Duration::from_secs(60));
+    clock.set(now() - Duration::from_secs(10 * 86_400) - Duration::from_secs(3600));
+    assert!(janitor.cleanup_if_due().expect("cleanup").is_none());
+    assert_eq!(janitor.stats().cleanups, 3);
+}
+
+#[test]
+fn evicting_by_age_spares_recent_entries() {
+    let (_clock, store, janitor) = setup(WorkerConfig::new());
+    let ago = |s: u64| Some(now() - Duration::from_secs(s));
+    store.plant(&ns("n"), &digest(1), 10, ago(7200), ago(7200));
+    store.plant(&ns("n"), &digest(2), 10, ago(7200), ago(60));
+    store.plant(&ns("m"), &digest(3), 10, ago(1800), ago(1800));
+    store.plant(
+        &ns("m"),
+        &digest(4),
+        10,
+        Some(now() + Duration::from_secs(30 * 86_400)),
+        None,
+    );
+    store.plant_temp(&ns("m"), &digest(5), 1, now() - Duration::from_secs(86_400));
+    let r = janitor
+        .evict_older_than(Duration::from_secs(3600))
+        .expect("evict");
+    assert_eq!((r.evicted, r.evicted_bytes, r.temps_swept), (2, 20, 1));
+    let left: Vec<u8> = store
+        .digests()
+        .iter()
+        .map(|(_, d)| d.as_bytes()[0])
+        .collect();
+    assert_eq!(left, [3, 2]);
+}
+
+#[test]
+fn evicting_a_namespace_leaves_the_others() {
+    let (_clock, store, janitor) = setup(WorkerConfig::new());
+    for id in 0..40u8 {
+        let space = if id % 4 == 0 { "gone-1.0" } else { "kept-1.0" };
+        store.plant(&ns(space), &digest(id * 6), 10, Some(now()), Some(now()));
+    }
+    let r = janitor.evict_namespace(&ns("gone-1.0")).expect("evict");
+    assert_eq!(r.evicted, 10);
+    assert!(
+        store
+            .digests()
+            .iter()
+            .all(|(space, _)| space.as_str() == "kept-1.0")
+    );
+    let survey = janitor.survey().expect("survey");
+    assert_eq!((survey.entries, survey.bytes), (30, 300));
+    assert_eq!(survey.namespaces.len(), 1);
+    assert_eq!(janitor.stats().evictions, 10);
+}
+
+#[test]
+fn recompressing_everything_rewrites_each_entry_once() {
+    let (_clock, store, janitor) = setup(WorkerConfig::new());
+    let janitor =
+        janitor.with_codecs(Codecs::new().decoder(Arc::new(Zstd::new(3).expect("level"))));
+    for id in [1u8, 2, 0x40] {
+        store
+            .put(&ns("n"), &digest(id), &zstd_frame(id, 3, 1000))
+            .expect("put");
+    }
+    store
+        .put(&ns("n"), &digest(9), b"not a frame at all")
+        .expect("put garbage");
+    let target = Zstd::new(19).expect("level");
+    let r = janitor.recompress_all(&target, None).expect("recompress");
+    assert_eq!((r.recompressed, r.corrupt), (3, 1), "{r:?}");
+    assert!(r.bytes_after < r.bytes_before, "{r:?}");
+    for id in [1u8, 2, 0x40] {
+        let stored = store
+            .entry(&ns("n"), &digest(id))
+            .expect("still there")
+            .bytes;
+        assert_eq!(level_of(&stored), 19);
+        let f = Frame::parse(&stored).expect("valid");
+        assert_eq!(f.header().created_unix_ms, 1000, "creation time is kept");
+        assert_eq!(
+            f.decode(&target).expect("decodes"),
+            hoard_testkit::artifact(20_000, u64::from(id))
+        );
+    }
+    assert!(
+        store.entry(&ns("n"), &digest(9)).is_none(),
+        "garbage removed"
+    );
+    let again = janitor.recompress_all(&target, None).expect("recompress");
+    assert_eq!((again.recompressed, again.skipped), (0, 3));
+    assert_eq!(janitor.stats().corrupt, 1);
+}
+
+#[test]
+fn recompressing_one_entry_upgrades_only_and_respects_its_lock() {
+    let (_clock, store, janitor) = setup(WorkerConfig::new());
+    let janitor = janitor.with_codecs(
+        Codecs::new()
+            .decoder(Arc::new(Zstd::new(3).expect("level")))
+            .optimized(Arc::new(Zstd::new(19).expect("level"))),
+    );
+    store
+        .put(&ns("n"), &digest(1), &zstd_frame(1, 3, 5))
+        .expect("put");
+    store
+        .put(&ns("n"), &digest(2), &zstd_frame(2, 19, 5))
+        .expect("put");
+    store
+        .put(&ns("n"), &digest(3), &zstd_frame(3, 3, 5))
+        .expect("put");
+    assert!(matches!(
+        janitor
+            .recompress(&ns("n"), &digest(1))
+            .expect("recompress"),
+        Recompressed::Done { .. }
+    ));
+    assert_eq!(
+        janitor
+            .recompress(&ns("n"), &digest(2))
+            .expect("recompress"),
+        Recompressed::Skipped
+    );
+    let held = store
+        .lock(LockTarget::Entry(&ns("n"), &digest(3)), false)
+        .expect("lock")
+        .expect("free");
+    assert_eq!(
+        janitor
+            .recompress(&ns("n"), &digest(3))
+            .expect("recompress"),
+        Recompressed::Skipped
+    );
+    drop(held);
+    assert_eq!(
+        janitor
+            .recompress(&ns("n"), &digest(4))
+            .expect("recompress"),
+        Recompressed::Skipped,
+        "a missing entry"
+    );
+    let level = |id| level_of(&store.entry(&ns("n"), &digest(id)).expect("there").bytes);
+    assert_eq!((level(1), level(2), level(3)), (19, 19, 3));
+}
+
+#[test]
+fn a_frame_of_another_key_is_corrupt_for_recompression() {
+    let (_clock, store, janitor) = setup(WorkerConfig::new());
+    let janitor =
+        janitor.with_codecs(Codecs::new().optimized(Arc::new(Zstd::new(19).expect("level"))));
+    // Digest 2's name holds digest 1's (valid) frame.
+    store
+        .put(&ns("n"), &digest(2), &zstd_frame(1, 3, 5))
+        .expect("put");
+    assert_eq!(
+        janitor
+            .recompress(&ns("n"), &digest(2))
+            .expect("recompress"),
+        Recompressed::Corrupt
+    );
+    assert!(store.entry(&ns("n"), &digest(2)).is_none());
+}

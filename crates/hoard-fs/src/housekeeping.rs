@@ -1,0 +1,600 @@
+//! [`Housekeeping`] for [`FsStore`]: buckets are shard directories, last use is the file's
+//! access time, locks are `flock`s, state lives in `<root>/state/`.
+//!
+//! Everything is resolved from the root descriptor without following symlinks, and only
+//! names of hoard's own patterns (see [`layout`](crate::layout)) are reported or removed.
+
+use std::ffi::CStr;
+use std::fs::{File, TryLockError};
+use std::io::Read;
+use std::ops::ControlFlow;
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hoard_core::{
+    Bucket, BucketInfo, Digest, Error, ErrorKind, HeldLock, Housekeeping, Item, ItemKind,
+    LockTarget, Namespace, Result, StateName,
+};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, RenameFlags, Stat, Timespec, Timestamps};
+use rustix::io::Errno;
+
+use crate::layout::{self, EntryName, LAYOUT_DIR, LOCK_SUFFIX, STATE_DIR, TEMP_PREFIX};
+use crate::{FsStore, TempGuard, io_err, open_subdir, read_dir, time_of};
+
+/// A directory modified this recently may be modified again within the same timestamp tick
+/// without its mtime changing (coarse kernel clocks, 1-2 s on some filesystems), so its
+/// stamp is not trusted yet.
+const RACY_WINDOW: Duration = Duration::from_secs(2);
+
+/// State temp files older than this are leftovers of a crashed writer.
+const STALE_STATE_TEMP: Duration = Duration::from_secs(60 * 60);
+
+fn stat_time(secs: i64, nanos: i64) -> Option<SystemTime> {
+    time_of(secs, nanos)
+}
+
+#[allow(
+    clippy::unnecessary_cast,
+    reason = "stat field widths differ between targets"
+)]
+fn mtime_of(st: &Stat) -> (i64, i64) {
+    (st.st_mtime as i64, st.st_mtime_nsec as i64)
+}
+
+#[allow(
+    clippy::unnecessary_cast,
+    reason = "stat field widths differ between targets"
+)]
+fn atime_of(st: &Stat) -> (i64, i64) {
+    (st.st_atime as i64, st.st_atime_nsec as i64)
+}
+
+/// A 64-bit mix (splitmix64's finalizer): spreads the fields of a stamp or version.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Identity of one file version: inode, size and modification time. A put renames a new
+/// inode into place; touching changes only the access time.
+#[allow(
+    clippy::unnecessary_cast,
+    reason = "stat field widths differ between targets"
+)]
+fn version_of(st: &Stat) -> u128 {
+    let (s, ns) = mtime_of(st);
+    let low = mix(s as u64 ^ mix(ns as u64 ^ mix(st.st_size as u64)));
+    (u128::from(st.st_ino as u64) << 64) | u128::from(low)
+}
+
+/// The stamp of a directory, or `None` while its mtime is too fresh to vouch for.
+#[allow(
+    clippy::unnecessary_cast,
+    reason = "stat field widths differ between targets"
+)]
+fn stamp_of(st: &Stat) -> Option<u128> {
+    let (s, ns) = mtime_of(st);
+    let modified = stat_time(s, ns)?;
+    let settled = SystemTime::now().checked_sub(RACY_WINDOW)?;
+    if modified >= settled {
+        return None;
+    }
+    let low = mix(s as u64 ^ mix(ns as u64 ^ mix(st.st_dev as u64)));
+    Some((u128::from(st.st_ino as u64) << 64) | u128::from(low))
+}
+
+fn is_dir(st: &Stat) -> bool {
+    FileType::from_raw_mode(st.st_mode) == FileType::Directory
+}
+
+fn is_file(st: &Stat) -> bool {
+    FileType::from_raw_mode(st.st_mode) == FileType::RegularFile
+}
+
+fn timespec(t: SystemTime) -> Timespec {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => Timespec {
+            tv_sec: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+            tv_nsec: d.subsec_nanos().into(),
+        },
+        Err(before) => {
+            let d = before.duration();
+            let mut secs = -i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+            let mut nanos = i64::from(d.subsec_nanos());
+            if nanos > 0 {
+                secs -= 1;
+                nanos = 1_000_000_000 - nanos;
+            }
+            Timespec {
+                tv_sec: secs,
+                tv_nsec: nanos,
+            }
+        }
+    }
+}
+
+impl FsStore {
+    fn state_name_of(name: &StateName) -> &str {
+        name.as_str()
+    }
+
+    /// The `v1/` directory; `None` if it does not exist. A symlink or file in its place is
+    /// an [`ErrorKind::Insecure`] error, as for listings.
+    fn open_top(&self) -> Result<Option<OwnedFd>> {
+        match self.open_dir(&[LAYOUT_DIR]) {
+            Ok(fd) => Ok(Some(fd)),
+            Err(Errno::NOENT) => Ok(None),
+            Err(Errno::LOOP | Errno::NOTDIR | Errno::XDEV) => Err(Error::new(
+                ErrorKind::Insecure,
+                "a symlink or file sits where the cache's entry directory should be",
+            )
+            .with_path(self.join(&[LAYOUT_DIR]))),
+            Err(e) => Err(io_err(
+                "cannot open cache directory",
+                &self.join(&[LAYOUT_DIR]),
+                e,
+            )),
+        }
+    }
+
+    /// A bucket's directory; `None` if it is missing or not a real directory (a symlink
+    /// planted there is not ours to follow).
+    fn open_bucket(&self, bucket: &Bucket) -> Result<Option<OwnedFd>> {
+        let parts = [LAYOUT_DIR, bucket.namespace().as_str(), bucket.name()];
+        match self.open_dir(&parts) {
+            Ok(fd) => Ok(Some(fd)),
+            Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP | Errno::XDEV) => Ok(None),
+            Err(e) => Err(io_err("cannot open cache directory", &self.join(&parts), e)),
+        }
+    }
+
+    fn remove_entry_if(
+        &self,
+        dir: &OwnedFd,
+        bucket: &Bucket,
+        digest: &Digest,
+        item: &Item,
+    ) -> Result<bool> {
+        let name = EntryName::new(digest);
+        let shown = self.entry_path(bucket.namespace(), digest);
+        // Move the entry aside under a temp name first: a rename is atomic, so what is
+        // checked below is exactly what left the entry's name, and a put that lands in the
+        // meantime is never removed.
+        let grave = name.temp_name(fastrand::u64(..));
+        match rustix::fs::renameat(dir, name.as_str(), dir, grave.as_str()) {
+            Ok(()) => {}
+            Err(Errno::NOENT) => return Ok(false),
+            Err(e) => return Err(io_err("cannot move cache entry aside", &shown, e)),
+        }
+        let same = match rustix::fs::statat(dir, grave.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => is_file(&st) && version_of(&st) == item.version,
+            Err(_) => false,
+        };
+        if same {
+            return match rustix::fs::unlinkat(dir, grave.as_str(), AtFlags::empty()) {
+                Ok(()) | Err(Errno::NOENT) => Ok(true),
+                Err(e) => Err(io_err("cannot remove cache entry", &shown, e)),
+            };
+        }
+        // Not the scanned version: put it back unless a newer put already took the name,
+        // in which case the moved one is the older and goes.
+        match rustix::fs::renameat_with(
+            dir,
+            grave.as_str(),
+            dir,
+            name.as_str(),
+            RenameFlags::NOREPLACE,
+        ) {
+            Ok(()) => Ok(false),
+            Err(Errno::EXIST) => {
+                let _ = rustix::fs::unlinkat(dir, grave.as_str(), AtFlags::empty());
+                Ok(false)
+            }
+            // No renameat2 here: a plain rename, which may replace a put that landed in
+            // the last microseconds with an equally valid older frame of the same key.
+            Err(Errno::INVAL | Errno::NOSYS) => {
+                rustix::fs::renameat(dir, grave.as_str(), dir, name.as_str())
+                    .map_err(|e| io_err("cannot move cache entry back", &shown, e))?;
+                Ok(false)
+            }
+            Err(e) => Err(io_err("cannot move cache entry back", &shown, e)),
+        }
+    }
+
+    fn state_dir(&self) -> Result<OwnedFd> {
+        self.ensure_dir(&[STATE_DIR])
+    }
+
+    /// Removes temp files of state writes that crashed long ago.
+    fn sweep_state_temps(&self, dir: &OwnedFd) {
+        let Ok(names) = read_dir(dir, &self.join(&[STATE_DIR])) else {
+            return;
+        };
+        let Some(cutoff) = SystemTime::now().checked_sub(STALE_STATE_TEMP) else {
+            return;
+        };
+        for (name, _) in names {
+            let Some(text) = name.to_str().ok() else {
+                continue;
+            };
+            if !is_state_temp(text) {
+                continue;
+            }
+            let Ok(st) = rustix::fs::statat(dir, name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW) else {
+                continue;
+            };
+            let (s, ns) = mtime_of(&st);
+            if is_file(&st) && stat_time(s, ns).is_some_and(|m| m < cutoff) {
+                let _ = rustix::fs::unlinkat(dir, name.as_c_str(), AtFlags::empty());
+            }
+        }
+    }
+}
+
+/// Whether `name` is a temp file of a state write: `.tmp-<state name>-<16 hex digits>`.
+fn is_state_temp(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix(TEMP_PREFIX) else {
+        return false;
+    };
+    let Some((state, nonce)) = rest.rsplit_once('-') else {
+        return false;
+    };
+    nonce.len() == 16
+        && nonce
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        && StateName::new(state).is_ok()
+}
+
+fn lock_file(file: File, wait: bool, shown: &std::path::Path) -> Result<Option<HeldLock>> {
+    if wait {
+        file.lock()
+            .map_err(|e| Error::io("cannot lock", shown, e))?;
+        return Ok(Some(HeldLock::new(file)));
+    }
+    match file.try_lock() {
+        Ok(()) => Ok(Some(HeldLock::new(file))),
+        Err(TryLockError::WouldBlock) => Ok(None),
+        Err(TryLockError::Error(e)) => Err(Error::io("cannot lock", shown, e)),
+    }
+}
+
+impl Housekeeping for FsStore {
+    fn buckets(&self, visit: &mut dyn FnMut(BucketInfo) -> ControlFlow<()>) -> Result<()> {
+        let Some(top) = self.open_top()? else {
+            return Ok(());
+        };
+        for (ns_name, _) in read_dir(&top, &self.join(&[LAYOUT_DIR]))? {
+            let Some(ns) = ns_name.to_str().ok().and_then(|s| Namespace::new(s).ok()) else {
+                continue;
+            };
+            let Some(nsdir) = open_subdir(&top, &ns_name) else {
+                continue;
+            };
+            let ns_path = self.join(&[LAYOUT_DIR, ns.as_str()]);
+            for (shard, _) in read_dir(&nsdir, &ns_path)? {
+                let Some(text) = shard.to_str().ok().filter(|s| layout::is_shard_name(s)) else {
+                    continue;
+                };
+                let st =
+                    match rustix::fs::statat(&nsdir, shard.as_c_str(), AtFlags::SYMLINK_NOFOLLOW) {
+                        Ok(st) => st,
+                        Err(Errno::NOENT) => continue,
+                        Err(e) => {
+                            return Err(io_err("cannot inspect cache directory", &ns_path, e));
+                        }
+                    };
+                if !is_dir(&st) {
+                    continue;
+                }
+                let bucket = Bucket::new(ns.clone(), text)?;
+                if visit(BucketInfo::new(bucket, stamp_of(&st))).is_break() {
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn scan_bucket(
+        &self,
+        bucket: &Bucket,
+        visit: &mut dyn FnMut(Item) -> ControlFlow<()>,
+    ) -> Result<Option<u128>> {
+        let Some(dir) = self.open_bucket(bucket)? else {
+            return Ok(None);
+        };
+        let path = self.join(&[LAYOUT_DIR, bucket.namespace().as_str(), bucket.name()]);
+        let stamp = rustix::fs::fstat(&dir)
+            .map_err(|e| io_err("cannot inspect cache directory", &path, e))?;
+        let stamp = stamp_of(&stamp);
+        for (name, _) in read_dir(&dir, &path)? {
+            let Some(kind) = item_kind(&name, bucket.name()) else {
+                continue;
+            };
+            let st = match rustix::fs::statat(&dir, name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(st) => st,
+                // Removed by another process since the directory was read.
+                Err(Errno::NOENT) => continue,
+                Err(e) => return Err(io_err("cannot inspect cache entry", &path, e)),
+            };
+            if !is_file(&st) {
+                continue;
+            }
+            let (ms, mns) = mtime_of(&st);
+            let (as_, ans) = atime_of(&st);
+            let item = Item::new(
+                kind,
+                u64::try_from(st.st_size).unwrap_or(0),
+                stat_time(ms, mns),
+                stat_time(as_, ans),
+                version_of(&st),
+            );
+            if visit(item).is_break() {
+                break;
+            }
+        }
+        Ok(stamp)
+    }
+
+    fn remove_item(&self, bucket: &Bucket, item: &Item) -> Result<bool> {
+        let Some(dir) = self.open_bucket(bucket)? else {
+            return Ok(false);
+        };
+        match item.kind {
+            ItemKind::Entry(digest) => {
+                if EntryName::new(&digest).shard() != bucket.name() {
+                    return Ok(false);
+                }
+                self.remove_entry_if(&dir, bucket, &digest, item)
+            }
+            ItemKind::Temp { digest, nonce } => {
+                let name = EntryName::new(&digest);
+                if name.shard() != bucket.name() {
+                    return Ok(false);
+                }
+                let temp = name.temp_name(nonce);
+                let shown = self.join(&[
+                    LAYOUT_DIR,
+                    bucket.namespace().as_str(),
+                    bucket.name(),
+                    &temp,
+                ]);
+                match rustix::fs::statat(&dir, temp.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
+                    Ok(st) if is_file(&st) && version_of(&st) == item.version => {}
+                    Ok(_) | Err(Errno::NOENT) => return Ok(false),
+                    Err(e) => return Err(io_err("cannot inspect temporary entry file", &shown, e)),
+                }
+                match rustix::fs::unlinkat(&dir, temp.as_str(), AtFlags::empty()) {
+                    Ok(()) => Ok(true),
+                    Err(Errno::NOENT) => Ok(false),
+                    Err(e) => Err(io_err("cannot remove temporary entry file", &shown, e)),
+                }
+            }
+            _ => Ok(false),
+        }
+    }
+
+    fn touch(&self, ns: &Namespace, used: &[(Digest, SystemTime)]) -> Result<u64> {
+        // Sorted by the digest's first byte, which decides the shard, so that each shard
+        // directory is opened once per call (grouping compares the shard names themselves).
+        let mut order: Vec<&(Digest, SystemTime)> = used.iter().collect();
+        order.sort_unstable_by_key(|(d, _)| d.as_bytes()[0]);
+        let mut touched = 0;
+        let mut current: Option<(String, Option<OwnedFd>)> = None;
+        for (digest, when) in order {
+            let name = EntryName::new(digest);
+            if current.as_ref().is_none_or(|(s, _)| s != name.shard()) {
+                let parts = [LAYOUT_DIR, ns.as_str(), name.shard()];
+                let fd = match self.open_dir(&parts) {
+                    Ok(fd) => Some(fd),
+                    Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP | Errno::XDEV) => None,
+                    Err(e) => {
+                        return Err(io_err("cannot open cache directory", &self.join(&parts), e));
+                    }
+                };
+                current = Some((name.shard().to_owned(), fd));
+            }
+            let Some((_, Some(dir))) = &current else {
+                continue;
+            };
+            let times = Timestamps {
+                last_access: timespec(*when),
+                last_modification: Timespec {
+                    tv_sec: 0,
+                    tv_nsec: rustix::fs::UTIME_OMIT,
+                },
+            };
+            // NOFOLLOW: a symlink planted at an entry name gets its own times set, never
+            // its target's.
+            match rustix::fs::utimensat(dir, name.as_str(), &times, AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(()) => touched += 1,
+                Err(Errno::NOENT) => {}
+                Err(e) => {
+                    return Err(io_err(
+                        "cannot record the use of a cache entry",
+                        &self.entry_path(ns, digest),
+                        e,
+                    ));
+                }
+            }
+        }
+        Ok(touched)
+    }
+
+    fn lock(&self, target: LockTarget<'_>, wait: bool) -> Result<Option<HeldLock>> {
+        match target {
+            LockTarget::Named(name) => {
+                let dir = self.state_dir()?;
+                let file_name = format!("{}{LOCK_SUFFIX}", Self::state_name_of(name));
+                let shown = self.join(&[STATE_DIR, &file_name]);
+                let fd = rustix::fs::openat(
+                    &dir,
+                    file_name.as_str(),
+                    OFlags::RDONLY | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    self.options.file_mode(),
+                )
+                .map_err(|e| io_err("cannot open lock file", &shown, e))?;
+                let st = rustix::fs::fstat(&fd)
+                    .map_err(|e| io_err("cannot inspect lock file", &shown, e))?;
+                if !is_file(&st) {
+                    return Err(
+                        Error::new(ErrorKind::Insecure, "lock file is not a regular file")
+                            .with_path(shown),
+                    );
+                }
+                lock_file(File::from(fd), wait, &shown)
+            }
+            LockTarget::Entry(ns, digest) => {
+                let name = EntryName::new(digest);
+                let parts = [LAYOUT_DIR, ns.as_str(), name.shard(), name.as_str()];
+                let shown = self.entry_path(ns, digest);
+                let fd = match self.open_beneath(
+                    &parts,
+                    OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+                    Mode::empty(),
+                ) {
+                    Ok(fd) => fd,
+                    Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP | Errno::XDEV) => {
+                        return Ok(None);
+                    }
+                    Err(e) => return Err(io_err("cannot open cache entry", &shown, e)),
+                };
+                let st = rustix::fs::fstat(&fd)
+                    .map_err(|e| io_err("cannot inspect cache entry", &shown, e))?;
+                if !is_file(&st) {
+                    return Ok(None);
+                }
+                lock_file(File::from(fd), wait, &shown)
+            }
+            _ => Err(Error::new(
+                ErrorKind::NotSupportedByStore,
+                "the filesystem store does not know this kind of lock",
+            )),
+        }
+    }
+
+    fn read_state(&self, name: &StateName, limit: u64) -> Result<Option<Vec<u8>>> {
+        let parts = [STATE_DIR, Self::state_name_of(name)];
+        let shown = self.join(&parts);
+        let fd = match self.open_beneath(
+            &parts,
+            OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT | Errno::NOTDIR) => return Ok(None),
+            Err(Errno::LOOP | Errno::XDEV) => {
+                return Err(Error::new(
+                    ErrorKind::Insecure,
+                    "a symlink sits on the path of a state file",
+                )
+                .with_path(shown));
+            }
+            Err(e) => return Err(io_err("cannot open state file", &shown, e)),
+        };
+        let st =
+            rustix::fs::fstat(&fd).map_err(|e| io_err("cannot inspect state file", &shown, e))?;
+        if !is_file(&st) {
+            return Err(Error::corrupt("state file is not a regular file").with_path(shown));
+        }
+        let size = u64::try_from(st.st_size).unwrap_or(u64::MAX);
+        if size > limit {
+            return Err(Error::new(
+                ErrorKind::TooLarge,
+                format!("state file is {size} bytes, above the {limit}-byte read limit"),
+            )
+            .with_path(shown));
+        }
+        let mut buf = Vec::new();
+        buf.try_reserve_exact(usize::try_from(size).unwrap_or(usize::MAX))
+            .map_err(|_| {
+                Error::new(
+                    ErrorKind::TooLarge,
+                    format!("cannot allocate {size} bytes for a state file"),
+                )
+                .with_path(&shown)
+            })?;
+        File::from(fd)
+            .take(limit.saturating_add(1))
+            .read_to_end(&mut buf)
+            .map_err(|e| Error::io("cannot read state file", &shown, e))?;
+        if buf.len() as u64 > limit {
+            return Err(Error::new(
+                ErrorKind::TooLarge,
+                format!("state file grew past the {limit}-byte read limit while being read"),
+            )
+            .with_path(shown));
+        }
+        Ok(Some(buf))
+    }
+
+    fn write_state(&self, name: &StateName, bytes: &[u8]) -> Result<()> {
+        let dir = self.state_dir()?;
+        let target = Self::state_name_of(name);
+        let shown = self.join(&[STATE_DIR, target]);
+        let mut attempts = 0;
+        let temp = loop {
+            let temp = format!("{TEMP_PREFIX}{target}-{:016x}", fastrand::u64(..));
+            match self.write_temp(dir.as_fd(), &temp, bytes, &shown) {
+                Ok(()) => break temp,
+                Err(e)
+                    if attempts < 3
+                        && e.io_source().and_then(std::io::Error::raw_os_error)
+                            == Some(Errno::EXIST.raw_os_error()) =>
+                {
+                    attempts += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let mut guard = TempGuard {
+            dir: dir.as_fd(),
+            name: &temp,
+            armed: true,
+        };
+        rustix::fs::renameat(&dir, temp.as_str(), &dir, target)
+            .map_err(|e| io_err("cannot move state file into place", &shown, e))?;
+        guard.armed = false;
+        drop(guard);
+        self.sweep_state_temps(&dir);
+        Ok(())
+    }
+}
+
+/// What `name` in shard directory `shard` is: an entry or temp file of that shard, or
+/// nothing of ours.
+fn item_kind(name: &CStr, shard: &str) -> Option<ItemKind> {
+    let text = name.to_str().ok()?;
+    if let Some(entry) = EntryName::parse(text) {
+        return (entry.shard() == shard).then(|| ItemKind::Entry(*entry.digest()));
+    }
+    let (entry, nonce) = layout::parse_temp(text)?;
+    (entry.shard() == shard).then(|| ItemKind::Temp {
+        digest: *entry.digest(),
+        nonce,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_temp_names() {
+        assert!(is_state_temp(".tmp-cleanup-marker-00000000deadbeef"));
+        assert!(!is_state_temp(".tmp-cleanup-marker-00000000DEADBEEF"));
+        assert!(!is_state_temp(".tmp-Bad-00000000deadbeef"));
+        assert!(!is_state_temp("cleanup-marker"));
+        assert!(!is_state_temp(".tmp--00000000deadbeef"));
+    }
+
+    #[test]
+    fn timespecs_before_the_epoch() {
+        let t = UNIX_EPOCH - Duration::from_millis(1500);
+        let ts = timespec(t);
+        assert_eq!((ts.tv_sec, ts.tv_nsec), (-2, 500_000_000));
+        assert_eq!(time_of(ts.tv_sec, ts.tv_nsec), Some(t));
+    }
+}

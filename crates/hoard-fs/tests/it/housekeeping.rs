@@ -1,0 +1,212 @@
+//! `FsStore` as `Housekeeping`: the testkit suite, then what only a real directory shows:
+//! stamps of settled directories, temp files, foreign names and planted symlinks.
+
+use std::fs::FileTimes;
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use hoard_core::{Bucket, Housekeeping, Item, ItemKind, LockTarget, StateName, Store};
+use hoard_fs::FsStore;
+
+use crate::{digest, fresh, ns};
+
+#[test]
+fn conformance() {
+    let base = tempfile::tempdir().expect("tempdir");
+    let counter = std::sync::atomic::AtomicUsize::new(0);
+    hoard_testkit::housekeeping::run_all(|| {
+        let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        FsStore::open(base.path().join(format!("c{n}"))).expect("open")
+    });
+}
+
+fn scan(store: &FsStore, bucket: &Bucket) -> (Option<u128>, Vec<Item>) {
+    let mut items = Vec::new();
+    let stamp = store
+        .scan_bucket(bucket, &mut |i| {
+            items.push(i);
+            ControlFlow::Continue(())
+        })
+        .expect("scan");
+    (stamp, items)
+}
+
+fn all_buckets(store: &FsStore) -> Vec<(Bucket, Option<u128>)> {
+    let mut out = Vec::new();
+    store
+        .buckets(&mut |b| {
+            out.push((b.bucket, b.stamp));
+            ControlFlow::Continue(())
+        })
+        .expect("buckets");
+    out.sort();
+    out
+}
+
+/// Sets a path's modification time (directories included) without following a symlink at
+/// the last component: only used on real files and directories the test made.
+fn backdate(path: &Path, age: Duration) {
+    let when = SystemTime::now() - age;
+    let f = std::fs::File::open(path).expect("open to backdate");
+    f.set_times(FileTimes::new().set_modified(when).set_accessed(when))
+        .expect("set times");
+}
+
+#[test]
+fn settled_directories_get_stamps_that_change_with_their_entries() {
+    let (_dir, store) = fresh();
+    let n = ns("n");
+    store.put(&n, &digest(1), b"one").expect("put");
+    let shard = store.entry_path(&n, &digest(1));
+    let shard = shard.parent().expect("shard");
+    // Fresh directories are not vouched for: their mtime may not have ticked yet.
+    assert_eq!(all_buckets(&store)[0].1, None);
+    backdate(shard, Duration::from_secs(3600));
+    let (bucket, before) = all_buckets(&store).remove(0);
+    let before = before.expect("a settled directory has a stamp");
+    let (scanned, items) = scan(&store, &bucket);
+    assert_eq!(scanned, Some(before));
+    assert_eq!(items.len(), 1);
+    // Touching does not change the stamp; a put does.
+    store
+        .touch(&n, &[(digest(1), SystemTime::now())])
+        .expect("touch");
+    assert_eq!(all_buckets(&store)[0].1, Some(before));
+    store.put(&n, &digest(1), b"two").expect("put again");
+    backdate(shard, Duration::from_secs(1800));
+    let after = all_buckets(&store)[0].1.expect("settled again");
+    assert_ne!(after, before);
+}
+
+#[test]
+fn temp_files_are_items_and_foreign_names_are_not() {
+    let (_dir, store) = fresh();
+    let n = ns("n");
+    store.put(&n, &digest(1), b"entry").expect("put");
+    let entry = store.entry_path(&n, &digest(1));
+    let shard = entry.parent().expect("shard");
+    let name = entry.file_name().and_then(|s| s.to_str()).expect("name");
+    let temp = format!(".tmp-{name}-00000000000000ab");
+    plant(shard.join(&temp), b"half");
+    for foreign in [
+        ".nfs000000001",
+        "README",
+        &format!(".tmp-{name}-00000000000000AB"),
+        &format!("{name}x"),
+    ] {
+        plant(shard.join(foreign), b"not ours");
+    }
+    let buckets = all_buckets(&store);
+    assert_eq!(buckets.len(), 1);
+    let (_, items) = scan(&store, &buckets[0].0);
+    let mut kinds: Vec<ItemKind> = items.iter().map(|i| i.kind).collect();
+    kinds.sort_by_key(|k| matches!(k, ItemKind::Temp { .. }));
+    assert_eq!(
+        kinds,
+        [
+            ItemKind::Entry(digest(1)),
+            ItemKind::Temp {
+                digest: digest(1),
+                nonce: 0xab
+            }
+        ]
+    );
+    for item in &items {
+        assert!(store.remove_item(&buckets[0].0, item).expect("remove"));
+    }
+    let mut left: Vec<String> = std::fs::read_dir(shard)
+        .expect("read_dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left.len(), 4, "{left:?}");
+    assert!(
+        left.iter()
+            .all(|n| !n.starts_with(".tmp-") || n.ends_with("AB"))
+    );
+}
+
+/// Creates a file with `body` (`std::fs::write` is reserved to hoard-fs's library code).
+pub(crate) fn plant(path: impl AsRef<Path>, body: &[u8]) {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).expect("create");
+    f.write_all(body).expect("write");
+}
+
+#[test]
+fn locks_and_state_live_in_the_state_directory() {
+    let (dir, store) = fresh();
+    let name = StateName::new("cleanup-marker").expect("valid");
+    store.write_state(&name, b"marker").expect("write");
+    let lock = store
+        .lock(LockTarget::Named(&name), false)
+        .expect("lock")
+        .expect("free");
+    let state = dir.path().join("cache/state");
+    assert!(state.join("cleanup-marker").is_file());
+    assert!(state.join("cleanup-marker.lock").is_file());
+    drop(lock);
+    // A symlink planted at a state name is refused, never followed.
+    let victim = dir.path().join("victim");
+    plant(&victim, b"precious");
+    let evil = StateName::new("evil").expect("valid");
+    std::os::unix::fs::symlink(&victim, state.join("evil")).expect("plant link");
+    assert!(store.read_state(&evil, 1 << 20).is_err());
+    store
+        .write_state(&evil, b"mine")
+        .expect("write replaces the link");
+    assert_eq!(std::fs::read(&victim).expect("read"), b"precious");
+    assert_eq!(
+        store.read_state(&evil, 100).expect("read").as_deref(),
+        Some(&b"mine"[..])
+    );
+}
+
+#[test]
+fn symlinked_buckets_and_entries_are_neither_scanned_nor_touched() {
+    let (dir, store) = fresh();
+    let n = ns("n");
+    store.put(&n, &digest(1), b"real").expect("put");
+    let victim = dir.path().join("victim");
+    std::fs::create_dir(&victim).expect("mkdir");
+    plant(victim.join("a"), b"precious");
+    let entry = store.entry_path(&n, &digest(2));
+    std::fs::create_dir_all(entry.parent().expect("shard")).expect("mkdir");
+    std::os::unix::fs::symlink(victim.join("a"), &entry).expect("plant entry link");
+    // A link under a real shard name (one no entry uses), and under a real namespace name.
+    let used = store.entry_path(&n, &digest(1));
+    let used = used
+        .parent()
+        .and_then(|p| p.file_name())
+        .expect("shard name");
+    let free = if used == "ff" { "fe" } else { "ff" };
+    std::os::unix::fs::symlink(&victim, dir.path().join("cache/v1/n").join(free))
+        .expect("plant shard link");
+    std::os::unix::fs::symlink(&victim, dir.path().join("cache/v1/evil")).expect("plant ns link");
+    let before = std::fs::metadata(victim.join("a")).expect("stat");
+    let mut seen = 0;
+    for (bucket, _) in all_buckets(&store) {
+        assert_ne!(bucket.name(), free);
+        assert_ne!(bucket.namespace().as_str(), "evil");
+        let (_, items) = scan(&store, &bucket);
+        for item in items {
+            assert_eq!(item.kind, ItemKind::Entry(digest(1)));
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 1);
+    let old = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
+    store
+        .touch(&n, &[(digest(2), old)])
+        .expect("touch sets the link's own times");
+    assert!(
+        store
+            .lock(LockTarget::Entry(&n, &digest(2)), false)
+            .expect("lock")
+            .is_none()
+    );
+    let after = std::fs::metadata(victim.join("a")).expect("stat");
+    assert_eq!(before.accessed().ok(), after.accessed().ok());
+    assert_eq!(std::fs::read(victim.join("a")).expect("read"), b"precious");
+}
