@@ -6,10 +6,12 @@
 //! - [`workload`]: the data (generated compiled-code-like bytes, or a corpus of real files).
 //! - [`measure`]: interleaved measurement and latency statistics.
 //! - [`report`]: the table, the PERF.md targets, JSON and SVG.
+//! - [`trace`]: Zipf trace replay with the eviction worker running.
 
 pub mod contenders;
 pub mod measure;
 pub mod report;
+pub mod trace;
 pub mod workload;
 
 use std::fs::File;

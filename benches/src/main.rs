@@ -17,18 +17,22 @@ use hoard::{KeyHasher, frame};
 use hoard_bench::contenders;
 use hoard_bench::measure::run_size;
 use hoard_bench::report::{Report, size_label};
+use hoard_bench::trace::{self, TraceConfig};
 use hoard_bench::workload::Source;
 use indicatif::{ProgressBar, ProgressStyle};
 
 struct Args {
     plan: Vec<(usize, usize)>,
     warm: usize,
+    trace_scale: f64,
+    trace_only: bool,
     corpus: Option<PathBuf>,
     dir: Option<PathBuf>,
     out: PathBuf,
 }
 
-const USAGE: &str = "usage: hoard-bench [--quick | --full] [--corpus DIR] [--dir DIR] [--out DIR]";
+const USAGE: &str =
+    "usage: hoard-bench [--quick | --full] [--trace-only] [--corpus DIR] [--dir DIR] [--out DIR]";
 
 fn parse_args() -> Result<Args, String> {
     let mut plan = vec![
@@ -38,6 +42,8 @@ fn parse_args() -> Result<Args, String> {
         (16 << 20, 8),
     ];
     let mut warm = 1536;
+    let mut trace_scale = 1.0;
+    let mut trace_only = false;
     let mut corpus = None;
     let mut dir = None;
     let mut out = std::env::var_os("CARGO_TARGET_DIR")
@@ -53,6 +59,7 @@ fn parse_args() -> Result<Args, String> {
             "--quick" => {
                 plan = vec![(1 << 10, 100), (64 << 10, 50), (1 << 20, 12), (16 << 20, 3)];
                 warm = 512;
+                trace_scale = 0.25;
             }
             "--full" => {
                 plan = vec![
@@ -62,7 +69,9 @@ fn parse_args() -> Result<Args, String> {
                     (16 << 20, 24),
                 ];
                 warm = 2048;
+                trace_scale = 4.0;
             }
+            "--trace-only" => trace_only = true,
             "--corpus" => corpus = Some(PathBuf::from(value("--corpus")?)),
             "--dir" => dir = Some(PathBuf::from(value("--dir")?)),
             "--out" => out = PathBuf::from(value("--out")?),
@@ -74,6 +83,8 @@ fn parse_args() -> Result<Args, String> {
     Ok(Args {
         plan,
         warm,
+        trace_scale,
+        trace_only,
         corpus,
         dir,
         out,
@@ -148,21 +159,29 @@ fn verify_share(
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let args = match parse_args() {
+    let mut args = match parse_args() {
         Ok(a) => a,
         Err(msg) => {
             eprintln!("{msg}");
             std::process::exit(2);
         }
     };
+    if args.trace_only {
+        args.plan.clear();
+        args.warm = 0;
+    }
     let source = match &args.corpus {
         Some(dir) => Source::corpus(dir, 64 << 20)?,
         None => Source::Generated,
     };
     let temp = tempfile::tempdir_in(args.dir.clone().unwrap_or_else(hoard_bench::bench_root))?;
-    let mut all = contenders::all(temp.path())?;
+    let mut all = contenders::all(&temp.path().join("side-by-side"))?;
+    let trace_cfg = TraceConfig::standard(args.trace_scale);
     let measured: u64 = args.plan.iter().map(|(_, n)| 2 * *n as u64).sum();
-    let bar = ProgressBar::new(measured * all.len() as u64 + args.warm as u64).with_style(
+    let bar = ProgressBar::new(
+        measured * all.len() as u64 + args.warm as u64 + 2 * trace_cfg.windows as u64,
+    )
+    .with_style(
         ProgressStyle::with_template("{spinner} {msg:>14} [{bar:40}] {pos}/{len} ops, {elapsed}")
             .map_err(|e| e.to_string())?
             .progress_chars("=> "),
@@ -177,6 +196,8 @@ fn main() -> Result<(), Box<dyn Error>> {
         key_hashing: Vec::new(),
         verify_share: Vec::new(),
         targets: Vec::new(),
+        trace_config: None,
+        trace: Vec::new(),
     };
     for (i, &(size, ops)) in args.plan.iter().enumerate() {
         bar.set_message(size_label(size));
@@ -187,20 +208,42 @@ fn main() -> Result<(), Box<dyn Error>> {
                 bar.inc(1)
             })?);
     }
-    bar.set_message("keys, frames");
-    let sizes: Vec<usize> = args.plan.iter().map(|p| p.0).collect();
-    report.key_hashing = key_hashing(&sizes);
-    report.verify_share = verify_share(&report, &source, &sizes)?;
+    drop(all);
+    if !args.plan.is_empty() {
+        bar.set_message("keys, frames");
+        let sizes: Vec<usize> = args.plan.iter().map(|p| p.0).collect();
+        report.key_hashing = key_hashing(&sizes);
+        report.verify_share = verify_share(&report, &source, &sizes)?;
+    }
+    bar.set_message("trace: hoard");
+    report.trace.push(trace::replay_hoard(
+        &temp.path().join("trace-hoard"),
+        &source,
+        &trace_cfg,
+    )?);
+    bar.inc(trace_cfg.windows as u64);
+    bar.set_message("trace: wasmtime");
+    report.trace.push(trace::replay_wasmtime(
+        &temp.path().join("trace-wasmtime"),
+        &source,
+        &trace_cfg,
+    )?);
+    bar.inc(trace_cfg.windows as u64);
+    report.trace_config = Some(trace_cfg);
     bar.finish_and_clear();
     report.check_targets();
 
     print!("{}", report.to_text());
     std::fs::create_dir_all(&args.out)?;
     let json = args.out.join("report.json");
-    let svg = args.out.join("report.svg");
     report.write_json(&json)?;
-    report.write_svg(&svg)?;
-    println!("\nwrote {} and {}", json.display(), svg.display());
+    if report.cases.is_empty() {
+        println!("\nwrote {}", json.display());
+    } else {
+        let svg = args.out.join("report.svg");
+        report.write_svg(&svg)?;
+        println!("\nwrote {} and {}", json.display(), svg.display());
+    }
     let wrong: usize = report.cases.iter().map(|c| c.wrong_reads).sum();
     if wrong > 0 {
         eprintln!("hoard-bench: {wrong} reads returned nothing or wrong bytes");

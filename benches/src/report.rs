@@ -34,6 +34,10 @@ pub struct Report {
     pub verify_share: Vec<(usize, f64)>,
     /// PERF.md targets.
     pub targets: Vec<Target>,
+    /// The trace replay's shape, if one ran.
+    pub trace_config: Option<crate::trace::TraceConfig>,
+    /// The trace replay, per contender.
+    pub trace: Vec<crate::trace::TraceResult>,
 }
 
 /// Human-readable size (`1 KiB`, `16 MiB`).
@@ -203,6 +207,9 @@ impl Report {
                     size_label(*size)
                 ));
             }
+        }
+        if let Some(cfg) = &self.trace_config {
+            s.push_str(&crate::trace::to_text(cfg, &self.trace));
         }
         s.push_str("\ntargets (shared/PERF.md), this run\n");
         for t in &self.targets {

@@ -1,0 +1,355 @@
+//! Trace replay: a skewed (Zipf) key popularity over a working set larger than the cache's
+//! limit, with the eviction worker running. This is where the eviction policy and the cost
+//! of bookkeeping show: hit rate, evictions and latency over time.
+
+use std::io;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use hoard::evict::{Limits, WorkerConfig};
+use hoard::{Cache, StoreExt};
+use serde::Serialize;
+
+use crate::workload::Source;
+
+/// The shape of a trace.
+#[derive(Clone, Debug, Serialize)]
+pub struct TraceConfig {
+    /// Distinct keys (the working set).
+    pub keys: usize,
+    /// Requests replayed.
+    pub requests: usize,
+    /// Zipf exponent of key popularity (1.0 is the classic skew of build caches).
+    pub zipf_s: f64,
+    /// Entries the cache may hold before a cleanup (its soft count limit).
+    pub limit_entries: u64,
+    /// Smallest and largest value, in bytes.
+    pub value_sizes: (usize, usize),
+    /// Windows the report is cut into.
+    pub windows: usize,
+    /// The worker's cleanup interval during the replay.
+    pub cleanup_interval: Duration,
+    /// Simulated compile time per byte of a miss, in nanoseconds (a miss recomputes).
+    pub compute_ns_per_byte: u64,
+}
+
+impl TraceConfig {
+    /// The default trace: 4,000 keys of 4-64 KiB, a limit of a quarter of them, 40,000
+    /// requests (scaled by `scale`).
+    pub fn standard(scale: f64) -> Self {
+        Self {
+            keys: 4000,
+            requests: ((40_000.0 * scale) as usize).max(1000),
+            zipf_s: 1.0,
+            limit_entries: 1000,
+            value_sizes: (4 << 10, 64 << 10),
+            windows: 10,
+            cleanup_interval: Duration::from_millis(200),
+            compute_ns_per_byte: 20,
+        }
+    }
+}
+
+/// Figures of one window of the replay.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Window {
+    /// Requests in the window.
+    pub requests: usize,
+    /// Share of requests that were hits.
+    pub hit_rate: f64,
+    /// Median latency of a hit, µs.
+    pub hit_p50_us: f64,
+    /// 99th percentile latency of a hit, µs.
+    pub hit_p99_us: f64,
+    /// Median latency of a miss (compute + put), µs.
+    pub miss_p50_us: f64,
+    /// Entries in the cache at the end of the window.
+    pub entries: u64,
+    /// Evictions so far.
+    pub evictions: u64,
+    /// Cleanups so far.
+    pub cleanups: u64,
+}
+
+/// One contender's replay.
+#[derive(Clone, Debug, Serialize)]
+pub struct TraceResult {
+    /// Who replayed it.
+    pub contender: String,
+    /// Per window.
+    pub windows: Vec<Window>,
+    /// Hit rate over the whole replay.
+    pub hit_rate: f64,
+    /// Events the worker dropped (hoard only).
+    pub dropped_events: u64,
+    /// Entries at the end.
+    pub final_entries: u64,
+}
+
+/// Zipf sampler over `0..n` by inverse CDF.
+struct Zipf {
+    cdf: Vec<f64>,
+    rng: fastrand::Rng,
+}
+
+impl Zipf {
+    fn new(n: usize, s: f64, seed: u64) -> Self {
+        let mut cdf = Vec::with_capacity(n);
+        let mut total = 0.0;
+        for k in 1..=n {
+            total += 1.0 / (k as f64).powf(s);
+            cdf.push(total);
+        }
+        for v in &mut cdf {
+            *v /= total;
+        }
+        Self {
+            cdf,
+            rng: fastrand::Rng::with_seed(seed),
+        }
+    }
+
+    fn next(&mut self) -> usize {
+        let u = self.rng.f64();
+        self.cdf.partition_point(|&c| c < u).min(self.cdf.len() - 1)
+    }
+}
+
+fn size_of(cfg: &TraceConfig, id: usize) -> usize {
+    let (lo, hi) = cfg.value_sizes;
+    // A fixed, spread-out size per key.
+    lo + (id.wrapping_mul(2_654_435_761) % (hi - lo + 1))
+}
+
+fn spin(ns: u64) {
+    let until = Instant::now() + Duration::from_nanos(ns);
+    while Instant::now() < until {
+        std::hint::spin_loop();
+    }
+}
+
+fn percentile(v: &mut [f64], q: f64) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    v[((v.len() as f64 * q).ceil() as usize).clamp(1, v.len()) - 1]
+}
+
+/// Replays the trace through hoard's default configuration with its worker limited to
+/// `cfg.limit_entries` entries.
+pub fn replay_hoard(dir: &Path, source: &Source, cfg: &TraceConfig) -> io::Result<TraceResult> {
+    let mut worker = WorkerConfig::default();
+    worker.limits = Limits::new(cfg.limit_entries, u64::MAX / 4);
+    worker.cleanup_interval = cfg.cleanup_interval;
+    worker.flush_period = Duration::from_millis(20);
+    let cache = Cache::builder(dir)
+        .worker(worker)
+        .build()
+        .map_err(io::Error::other)?;
+    let mut result = replay(
+        "hoard",
+        cfg,
+        source,
+        |id, value| {
+            let key = cache.key((id as u64).to_le_bytes());
+            match cache.get(&key) {
+                Some(v) => Ok((true, v.len())),
+                None => {
+                    let v = value();
+                    cache.put(&key, &v);
+                    Ok((false, v.len()))
+                }
+            }
+        },
+        || {
+            let w = cache.worker().map(|w| {
+                w.sync();
+                w.stats()
+            });
+            let entries = cache.store().entries().map(|e| e.len() as u64).unwrap_or(0);
+            (
+                entries,
+                w.map_or(0, |s| s.evictions),
+                w.map_or(0, |s| s.cleanups),
+            )
+        },
+    )?;
+    result.dropped_events = cache.worker().map_or(0, |w| w.stats().dropped_events);
+    Ok(result)
+}
+
+/// Replays the trace through wasmtime's cache with the same count limit and interval.
+pub fn replay_wasmtime(dir: &Path, source: &Source, cfg: &TraceConfig) -> io::Result<TraceResult> {
+    std::fs::create_dir_all(dir)?;
+    let mut config = wasmtime_internal_cache::CacheConfig::new();
+    config
+        .with_directory(dir)
+        .with_file_count_soft_limit(cfg.limit_entries)
+        .with_cleanup_interval(cfg.cleanup_interval);
+    let cache = wasmtime_internal_cache::Cache::new(config).map_err(io::Error::other)?;
+    let count_entries = || count_files(dir);
+    replay(
+        "wasmtime-cache",
+        cfg,
+        source,
+        |id, value| {
+            let entry = wasmtime_internal_cache::ModuleCacheEntry::new("hoard-bench", Some(&cache));
+            let hits = cache.cache_hits();
+            let v = value();
+            let state = TraceState { id, value: &v };
+            let got = entry
+                .get_data_raw(&state, trace_compute, trace_serialize, trace_deserialize)
+                .map_err(|()| io::Error::other("wasmtime-cache did not compute"))?;
+            Ok((cache.cache_hits() > hits, got.len()))
+        },
+        || (count_entries(), 0, 0),
+    )
+}
+
+struct TraceState<'a> {
+    id: usize,
+    value: &'a [u8],
+}
+
+impl std::hash::Hash for TraceState<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.id.hash(state);
+    }
+}
+
+fn trace_compute(s: &TraceState<'_>) -> Result<Vec<u8>, ()> {
+    Ok(s.value.to_vec())
+}
+
+#[expect(
+    clippy::ptr_arg,
+    reason = "wasmtime's serializer receives `&U`, and U is Vec<u8>"
+)]
+fn trace_serialize(_: &TraceState<'_>, v: &Vec<u8>) -> Option<Vec<u8>> {
+    Some(v.clone())
+}
+
+fn trace_deserialize(_: &TraceState<'_>, v: Vec<u8>) -> Option<Vec<u8>> {
+    Some(v)
+}
+
+fn count_files(dir: &Path) -> u64 {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    rd.flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => count_files(&e.path()),
+            Ok(t) if t.is_file() && !e.file_name().to_string_lossy().ends_with(".stats") => 1,
+            _ => 0,
+        })
+        .sum()
+}
+
+/// The replay loop shared by every contender: `request(id, value)` answers whether it was a
+/// hit; `probe()` gives (entries, evictions, cleanups) at the end of each window.
+fn replay(
+    name: &str,
+    cfg: &TraceConfig,
+    source: &Source,
+    mut request: impl FnMut(usize, &dyn Fn() -> Vec<u8>) -> io::Result<(bool, usize)>,
+    mut probe: impl FnMut() -> (u64, u64, u64),
+) -> io::Result<TraceResult> {
+    let mut zipf = Zipf::new(cfg.keys, cfg.zipf_s, 42);
+    let per_window = cfg.requests.div_ceil(cfg.windows.max(1));
+    let mut windows = Vec::new();
+    let (mut hits_total, mut done) = (0usize, 0usize);
+    while done < cfg.requests {
+        let n = per_window.min(cfg.requests - done);
+        let (mut hit_us, mut miss_us) = (Vec::new(), Vec::new());
+        for _ in 0..n {
+            let id = zipf.next();
+            let len = size_of(cfg, id);
+            let compute = || {
+                // A miss recomputes: the value, and the time a compiler would take.
+                spin(cfg.compute_ns_per_byte * len as u64);
+                source.value(len, id as u64)
+            };
+            let started = Instant::now();
+            let (hit, got_len) = request(id, &compute)?;
+            let us = started.elapsed().as_secs_f64() * 1e6;
+            if got_len != len {
+                return Err(io::Error::other(format!(
+                    "{name}: key {id} returned {got_len} bytes, expected {len}"
+                )));
+            }
+            if hit {
+                hit_us.push(us);
+            } else {
+                miss_us.push(us);
+            }
+        }
+        done += n;
+        hits_total += hit_us.len();
+        let (entries, evictions, cleanups) = probe();
+        windows.push(Window {
+            requests: n,
+            hit_rate: hit_us.len() as f64 / n as f64,
+            hit_p50_us: percentile(&mut hit_us, 0.5),
+            hit_p99_us: percentile(&mut hit_us, 0.99),
+            miss_p50_us: percentile(&mut miss_us, 0.5),
+            entries,
+            evictions,
+            cleanups,
+        });
+    }
+    let final_entries = windows.last().map_or(0, |w| w.entries);
+    Ok(TraceResult {
+        contender: name.to_owned(),
+        windows,
+        hit_rate: hits_total as f64 / cfg.requests.max(1) as f64,
+        dropped_events: 0,
+        final_entries,
+    })
+}
+
+/// The replay as text.
+pub fn to_text(cfg: &TraceConfig, results: &[TraceResult]) -> String {
+    let mut s = format!(
+        "\ntrace: {} requests, Zipf s={} over {} keys of {}-{} KiB, limit {} entries, cleanup every {:?}\n",
+        cfg.requests,
+        cfg.zipf_s,
+        cfg.keys,
+        cfg.value_sizes.0 >> 10,
+        cfg.value_sizes.1 >> 10,
+        cfg.limit_entries,
+        cfg.cleanup_interval
+    );
+    for r in results {
+        s.push_str(&format!(
+            "\n{}: hit rate {:.1}%, {} entries at the end, {} dropped events\n{:>6} {:>8} {:>10} {:>10} {:>10} {:>8} {:>9} {:>8}\n",
+            r.contender,
+            r.hit_rate * 100.0,
+            r.final_entries,
+            r.dropped_events,
+            "window",
+            "hits",
+            "hit p50",
+            "hit p99",
+            "miss p50",
+            "entries",
+            "evictions",
+            "cleanups"
+        ));
+        for (i, w) in r.windows.iter().enumerate() {
+            s.push_str(&format!(
+                "{:>6} {:>7.1}% {:>8.1}µs {:>8.1}µs {:>8.1}µs {:>8} {:>9} {:>8}\n",
+                i + 1,
+                w.hit_rate * 100.0,
+                w.hit_p50_us,
+                w.hit_p99_us,
+                w.miss_p50_us,
+                w.entries,
+                w.evictions,
+                w.cleanups
+            ));
+        }
+    }
+    s
+}
