@@ -8,7 +8,7 @@
 mod keys;
 mod locate;
 mod parse;
-mod units;
+pub(crate) mod units;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

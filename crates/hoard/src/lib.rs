@@ -4,6 +4,7 @@
 //! - [`Cache`] and [`CacheBuilder`]: the cache and its settings.
 //! - [`Stats`]: in-process counters.
 //! - [`Serialization`]: how `get_data` stores values.
+//! - [`units`]: the unit syntax of configuration files (`"512Mi"`, `"30d"`), for tools.
 //! - [`evict`]: the eviction worker (hoard-evict) that [`CacheBuilder::worker`] configures and
 //!   [`Cache::worker`] exposes.
 //!
@@ -21,6 +22,7 @@ mod cache;
 mod config;
 mod serial;
 mod stats;
+pub mod units;
 mod worker_config;
 
 pub use cache::{

@@ -1,0 +1,436 @@
+//! The commands that look at every entry without changing anything: `ls` and `stats`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::{Duration, SystemTime};
+
+use hoard::EntryInfo;
+use hoard::evict::EvictStats;
+use serde::Serialize;
+
+use crate::context::{Opened, Settings};
+use crate::error::{CliError, CliResult, Status};
+use crate::human;
+use crate::output::{Output, print, print_json};
+use crate::scan::{self, Examined, Verdict};
+
+/// One entry of `hoard ls --json`.
+#[derive(Debug, Serialize)]
+struct Row {
+    namespace: String,
+    digest: String,
+    path: String,
+    status: Verdict,
+    stored_bytes: u64,
+    decoded_bytes: Option<u64>,
+    codec: Option<String>,
+    level: Option<i32>,
+    created_unix_ms: Option<u64>,
+    modified_unix_ms: Option<i64>,
+    last_used_unix_ms: Option<i64>,
+}
+
+/// `hoard ls --json`.
+#[derive(Debug, Serialize)]
+struct Listing {
+    directory: String,
+    entries: Vec<Row>,
+}
+
+/// Reads every entry in scope, with a progress bar on large caches; calls `each` with the
+/// listing and what reading the frame found (`None`: removed since it was listed).
+fn read_all(
+    opened: Option<&Opened>,
+    settings: &Settings,
+    out: Output,
+    mut each: impl FnMut(&EntryInfo, Option<&Examined>, &str),
+) -> CliResult<()> {
+    let Some(opened) = opened else {
+        return Ok(());
+    };
+    let entries = scan::listing(&opened.store, settings)
+        .map_err(|e| CliError::hoard("cannot list the cache", &e))?;
+    let mut progress = out.bar(entries.len() as u64, "reading entries");
+    let mut atimes = scan::AtimeKeeper::new(&opened.store);
+    for info in &entries {
+        let path = opened.store.entry_path(&info.namespace, &info.digest);
+        let examined = scan::examine(
+            &opened.store,
+            &info.namespace,
+            &info.digest,
+            settings.config.max_entry_size,
+            false,
+        )
+        .map_err(|e| CliError::hoard("cannot read a cache entry", &e))?;
+        atimes.read(info);
+        each(info, examined.as_ref(), &path.display().to_string());
+        progress.inc(1);
+    }
+    progress.finish();
+    Ok(())
+}
+
+/// `hoard ls`.
+pub(crate) fn ls(settings: &Settings, out: Output, json: bool) -> CliResult {
+    let opened = settings.open_existing()?;
+    let mut rows = Vec::new();
+    read_all(opened.as_ref(), settings, out, |info, examined, path| {
+        let header = examined.and_then(|e| e.header.as_ref());
+        rows.push(Row {
+            namespace: info.namespace.as_str().to_owned(),
+            digest: info.digest.to_hex(),
+            path: path.to_owned(),
+            status: examined.map_or(Verdict::Corrupt, |e| e.verdict),
+            stored_bytes: info.stored_len,
+            decoded_bytes: header.map(|h| h.decoded_len),
+            codec: header.map(|h| h.codec.name()),
+            level: header.map(|h| h.level),
+            created_unix_ms: header.map(|h| h.created_unix_ms),
+            modified_unix_ms: info.modified.map(scan::unix_ms),
+            last_used_unix_ms: scan::last_used(info).map(scan::unix_ms),
+        });
+    })?;
+    if json {
+        print_json(&Listing {
+            directory: settings.dir.display().to_string(),
+            entries: rows,
+        })?;
+    } else {
+        print(&listing_text(&rows, SystemTime::now()))?;
+    }
+    Ok(Status::Success)
+}
+
+fn ms_time(ms: i64) -> SystemTime {
+    let d = Duration::from_millis(ms.unsigned_abs());
+    if ms >= 0 {
+        SystemTime::UNIX_EPOCH + d
+    } else {
+        SystemTime::UNIX_EPOCH - d
+    }
+}
+
+fn listing_text(rows: &[Row], now: SystemTime) -> String {
+    let table: Vec<[String; 8]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.namespace.clone(),
+                // Enough of the digest to tell entries apart by eye; JSON has all of it.
+                r.digest[..16].to_owned(),
+                human::size(r.stored_bytes),
+                r.decoded_bytes.map_or_else(|| "-".to_owned(), human::size),
+                match r.status {
+                    Verdict::Ok => r.codec.clone().unwrap_or_default(),
+                    other => other.as_str().to_owned(),
+                },
+                r.level.map_or_else(|| "-".to_owned(), |l| l.to_string()),
+                r.created_unix_ms.map_or_else(
+                    || "-".to_owned(),
+                    |ms| human::ago(Some(ms_time(i64::try_from(ms).unwrap_or(i64::MAX))), now),
+                ),
+                human::ago(r.last_used_unix_ms.map(ms_time), now),
+            ]
+        })
+        .collect();
+    let heads = [
+        "NAMESPACE",
+        "DIGEST",
+        "STORED",
+        "DECODED",
+        "CODEC",
+        "LEVEL",
+        "CREATED",
+        "LAST USED",
+    ];
+    let mut widths = heads.map(str::len);
+    for row in &table {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut s = String::new();
+    let mut line = |cells: &[&str]| {
+        let mut text = String::new();
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            // Sizes read best aligned right; the rest left.
+            if i == 2 || i == 3 {
+                let _ = write!(text, "{cell:>w$}  ");
+            } else {
+                let _ = write!(text, "{cell:<w$}  ");
+            }
+        }
+        let _ = writeln!(s, "{}", text.trim_end());
+    };
+    if !table.is_empty() {
+        line(&heads);
+    }
+    for row in &table {
+        line(&row.each_ref().map(String::as_str));
+    }
+    let stored: u64 = rows.iter().map(|r| r.stored_bytes).sum();
+    let decoded: u64 = rows.iter().filter_map(|r| r.decoded_bytes).sum();
+    let _ = writeln!(
+        s,
+        "{}: {} stored, {} decoded",
+        human::plural(rows.len() as u64, "entry", "entries"),
+        human::size(stored),
+        human::size(decoded)
+    );
+    s
+}
+
+/// The age classes of the histogram: (label, lower bound in seconds).
+const AGES: [(&str, u64); 6] = [
+    ("< 1 hour", 0),
+    ("1 hour - 1 day", 3_600),
+    ("1 - 7 days", 86_400),
+    ("7 - 30 days", 7 * 86_400),
+    ("30 - 90 days", 30 * 86_400),
+    ("> 90 days", 90 * 86_400),
+];
+
+/// `hoard stats --json`: see the crate README for the schema.
+#[derive(Debug, Default, Serialize)]
+struct Summary {
+    directory: String,
+    config_file: Option<String>,
+    namespace: Option<String>,
+    entries: u64,
+    stored_bytes: u64,
+    decoded_bytes: u64,
+    compression_ratio: Option<f64>,
+    unreadable: u64,
+    namespaces: Vec<NamespaceSummary>,
+    limits: LimitsSummary,
+    age_histogram: Vec<AgeClass>,
+    process_counters: Counters,
+}
+
+#[derive(Debug, Default, Serialize)]
+struct NamespaceSummary {
+    name: String,
+    entries: u64,
+    stored_bytes: u64,
+    decoded_bytes: u64,
+}
+
+#[derive(Debug, Default, Serialize)]
+struct LimitsSummary {
+    max_files: u64,
+    max_size: u64,
+    files_percent_if_deleting: u8,
+    size_percent_if_deleting: u8,
+    max_entry_size: u64,
+    cleanup_interval_secs: u64,
+}
+
+#[derive(Debug, Default, Serialize)]
+struct AgeClass {
+    label: &'static str,
+    min_age_secs: u64,
+    max_age_secs: Option<u64>,
+    entries: u64,
+    stored_bytes: u64,
+}
+
+/// The worker's counters (of this process: see the README).
+#[derive(Debug, Default, Serialize)]
+struct Counters {
+    hits: u64,
+    misses: u64,
+    inserts: u64,
+    evictions: u64,
+    recompressions: u64,
+    corrupt: u64,
+    dropped_events: u64,
+    cleanups: u64,
+    temps_swept: u64,
+    errors: u64,
+}
+
+impl From<EvictStats> for Counters {
+    fn from(s: EvictStats) -> Self {
+        Self {
+            hits: s.hits,
+            misses: s.misses,
+            inserts: s.inserts,
+            evictions: s.evictions,
+            recompressions: s.recompressions,
+            corrupt: s.corrupt,
+            dropped_events: s.dropped_events,
+            cleanups: s.cleanups,
+            temps_swept: s.temps_swept,
+            errors: s.errors,
+        }
+    }
+}
+
+/// `hoard stats`.
+pub(crate) fn stats(settings: &Settings, out: Output, json: bool) -> CliResult {
+    let now = SystemTime::now();
+    let c = &settings.config;
+    let mut summary = Summary {
+        directory: settings.dir.display().to_string(),
+        config_file: settings.file.as_ref().map(|f| f.display().to_string()),
+        namespace: settings.only.as_ref().map(|n| n.as_str().to_owned()),
+        limits: LimitsSummary {
+            max_files: c.file_count_soft_limit,
+            max_size: c.files_total_size_soft_limit,
+            files_percent_if_deleting: c.file_count_limit_percent_if_deleting.get(),
+            size_percent_if_deleting: c.files_total_size_limit_percent_if_deleting.get(),
+            max_entry_size: c.max_entry_size,
+            cleanup_interval_secs: c.cleanup_interval.as_secs(),
+        },
+        age_histogram: AGES
+            .iter()
+            .enumerate()
+            .map(|(i, &(label, min))| AgeClass {
+                label,
+                min_age_secs: min,
+                max_age_secs: AGES.get(i + 1).map(|&(_, next)| next),
+                ..AgeClass::default()
+            })
+            .collect(),
+        ..Summary::default()
+    };
+    let mut per_ns: BTreeMap<String, NamespaceSummary> = BTreeMap::new();
+    let mut readable_stored = 0u64;
+    let opened = settings.open_existing()?;
+    read_all(opened.as_ref(), settings, out, |info, examined, _| {
+        summary.entries += 1;
+        summary.stored_bytes = summary.stored_bytes.saturating_add(info.stored_len);
+        let ns = per_ns
+            .entry(info.namespace.as_str().to_owned())
+            .or_insert_with(|| NamespaceSummary {
+                name: info.namespace.as_str().to_owned(),
+                ..NamespaceSummary::default()
+            });
+        ns.entries += 1;
+        ns.stored_bytes = ns.stored_bytes.saturating_add(info.stored_len);
+        match examined {
+            Some(e) if e.verdict == Verdict::Ok => {
+                let decoded = e.header.as_ref().map_or(0, |h| h.decoded_len);
+                summary.decoded_bytes = summary.decoded_bytes.saturating_add(decoded);
+                ns.decoded_bytes = ns.decoded_bytes.saturating_add(decoded);
+                readable_stored = readable_stored.saturating_add(info.stored_len);
+            }
+            _ => summary.unreadable += 1,
+        }
+        // An entry used "in the future" (clock skew) counts as just used.
+        let age = scan::last_used(info).map_or(u64::MAX, |t| {
+            now.duration_since(t).map_or(0, |d| d.as_secs())
+        });
+        if let Some(class) = summary
+            .age_histogram
+            .iter_mut()
+            .rev()
+            .find(|class| age >= class.min_age_secs)
+        {
+            class.entries += 1;
+            class.stored_bytes = class.stored_bytes.saturating_add(info.stored_len);
+        }
+    })?;
+    summary.namespaces = per_ns.into_values().collect();
+    if readable_stored > 0 {
+        summary.compression_ratio = Some(summary.decoded_bytes as f64 / readable_stored as f64);
+    }
+    if let Some(worker) = opened.as_ref().and_then(|o| o.cache.worker()) {
+        summary.process_counters = worker.stats().into();
+    }
+    if json {
+        print_json(&summary)?;
+    } else {
+        print(&summary_text(&summary, readable_stored))?;
+    }
+    Ok(Status::Success)
+}
+
+fn summary_text(s: &Summary, readable_stored: u64) -> String {
+    let mut t = String::new();
+    let l = &s.limits;
+    let _ = writeln!(t, "cache          {}", s.directory);
+    let _ = writeln!(
+        t,
+        "configuration  {}",
+        s.config_file
+            .as_deref()
+            .unwrap_or("none (the defaults apply)")
+    );
+    if let Some(ns) = &s.namespace {
+        let _ = writeln!(t, "showing        namespace {ns} only");
+    }
+    let _ = writeln!(
+        t,
+        "entries        {} of {} allowed ({})",
+        human::count(s.entries),
+        human::count(l.max_files),
+        human::percent(s.entries, l.max_files)
+    );
+    let _ = writeln!(
+        t,
+        "size           {} on disk of {} allowed ({})",
+        human::size(s.stored_bytes),
+        human::size(l.max_size),
+        human::percent(s.stored_bytes, l.max_size)
+    );
+    let _ = writeln!(
+        t,
+        "uncompressed   {} (compression ratio {})",
+        human::size(s.decoded_bytes),
+        human::ratio(s.decoded_bytes, readable_stored)
+    );
+    if s.unreadable > 0 {
+        let _ = writeln!(
+            t,
+            "unreadable     {} (see `hoard verify`)",
+            human::plural(s.unreadable, "entry", "entries")
+        );
+    }
+    let _ = writeln!(
+        t,
+        "cleanup        every {}, when over a limit, down to {}% of the entries and {}% of the size",
+        human::duration(Duration::from_secs(l.cleanup_interval_secs)),
+        l.files_percent_if_deleting,
+        l.size_percent_if_deleting
+    );
+    let _ = writeln!(t, "max entry      {}", human::size(l.max_entry_size));
+    let _ = writeln!(t, "namespaces     {}", s.namespaces.len());
+    let width = s.namespaces.iter().map(|n| n.name.len()).max().unwrap_or(0);
+    for ns in &s.namespaces {
+        let _ = writeln!(
+            t,
+            "  {:<width$}  {:>16}  {:>10} on disk  {:>10} uncompressed",
+            ns.name,
+            human::plural(ns.entries, "entry", "entries"),
+            human::size(ns.stored_bytes),
+            human::size(ns.decoded_bytes),
+        );
+    }
+    let _ = writeln!(t, "size by time since last use");
+    let largest = s
+        .age_histogram
+        .iter()
+        .map(|c| c.stored_bytes)
+        .max()
+        .unwrap_or(0);
+    for class in &s.age_histogram {
+        let _ = writeln!(
+            t,
+            "  {:<14}  {}  {:>10}  {:>16}",
+            class.label,
+            human::bar(class.stored_bytes, largest, 30),
+            human::size(class.stored_bytes),
+            human::plural(class.entries, "entry", "entries"),
+        );
+    }
+    let c = &s.process_counters;
+    let _ = writeln!(
+        t,
+        "counters       of this process only (hoard keeps none across processes):\n               \
+         {} hits, {} misses, {} inserts, {} evictions, {} recompressions, {} corrupt, {} \
+         dropped events",
+        c.hits, c.misses, c.inserts, c.evictions, c.recompressions, c.corrupt, c.dropped_events
+    );
+    t
+}

@@ -1,0 +1,222 @@
+//! Reading entries the way a hit does (structure, checksum, key, cap, and optionally the
+//! payload), without the cache's side effects: nothing is removed or counted here.
+
+use std::collections::BTreeMap;
+use std::ops::ControlFlow;
+use std::time::SystemTime;
+
+use hoard::frame::{self, Frame, FrameHeader};
+use hoard::{Digest, EntryInfo, ErrorKind, FsStore, Housekeeping, Key, Namespace, Store};
+use serde::Serialize;
+
+use crate::context::{Settings, decoder};
+
+/// What reading an entry found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum Verdict {
+    /// Verified (and decoded, when asked): a hit.
+    Ok,
+    /// Damaged, truncated, another key's, or not a regular file: a miss that the cache
+    /// removes when it reads it.
+    Corrupt,
+    /// Intact but not readable by this build: a newer format, or a plugin codec or hasher.
+    /// Left alone.
+    Unsupported,
+    /// Declares more than the configured maximum entry size. Left alone.
+    TooLarge,
+}
+
+impl Verdict {
+    /// The word used in text output and JSON.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Corrupt => "corrupt",
+            Self::Unsupported => "unsupported",
+            Self::TooLarge => "too-large",
+        }
+    }
+}
+
+/// An entry read back.
+#[derive(Debug)]
+pub(crate) struct Examined {
+    /// The verdict.
+    pub(crate) verdict: Verdict,
+    /// The header, when the frame's structure and checksum held.
+    pub(crate) header: Option<FrameHeader>,
+    /// Why the verdict is not `Ok`.
+    pub(crate) reason: Option<String>,
+}
+
+impl Examined {
+    fn bad(verdict: Verdict, header: Option<FrameHeader>, err: &hoard::Error) -> Self {
+        Self {
+            verdict,
+            header,
+            reason: Some(err.message().to_owned()),
+        }
+    }
+}
+
+/// The verdict an error stands for, or `None` for a failure to read at all (I/O).
+fn verdict_of(err: &hoard::Error) -> Option<Verdict> {
+    match err.kind() {
+        ErrorKind::Corrupt | ErrorKind::Insecure => Some(Verdict::Corrupt),
+        ErrorKind::Unsupported => Some(Verdict::Unsupported),
+        ErrorKind::TooLarge => Some(Verdict::TooLarge),
+        _ => None,
+    }
+}
+
+/// Puts back the access times that reading entries disturbed.
+///
+/// The access time is an entry's last use, which decides what a cleanup evicts first, and
+/// the kernel may move it on any read (`relatime` does when it is older than the
+/// modification time or a day old). Listing, verifying or inspecting is not a use, so
+/// every entry read is given back the access time it was listed with, through the store's
+/// `touch` (hoard-fs does the writing). A hit from another process in between may be
+/// undone; its worker records it again on its next hit.
+pub(crate) struct AtimeKeeper<'a> {
+    store: &'a FsStore,
+    pending: BTreeMap<Namespace, Vec<(Digest, SystemTime)>>,
+    queued: usize,
+}
+
+/// Restored in batches, so that memory stays bounded on huge caches.
+const ATIME_BATCH: usize = 4096;
+
+impl<'a> AtimeKeeper<'a> {
+    /// A keeper for entries of `store`.
+    pub(crate) fn new(store: &'a FsStore) -> Self {
+        Self {
+            store,
+            pending: BTreeMap::new(),
+            queued: 0,
+        }
+    }
+
+    /// Notes that `info`'s entry was read.
+    pub(crate) fn read(&mut self, info: &EntryInfo) {
+        let Some(accessed) = info.accessed else {
+            return;
+        };
+        self.pending
+            .entry(info.namespace.clone())
+            .or_default()
+            .push((info.digest, accessed));
+        self.queued += 1;
+        if self.queued >= ATIME_BATCH {
+            self.flush();
+        }
+    }
+
+    /// Restores the times noted so far. Best effort: a read-only cache (a shared one, say)
+    /// can still be listed; its times are then whatever the kernel made them.
+    pub(crate) fn flush(&mut self) {
+        for (ns, batch) in std::mem::take(&mut self.pending) {
+            let _ = self.store.touch(&ns, &batch);
+        }
+        self.queued = 0;
+    }
+}
+
+impl Drop for AtimeKeeper<'_> {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+/// Reads and checks the entry `(ns, digest)`; with `decode`, also decodes its payload.
+/// `Ok(None)` if it is gone; `Err` only for a failure to read it.
+pub(crate) fn examine(
+    store: &FsStore,
+    ns: &Namespace,
+    digest: &Digest,
+    max_entry_size: u64,
+    decode: bool,
+) -> hoard::Result<Option<Examined>> {
+    let bytes = match store.get(ns, digest, frame::max_frame_len(max_entry_size)) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return Ok(None),
+        Err(e) => {
+            return verdict_of(&e)
+                .map(|v| Some(Examined::bad(v, None, &e)))
+                .ok_or(e);
+        }
+    };
+    let parsed = match Frame::parse(&bytes) {
+        Ok(f) => f,
+        Err(e) => {
+            return verdict_of(&e)
+                .map(|v| Some(Examined::bad(v, None, &e)))
+                .ok_or(e);
+        }
+    };
+    let seen = parsed.header().clone();
+    // The name is the digest; the frame records the hasher. A frame of another digest was
+    // copied or renamed here.
+    let header = match parsed.verify_for(&Key::new(seen.hasher, *digest), max_entry_size) {
+        Ok(h) => h,
+        Err(e) => {
+            return verdict_of(&e)
+                .map(|v| Some(Examined::bad(v, Some(seen), &e)))
+                .ok_or(e);
+        }
+    };
+    if decode {
+        let Some(codec) = decoder(header.codec) else {
+            return Ok(Some(Examined {
+                verdict: Verdict::Unsupported,
+                reason: Some(format!(
+                    "codec {} is not built into this command",
+                    header.codec
+                )),
+                header: Some(header),
+            }));
+        };
+        if let Err(e) = parsed.decode(codec.as_ref()) {
+            return verdict_of(&e)
+                .map(|v| Some(Examined::bad(v, Some(header.clone()), &e)))
+                .ok_or(e);
+        }
+    }
+    Ok(Some(Examined {
+        verdict: Verdict::Ok,
+        header: Some(header),
+        reason: None,
+    }))
+}
+
+/// Every entry in the scope of `settings` (every namespace, or `--namespace`'s), from the
+/// store's listing: names and file metadata only, nothing read.
+pub(crate) fn listing(store: &FsStore, settings: &Settings) -> hoard::Result<Vec<EntryInfo>> {
+    let mut out = Vec::new();
+    store.list(&mut |info| {
+        if settings.includes(&info.namespace) {
+            out.push(info);
+        }
+        ControlFlow::Continue(())
+    })?;
+    // A stable order for people and scripts: by namespace, then digest.
+    out.sort_by(|a, b| (&a.namespace, a.digest).cmp(&(&b.namespace, b.digest)));
+    Ok(out)
+}
+
+/// When an entry was last used, as the eviction worker reckons it: the later of its access
+/// time (which the worker sets on hits) and its modification time (its put).
+pub(crate) fn last_used(info: &EntryInfo) -> Option<SystemTime> {
+    match (info.accessed, info.modified) {
+        (Some(a), Some(m)) => Some(a.max(m)),
+        (a, m) => a.or(m),
+    }
+}
+
+/// Milliseconds since the Unix epoch (negative before it), for JSON.
+pub(crate) fn unix_ms(t: SystemTime) -> i64 {
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        Err(e) => i64::try_from(e.duration().as_millis()).map_or(i64::MIN, |ms| -ms),
+    }
+}

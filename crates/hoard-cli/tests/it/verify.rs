@@ -1,0 +1,126 @@
+//! `verify [--repair]`, and what a damaged entry does to `get`.
+
+use std::fs::OpenOptions;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+use crate::{Env, entry_path, text};
+
+/// Flips one bit of the file at `path`, `at` bytes in.
+fn flip_bit(path: &Path, at: u64) {
+    let mut f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .expect("the entry opens for writing");
+    let mut byte = [0u8];
+    f.seek(SeekFrom::Start(at)).expect("seek");
+    f.read_exact(&mut byte).expect("read");
+    byte[0] ^= 0x10;
+    f.seek(SeekFrom::Start(at)).expect("seek");
+    f.write_all(&byte).expect("write");
+}
+
+#[test]
+fn a_flipped_bit_is_a_miss_found_by_verify_and_removed_by_repair() {
+    let env = Env::new();
+    for i in 0..5 {
+        env.run_with_stdin(&["put", &format!("k{i}")], &text(i, 20_000))
+            .expect_code(0);
+    }
+    let one = entry_path(&env, "k1");
+    let three = entry_path(&env, "k3");
+    // In the payload of one, in the header (the level field) of the other.
+    flip_bit(&one, 500);
+    flip_bit(&three, 16);
+
+    let r = env.run(&["verify"]).expect_code(1);
+    let out = r.stdout();
+    assert!(out.contains(&one.display().to_string()), "{out}");
+    assert!(out.contains(&three.display().to_string()), "{out}");
+    assert!(out.contains("checked 5 entries"), "{out}");
+    assert!(out.contains("3 ok, 2 corrupt"), "{out}");
+    assert!(
+        one.exists() && three.exists(),
+        "verify alone removes nothing"
+    );
+
+    let j = env.run(&["verify", "--json"]).expect_code(1).json();
+    assert_eq!(
+        (j["checked"].as_u64(), j["ok"].as_u64()),
+        (Some(5), Some(3))
+    );
+    assert_eq!(
+        (j["corrupt"].as_u64(), j["removed"].as_u64()),
+        (Some(2), Some(0))
+    );
+    let problems = j["problems"].as_array().expect("a list");
+    assert_eq!(problems.len(), 2);
+    for p in problems {
+        assert_eq!(p["status"], "corrupt");
+        assert_eq!(p["removed"], false);
+        assert_eq!(p["namespace"], "default");
+        assert!(
+            p["reason"].as_str().is_some_and(|r| r.contains("checksum")),
+            "{p}"
+        );
+    }
+
+    // get: a miss (exit 1), nothing on stdout; the cache removes what failed verification.
+    let r = env.run(&["get", "k1"]).expect_code(1);
+    assert!(r.stdout.is_empty());
+    assert!(r.stderr.contains("failed verification"), "{}", r.stderr);
+    assert!(!one.exists());
+
+    // --repair removes the other one and succeeds.
+    let r = env.run(&["verify", "--repair"]).expect_code(0);
+    assert!(r.stdout().contains("(removed)"), "{}", r.stdout());
+    assert!(!three.exists());
+    let r = env.run(&["verify"]).expect_code(0);
+    assert!(r.stdout().contains("checked 3 entries"), "{}", r.stdout());
+    for k in ["k0", "k2", "k4"] {
+        env.run(&["get", k]).expect_code(0);
+    }
+}
+
+#[test]
+fn an_entry_under_another_keys_name_is_corrupt() {
+    let env = Env::new();
+    env.run_with_stdin(&["put", "a"], b"value of a")
+        .expect_code(0);
+    env.run_with_stdin(&["put", "b"], b"value of b")
+        .expect_code(0);
+    let a = entry_path(&env, "a");
+    let b = entry_path(&env, "b");
+    // Copy a's frame over b's (through the test's own I/O, not the command's).
+    let frame = std::fs::read(&a).expect("readable");
+    let mut f = std::fs::File::create(&b).expect("writable");
+    f.write_all(&frame).expect("written");
+    drop(f);
+    let j = env.run(&["verify", "--json"]).expect_code(1).json();
+    assert_eq!(j["corrupt"], 1);
+    assert!(
+        j["problems"][0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("holds key")),
+        "{j}"
+    );
+    env.run(&["get", "b"]).expect_code(1);
+    assert_eq!(env.run(&["get", "a"]).expect_code(0).stdout, b"value of a");
+}
+
+#[test]
+fn verify_on_an_empty_or_missing_cache_succeeds_and_draws_no_progress_off_a_terminal() {
+    let env = Env::new();
+    let r = env.run(&["verify"]).expect_code(0);
+    assert!(r.stdout().contains("checked 0 entries"), "{}", r.stdout());
+    assert!(!env.dir().exists());
+    let cache = env.cache();
+    for i in 0..300 {
+        assert!(cache.put(&cache.key(format!("k{i}")), &text(i, 100)));
+    }
+    let r = env.run(&["verify"]).expect_code(0);
+    assert!(r.stdout().contains("checked 300 entries"), "{}", r.stdout());
+    // stderr is a pipe here, not a terminal: no progress bar, no escape sequences.
+    assert!(r.stderr.is_empty(), "{:?}", r.stderr);
+}
