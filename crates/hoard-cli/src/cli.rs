@@ -93,8 +93,13 @@ pub(crate) enum Command {
         format: Format,
     },
 
-    /// Summarise the cache: entries, sizes, compression, limits, namespaces, ages, counters
+    /// Summarise the cache: entries, sizes, compression, limits, namespaces, ages, and the
+    /// lifetime counters of every process that used it
     Stats {
+        /// Then zero the lifetime counters (the figures shown are those they held, read and
+        /// zeroed under one lock so that no count is lost in between)
+        #[arg(short, long)]
+        zero: bool,
         #[command(flatten)]
         format: Format,
     },
@@ -240,5 +245,13 @@ mod tests {
         assert!(Cli::try_parse_from(["hoard", "-v", "-q", "ls"]).is_err());
         let cli = Cli::try_parse_from(["hoard", "recompress", "--level", "-5"]).expect("valid");
         assert!(matches!(cli.command, Command::Recompress { level: -5, .. }));
+        let cli = Cli::try_parse_from(["hoard", "stats", "-z", "--json"]).expect("valid");
+        assert!(matches!(
+            cli.command,
+            Command::Stats {
+                zero: true,
+                format: Format { json: true }
+            }
+        ));
     }
 }

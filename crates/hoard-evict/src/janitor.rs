@@ -26,7 +26,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::ControlFlow;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hoard_core::frame::{self, Frame};
@@ -37,8 +37,8 @@ use hoard_core::{
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Limits, WorkerConfig};
-use crate::sidecar::{self, Accounting, BucketRecord, Marker, Usage};
-use crate::stats::{Counters, EvictStats};
+use crate::sidecar::{self, Accounting, BucketRecord, Marker, Tally, Usage};
+use crate::stats::{Counters, EvictStats, LIFETIME_COUNTERS, Lifetime, SharedStats};
 
 /// The codecs the worker reads entries with and recompresses popular entries into.
 #[derive(Clone, Default)]
@@ -194,6 +194,10 @@ pub struct Janitor {
     config: WorkerConfig,
     codecs: Codecs,
     pub(crate) counters: Arc<Counters>,
+    /// The lifetime counters already added to the shared totals: the next merge adds what
+    /// was counted since. Held across a whole merge, so that the worker thread and an
+    /// explicit operation on another thread never add the same counts twice.
+    merged: Mutex<Lifetime>,
 }
 
 impl fmt::Debug for Janitor {
@@ -204,6 +208,27 @@ impl fmt::Debug for Janitor {
             .field("config", &self.config)
             .field("codecs", &self.codecs)
             .finish_non_exhaustive()
+    }
+}
+
+/// The time `ms` milliseconds after the epoch (before it if negative).
+fn from_ms(ms: i64) -> SystemTime {
+    let d = Duration::from_millis(ms.unsigned_abs());
+    if ms >= 0 {
+        UNIX_EPOCH.checked_add(d)
+    } else {
+        UNIX_EPOCH.checked_sub(d)
+    }
+    .unwrap_or(UNIX_EPOCH)
+}
+
+impl Tally {
+    fn to_stats(&self) -> SharedStats {
+        SharedStats::new(
+            from_ms(self.since_ms),
+            from_ms(self.updated_ms),
+            &self.counts,
+        )
     }
 }
 
@@ -238,6 +263,7 @@ impl Janitor {
             config,
             codecs: Codecs::new(),
             counters: Arc::new(Counters::default()),
+            merged: Mutex::new([0; LIFETIME_COUNTERS]),
         }
     }
 
@@ -270,10 +296,124 @@ impl Janitor {
         &self.clock
     }
 
-    /// The counters of this janitor's operations (hits and misses only count when a
-    /// [`Worker`](crate::Worker) reports them).
+    /// The counters of this janitor's operations in this process (hits and misses only
+    /// count when a [`Worker`](crate::Worker) reports them). The totals of every process
+    /// are [`shared_stats`](Self::shared_stats).
     pub fn stats(&self) -> EvictStats {
-        self.counters.snapshot(0, 0)
+        self.counters.snapshot()
+    }
+
+    /// The lifetime counters of every process that used the store, as last merged (a
+    /// running worker merges about once per
+    /// [`WorkerConfig::usage_merge_period`], so they may lag that much behind it).
+    ///
+    /// `Ok(None)` when there are none yet, or when the stored counters are damaged or not
+    /// hoard's (they then restart from zero at the next merge). An error means the state
+    /// could not be read at all (I/O, or a symlink in its place).
+    pub fn shared_stats(&self) -> Result<Option<SharedStats>> {
+        Ok(self.load_tally()?.map(|t| t.to_stats()))
+    }
+
+    /// Adds what this process counted since its last merge to the lifetime counters
+    /// shared by every process, waiting for another process's merge to end. The worker
+    /// does this on its own (see [`SharedStats`]); so do the explicit operations here.
+    ///
+    /// On failure nothing is marked as merged: the counts are added by the next merge.
+    pub fn merge_stats(&self) -> Result<()> {
+        self.merge_counters(true).map(|_| ())
+    }
+
+    /// Zeroes the lifetime counters shared by every process (ccache's `-z`): their
+    /// `since` becomes now. Returns the totals they held (`None` if there were none), read
+    /// under the same lock, so that a caller that reports and zeroes (a periodic
+    /// `hoard stats --zero`) loses no count in between. What this process counted and had
+    /// not merged yet is dropped with them; other processes add what they count from their
+    /// next merge on.
+    pub fn zero_stats(&self) -> Result<Option<SharedStats>> {
+        let mut merged = self.merged.lock().unwrap_or_else(PoisonError::into_inner);
+        let _lock = self.lock_counters(true)?.ok_or_else(|| {
+            Error::new(
+                ErrorKind::Io,
+                "the store did not grant the named lock \"counters\" that guards the lifetime counters",
+            )
+        })?;
+        // An unreadable state is overwritten too: zeroing is what the operator asked for.
+        let before = match self.load_tally() {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot read the lifetime counters; zeroing them anyway");
+                None
+            }
+        };
+        self.store.write_state(
+            &sidecar::counters_name(),
+            &Tally::new(self.now_ms()).encode(),
+        )?;
+        *merged = self.counters.lifetime();
+        Ok(before.map(|t| t.to_stats()))
+    }
+
+    fn lock_counters(&self, wait: bool) -> Result<Option<HeldLock>> {
+        self.store
+            .lock(LockTarget::Named(&sidecar::counters_lock()), wait)
+    }
+
+    /// The shared lifetime counters; `Ok(None)` when absent, damaged, larger than any blob
+    /// of ours or not a regular file: all of which the next merge replaces. An error (I/O)
+    /// means they could not be read, and must not be overwritten by a merge.
+    fn load_tally(&self) -> Result<Option<Tally>> {
+        match self
+            .store
+            .read_state(&sidecar::counters_name(), sidecar::COUNTERS_READ_LIMIT)
+        {
+            Ok(Some(blob)) => {
+                let tally = Tally::decode(&blob);
+                if tally.is_none() {
+                    tracing::debug!("the lifetime counters are damaged; they restart from zero");
+                }
+                Ok(tally)
+            }
+            Ok(None) => Ok(None),
+            Err(e) if matches!(e.kind(), ErrorKind::Corrupt | ErrorKind::TooLarge) => {
+                tracing::debug!(error = %e, "the lifetime counters are not usable; they restart from zero");
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Adds the counts since the last merge to the shared lifetime counters, under the
+    /// `counters` lock (read, add, write). `Ok(false)`: `wait` was false and another
+    /// process held the lock; nothing was merged.
+    pub(crate) fn merge_counters(&self, wait: bool) -> Result<bool> {
+        let mut merged = self.merged.lock().unwrap_or_else(PoisonError::into_inner);
+        let current = self.counters.lifetime();
+        let mut delta = [0u64; LIFETIME_COUNTERS];
+        for ((d, c), m) in delta.iter_mut().zip(&current).zip(merged.iter()) {
+            *d = c.saturating_sub(*m);
+        }
+        if delta.iter().all(|&d| d == 0) {
+            return Ok(true);
+        }
+        let Some(_lock) = self.lock_counters(wait)? else {
+            return Ok(false);
+        };
+        let now_ms = self.now_ms();
+        let mut tally = self.load_tally()?.unwrap_or_else(|| Tally::new(now_ms));
+        tally.add(&delta);
+        tally.updated_ms = now_ms;
+        self.store
+            .write_state(&sidecar::counters_name(), &tally.encode())?;
+        *merged = current;
+        Ok(true)
+    }
+
+    /// After an explicit operation: its counts go to the shared totals now, so that the
+    /// next `hoard stats` shows them even if this process runs on. Best effort.
+    fn merge_after_operation(&self) {
+        if let Err(e) = self.merge_counters(true) {
+            self.error("cannot add to the lifetime counters", &e);
+        }
     }
 
     fn now_ms(&self) -> i64 {
@@ -363,8 +503,13 @@ impl Janitor {
 
     /// Runs a cleanup to `limits` now, waiting for any other cleanup to end.
     pub fn cleanup_with(&self, limits: Limits) -> Result<CleanupReport> {
-        let _lock = self.lock_cleanup(true)?;
-        self.cleanup_locked(limits, true)
+        let report = {
+            let _lock = self.lock_cleanup(true)?;
+            self.cleanup_locked(limits, true)
+        };
+        // A failed cleanup may still have evicted some entries: merge either way.
+        self.merge_after_operation();
+        report
     }
 
     /// Runs a cleanup if one is due across every process sharing the store (the marker is
@@ -662,15 +807,25 @@ impl Janitor {
     /// Evicts every entry (of every namespace) last used more than `age` ago, and sweeps
     /// stale temp files. Waits for any running cleanup.
     pub fn evict_older_than(&self, age: Duration) -> Result<EvictReport> {
-        let _lock = self.lock_cleanup(true)?;
-        let now_ms = self.now_ms();
-        let cutoff = now_ms.saturating_sub(dur_ms(age));
-        self.evict_where(None, |j, item| j.last_use_ms(item, now_ms) < cutoff)
+        let report = {
+            let _lock = self.lock_cleanup(true)?;
+            let now_ms = self.now_ms();
+            let cutoff = now_ms.saturating_sub(dur_ms(age));
+            self.evict_where(None, |j, item| j.last_use_ms(item, now_ms) < cutoff)
+        };
+        self.merge_after_operation();
+        report
     }
 
     /// Evicts every entry of namespace `ns` (and its stale temp files) and forgets its use
     /// counts. Waits for any running cleanup.
     pub fn evict_namespace(&self, ns: &Namespace) -> Result<EvictReport> {
+        let report = self.evict_namespace_locked(ns);
+        self.merge_after_operation();
+        report
+    }
+
+    fn evict_namespace_locked(&self, ns: &Namespace) -> Result<EvictReport> {
         let _lock = self.lock_cleanup(true)?;
         let report = self.evict_where(Some(ns), |_, _| true)?;
         let usage_lock = self
@@ -779,6 +934,16 @@ impl Janitor {
     /// memory (at most [`WorkerConfig::max_entry_size`]), encoded, and put back through the
     /// store's atomic put.
     pub fn recompress_all(
+        &self,
+        codec: &dyn Codec,
+        only: Option<&Namespace>,
+    ) -> Result<RecompressReport> {
+        let report = self.recompress_each(codec, only);
+        self.merge_after_operation();
+        report
+    }
+
+    fn recompress_each(
         &self,
         codec: &dyn Codec,
         only: Option<&Namespace>,

@@ -5,7 +5,8 @@
 //! - [`WorkerConfig`] and [`Limits`]: the settings (wasmtime-cache's worker keys and
 //!   defaults, plus hoard's).
 //! - [`Clock`]: injectable time ([`SystemClock`], [`ManualClock`]).
-//! - [`EvictStats`]: the counters.
+//! - [`EvictStats`]: the counters of this process; [`SharedStats`]: the lifetime counters of
+//!   every process that used the store.
 //!
 //! The store is any [`Housekeeping`](hoard_core::Housekeeping) implementation: this crate
 //! never names a concrete store, and never touches a file itself.
@@ -23,5 +24,5 @@ pub use config::{Limits, WorkerConfig};
 pub use janitor::{
     CleanupReport, Codecs, EvictReport, Janitor, RecompressReport, Recompressed, Survey,
 };
-pub use stats::EvictStats;
+pub use stats::{EvictStats, SharedStats};
 pub use worker::Worker;

@@ -1,5 +1,5 @@
 //! The worker's sidecar state, stored through [`Housekeeping::write_state`]: the cleanup
-//! marker, the per-bucket accounting and the shared use counts.
+//! marker, the per-bucket accounting, the shared use counts and the lifetime counters.
 //!
 //! Every blob is an envelope: magic `hoardst1` (8 bytes), a kind tag (u32), the payload
 //! length (u64), the payload, then XXH3-64 of everything before it (u64); all integers
@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use hoard_core::{Bucket, DIGEST_LEN, Digest, Namespace, StateName};
 
+use crate::stats::{LIFETIME_COUNTERS, Lifetime};
 use crate::table::DigestHash;
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -26,6 +27,11 @@ pub(crate) const READ_LIMIT: u64 = 64 << 20;
 const MARKER_KIND: u32 = 1;
 const ACCOUNTING_KIND: u32 = 2;
 const USAGE_KIND: u32 = 3;
+const COUNTERS_KIND: u32 = 4;
+
+/// The largest counters blob read back: a valid one is under 200 bytes, and anything much
+/// larger is not ours (treated as absent and replaced, never allocated for).
+pub(crate) const COUNTERS_READ_LIMIT: u64 = 64 << 10;
 
 pub(crate) fn marker_name() -> StateName {
     StateName::new("cleanup-marker").expect("a valid state name")
@@ -37,6 +43,15 @@ pub(crate) fn accounting_name() -> StateName {
 
 pub(crate) fn usage_name() -> StateName {
     StateName::new("usage").expect("a valid state name")
+}
+
+pub(crate) fn counters_name() -> StateName {
+    StateName::new("counters").expect("a valid state name")
+}
+
+/// The named lock held while adding to the lifetime counters (read, add, write).
+pub(crate) fn counters_lock() -> StateName {
+    StateName::new("counters").expect("a valid state name")
 }
 
 /// The named lock held by a cleanup (and by the explicit eviction operations).
@@ -320,6 +335,83 @@ impl Usage {
     }
 }
 
+/// The lifetime counters shared by every process, and since when.
+///
+/// Payload: created-or-zeroed-at (i64 ms), updated-at (i64 ms), counter count (u32), then
+/// that many counters (u64 each) in [`Lifetime`]'s order. A later version only appends
+/// counters: a blob with fewer reads the missing ones as zero, and the counters this
+/// version does not know are kept in `later` and written back unchanged, so that an older
+/// process merging its counts never drops a newer one's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Tally {
+    pub(crate) since_ms: i64,
+    pub(crate) updated_ms: i64,
+    pub(crate) counts: Lifetime,
+    pub(crate) later: Vec<u64>,
+}
+
+impl Tally {
+    /// Zero counters, created at `now_ms`.
+    pub(crate) fn new(now_ms: i64) -> Self {
+        Self {
+            since_ms: now_ms,
+            updated_ms: now_ms,
+            counts: [0; LIFETIME_COUNTERS],
+            later: Vec::new(),
+        }
+    }
+
+    /// Adds `delta` to each counter (saturating: a counter pinned at the maximum is more
+    /// honest than one that wrapped to zero).
+    pub(crate) fn add(&mut self, delta: &Lifetime) {
+        for (c, d) in self.counts.iter_mut().zip(delta) {
+            *c = c.saturating_add(*d);
+        }
+    }
+
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let n = LIFETIME_COUNTERS + self.later.len();
+        let mut p = Vec::with_capacity(20 + n * 8);
+        p.extend_from_slice(&self.since_ms.to_le_bytes());
+        p.extend_from_slice(&self.updated_ms.to_le_bytes());
+        p.extend_from_slice(&u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes());
+        for c in self
+            .counts
+            .iter()
+            .chain(&self.later)
+            .take(u32::MAX as usize)
+        {
+            p.extend_from_slice(&c.to_le_bytes());
+        }
+        seal(COUNTERS_KIND, &p)
+    }
+
+    pub(crate) fn decode(blob: &[u8]) -> Option<Self> {
+        let mut r = Reader(open(COUNTERS_KIND, blob)?);
+        let since_ms = r.i64()?;
+        let updated_ms = r.i64()?;
+        let n = usize::try_from(r.u32()?).ok()?;
+        // The declared count must match the bytes present before anything is allocated.
+        if r.0.len() != n.checked_mul(8)? {
+            return None;
+        }
+        let mut t = Self {
+            since_ms,
+            updated_ms,
+            counts: [0; LIFETIME_COUNTERS],
+            later: Vec::with_capacity(n.saturating_sub(LIFETIME_COUNTERS)),
+        };
+        for i in 0..n {
+            let c = r.u64()?;
+            match t.counts.get_mut(i) {
+                Some(slot) => *slot = c,
+                None => t.later.push(c),
+            }
+        }
+        r.0.is_empty().then_some(t)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -369,8 +461,54 @@ mod tests {
             },
         );
         assert_eq!(Usage::decode(&u.encode()), Some(u));
+        let mut t = Tally::new(-7);
+        t.updated_ms = 9;
+        t.add(&[1, 2, 3, 4, 5, 6, 7, 8, 9, u64::MAX]);
+        t.add(&[1, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        assert_eq!(t.counts, [2, 2, 3, 4, 5, 6, 7, 8, 9, u64::MAX]);
+        assert_eq!(Tally::decode(&t.encode()), Some(t.clone()));
         // A blob of one kind is not another.
         assert_eq!(Usage::decode(&m.encode()), None);
+        assert_eq!(Tally::decode(&m.encode()), None);
+        assert_eq!(Marker::decode(&t.encode()), None);
+    }
+
+    /// A tally with `n` counters, as an older (fewer) or newer (more) version writes it.
+    fn tally_of(n: u32) -> Vec<u8> {
+        let mut p = Vec::new();
+        p.extend_from_slice(&5i64.to_le_bytes());
+        p.extend_from_slice(&6i64.to_le_bytes());
+        p.extend_from_slice(&n.to_le_bytes());
+        for i in 0..u64::from(n) {
+            p.extend_from_slice(&(100 + i).to_le_bytes());
+        }
+        seal(COUNTERS_KIND, &p)
+    }
+
+    #[test]
+    fn counters_of_other_versions_are_kept() {
+        // Fewer counters (an older writer): the missing ones are zero.
+        let old = Tally::decode(&tally_of(3)).expect("valid");
+        assert_eq!(old.counts, [100, 101, 102, 0, 0, 0, 0, 0, 0, 0]);
+        assert!(old.later.is_empty());
+        // More (a newer writer): kept and written back in place.
+        let mut new = Tally::decode(&tally_of(12)).expect("valid");
+        assert_eq!(new.later, [110, 111]);
+        assert_eq!(new.encode(), tally_of(12));
+        new.add(&[1; LIFETIME_COUNTERS]);
+        let again = Tally::decode(&new.encode()).expect("valid");
+        assert_eq!(
+            (again.counts[0], again.later.clone()),
+            (101, vec![110, 111])
+        );
+        // A count that does not match the bytes present is garbage.
+        let mut lying = tally_of(2);
+        let n_at = ENVELOPE - 8 + 16;
+        lying[n_at..n_at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        let body = lying.len() - 8;
+        let sum = xxh3_64(&lying[..body]);
+        lying[body..].copy_from_slice(&sum.to_le_bytes());
+        assert_eq!(Tally::decode(&lying), None);
     }
 
     #[test]
@@ -408,6 +546,13 @@ mod tests {
             prop_assert_eq!(Marker::decode(&bytes), None);
             let _ = Accounting::decode(&bytes);
             let _ = Usage::decode(&bytes);
+            prop_assert_eq!(Tally::decode(&bytes), None);
+            let tally = Tally::new(4).encode();
+            let mut damaged = tally.clone();
+            let at = flip % (damaged.len() * 8);
+            damaged[at / 8] ^= 1 << (at % 8);
+            prop_assert_eq!(Tally::decode(&damaged), None);
+            prop_assert_eq!(Tally::decode(&tally[..tally.len() - 1]), None);
             let blob = Marker { started_ms: 1, entries: 2, bytes: 3 }.encode();
             let mut damaged = blob.clone();
             let at = flip % (damaged.len() * 8);

@@ -11,10 +11,12 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, TryLockError};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, TryLockError};
 
 use hoard_core::Digest;
+
+use crate::stats::Counters;
 
 const SHARDS: usize = 16;
 
@@ -63,13 +65,14 @@ pub(crate) fn count_map(capacity: usize) -> CountMap {
 pub(crate) struct HitTable {
     shards: Vec<Mutex<CountMap>>,
     per_shard: usize,
-    dropped: AtomicU64,
-    recorded: AtomicU64,
+    /// Where recorded and dropped hits are counted: the janitor's counters, so that they
+    /// are merged into the shared totals with every other counter.
+    counters: Arc<Counters>,
 }
 
 impl HitTable {
-    /// A table holding about `capacity` distinct digests.
-    pub(crate) fn new(capacity: u64) -> Self {
+    /// A table holding about `capacity` distinct digests, counting into `counters`.
+    pub(crate) fn new(capacity: u64, counters: Arc<Counters>) -> Self {
         let per_shard = usize::try_from(capacity.div_ceil(SHARDS as u64))
             .unwrap_or(usize::MAX)
             .max(1);
@@ -78,8 +81,7 @@ impl HitTable {
                 .map(|_| Mutex::new(count_map(per_shard)))
                 .collect(),
             per_shard,
-            dropped: AtomicU64::new(0),
-            recorded: AtomicU64::new(0),
+            counters,
         }
     }
 
@@ -100,27 +102,29 @@ impl HitTable {
             };
             if let Some(n) = map.get_mut(digest) {
                 *n = n.saturating_add(1);
-                self.recorded.fetch_add(1, Ordering::Relaxed);
+                self.counters.hits.fetch_add(1, Ordering::Relaxed);
                 return true;
             }
             if map.len() < self.per_shard {
                 map.insert(*digest, 1);
-                self.recorded.fetch_add(1, Ordering::Relaxed);
+                self.counters.hits.fetch_add(1, Ordering::Relaxed);
                 return true;
             }
         }
-        self.dropped.fetch_add(1, Ordering::Relaxed);
+        self.counters.dropped_events.fetch_add(1, Ordering::Relaxed);
         false
     }
 
-    /// Hits recorded since the table was made (dropped ones excluded).
-    pub(crate) fn recorded(&self) -> u64 {
-        self.recorded.load(Ordering::Relaxed)
+    /// Hits recorded since the counters were made (dropped ones excluded).
+    #[cfg(test)]
+    fn recorded(&self) -> u64 {
+        self.counters.hits.load(Ordering::Relaxed)
     }
 
-    /// Hits dropped since the table was made.
-    pub(crate) fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+    /// Hits dropped since the counters were made.
+    #[cfg(test)]
+    fn dropped(&self) -> u64 {
+        self.counters.dropped_events.load(Ordering::Relaxed)
     }
 
     /// Moves every shard's counts into `visit`, leaving each shard an empty map of full
@@ -156,7 +160,7 @@ mod tests {
 
     #[test]
     fn hits_coalesce_and_overflow_is_counted() {
-        let t = HitTable::new(32);
+        let t = HitTable::new(32, Arc::default());
         assert_eq!(t.per_shard(), 2);
         for _ in 0..1000 {
             assert!(t.record(&d(1)));
@@ -188,7 +192,7 @@ mod tests {
 
     #[test]
     fn the_hit_path_never_grows_a_map() {
-        let t = HitTable::new(64);
+        let t = HitTable::new(64, Arc::default());
         let caps: Vec<usize> = t
             .shards
             .iter()

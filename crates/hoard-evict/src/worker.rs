@@ -13,7 +13,11 @@
 //!    recompresses the entries that reached the threshold and that this process claimed;
 //! 3. runs a cleanup if one is due: after inserts, or after hits while the cache is known to
 //!    be over its limits (or its state is not known yet), at most once per cleanup interval
-//!    across processes.
+//!    across processes;
+//! 4. adds what this process counted since its last merge (hits, misses, inserts,
+//!    evictions...) to the lifetime counters shared by every process (under a lock, at most
+//!    once per [`usage_merge_period`](crate::WorkerConfig::usage_merge_period), and at every
+//!    [`Worker::sync`] and [`Worker::stop`]): see [`SharedStats`](crate::SharedStats).
 //!
 //! [`Housekeeping::touch`]: hoard_core::Housekeeping::touch
 
@@ -83,7 +87,7 @@ impl Worker {
     pub fn start(janitor: Janitor, namespace: Namespace) -> Result<Self> {
         let capacity = janitor.config().event_capacity.max(1);
         let shared = Arc::new(Shared {
-            table: HitTable::new(capacity),
+            table: HitTable::new(capacity, Arc::clone(&janitor.counters)),
             janitor,
             namespace,
             control: Mutex::new(Control::default()),
@@ -132,12 +136,11 @@ impl Worker {
         Counters::add(&self.shared.janitor.counters.corrupt, 1);
     }
 
-    /// The counters, with hits and dropped events from the event table.
+    /// The counters of this worker (in this process), with hits and dropped events from
+    /// the event table. The totals of every process are
+    /// [`Janitor::shared_stats`](crate::Janitor::shared_stats).
     pub fn stats(&self) -> EvictStats {
-        let s = &*self.shared;
-        s.janitor
-            .counters
-            .snapshot(s.table.recorded(), s.table.dropped())
+        self.shared.janitor.counters.snapshot()
     }
 
     /// The explicit operations, run on the caller's thread (they share the worker's
@@ -152,8 +155,8 @@ impl Worker {
     }
 
     /// Runs a round now and waits for it: every event recorded before the call has been
-    /// applied when this returns (and a cleanup run, if one was due). Returns at once if the
-    /// worker has stopped.
+    /// applied when this returns (a cleanup run, if one was due, and the counters merged
+    /// into the shared lifetime counters). Returns at once if the worker has stopped.
     pub fn sync(&self) {
         let s = &*self.shared;
         let mut c = s.control();
@@ -173,7 +176,8 @@ impl Worker {
         !self.shared.control().exited
     }
 
-    /// Stops the thread after a last round (pending hits applied) and joins it.
+    /// Stops the thread after a last round (pending hits applied, counters merged) and
+    /// joins it.
     pub fn stop(&self) {
         {
             let mut c = self.shared.control();
@@ -209,6 +213,8 @@ struct Local {
     touch_batch: Vec<(Digest, SystemTime)>,
     cap: usize,
     last_merge_ms: i64,
+    /// When the counters were last merged into the shared lifetime counters (ms).
+    last_counters_ms: i64,
     /// When a cleanup check is next worth making (ms); `i64::MIN`: now.
     next_check_ms: i64,
     /// Whether the cache is over its limits or its state is not known yet.
@@ -239,6 +245,7 @@ fn run(shared: &Shared) {
         touch_batch: Vec::new(),
         cap,
         last_merge_ms: i64::MIN,
+        last_counters_ms: i64::MIN,
         next_check_ms: i64::MIN,
         over_or_unknown: true,
         inserted: false,
@@ -335,6 +342,25 @@ fn round(shared: &Shared, local: &mut Local, forced: bool) {
     let wanted = local.inserted || (hits > 0 && local.over_or_unknown);
     if wanted && now_ms >= local.next_check_ms {
         check_cleanup(shared, local, now_ms);
+    }
+    // Last, so that what this round's cleanup evicted is in the same merge.
+    if forced || now_ms.saturating_sub(local.last_counters_ms) >= merge_period {
+        merge_counters(janitor, local, now_ms, forced);
+    }
+}
+
+/// Adds the counts since the last merge to the shared lifetime counters. A scheduled merge
+/// skips a lock another process holds (the next round retries); `sync` and `stop` wait
+/// for it, so that their callers see the counts merged.
+fn merge_counters(janitor: &Janitor, local: &mut Local, now_ms: i64, wait: bool) {
+    match janitor.merge_counters(wait) {
+        Ok(true) => local.last_counters_ms = now_ms,
+        Ok(false) => {}
+        Err(e) => {
+            janitor.error("cannot add to the lifetime counters", &e);
+            // Not before the next period: a failing store is not hammered every round.
+            local.last_counters_ms = now_ms;
+        }
     }
 }
 

@@ -4,6 +4,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Counters of one `Cache` (and its clones) in this process, as returned by
 /// [`Cache::stats`](crate::Cache::stats).
+///
+/// The lifetime totals of every process that used the directory (what `hoard stats`
+/// shows) are the eviction worker's: [`Cache::worker`](crate::Cache::worker), then
+/// [`Janitor::shared_stats`](crate::evict::Janitor::shared_stats).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {

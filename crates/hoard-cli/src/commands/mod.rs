@@ -33,7 +33,7 @@ pub(crate) fn run(cli: &Cli, out: Output) -> CliResult {
         Command::Rm { key } => entry::rm(&settings, out, key),
         Command::Inspect { key, format } => entry::inspect(&settings, out, key, format.json),
         Command::Ls { format } => survey::ls(&settings, out, format.json),
-        Command::Stats { format } => survey::stats(&settings, out, format.json),
+        Command::Stats { zero, format } => survey::stats(&settings, out, *zero, format.json),
         Command::Verify { repair, format } => verify::verify(&settings, out, *repair, format.json),
         Command::Gc {
             max_size,

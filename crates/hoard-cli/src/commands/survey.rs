@@ -5,11 +5,11 @@ use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
 use hoard::EntryInfo;
-use hoard::evict::EvictStats;
+use hoard::evict::{EvictStats, SharedStats};
 use serde::Serialize;
 
 use crate::context::{Opened, Settings};
-use crate::error::{CliError, CliResult, Status};
+use crate::error::{CliError, CliResult, Status, describe};
 use crate::human;
 use crate::output::{Output, print, print_json};
 use crate::scan::{self, Examined, Verdict};
@@ -204,6 +204,10 @@ struct Summary {
     namespaces: Vec<NamespaceSummary>,
     limits: LimitsSummary,
     age_histogram: Vec<AgeClass>,
+    /// The lifetime counters of every process; `None` when they could not be read.
+    counters: Option<Lifetime>,
+    /// `--zero` zeroed them (`counters` holds what they were).
+    counters_zeroed: bool,
     process_counters: Counters,
 }
 
@@ -234,7 +238,42 @@ struct AgeClass {
     stored_bytes: u64,
 }
 
-/// The worker's counters (of this process: see the README).
+/// The lifetime counters shared by every process that used the directory, and since when.
+#[derive(Debug, Default, Serialize)]
+struct Lifetime {
+    /// When they were created or zeroed; `None` while no process has recorded any.
+    since_unix_ms: Option<i64>,
+    /// When a process last added to them.
+    updated_unix_ms: Option<i64>,
+    #[serde(flatten)]
+    counts: Counters,
+}
+
+impl From<Option<SharedStats>> for Lifetime {
+    fn from(s: Option<SharedStats>) -> Self {
+        let Some(s) = s else {
+            return Self::default();
+        };
+        Self {
+            since_unix_ms: Some(scan::unix_ms(s.since)),
+            updated_unix_ms: Some(scan::unix_ms(s.updated)),
+            counts: Counters {
+                hits: s.hits,
+                misses: s.misses,
+                inserts: s.inserts,
+                evictions: s.evictions,
+                recompressions: s.recompressions,
+                corrupt: s.corrupt,
+                dropped_events: s.dropped_events,
+                cleanups: s.cleanups,
+                temps_swept: s.temps_swept,
+                errors: s.errors,
+            },
+        }
+    }
+}
+
+/// A set of counters: the lifetime ones, or the worker's of this process (see the README).
 #[derive(Debug, Default, Serialize)]
 struct Counters {
     hits: u64,
@@ -266,8 +305,8 @@ impl From<EvictStats> for Counters {
     }
 }
 
-/// `hoard stats`.
-pub(crate) fn stats(settings: &Settings, out: Output, json: bool) -> CliResult {
+/// `hoard stats [--zero]`.
+pub(crate) fn stats(settings: &Settings, out: Output, zero: bool, json: bool) -> CliResult {
     let now = SystemTime::now();
     let c = &settings.config;
     let mut summary = Summary {
@@ -335,18 +374,64 @@ pub(crate) fn stats(settings: &Settings, out: Output, json: bool) -> CliResult {
     if readable_stored > 0 {
         summary.compression_ratio = Some(summary.decoded_bytes as f64 / readable_stored as f64);
     }
-    if let Some(worker) = opened.as_ref().and_then(|o| o.cache.worker()) {
-        summary.process_counters = worker.stats().into();
+    match &opened {
+        // No directory: no process has counted anything, and there is nothing to zero.
+        None => {
+            summary.counters = Some(Lifetime::default());
+            if zero {
+                out.note("no cache here yet: no counters to zero");
+            }
+        }
+        Some(opened) => {
+            let janitor = match opened.janitor() {
+                Ok(janitor) => janitor,
+                // Without a worker the counters are out of reach; the rest is still worth
+                // showing, unless zeroing them was the point.
+                Err(e) if !zero => {
+                    if let CliError::Failed(message) = &e {
+                        out.note(message);
+                    }
+                    return finish(&summary, readable_stored, now, json);
+                }
+                Err(e) => return Err(e),
+            };
+            if zero {
+                let before = janitor.zero_stats().map_err(|e| {
+                    CliError::hoard(
+                        format_args!("cannot zero the counters of {}", settings.dir.display()),
+                        &e,
+                    )
+                })?;
+                summary.counters = Some(before.into());
+                summary.counters_zeroed = true;
+            } else {
+                match janitor.shared_stats() {
+                    Ok(s) => summary.counters = Some(s.into()),
+                    // Everything else is still worth showing.
+                    Err(e) => out.note(&format!(
+                        "cannot read the lifetime counters: {}",
+                        describe(&e)
+                    )),
+                }
+            }
+            if let Some(worker) = opened.cache.worker() {
+                summary.process_counters = worker.stats().into();
+            }
+        }
     }
+    finish(&summary, readable_stored, now, json)
+}
+
+fn finish(summary: &Summary, readable_stored: u64, now: SystemTime, json: bool) -> CliResult {
     if json {
-        print_json(&summary)?;
+        print_json(summary)?;
     } else {
-        print(&summary_text(&summary, readable_stored))?;
+        print(&summary_text(summary, readable_stored, now))?;
     }
     Ok(Status::Success)
 }
 
-fn summary_text(s: &Summary, readable_stored: u64) -> String {
+fn summary_text(s: &Summary, readable_stored: u64, now: SystemTime) -> String {
     let mut t = String::new();
     let l = &s.limits;
     let _ = writeln!(t, "cache          {}", s.directory);
@@ -424,13 +509,64 @@ fn summary_text(s: &Summary, readable_stored: u64) -> String {
             human::plural(class.entries, "entry", "entries"),
         );
     }
-    let c = &s.process_counters;
-    let _ = writeln!(
-        t,
-        "counters       of this process only (hoard keeps none across processes):\n               \
-         {} hits, {} misses, {} inserts, {} evictions, {} recompressions, {} corrupt, {} \
-         dropped events",
-        c.hits, c.misses, c.inserts, c.evictions, c.recompressions, c.corrupt, c.dropped_events
-    );
+    counters_text(&mut t, s, now);
     t
+}
+
+/// The lifetime counters, as `ccache -s` shows its own: one per line, hits with the hit
+/// rate.
+fn counters_text(t: &mut String, s: &Summary, now: SystemTime) {
+    let Some(l) = &s.counters else {
+        let _ = writeln!(t, "counters       unreadable (see the note above)");
+        return;
+    };
+    let scope = if s.namespace.is_some() {
+        "every process and namespace"
+    } else {
+        "every process"
+    };
+    match l.since_unix_ms {
+        Some(ms) => {
+            let since = ms_time(ms);
+            let _ = writeln!(
+                t,
+                "counters       of {scope}, since {} ({})",
+                human::date(since),
+                human::ago(Some(since), now)
+            );
+        }
+        None => {
+            let _ = writeln!(t, "counters       none recorded yet");
+        }
+    }
+    let c = &l.counts;
+    let lookups = c.hits.saturating_add(c.misses);
+    let rows = [
+        ("hits", c.hits),
+        ("misses", c.misses),
+        ("inserts", c.inserts),
+        ("evictions", c.evictions),
+        ("recompressions", c.recompressions),
+        ("corrupt", c.corrupt),
+        ("dropped events", c.dropped_events),
+        ("cleanups", c.cleanups),
+        ("temps swept", c.temps_swept),
+        ("errors", c.errors),
+    ];
+    let width = rows
+        .iter()
+        .map(|(_, n)| human::count(*n).len())
+        .max()
+        .unwrap_or(1);
+    for (label, n) in rows {
+        let _ = write!(t, "  {label:<14}  {:>width$}", human::count(n));
+        // The figure an operator looks for first, as ccache shows it.
+        if label == "hits" && lookups > 0 {
+            let _ = write!(t, "  ({} of lookups)", human::percent(c.hits, lookups));
+        }
+        t.push('\n');
+    }
+    if s.counters_zeroed {
+        let _ = writeln!(t, "counters zeroed (the figures above are what they held)");
+    }
 }

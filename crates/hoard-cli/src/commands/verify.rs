@@ -97,6 +97,11 @@ pub(crate) fn verify(settings: &Settings, out: Output, repair: bool, json: bool)
                             Ok(_) => {
                                 found.removed = true;
                                 report.removed += 1;
+                                // Counted as the library counts a corrupt entry it removes:
+                                // the worker adds it to the lifetime counters.
+                                if let Some(worker) = opened.cache.worker() {
+                                    worker.record_corrupt();
+                                }
                             }
                             Err(e) => {
                                 report.errors += 1;

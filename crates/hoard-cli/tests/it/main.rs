@@ -7,6 +7,7 @@
 //! per entry; keys made by `Cache::key` are the same as the command's KEY.
 
 mod config;
+mod counters;
 mod entries;
 mod maintain;
 mod memory;

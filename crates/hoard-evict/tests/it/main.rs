@@ -1,6 +1,7 @@
 //! Integration tests of hoard-evict through its public API, on a small in-memory store whose
 //! times are exact, driven by a `ManualClock`: no sleeps anywhere.
 
+mod counters;
 mod lru;
 mod mem;
 mod ops;

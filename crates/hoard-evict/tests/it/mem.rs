@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::ControlFlow;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::SystemTime;
 
@@ -57,6 +57,10 @@ pub(crate) struct MemStore {
     pub(crate) scans: AtomicU64,
     pub(crate) touches: AtomicU64,
     pub(crate) puts: AtomicU64,
+    /// State blobs written.
+    pub(crate) state_writes: AtomicU64,
+    /// When set, every state write fails with an I/O error.
+    pub(crate) failing_state_writes: AtomicBool,
     /// When set, stamps are never vouched for.
     pub(crate) no_stamps: bool,
 }
@@ -75,6 +79,8 @@ impl MemStore {
             scans: AtomicU64::new(0),
             touches: AtomicU64::new(0),
             puts: AtomicU64::new(0),
+            state_writes: AtomicU64::new(0),
+            failing_state_writes: AtomicBool::new(false),
             no_stamps: false,
         }
     }
@@ -138,6 +144,13 @@ impl MemStore {
 
     pub(crate) fn temp_count(&self) -> usize {
         self.inner().temps.len()
+    }
+
+    pub(crate) fn state(&self, name: &str) -> Option<Vec<u8>> {
+        self.inner()
+            .state
+            .get(&StateName::new(name).expect("valid"))
+            .cloned()
     }
 
     pub(crate) fn set_state(&self, name: &str, bytes: &[u8]) {
@@ -359,6 +372,13 @@ impl Housekeeping for MemStore {
     }
 
     fn write_state(&self, name: &StateName, bytes: &[u8]) -> Result<()> {
+        if self.failing_state_writes.load(Ordering::Relaxed) {
+            return Err(hoard_core::Error::new(
+                ErrorKind::Io,
+                format!("cannot write state {name}: injected failure"),
+            ));
+        }
+        self.state_writes.fetch_add(1, Ordering::Relaxed);
         self.inner().state.insert(name.clone(), bytes.to_vec());
         Ok(())
     }
