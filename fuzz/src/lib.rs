@@ -1,4 +1,5 @@
-//! Checks shared by hoard's fuzz targets (see `fuzz_targets/`).
+//! Checks shared by hoard's fuzz targets (see `fuzz_targets/`); each has a proptest twin in
+//! the crate it fuzzes, which runs on stable in CI.
 
 use hoard_core::Codec;
 
@@ -56,4 +57,99 @@ pub fn check_codec(codec: &dyn Codec, data: &[u8]) {
         "{} round trip changed the payload",
         codec.id()
     );
+}
+
+/// Fuzzes the configuration parser with `data` (as text, lossily decoded): no panic, and a
+/// rejection is a configuration error with a message.
+pub fn check_config(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    if let Err(err) = hoard::CacheConfig::from_toml_str(&text, None) {
+        assert_eq!(err.kind(), hoard::ErrorKind::Config, "{err}");
+        assert!(!err.message().is_empty());
+    }
+}
+
+/// Whether `name` is exactly one normal path component: what `FsStore::entry_path` may
+/// join below the root.
+fn one_component(name: &str) -> bool {
+    let mut parts = std::path::Path::new(name).components();
+    matches!(
+        (parts.next(), parts.next()),
+        (Some(std::path::Component::Normal(c)), None) if c == std::ffi::OsStr::new(name)
+    )
+}
+
+/// A store that holds nothing, so that a cache can be built without touching the disk.
+#[derive(Debug)]
+struct Nowhere;
+
+impl hoard::Store for Nowhere {
+    fn get(
+        &self,
+        _: &hoard::Namespace,
+        _: &hoard::Digest,
+        _: u64,
+    ) -> hoard::Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
+    fn put(&self, _: &hoard::Namespace, _: &hoard::Digest, _: &[u8]) -> hoard::Result<()> {
+        Ok(())
+    }
+    fn remove(&self, _: &hoard::Namespace, _: &hoard::Digest) -> hoard::Result<bool> {
+        Ok(false)
+    }
+    fn list(
+        &self,
+        _: &mut dyn FnMut(hoard::EntryInfo) -> std::ops::ControlFlow<()>,
+    ) -> hoard::Result<()> {
+        Ok(())
+    }
+}
+
+/// Fuzzes namespace and file-name handling with `data`.
+///
+/// - `Namespace::new`: an accepted name is 1-100 characters of `[A-Za-z0-9._-]`, does not
+///   start with `.`, and is one path component.
+/// - `CacheBuilder::namespace_label`: any label gives a valid namespace; a label that is a
+///   valid namespace is kept as is.
+/// - `EntryName::parse` / `parse_temp`: what parses is respelled identically (one digest,
+///   one name), is one path component, and its shard is the digest's first byte.
+pub fn check_names(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    if let Ok(ns) = hoard::Namespace::new(&text) {
+        let s = ns.as_str();
+        assert!((1..=100).contains(&s.len()), "{s:?}");
+        assert!(!s.starts_with('.'), "{s:?}");
+        assert!(
+            s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')),
+            "{s:?}"
+        );
+        assert!(one_component(s), "{s:?}");
+    }
+    let cache = hoard::CacheBuilder::with_store(Nowhere)
+        .namespace_label(data)
+        .build()
+        .expect("any label builds a cache");
+    let ns = cache.namespace().as_str();
+    assert!(
+        hoard::Namespace::new(ns).is_ok() && one_component(ns),
+        "{ns:?}"
+    );
+    if let Ok(valid) = std::str::from_utf8(data)
+        && hoard::Namespace::new(valid).is_ok()
+    {
+        assert_eq!(ns, valid);
+    }
+    if let Some(name) = hoard_fs::layout::EntryName::parse(&text) {
+        assert_eq!(name.as_str(), text);
+        assert_eq!(hoard_fs::layout::EntryName::new(name.digest()), name);
+        assert!(one_component(name.as_str()) && !name.as_str().starts_with('.'));
+        assert_eq!(name.shard(), format!("{:02x}", name.digest().as_bytes()[0]));
+    }
+    if let Some((name, nonce)) = hoard_fs::layout::parse_temp(&text) {
+        assert_eq!(name.temp_name(nonce), text);
+        assert!(one_component(&text) && text.starts_with(hoard_fs::layout::TEMP_PREFIX));
+        assert!(hoard_fs::layout::EntryName::parse(&text).is_none());
+    }
 }

@@ -468,12 +468,12 @@ fn fuzz_lock_committed(root: &Path) -> bool {
 }
 
 /// The cargo that runs xtask (`$CARGO`), so the pinned toolchain is used throughout.
-fn cargo() -> Command {
+pub(crate) fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo")))
 }
 
 /// Prints `cmd` (with `env` shown as a prefix) and runs it with inherited stdio.
-fn spawn(cmd: &mut Command, env: &[(&str, String)]) -> Result<(), String> {
+pub(crate) fn spawn(cmd: &mut Command, env: &[(&str, String)]) -> Result<(), String> {
     let mut shown = String::from("$");
     for (k, v) in env {
         shown.push_str(&format!(" {k}={}", quote(v)));

@@ -6,10 +6,13 @@
 //!   xtask` as an ordinary test).
 //! - `cargo xtask deny`: the `ci` step that runs cargo-deny, on its own (it extracts the
 //!   shared advisory snapshot when there is one).
+//! - `cargo xtask reliability [--soak] [--row NAME]... [--list]`: builds the reliability
+//!   harness in release mode and runs the matrix rows (CI tier; `--soak` for the soak tier).
 //!
 //! Automation is Rust (house rule 13): a step that CI needs belongs here, not in a script.
 
 mod ci;
+mod reliability;
 mod tidy;
 
 use std::path::PathBuf;
@@ -25,6 +28,9 @@ commands:
   tidy           check the workspace's structural rules
   deny           run cargo deny as ci does (offline against ../shared's advisory snapshot
                  when it exists)
+  reliability [--soak] [--row NAME]... [--list]
+                 build the reliability harness (release) and run the matrix rows, CI tier
+                 unless --soak; fails if a row that ran had a violation
   help           print this message";
 
 fn main() -> ExitCode {
@@ -61,6 +67,13 @@ fn main() -> ExitCode {
             Ok(_) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("xtask: step deny failed: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        ["reliability", rest @ ..] => match reliability::run(&root, rest) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("xtask: reliability failed: {e}");
                 ExitCode::FAILURE
             }
         },

@@ -3,7 +3,8 @@
 //!
 //! The rules (see STYLE.md, "House rules"):
 //! - every package under `crates/` lives in `crates/<package name>` and is named `hoard` or
-//!   `hoard-<role>`; the other members are `xtask/` and `benches/` (`hoard-bench`);
+//!   `hoard-<role>`; the other members are `xtask/`, `benches/` (`hoard-bench`) and
+//!   `reliability/` (`hoard-reliability`);
 //! - every member inherits `version`, `edition`, `rust-version` and `license` from the
 //!   workspace and has `[lints] workspace = true`;
 //! - every dependency of a member is `workspace = true`, declared once in the root, and the
@@ -145,6 +146,9 @@ pub(crate) enum Role {
     Cli,
     /// `hoard-bench`: measures every layer, so it may depend on every library.
     Bench,
+    /// `hoard-reliability`: the fault harness drives every layer (and may drive the `hoard`
+    /// command), so it may depend on any internal crate.
+    Harness,
     /// `xtask`: automation, depends on no internal crate.
     Tool,
 }
@@ -157,6 +161,7 @@ impl Role {
             "hoard" => Self::Facade,
             "hoard-cli" => Self::Cli,
             "hoard-bench" => Self::Bench,
+            "hoard-reliability" => Self::Harness,
             "xtask" => Self::Tool,
             _ => Self::Leaf,
         }
@@ -172,6 +177,7 @@ impl Role {
             Self::Facade => matches!(dep_role, Self::Core | Self::Leaf) && dep != "hoard-testkit",
             Self::Cli => dep_role == Self::Facade,
             Self::Bench => matches!(dep_role, Self::Core | Self::Leaf | Self::Facade),
+            Self::Harness => dep_role != Self::Tool,
         }
     }
 
@@ -192,6 +198,9 @@ impl Role {
             }
             Self::Cli => "hoard-cli depends on the facade `hoard` only",
             Self::Bench => "the benches depend on library crates only",
+            Self::Harness => {
+                "the reliability harness depends on the workspace's crates, not on xtask"
+            }
             Self::Tool => "xtask depends on no internal crate",
         }
     }
@@ -376,11 +385,12 @@ fn check_location(m: &Member, problems: &mut Vec<Problem>) {
     let expected = match m.dir.as_str() {
         "xtask" => "xtask",
         "benches" => "hoard-bench",
+        "reliability" => "hoard-reliability",
         _ => {
             problems.push(m.problem(
                 file,
                 format!(
-                    "member lives in `{}`: members live in crates/<package>, xtask/ or benches/",
+                    "member lives in `{}`: members live in crates/<package>, xtask/, benches/ or reliability/",
                     m.dir
                 ),
             ));
@@ -998,6 +1008,30 @@ zstd = { version = "0.13", default-features = false }
         );
         assert_eq!(undocumented, ["a"]);
         assert_eq!(documented.into_iter().collect::<Vec<_>>(), ["b"]);
+    }
+
+    #[test]
+    fn the_reliability_harness_may_depend_on_any_internal_crate() {
+        let mut m = member(
+            "hoard-reliability",
+            "",
+            &[
+                ("hoard", DepKind::Normal),
+                ("hoard-fs", DepKind::Normal),
+                ("hoard-testkit", DepKind::Normal),
+                ("hoard-cli", DepKind::Normal),
+            ],
+        );
+        m.dir = "reliability".to_owned();
+        assert!(check(&ws(vec![m.clone()])).is_empty());
+        m.name = "reliability".to_owned();
+        m.deps.clear();
+        assert_one(
+            &ws(vec![m]),
+            "reliability",
+            "reliability/Cargo.toml",
+            "must be named `hoard-reliability`",
+        );
     }
 
     #[test]

@@ -5,8 +5,6 @@
 //! names of hoard's own patterns (see [`layout`](crate::layout)) are reported or removed.
 
 use std::ffi::CStr;
-use std::fs::{File, TryLockError};
-use std::io::Read;
 use std::ops::ControlFlow;
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -15,11 +13,14 @@ use hoard_core::{
     Bucket, BucketInfo, Digest, Error, ErrorKind, HeldLock, Housekeeping, Item, ItemKind,
     LockTarget, Namespace, Result, StateName,
 };
-use rustix::fs::{AtFlags, FileType, Mode, OFlags, RenameFlags, Stat, Timespec, Timestamps};
+use rustix::fs::{
+    AtFlags, FileType, FlockOperation, Mode, OFlags, RenameFlags, Stat, Timespec, Timestamps,
+};
 use rustix::io::Errno;
 
+use crate::io::Sys;
 use crate::layout::{self, EntryName, LAYOUT_DIR, LOCK_SUFFIX, STATE_DIR, TEMP_PREFIX};
-use crate::{FsStore, TempGuard, io_err, open_subdir, read_dir, time_of};
+use crate::{FsStore, TempGuard, c_path, io_err, time_of};
 
 /// A directory modified this recently may be modified again within the same timestamp tick
 /// without its mtime changing (coarse kernel clocks, 1-2 s on some filesystems), so its
@@ -162,39 +163,35 @@ impl FsStore {
         // checked below is exactly what left the entry's name, and a put that lands in the
         // meantime is never removed.
         let grave = name.temp_name(fastrand::u64(..));
-        match rustix::fs::renameat(dir, name.as_str(), dir, grave.as_str()) {
+        let sys = self.sys();
+        let dir = dir.as_fd();
+        match sys.renameat(dir, name.as_str(), &grave, RenameFlags::empty()) {
             Ok(()) => {}
             Err(Errno::NOENT) => return Ok(false),
             Err(e) => return Err(io_err("cannot move cache entry aside", &shown, e)),
         }
-        let same = match rustix::fs::statat(dir, grave.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
+        let same = match sys.statat(dir, &grave, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(st) => is_file(&st) && version_of(&st) == item.version,
             Err(_) => false,
         };
         if same {
-            return match rustix::fs::unlinkat(dir, grave.as_str(), AtFlags::empty()) {
+            return match sys.unlinkat(dir, &grave) {
                 Ok(()) | Err(Errno::NOENT) => Ok(true),
                 Err(e) => Err(io_err("cannot remove cache entry", &shown, e)),
             };
         }
         // Not the scanned version: put it back unless a newer put already took the name,
         // in which case the moved one is the older and goes.
-        match rustix::fs::renameat_with(
-            dir,
-            grave.as_str(),
-            dir,
-            name.as_str(),
-            RenameFlags::NOREPLACE,
-        ) {
+        match sys.renameat(dir, &grave, name.as_str(), RenameFlags::NOREPLACE) {
             Ok(()) => Ok(false),
             Err(Errno::EXIST) => {
-                let _ = rustix::fs::unlinkat(dir, grave.as_str(), AtFlags::empty());
+                let _ = sys.unlinkat(dir, &grave);
                 Ok(false)
             }
             // No renameat2 here: a plain rename, which may replace a put that landed in
             // the last microseconds with an equally valid older frame of the same key.
             Err(Errno::INVAL | Errno::NOSYS) => {
-                rustix::fs::renameat(dir, grave.as_str(), dir, name.as_str())
+                sys.renameat(dir, &grave, name.as_str(), RenameFlags::empty())
                     .map_err(|e| io_err("cannot move cache entry back", &shown, e))?;
                 Ok(false)
             }
@@ -208,7 +205,7 @@ impl FsStore {
 
     /// Removes temp files of state writes that crashed long ago.
     fn sweep_state_temps(&self, dir: &OwnedFd) {
-        let Ok(names) = read_dir(dir, &self.join(&[STATE_DIR])) else {
+        let Ok(names) = self.read_dir(dir, &self.join(&[STATE_DIR])) else {
             return;
         };
         let Some(cutoff) = SystemTime::now().checked_sub(STALE_STATE_TEMP) else {
@@ -221,12 +218,15 @@ impl FsStore {
             if !is_state_temp(text) {
                 continue;
             }
-            let Ok(st) = rustix::fs::statat(dir, name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW) else {
+            let Ok(st) = self
+                .sys()
+                .statat(dir.as_fd(), c_path(&name), AtFlags::SYMLINK_NOFOLLOW)
+            else {
                 continue;
             };
             let (s, ns) = mtime_of(&st);
             if is_file(&st) && stat_time(s, ns).is_some_and(|m| m < cutoff) {
-                let _ = rustix::fs::unlinkat(dir, name.as_c_str(), AtFlags::empty());
+                let _ = self.sys().unlinkat(dir.as_fd(), c_path(&name));
             }
         }
     }
@@ -247,16 +247,23 @@ fn is_state_temp(name: &str) -> bool {
         && StateName::new(state).is_ok()
 }
 
-fn lock_file(file: File, wait: bool, shown: &std::path::Path) -> Result<Option<HeldLock>> {
-    if wait {
-        file.lock()
-            .map_err(|e| Error::io("cannot lock", shown, e))?;
-        return Ok(Some(HeldLock::new(file)));
-    }
-    match file.try_lock() {
-        Ok(()) => Ok(Some(HeldLock::new(file))),
-        Err(TryLockError::WouldBlock) => Ok(None),
-        Err(TryLockError::Error(e)) => Err(Error::io("cannot lock", shown, e)),
+/// Takes an exclusive `flock` on `fd`; `None` if `wait` is false and another holds it. The
+/// lock lives as long as the descriptor, which the returned guard owns.
+fn lock_file(
+    sys: Sys<'_>,
+    fd: OwnedFd,
+    wait: bool,
+    shown: &std::path::Path,
+) -> Result<Option<HeldLock>> {
+    let operation = if wait {
+        FlockOperation::LockExclusive
+    } else {
+        FlockOperation::NonBlockingLockExclusive
+    };
+    match sys.flock(fd.as_fd(), operation) {
+        Ok(()) => Ok(Some(HeldLock::new(fd))),
+        Err(Errno::WOULDBLOCK) if !wait => Ok(None),
+        Err(e) => Err(io_err("cannot lock", shown, e)),
     }
 }
 
@@ -265,26 +272,29 @@ impl Housekeeping for FsStore {
         let Some(top) = self.open_top()? else {
             return Ok(());
         };
-        for (ns_name, _) in read_dir(&top, &self.join(&[LAYOUT_DIR]))? {
+        for (ns_name, _) in self.read_dir(&top, &self.join(&[LAYOUT_DIR]))? {
             let Some(ns) = ns_name.to_str().ok().and_then(|s| Namespace::new(s).ok()) else {
                 continue;
             };
-            let Some(nsdir) = open_subdir(&top, &ns_name) else {
+            let Some(nsdir) = self.open_subdir(&top, &ns_name) else {
                 continue;
             };
             let ns_path = self.join(&[LAYOUT_DIR, ns.as_str()]);
-            for (shard, _) in read_dir(&nsdir, &ns_path)? {
+            for (shard, _) in self.read_dir(&nsdir, &ns_path)? {
                 let Some(text) = shard.to_str().ok().filter(|s| layout::is_shard_name(s)) else {
                     continue;
                 };
-                let st =
-                    match rustix::fs::statat(&nsdir, shard.as_c_str(), AtFlags::SYMLINK_NOFOLLOW) {
-                        Ok(st) => st,
-                        Err(Errno::NOENT) => continue,
-                        Err(e) => {
-                            return Err(io_err("cannot inspect cache directory", &ns_path, e));
-                        }
-                    };
+                let st = match self.sys().statat(
+                    nsdir.as_fd(),
+                    c_path(&shard),
+                    AtFlags::SYMLINK_NOFOLLOW,
+                ) {
+                    Ok(st) => st,
+                    Err(Errno::NOENT) => continue,
+                    Err(e) => {
+                        return Err(io_err("cannot inspect cache directory", &ns_path, e));
+                    }
+                };
                 if !is_dir(&st) {
                     continue;
                 }
@@ -306,14 +316,19 @@ impl Housekeeping for FsStore {
             return Ok(None);
         };
         let path = self.join(&[LAYOUT_DIR, bucket.namespace().as_str(), bucket.name()]);
-        let stamp = rustix::fs::fstat(&dir)
+        let stamp = self
+            .sys()
+            .fstat(dir.as_fd())
             .map_err(|e| io_err("cannot inspect cache directory", &path, e))?;
         let stamp = stamp_of(&stamp);
-        for (name, _) in read_dir(&dir, &path)? {
+        for (name, _) in self.read_dir(&dir, &path)? {
             let Some(kind) = item_kind(&name, bucket.name()) else {
                 continue;
             };
-            let st = match rustix::fs::statat(&dir, name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW) {
+            let st = match self
+                .sys()
+                .statat(dir.as_fd(), c_path(&name), AtFlags::SYMLINK_NOFOLLOW)
+            {
                 Ok(st) => st,
                 // Removed by another process since the directory was read.
                 Err(Errno::NOENT) => continue,
@@ -361,12 +376,15 @@ impl Housekeeping for FsStore {
                     bucket.name(),
                     &temp,
                 ]);
-                match rustix::fs::statat(&dir, temp.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
+                match self
+                    .sys()
+                    .statat(dir.as_fd(), &temp, AtFlags::SYMLINK_NOFOLLOW)
+                {
                     Ok(st) if is_file(&st) && version_of(&st) == item.version => {}
                     Ok(_) | Err(Errno::NOENT) => return Ok(false),
                     Err(e) => return Err(io_err("cannot inspect temporary entry file", &shown, e)),
                 }
-                match rustix::fs::unlinkat(&dir, temp.as_str(), AtFlags::empty()) {
+                match self.sys().unlinkat(dir.as_fd(), &temp) {
                     Ok(()) => Ok(true),
                     Err(Errno::NOENT) => Ok(false),
                     Err(e) => Err(io_err("cannot remove temporary entry file", &shown, e)),
@@ -408,7 +426,12 @@ impl Housekeeping for FsStore {
             };
             // NOFOLLOW: a symlink planted at an entry name gets its own times set, never
             // its target's.
-            match rustix::fs::utimensat(dir, name.as_str(), &times, AtFlags::SYMLINK_NOFOLLOW) {
+            match self.sys().utimensat(
+                dir.as_fd(),
+                name.as_str(),
+                &times,
+                AtFlags::SYMLINK_NOFOLLOW,
+            ) {
                 Ok(()) => touched += 1,
                 Err(Errno::NOENT) => {}
                 Err(e) => {
@@ -429,14 +452,25 @@ impl Housekeeping for FsStore {
                 let dir = self.state_dir()?;
                 let file_name = format!("{}{LOCK_SUFFIX}", Self::state_name_of(name));
                 let shown = self.join(&[STATE_DIR, &file_name]);
-                let fd = rustix::fs::openat(
-                    &dir,
-                    file_name.as_str(),
-                    OFlags::RDONLY | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                    self.options.file_mode(),
-                )
-                .map_err(|e| io_err("cannot open lock file", &shown, e))?;
-                let st = rustix::fs::fstat(&fd)
+                let fd = self
+                    .sys()
+                    .openat(
+                        dir.as_fd(),
+                        &file_name,
+                        // NONBLOCK: a FIFO planted at a lock name must not hang the
+                        // open (fstat below then refuses it).
+                        OFlags::RDONLY
+                            | OFlags::CREATE
+                            | OFlags::NOFOLLOW
+                            | OFlags::NONBLOCK
+                            | OFlags::NOCTTY
+                            | OFlags::CLOEXEC,
+                        self.options.file_mode(),
+                    )
+                    .map_err(|e| io_err("cannot open lock file", &shown, e))?;
+                let st = self
+                    .sys()
+                    .fstat(fd.as_fd())
                     .map_err(|e| io_err("cannot inspect lock file", &shown, e))?;
                 if !is_file(&st) {
                     return Err(
@@ -444,7 +478,7 @@ impl Housekeeping for FsStore {
                             .with_path(shown),
                     );
                 }
-                lock_file(File::from(fd), wait, &shown)
+                lock_file(self.sys(), fd, wait, &shown)
             }
             LockTarget::Entry(ns, digest) => {
                 let name = EntryName::new(digest);
@@ -461,12 +495,14 @@ impl Housekeeping for FsStore {
                     }
                     Err(e) => return Err(io_err("cannot open cache entry", &shown, e)),
                 };
-                let st = rustix::fs::fstat(&fd)
+                let st = self
+                    .sys()
+                    .fstat(fd.as_fd())
                     .map_err(|e| io_err("cannot inspect cache entry", &shown, e))?;
                 if !is_file(&st) {
                     return Ok(None);
                 }
-                lock_file(File::from(fd), wait, &shown)
+                lock_file(self.sys(), fd, wait, &shown)
             }
             _ => Err(Error::new(
                 ErrorKind::NotSupportedByStore,
@@ -494,8 +530,10 @@ impl Housekeeping for FsStore {
             }
             Err(e) => return Err(io_err("cannot open state file", &shown, e)),
         };
-        let st =
-            rustix::fs::fstat(&fd).map_err(|e| io_err("cannot inspect state file", &shown, e))?;
+        let st = self
+            .sys()
+            .fstat(fd.as_fd())
+            .map_err(|e| io_err("cannot inspect state file", &shown, e))?;
         if !is_file(&st) {
             return Err(Error::corrupt("state file is not a regular file").with_path(shown));
         }
@@ -516,17 +554,9 @@ impl Housekeeping for FsStore {
                 )
                 .with_path(&shown)
             })?;
-        File::from(fd)
-            .take(limit.saturating_add(1))
-            .read_to_end(&mut buf)
-            .map_err(|e| Error::io("cannot read state file", &shown, e))?;
-        if buf.len() as u64 > limit {
-            return Err(Error::new(
-                ErrorKind::TooLarge,
-                format!("state file grew past the {limit}-byte read limit while being read"),
-            )
-            .with_path(shown));
-        }
+        self.sys()
+            .read_to_capacity(fd.as_fd(), &mut buf)
+            .map_err(|e| io_err("cannot read state file", &shown, e))?;
         Ok(Some(buf))
     }
 
@@ -550,11 +580,13 @@ impl Housekeeping for FsStore {
             }
         };
         let mut guard = TempGuard {
+            sys: self.sys(),
             dir: dir.as_fd(),
             name: &temp,
             armed: true,
         };
-        rustix::fs::renameat(&dir, temp.as_str(), &dir, target)
+        self.sys()
+            .renameat(dir.as_fd(), &temp, target, RenameFlags::empty())
             .map_err(|e| io_err("cannot move state file into place", &shown, e))?;
         guard.armed = false;
         drop(guard);

@@ -7,22 +7,25 @@
 //! - `housekeeping` (private): [`FsStore`]'s implementation of
 //!   [`Housekeeping`](hoard_core::Housekeeping), the eviction worker's view of the store.
 
+#[cfg(feature = "fault-injection")]
+pub mod fault;
 mod housekeeping;
+mod io;
 pub mod layout;
 
-use std::ffi::CStr;
-use std::fs::File;
-use std::io::{Read, Write};
+use std::ffi::{CStr, OsStr};
 use std::ops::ControlFlow;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hoard_core::{Digest, EntryInfo, Error, ErrorKind, Namespace, Result, Store};
-use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, RenameFlags, ResolveFlags};
 use rustix::io::Errno;
 
+use crate::io::{Io, RealIo, Sys};
 use crate::layout::{EntryName, LAYOUT_DIR};
 
 /// How hard a put works to survive a power cut.
@@ -136,6 +139,8 @@ pub struct FsStore {
     options: FsOptions,
     /// Set once `openat2` turned out to be unavailable (ENOSYS, or EPERM under seccomp).
     no_openat2: AtomicBool,
+    /// Every system call goes through here (see the `io` module).
+    io: Box<dyn Io>,
 }
 
 const CACHEDIR_TAG: &str = "CACHEDIR.TAG";
@@ -160,49 +165,65 @@ impl FsStore {
     /// directories are created with mode `0700` (`2770` when shared) whatever the umask; a
     /// `CACHEDIR.TAG` is written so that backup tools skip the cache.
     pub fn open_with(root: impl AsRef<Path>, options: FsOptions) -> Result<Self> {
-        let root = root.as_ref().to_path_buf();
+        Self::open_with_io(root.as_ref(), options, Box::new(RealIo))
+    }
+
+    /// Like [`open_with`](Self::open_with), with every system call of the store (opening
+    /// included) going through `faults`: see the [`fault`] module.
+    #[cfg(feature = "fault-injection")]
+    pub fn open_with_faults(
+        root: impl AsRef<Path>,
+        options: FsOptions,
+        faults: std::sync::Arc<fault::Faults>,
+    ) -> Result<Self> {
+        Self::open_with_io(
+            root.as_ref(),
+            options,
+            Box::new(fault::FaultyIo::new(faults)),
+        )
+    }
+
+    fn open_with_io(root: &Path, options: FsOptions, io: Box<dyn Io>) -> Result<Self> {
+        let root = root.to_path_buf();
         if root.as_os_str().is_empty() {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
                 "cache directory path is empty",
             ));
         }
-        match std::fs::symlink_metadata(&root) {
+        let sys = Sys::new(io.as_ref());
+        match sys.lstat_path(&root) {
             Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                use std::os::unix::fs::DirBuilderExt;
-                std::fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(options.dir_mode().bits())
-                    .create(&root)
-                    .map_err(|e| Error::io("cannot create cache directory", &root, e))?;
-            }
-            Err(e) => return Err(Error::io("cannot inspect cache directory", &root, e)),
+            Err(Errno::NOENT) => create_dir_all(sys, &root, options.dir_mode())
+                .map_err(|e| io_err("cannot create cache directory", &root, e))?,
+            Err(e) => return Err(io_err("cannot inspect cache directory", &root, e)),
         }
-        let root_fd = rustix::fs::open(
-            &root,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| match e {
-            Errno::LOOP | Errno::NOTDIR if is_symlink(&root) => Error::new(
-                ErrorKind::Insecure,
-                "cache directory is a symlink; point hoard at the real directory",
+        let root_fd = sys
+            .open_path(
+                &root,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
             )
-            .with_path(&root),
-            Errno::NOTDIR => Error::new(
-                ErrorKind::InvalidInput,
-                "cache directory is not a directory",
-            )
-            .with_path(&root),
-            e => io_err("cannot open cache directory", &root, e),
-        })?;
-        check_root_ownership(&root, root_fd.as_fd(), options)?;
+            .map_err(|e| match e {
+                Errno::LOOP | Errno::NOTDIR if is_symlink(sys, &root) => Error::new(
+                    ErrorKind::Insecure,
+                    "cache directory is a symlink; point hoard at the real directory",
+                )
+                .with_path(&root),
+                Errno::NOTDIR => Error::new(
+                    ErrorKind::InvalidInput,
+                    "cache directory is not a directory",
+                )
+                .with_path(&root),
+                e => io_err("cannot open cache directory", &root, e),
+            })?;
+        check_root_ownership(sys, &root, root_fd.as_fd(), options)?;
         let store = Self {
             root,
             root_fd,
             options,
             no_openat2: AtomicBool::new(false),
+            io,
         };
         store.write_tag()?;
         store.ensure_dir(&[LAYOUT_DIR])?;
@@ -229,17 +250,23 @@ impl FsStore {
             .join(name.as_str())
     }
 
+    /// The system calls, with the `EINTR` policy of the `io` module.
+    fn sys(&self) -> Sys<'_> {
+        Sys::new(self.io.as_ref())
+    }
+
     fn write_tag(&self) -> Result<()> {
         let path = self.root.join(CACHEDIR_TAG);
-        match rustix::fs::openat(
-            &self.root_fd,
+        match self.sys().openat(
+            self.root_fd.as_fd(),
             CACHEDIR_TAG,
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             self.options.file_mode(),
         ) {
-            Ok(fd) => File::from(fd)
-                .write_all(CACHEDIR_TAG_BODY)
-                .map_err(|e| Error::io("cannot write cache directory tag", &path, e)),
+            Ok(fd) => self
+                .sys()
+                .write_all(fd.as_fd(), CACHEDIR_TAG_BODY)
+                .map_err(|e| io_err("cannot write cache directory tag", &path, e)),
             Err(Errno::EXIST) => Ok(()),
             // A read-only cache still serves hits.
             Err(Errno::ROFS | Errno::ACCESS) => Ok(()),
@@ -261,9 +288,9 @@ impl FsStore {
     ) -> std::result::Result<OwnedFd, Errno> {
         if !self.no_openat2.load(Ordering::Relaxed) {
             let rel = parts.join("/");
-            match rustix::fs::openat2(
-                &self.root_fd,
-                rel.as_str(),
+            match self.sys().openat2(
+                self.root_fd.as_fd(),
+                Path::new(&rel),
                 flags,
                 mode,
                 ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
@@ -278,10 +305,10 @@ impl FsStore {
         let mut current: Option<OwnedFd> = None;
         for part in dirs {
             let at = current.as_ref().map_or(self.root_fd.as_fd(), AsFd::as_fd);
-            current = Some(rustix::fs::openat(at, *part, dir_flags, Mode::empty())?);
+            current = Some(self.sys().openat(at, *part, dir_flags, Mode::empty())?);
         }
         let at = current.as_ref().map_or(self.root_fd.as_fd(), AsFd::as_fd);
-        rustix::fs::openat(at, *last, flags | OFlags::NOFOLLOW, mode)
+        self.sys().openat(at, *last, flags | OFlags::NOFOLLOW, mode)
     }
 
     /// Opens the directory `parts` below the root, creating missing levels.
@@ -294,7 +321,7 @@ impl FsStore {
         let mut at: Option<OwnedFd> = None;
         for (i, part) in parts.iter().enumerate() {
             let parent = at.as_ref().map_or(self.root_fd.as_fd(), AsFd::as_fd);
-            let created = match rustix::fs::mkdirat(parent, *part, self.options.dir_mode()) {
+            let created = match self.sys().mkdirat(parent, *part, self.options.dir_mode()) {
                 Ok(()) => true,
                 Err(Errno::EXIST) => false,
                 Err(e) => {
@@ -305,22 +332,26 @@ impl FsStore {
                     ));
                 }
             };
-            let fd = rustix::fs::openat(
-                parent,
-                *part,
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-            .map_err(|e| io_err("cannot open cache directory", &self.join(&parts[..=i]), e))?;
+            let fd = self
+                .sys()
+                .openat(
+                    parent,
+                    *part,
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(|e| io_err("cannot open cache directory", &self.join(&parts[..=i]), e))?;
             if created {
                 // The umask may have narrowed (or, for a shared cache, not widened) the mode.
-                rustix::fs::fchmod(&fd, self.options.dir_mode()).map_err(|e| {
-                    io_err(
-                        "cannot set cache directory mode",
-                        &self.join(&parts[..=i]),
-                        e,
-                    )
-                })?;
+                self.sys()
+                    .fchmod(fd.as_fd(), self.options.dir_mode())
+                    .map_err(|e| {
+                        io_err(
+                            "cannot set cache directory mode",
+                            &self.join(&parts[..=i]),
+                            e,
+                        )
+                    })?;
             }
             at = Some(fd);
         }
@@ -340,38 +371,86 @@ impl FsStore {
         frame: &[u8],
         shown: &Path,
     ) -> Result<()> {
-        let fd = rustix::fs::openat(
-            dir,
-            temp,
-            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            self.options.file_mode(),
-        )
-        .map_err(|e| io_err("cannot create temporary entry file", shown, e))?;
+        let sys = self.sys();
+        let fd = sys
+            .openat(
+                dir,
+                temp,
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                self.options.file_mode(),
+            )
+            .map_err(|e| io_err("cannot create temporary entry file", shown, e))?;
         let mut guard = TempGuard {
+            sys,
             dir,
             name: temp,
             armed: true,
         };
-        rustix::fs::fchmod(&fd, self.options.file_mode())
+        sys.fchmod(fd.as_fd(), self.options.file_mode())
             .map_err(|e| io_err("cannot set entry file mode", shown, e))?;
-        let mut file = File::from(fd);
-        file.write_all(frame)
-            .map_err(|e| Error::io("cannot write temporary entry file", shown, e))?;
+        sys.write_all(fd.as_fd(), frame)
+            .map_err(|e| io_err("cannot write temporary entry file", shown, e))?;
         match self.options.durability {
             Durability::None => {}
-            Durability::Data => rustix::fs::fdatasync(&file)
+            Durability::Data => sys
+                .fdatasync(fd.as_fd())
                 .map_err(|e| io_err("cannot sync temporary entry file", shown, e))?,
-            Durability::Full => rustix::fs::fsync(&file)
+            Durability::Full => sys
+                .fsync(fd.as_fd())
                 .map_err(|e| io_err("cannot sync temporary entry file", shown, e))?,
         }
-        drop(file);
+        drop(fd);
         guard.armed = false;
         Ok(())
+    }
+
+    /// A subdirectory `name` of `parent`, if it is a real directory (never a symlink) and
+    /// can be opened.
+    fn open_subdir(&self, parent: &OwnedFd, name: &CStr) -> Option<OwnedFd> {
+        self.sys()
+            .openat(
+                parent.as_fd(),
+                c_path(name),
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .ok()
+    }
+
+    /// The names in a directory (without `.` and `..`), read through its descriptor.
+    fn read_dir(&self, dir: &OwnedFd, path: &Path) -> Result<Vec<(std::ffi::CString, FileType)>> {
+        self.sys()
+            .read_dir(dir.as_fd())
+            .map_err(|e| io_err("cannot list cache directory", path, e))
+    }
+}
+
+/// A name from a directory listing as a path argument.
+fn c_path(name: &CStr) -> &Path {
+    Path::new(OsStr::from_bytes(name.to_bytes()))
+}
+
+/// Creates `path` and its missing parents with `mode`, like `mkdir -p`; an existing one is
+/// left as it is (opening it checks what it is).
+fn create_dir_all(sys: Sys<'_>, path: &Path, mode: Mode) -> std::result::Result<(), Errno> {
+    match sys.mkdir_path(path, mode) {
+        Ok(()) | Err(Errno::EXIST) => return Ok(()),
+        Err(Errno::NOENT) => {}
+        Err(e) => return Err(e),
+    }
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => create_dir_all(sys, parent, mode)?,
+        _ => return Err(Errno::NOENT),
+    }
+    match sys.mkdir_path(path, mode) {
+        Ok(()) | Err(Errno::EXIST) => Ok(()),
+        Err(e) => Err(e),
     }
 }
 
 /// Removes a temp file unless the put that created it reached its rename.
 struct TempGuard<'a> {
+    sys: Sys<'a>,
     dir: BorrowedFd<'a>,
     name: &'a str,
     armed: bool,
@@ -381,18 +460,25 @@ impl Drop for TempGuard<'_> {
     fn drop(&mut self) {
         if self.armed {
             // Best effort: the put already failed; a leftover is swept by cleanup later.
-            let _ = rustix::fs::unlinkat(self.dir, self.name, AtFlags::empty());
+            let _ = self.sys.unlinkat(self.dir, self.name);
         }
     }
 }
 
-fn is_symlink(path: &Path) -> bool {
-    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+fn is_symlink(sys: Sys<'_>, path: &Path) -> bool {
+    sys.lstat_path(path)
+        .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Symlink)
 }
 
-fn check_root_ownership(root: &Path, fd: BorrowedFd<'_>, options: FsOptions) -> Result<()> {
-    let st =
-        rustix::fs::fstat(fd).map_err(|e| io_err("cannot inspect cache directory", root, e))?;
+fn check_root_ownership(
+    sys: Sys<'_>,
+    root: &Path,
+    fd: BorrowedFd<'_>,
+    options: FsOptions,
+) -> Result<()> {
+    let st = sys
+        .fstat(fd)
+        .map_err(|e| io_err("cannot inspect cache directory", root, e))?;
     let mode = st.st_mode & 0o7777;
     let euid = rustix::process::geteuid().as_raw();
     let insecure = |why: String| Error::new(ErrorKind::Insecure, why).with_path(root);
@@ -469,7 +555,7 @@ impl Store for FsStore {
                 ));
             }
         };
-        let st = rustix::fs::fstat(&fd).map_err(|e| {
+        let st = self.sys().fstat(fd.as_fd()).map_err(|e| {
             io_err(
                 "cannot inspect cache entry",
                 &self.entry_path(ns, digest),
@@ -497,19 +583,9 @@ impl Store for FsStore {
             )
             .with_path(self.entry_path(ns, digest))
         })?;
-        // One byte past the expected size tells a file that grew apart from one that is whole;
-        // the frame check catches either way, but the limit must hold.
-        File::from(fd)
-            .take(limit.saturating_add(1))
-            .read_to_end(&mut buf)
-            .map_err(|e| Error::io("cannot read cache entry", self.entry_path(ns, digest), e))?;
-        if buf.len() as u64 > limit {
-            return Err(Error::new(
-                ErrorKind::TooLarge,
-                format!("cache entry grew past the {limit}-byte read limit while being read"),
-            )
-            .with_path(self.entry_path(ns, digest)));
-        }
+        self.sys()
+            .read_to_capacity(fd.as_fd(), &mut buf)
+            .map_err(|e| io_err("cannot read cache entry", &self.entry_path(ns, digest), e))?;
         Ok(Some(buf))
     }
 
@@ -534,15 +610,18 @@ impl Store for FsStore {
             }
         };
         let mut guard = TempGuard {
+            sys: self.sys(),
             dir: dir.as_fd(),
             name: &temp,
             armed: true,
         };
-        rustix::fs::renameat(&dir, temp.as_str(), &dir, name.as_str())
+        self.sys()
+            .renameat(dir.as_fd(), &temp, name.as_str(), RenameFlags::empty())
             .map_err(|e| io_err("cannot move entry into place", &shown, e))?;
         guard.armed = false;
         if self.options.durability == Durability::Full {
-            rustix::fs::fsync(&dir)
+            self.sys()
+                .fsync(dir.as_fd())
                 .map_err(|e| io_err("cannot sync cache directory", &shown, e))?;
         }
         Ok(())
@@ -561,7 +640,7 @@ impl Store for FsStore {
                 ));
             }
         };
-        match rustix::fs::unlinkat(&dir, name.as_str(), AtFlags::empty()) {
+        match self.sys().unlinkat(dir.as_fd(), name.as_str()) {
             Ok(()) => Ok(true),
             Err(Errno::NOENT) => Ok(false),
             Err(e) => Err(io_err(
@@ -604,7 +683,7 @@ struct Walk<'a, 'v> {
 
 impl Walk<'_, '_> {
     fn namespaces(&mut self, top: OwnedFd) -> Result<ControlFlow<()>> {
-        for (name, _) in read_dir(&top, &self.store.join(&[LAYOUT_DIR]))? {
+        for (name, _) in self.store.read_dir(&top, &self.store.join(&[LAYOUT_DIR]))? {
             let Ok(ns) = name
                 .to_str()
                 .map_err(|_| ())
@@ -612,7 +691,7 @@ impl Walk<'_, '_> {
             else {
                 continue;
             };
-            let Some(dir) = open_subdir(&top, &name) else {
+            let Some(dir) = self.store.open_subdir(&top, &name) else {
                 continue;
             };
             if self.shards(&ns, dir)?.is_break() {
@@ -624,11 +703,11 @@ impl Walk<'_, '_> {
 
     fn shards(&mut self, ns: &Namespace, nsdir: OwnedFd) -> Result<ControlFlow<()>> {
         let ns_path = self.store.join(&[LAYOUT_DIR, ns.as_str()]);
-        for (name, _) in read_dir(&nsdir, &ns_path)? {
+        for (name, _) in self.store.read_dir(&nsdir, &ns_path)? {
             let Some(shard) = name.to_str().ok().filter(|s| layout::is_shard_name(s)) else {
                 continue;
             };
-            let Some(dir) = open_subdir(&nsdir, &name) else {
+            let Some(dir) = self.store.open_subdir(&nsdir, &name) else {
                 continue;
             };
             let shard = shard.to_owned();
@@ -641,7 +720,7 @@ impl Walk<'_, '_> {
 
     fn entries(&mut self, ns: &Namespace, shard: &str, dir: OwnedFd) -> Result<ControlFlow<()>> {
         let path = self.store.join(&[LAYOUT_DIR, ns.as_str(), shard]);
-        for (name, _) in read_dir(&dir, &path)? {
+        for (name, _) in self.store.read_dir(&dir, &path)? {
             let Some(digest) = name
                 .to_str()
                 .ok()
@@ -651,12 +730,17 @@ impl Walk<'_, '_> {
             else {
                 continue;
             };
-            let st = match rustix::fs::statat(&dir, name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW) {
-                Ok(st) => st,
-                // Removed by another process since the directory was read.
-                Err(Errno::NOENT) => continue,
-                Err(e) => return Err(io_err("cannot inspect cache entry", &path, e)),
-            };
+            let st =
+                match self
+                    .store
+                    .sys()
+                    .statat(dir.as_fd(), c_path(&name), AtFlags::SYMLINK_NOFOLLOW)
+                {
+                    Ok(st) => st,
+                    // Removed by another process since the directory was read.
+                    Err(Errno::NOENT) => continue,
+                    Err(e) => return Err(io_err("cannot inspect cache entry", &path, e)),
+                };
             if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
                 continue;
             }
@@ -677,30 +761,4 @@ impl Walk<'_, '_> {
         }
         Ok(ControlFlow::Continue(()))
     }
-}
-
-fn open_subdir(parent: &OwnedFd, name: &CStr) -> Option<OwnedFd> {
-    rustix::fs::openat(
-        parent,
-        name,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .ok()
-}
-
-/// The names in a directory (without `.` and `..`), read through its descriptor.
-fn read_dir(dir: &OwnedFd, path: &Path) -> Result<Vec<(std::ffi::CString, FileType)>> {
-    let mut out = Vec::new();
-    let entries = rustix::fs::Dir::read_from(dir)
-        .map_err(|e| io_err("cannot list cache directory", path, e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| io_err("cannot list cache directory", path, e))?;
-        let name = entry.file_name();
-        if name.to_bytes() == b"." || name.to_bytes() == b".." {
-            continue;
-        }
-        out.push((name.to_owned(), entry.file_type()));
-    }
-    Ok(out)
 }

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hoard_core::{
-    Codec, CodecId, Error, ErrorKind, Housekeeping, Key, KeyHasher, Namespace, Result, Store,
-    StoreExt, frame,
+    Codec, CodecId, Digest, EntryInfo, Error, ErrorKind, Housekeeping, Key, KeyHasher, Namespace,
+    Result, Store, StoreExt, frame,
 };
 use hoard_evict::{Clock, Codecs, Janitor, Worker, WorkerConfig};
 use hoard_fs::{Durability, FsOptions, FsStore};
@@ -281,6 +281,71 @@ impl CacheBuilder {
                 worker,
             }),
         })
+    }
+}
+
+impl CacheBuilder {
+    /// Like [`build`](Self::build), but never fails: when the cache cannot be opened (an
+    /// insecure, missing or unwritable directory, an invalid setting), the error is logged
+    /// and the cache returned stores nothing. Every `get` is then a miss and every `put` is
+    /// refused and counted in [`Stats::errors`], so [`Cache::get_or_compute`] and
+    /// [`Cache::get_data`] still return every computed value: caching is an optimisation
+    /// a program should not stop for.
+    pub fn build_or_uncached(self) -> Cache {
+        let namespace = match &self.namespace {
+            NamespaceChoice::Exact(name) => {
+                Namespace::new(name).unwrap_or_else(|_| namespace_for_label(name.as_bytes()))
+            }
+            NamespaceChoice::Label(label) => namespace_for_label(label),
+        };
+        let hasher = self.hasher.clone();
+        let codec = self.codec.clone();
+        let serialization = self.serialization;
+        let max_entry_size = self.max_entry_size.max(1);
+        match self.build() {
+            Ok(cache) => cache,
+            Err(reason) => {
+                tracing::warn!(error = %reason, "caching disabled: the cache cannot be opened");
+                let mut b = CacheBuilder::with_store(Uncached { reason })
+                    .namespace(namespace.as_str())
+                    .serialization(serialization)
+                    .max_entry_size(max_entry_size);
+                b.hasher = hasher;
+                b.codec = codec;
+                b.build()
+                    .expect("a valid namespace and size on a store without I/O always build")
+            }
+        }
+    }
+}
+
+/// The store of a cache that could not be opened: holds nothing, refuses every put.
+#[derive(Debug)]
+struct Uncached {
+    reason: Error,
+}
+
+impl Store for Uncached {
+    fn get(&self, _: &Namespace, _: &Digest, _: u64) -> Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
+
+    fn put(&self, ns: &Namespace, digest: &Digest, _: &[u8]) -> Result<()> {
+        Err(Error::new(
+            ErrorKind::NotSupportedByStore,
+            format!(
+                "not caching {digest} in namespace {ns}: the cache could not be opened ({})",
+                self.reason
+            ),
+        ))
+    }
+
+    fn remove(&self, _: &Namespace, _: &Digest) -> Result<bool> {
+        Ok(false)
+    }
+
+    fn list(&self, _: &mut dyn FnMut(EntryInfo) -> std::ops::ControlFlow<()>) -> Result<()> {
+        Ok(())
     }
 }
 
@@ -565,6 +630,11 @@ impl Cache {
                 let c = &self.inner.counters;
                 if err.kind() == ErrorKind::TooLarge {
                     Counters::bump(&c.oversized);
+                    tracing::debug!(%key, error = %err, "value not cached");
+                } else if err.kind() == ErrorKind::NotSupportedByStore {
+                    // A store that never takes puts (an uncached fallback) was reported once
+                    // when it was built; one warning per put would drown the log.
+                    Counters::bump(&c.errors);
                     tracing::debug!(%key, error = %err, "value not cached");
                 } else {
                     Counters::bump(&c.errors);

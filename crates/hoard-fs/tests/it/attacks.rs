@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use hoard_core::{ErrorKind, Namespace, Store, StoreExt};
+use hoard_core::{Digest, ErrorKind, Namespace, Store, StoreExt};
+use hoard_fs::layout::{EntryName, TEMP_PREFIX, parse_temp};
 use proptest::prelude::*;
 
 use crate::{digest, files_below, fresh, ns};
@@ -126,4 +127,50 @@ proptest! {
             }
         }
     }
+
+    /// The stable twin of the `namespace_path` fuzz target's name checks: whatever parses
+    /// as an entry or temp name is respelled identically, is one path component, and names
+    /// its own shard; valid names and one-byte changes of them included.
+    #[test]
+    fn entry_and_temp_names_parse_exactly(
+        raw in proptest::collection::vec(any::<u8>(), 0..80),
+        digest in any::<[u8; 32]>(),
+        nonce in any::<u64>(),
+        at in any::<usize>(),
+        byte in any::<u8>(),
+    ) {
+        let name = EntryName::new(&Digest::from_bytes(digest));
+        prop_assert_eq!(EntryName::parse(name.as_str()), Some(name));
+        let temp = name.temp_name(nonce);
+        prop_assert_eq!(parse_temp(&temp), Some((name, nonce)));
+        let mutate = |s: &str| {
+            let mut b = s.as_bytes().to_vec();
+            let i = at % b.len();
+            b[i] = byte;
+            String::from_utf8_lossy(&b).into_owned()
+        };
+        let candidates = [String::from_utf8_lossy(&raw).into_owned(), mutate(name.as_str()), mutate(&temp)];
+        for text in candidates {
+            if let Some(n) = EntryName::parse(&text) {
+                prop_assert_eq!(n.as_str(), text.as_str());
+                prop_assert_eq!(EntryName::new(n.digest()), n);
+                prop_assert!(one_component(n.as_str()) && !n.as_str().starts_with('.'));
+                prop_assert_eq!(n.shard(), format!("{:02x}", n.digest().as_bytes()[0]));
+            }
+            if let Some((n, nonce)) = parse_temp(&text) {
+                prop_assert_eq!(n.temp_name(nonce), text.clone());
+                prop_assert!(one_component(&text) && text.starts_with(TEMP_PREFIX));
+                prop_assert!(EntryName::parse(&text).is_none());
+            }
+        }
+    }
+}
+
+/// Whether `name` is exactly one normal path component.
+fn one_component(name: &str) -> bool {
+    let mut parts = Path::new(name).components();
+    matches!(
+        (parts.next(), parts.next()),
+        (Some(std::path::Component::Normal(c)), None) if c == std::ffi::OsStr::new(name)
+    )
 }

@@ -1,6 +1,7 @@
 //! Integration tests of `FsStore` through its public API, on real directories.
 
 mod attacks;
+mod faults;
 mod housekeeping;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};

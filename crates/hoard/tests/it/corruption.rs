@@ -233,3 +233,155 @@ fn garbage_files_at_entry_paths_are_misses() {
     drop(f);
     assert_eq!(cache.get(&key), None);
 }
+
+/// What a bad sidecar file can be: garbage bytes of every kind, and things that are not
+/// files at all.
+fn plant_bad_state(path: &Path, how: usize) {
+    if path.is_dir() && !path.is_symlink() {
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the test replaces a planted directory"
+        )]
+        std::fs::remove_dir_all(path).expect("clear");
+    } else if path.symlink_metadata().is_ok() {
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the test replaces a sidecar file"
+        )]
+        std::fs::remove_file(path).expect("clear");
+    }
+    match how {
+        0 => overwrite(path, b""),
+        1 => overwrite(path, &[0xA5; 3000]),
+        // The envelope's magic and a kind, then lies: a huge length, no checksum.
+        2 => overwrite(
+            path,
+            b"hoardst1\x02\x00\x00\x00\xff\xff\xff\xff\xff\xff\xff\x7f",
+        ),
+        3 => std::fs::create_dir(path).expect("a directory"),
+        4 => std::os::unix::fs::symlink("/dev/zero", path).expect("a symlink"),
+        5 => {
+            let status = std::process::Command::new("mkfifo")
+                .arg(path)
+                .status()
+                .expect("mkfifo");
+            assert!(status.success());
+        }
+        _ => std::fs::File::create(path)
+            .expect("create")
+            .set_len(10 << 30)
+            .expect("a 10 GiB sparse file"),
+    }
+}
+
+#[test]
+fn garbage_in_every_sidecar_file_is_treated_as_absent() {
+    use hoard::evict::Limits;
+    for how in 0..7 {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = cache_in(&dir);
+        let keys: Vec<Key> = (0..30).map(|i| cache.key(format!("k{i}"))).collect();
+        for k in &keys {
+            cache.put(k, &hoard_testkit::artifact(500, 9));
+        }
+        let worker = cache.worker().expect("worker");
+        worker.sync();
+        let janitor = worker.janitor();
+        janitor
+            .cleanup_now()
+            .expect("a first cleanup writes the sidecar state");
+        let state = dir.path().join("cache/state");
+        let mut names: Vec<String> = std::fs::read_dir(&state)
+            .expect("state dir")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert!(names.len() >= 3, "{names:?}");
+        for name in &names {
+            plant_bad_state(&state.join(name), how);
+        }
+        let started = std::time::Instant::now();
+        // Cleanup, usage merging and the survey still work and still count right.
+        let limits = Limits::new(20, 1 << 30);
+        let report = janitor.cleanup_with(limits).map_err(|e| format!("{e}"));
+        let _ = janitor.merge_usage(cache.namespace(), &[(*keys[0].digest(), 2)]);
+        let survey = janitor.survey().expect("survey");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "garbage kind {how} stalled the janitor"
+        );
+        if how < 3 {
+            let report = report.expect("cleanup");
+            assert_eq!(report.entries_before, 30, "garbage kind {how}");
+            assert_eq!(
+                report.entries_after,
+                limits.count_target(),
+                "garbage kind {how}"
+            );
+        }
+        assert!(survey.entries <= 30, "garbage kind {how}: {survey:?}");
+        for k in &keys {
+            if let Some(v) = cache.get(k) {
+                assert_eq!(v, hoard_testkit::artifact(500, 9), "garbage kind {how}");
+            }
+        }
+    }
+}
+
+#[test]
+fn wrong_file_types_at_entry_paths_are_quick_misses() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = cache_in(&dir);
+    let keys: Vec<Key> = (0..4).map(|i| cache.key(format!("odd {i}"))).collect();
+    for k in &keys {
+        cache.put(k, b"placeholder");
+    }
+    let paths: Vec<_> = keys.iter().map(|k| entry_path(&dir, &cache, k)).collect();
+    for (i, p) in paths.iter().enumerate() {
+        #[expect(clippy::disallowed_methods, reason = "the test replaces an entry")]
+        std::fs::remove_file(p).expect("clear");
+        match i {
+            0 => {
+                let ok = std::process::Command::new("mkfifo")
+                    .arg(p)
+                    .status()
+                    .expect("mkfifo");
+                assert!(ok.success());
+            }
+            1 => std::fs::create_dir(p).expect("a directory"),
+            2 => std::os::unix::fs::symlink("/dev/zero", p).expect("a symlink"),
+            _ => std::fs::File::create(p)
+                .expect("create")
+                .set_len(10 << 30)
+                .expect("a 10 GiB sparse file"),
+        }
+    }
+    for (k, p) in keys.iter().zip(&paths) {
+        let started = std::time::Instant::now();
+        let (got, peak) = peak_heap_during(|| cache.try_get(k));
+        let took = started.elapsed();
+        assert!(!matches!(got, Ok(Some(_))), "{}: {got:?}", p.display());
+        assert!(
+            took < std::time::Duration::from_millis(100),
+            "{}: {took:?}",
+            p.display()
+        );
+        assert!(peak < 1 << 20, "{}: peak heap {peak}", p.display());
+    }
+    let janitor = cache.worker().expect("worker").janitor();
+    let started = std::time::Instant::now();
+    janitor.cleanup_now().expect("cleanup");
+    janitor
+        .recompress_all(&hoard::Identity, None)
+        .expect("recompress");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    // A put replaces any of them with a real entry.
+    for (k, p) in keys.iter().zip(&paths) {
+        if p.is_dir() && !p.is_symlink() {
+            continue;
+        }
+        assert!(cache.put(k, b"real"), "{}", p.display());
+        assert_eq!(cache.get(k).as_deref(), Some(&b"real"[..]));
+    }
+}

@@ -4,7 +4,9 @@ mod basics;
 mod config;
 mod corruption;
 mod eviction;
+mod faults;
 mod multiprocess;
+mod security;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
