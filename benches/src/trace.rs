@@ -196,8 +196,8 @@ pub fn replay_wasmtime(dir: &Path, source: &Source, cfg: &TraceConfig) -> io::Re
         |id, value| {
             let entry = wasmtime_internal_cache::ModuleCacheEntry::new("hoard-bench", Some(&cache));
             let hits = cache.cache_hits();
-            let v = value();
-            let state = TraceState { id, value: &v };
+            // The value is made only on a miss, inside `compute`, as hoard's replay does.
+            let state = TraceState { id, make: value };
             let got = entry
                 .get_data_raw(&state, trace_compute, trace_serialize, trace_deserialize)
                 .map_err(|()| io::Error::other("wasmtime-cache did not compute"))?;
@@ -207,9 +207,11 @@ pub fn replay_wasmtime(dir: &Path, source: &Source, cfg: &TraceConfig) -> io::Re
     )
 }
 
+/// wasmtime's key is the id; `make` rides along so that the `fn` pointer `compute` can
+/// recompute the value without capturing anything (the `Hash` impl ignores it).
 struct TraceState<'a> {
     id: usize,
-    value: &'a [u8],
+    make: &'a dyn Fn() -> Vec<u8>,
 }
 
 impl std::hash::Hash for TraceState<'_> {
@@ -219,7 +221,7 @@ impl std::hash::Hash for TraceState<'_> {
 }
 
 fn trace_compute(s: &TraceState<'_>) -> Result<Vec<u8>, ()> {
-    Ok(s.value.to_vec())
+    Ok((s.make)())
 }
 
 #[expect(
