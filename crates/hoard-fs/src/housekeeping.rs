@@ -530,34 +530,8 @@ impl Housekeeping for FsStore {
             }
             Err(e) => return Err(io_err("cannot open state file", &shown, e)),
         };
-        let st = self
-            .sys()
-            .fstat(fd.as_fd())
-            .map_err(|e| io_err("cannot inspect state file", &shown, e))?;
-        if !is_file(&st) {
-            return Err(Error::corrupt("state file is not a regular file").with_path(shown));
-        }
-        let size = u64::try_from(st.st_size).unwrap_or(u64::MAX);
-        if size > limit {
-            return Err(Error::new(
-                ErrorKind::TooLarge,
-                format!("state file is {size} bytes, above the {limit}-byte read limit"),
-            )
-            .with_path(shown));
-        }
-        let mut buf = Vec::new();
-        buf.try_reserve_exact(usize::try_from(size).unwrap_or(usize::MAX))
-            .map_err(|_| {
-                Error::new(
-                    ErrorKind::TooLarge,
-                    format!("cannot allocate {size} bytes for a state file"),
-                )
-                .with_path(&shown)
-            })?;
-        self.sys()
-            .read_to_capacity(fd.as_fd(), &mut buf)
-            .map_err(|e| io_err("cannot read state file", &shown, e))?;
-        Ok(Some(buf))
+        self.read_opened(&fd, limit, "state file", &|| shown.clone())
+            .map(Some)
     }
 
     fn write_state(&self, name: &StateName, bytes: &[u8]) -> Result<()> {

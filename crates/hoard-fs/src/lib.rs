@@ -364,6 +364,47 @@ impl FsStore {
         p
     }
 
+    /// Reads a file opened beneath the root (an entry or a state file, named by `what` in
+    /// errors): it must be a regular file of at most `limit` bytes, and exactly the size
+    /// `fstat` reports is read (see `Sys::read_to_capacity`). `shown` builds the path for
+    /// error messages only, so the hit path allocates none.
+    fn read_opened(
+        &self,
+        fd: &OwnedFd,
+        limit: u64,
+        what: &str,
+        shown: &dyn Fn() -> PathBuf,
+    ) -> Result<Vec<u8>> {
+        let st = self
+            .sys()
+            .fstat(fd.as_fd())
+            .map_err(|e| io_err(format!("cannot inspect {what}"), &shown(), e))?;
+        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+            return Err(Error::corrupt(format!("{what} is not a regular file")).with_path(shown()));
+        }
+        let size = u64::try_from(st.st_size).unwrap_or(u64::MAX);
+        if size > limit {
+            return Err(Error::new(
+                ErrorKind::TooLarge,
+                format!("{what} is {size} bytes, above the {limit}-byte read limit"),
+            )
+            .with_path(shown()));
+        }
+        let mut buf = Vec::new();
+        buf.try_reserve_exact(usize::try_from(size).unwrap_or(usize::MAX))
+            .map_err(|_| {
+                Error::new(
+                    ErrorKind::TooLarge,
+                    format!("cannot allocate {size} bytes for a {what}"),
+                )
+                .with_path(shown())
+            })?;
+        self.sys()
+            .read_to_capacity(fd.as_fd(), &mut buf)
+            .map_err(|e| io_err(format!("cannot read {what}"), &shown(), e))?;
+        Ok(buf)
+    }
+
     fn write_temp(
         &self,
         dir: BorrowedFd<'_>,
@@ -555,38 +596,8 @@ impl Store for FsStore {
                 ));
             }
         };
-        let st = self.sys().fstat(fd.as_fd()).map_err(|e| {
-            io_err(
-                "cannot inspect cache entry",
-                &self.entry_path(ns, digest),
-                e,
-            )
-        })?;
-        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
-            return Err(Error::corrupt("cache entry is not a regular file")
-                .with_path(self.entry_path(ns, digest)));
-        }
-        let size = u64::try_from(st.st_size).unwrap_or(u64::MAX);
-        if size > limit {
-            return Err(Error::new(
-                ErrorKind::TooLarge,
-                format!("cache entry is {size} bytes, above the {limit}-byte read limit"),
-            )
-            .with_path(self.entry_path(ns, digest)));
-        }
-        let mut buf = Vec::new();
-        let cap = usize::try_from(size).unwrap_or(usize::MAX);
-        buf.try_reserve_exact(cap).map_err(|_| {
-            Error::new(
-                ErrorKind::TooLarge,
-                format!("cannot allocate {size} bytes for a cache entry"),
-            )
-            .with_path(self.entry_path(ns, digest))
-        })?;
-        self.sys()
-            .read_to_capacity(fd.as_fd(), &mut buf)
-            .map_err(|e| io_err("cannot read cache entry", &self.entry_path(ns, digest), e))?;
-        Ok(Some(buf))
+        self.read_opened(&fd, limit, "cache entry", &|| self.entry_path(ns, digest))
+            .map(Some)
     }
 
     fn put(&self, ns: &Namespace, digest: &Digest, frame: &[u8]) -> Result<()> {
