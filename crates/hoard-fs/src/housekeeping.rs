@@ -20,7 +20,7 @@ use rustix::io::Errno;
 
 use crate::io::Sys;
 use crate::layout::{self, EntryName, LAYOUT_DIR, LOCK_SUFFIX, STATE_DIR, TEMP_PREFIX};
-use crate::{FsStore, TempGuard, c_path, io_err, time_of};
+use crate::{FsStore, c_path, io_err, time_of};
 
 /// A directory modified this recently may be modified again within the same timestamp tick
 /// without its mtime changing (coarse kernel clocks, 1-2 s on some filesystems), so its
@@ -538,32 +538,14 @@ impl Housekeeping for FsStore {
         let dir = self.state_dir()?;
         let target = Self::state_name_of(name);
         let shown = self.join(&[STATE_DIR, target]);
-        let mut attempts = 0;
-        let temp = loop {
-            let temp = format!("{TEMP_PREFIX}{target}-{:016x}", fastrand::u64(..));
-            match self.write_temp(dir.as_fd(), &temp, bytes, &shown) {
-                Ok(()) => break temp,
-                Err(e)
-                    if attempts < 3
-                        && e.io_source().and_then(std::io::Error::raw_os_error)
-                            == Some(Errno::EXIST.raw_os_error()) =>
-                {
-                    attempts += 1;
-                }
-                Err(e) => return Err(e),
-            }
-        };
-        let mut guard = TempGuard {
-            sys: self.sys(),
-            dir: dir.as_fd(),
-            name: &temp,
-            armed: true,
-        };
-        self.sys()
-            .renameat(dir.as_fd(), &temp, target, RenameFlags::empty())
-            .map_err(|e| io_err("cannot move state file into place", &shown, e))?;
-        guard.armed = false;
-        drop(guard);
+        self.replace_atomically(
+            dir.as_fd(),
+            &|nonce| format!("{TEMP_PREFIX}{target}-{nonce:016x}"),
+            target,
+            bytes,
+            &shown,
+            "state file",
+        )?;
         self.sweep_state_temps(&dir);
         Ok(())
     }

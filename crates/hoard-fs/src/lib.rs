@@ -405,6 +405,47 @@ impl FsStore {
         Ok(buf)
     }
 
+    /// Writes `bytes` to a fresh temp file in `dir` (named by `temp_name` from a random
+    /// nonce, retried on the astronomically rare collision with a leftover) and renames it
+    /// over `target`; the temp file is removed on any failure. `what` names the file in
+    /// errors ("entry", "state file").
+    fn replace_atomically(
+        &self,
+        dir: BorrowedFd<'_>,
+        temp_name: &dyn Fn(u64) -> String,
+        target: &str,
+        bytes: &[u8],
+        shown: &Path,
+        what: &str,
+    ) -> Result<()> {
+        let mut attempts = 0;
+        let temp = loop {
+            let temp = temp_name(fastrand::u64(..));
+            match self.write_temp(dir, &temp, bytes, shown) {
+                Ok(()) => break temp,
+                Err(e)
+                    if attempts < 3
+                        && e.io_source().and_then(std::io::Error::raw_os_error)
+                            == Some(Errno::EXIST.raw_os_error()) =>
+                {
+                    attempts += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let mut guard = TempGuard {
+            sys: self.sys(),
+            dir,
+            name: &temp,
+            armed: true,
+        };
+        self.sys()
+            .renameat(dir, &temp, target, RenameFlags::empty())
+            .map_err(|e| io_err(format!("cannot move {what} into place"), shown, e))?;
+        guard.armed = false;
+        Ok(())
+    }
+
     fn write_temp(
         &self,
         dir: BorrowedFd<'_>,
@@ -604,32 +645,14 @@ impl Store for FsStore {
         let name = EntryName::new(digest);
         let dir = self.ensure_dir(&[LAYOUT_DIR, ns.as_str(), name.shard()])?;
         let shown = self.entry_path(ns, digest);
-        let mut attempts = 0;
-        let temp = loop {
-            let temp = name.temp_name(fastrand::u64(..));
-            match self.write_temp(dir.as_fd(), &temp, frame, &shown) {
-                Ok(()) => break temp,
-                // A leftover with the same random name: astronomically rare, try another.
-                Err(e)
-                    if attempts < 3
-                        && e.io_source().and_then(std::io::Error::raw_os_error)
-                            == Some(Errno::EXIST.raw_os_error()) =>
-                {
-                    attempts += 1;
-                }
-                Err(e) => return Err(e),
-            }
-        };
-        let mut guard = TempGuard {
-            sys: self.sys(),
-            dir: dir.as_fd(),
-            name: &temp,
-            armed: true,
-        };
-        self.sys()
-            .renameat(dir.as_fd(), &temp, name.as_str(), RenameFlags::empty())
-            .map_err(|e| io_err("cannot move entry into place", &shown, e))?;
-        guard.armed = false;
+        self.replace_atomically(
+            dir.as_fd(),
+            &|nonce| name.temp_name(nonce),
+            name.as_str(),
+            frame,
+            &shown,
+            "entry",
+        )?;
         if self.options.durability == Durability::Full {
             self.sys()
                 .fsync(dir.as_fd())
