@@ -14,6 +14,10 @@
 //!   of them free.
 //! - `fsize`: run under `ulimit -f`; puts values on both sides of the limit and reads large
 //!   existing entries.
+//! - `failpoint`: opens the cache at `dir=` through hoard-fs's fault seam, arms the crash
+//!   failpoint at call `n=` and runs one operation `op=` (`put`, `cleanup` or `recompress`,
+//!   see [`failpoint_op`]): it dies of SIGKILL right before that call. With `n=0` nothing
+//!   crashes and it reports `result calls=<N>`, the calls the operation makes (the probe).
 //!
 //! Every role prints `ready` once its cache is open and `result k=v ...` at the end, and
 //! stops when its stdin reaches end of file (the parent closed it or died).
@@ -28,7 +32,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use hoard::evict::{Codecs, Janitor, Limits, WorkerConfig};
-use hoard::{Cache, Durability, FsStore, Housekeeping, Identity, Namespace, Zstd};
+use hoard::{
+    Cache, CacheBuilder, Durability, FsOptions, FsStore, Housekeeping, Identity, Namespace, Zstd,
+};
+use hoard_fs::fault::Faults;
 
 use crate::sys;
 use crate::value::{self, NAMESPACE, Read, Stamp};
@@ -52,6 +59,7 @@ pub(crate) fn main(args: &[String]) -> ExitCode {
         "cleaner" => cleaner(&opts),
         "nofile" => nofile(&opts),
         "fsize" => fsize(&opts),
+        "failpoint" => failpoint(&opts),
         other => Err(format!("unknown role `{other}`")),
     };
     match outcome {
@@ -476,5 +484,84 @@ fn fsize(o: &Opts) -> Result<(), String> {
     ];
     pairs.extend(tally.pairs());
     result(&pairs);
+    Ok(())
+}
+
+/// How many keys the failpoints row seeds, and the fresh key a `put` adds (this one).
+pub(crate) const FAILPOINT_KEYS: u32 = 12;
+
+/// One operation of the `failpoint` role, run on `store` (opened through `faults`) and the
+/// cache over it. Deterministic for a given seeded cache, so that call n is the same step
+/// in the probe and in every crash run.
+fn failpoint_op(op: &str, store: &Arc<FsStore>, cache: &Cache) -> Result<(), String> {
+    let janitor = || -> Result<Janitor, String> {
+        let zstd = Zstd::new(3).map_err(|e| e.to_string())?;
+        // Tight limits: half the keys go. A task timeout of zero makes the planted temp file
+        // a dead writer's, so the sweep step runs too.
+        let config = WorkerConfig::new()
+            .limits(Limits::new(u64::from(FAILPOINT_KEYS / 2), 1 << 30))
+            .task_timeout(Duration::ZERO);
+        let codecs = Codecs::new()
+            .decoder(Arc::new(zstd))
+            .decoder(Arc::new(Identity));
+        Ok(Janitor::new(Arc::clone(store) as Arc<dyn Housekeeping>, config).with_codecs(codecs))
+    };
+    match op {
+        "put" => {
+            // A fresh key, then a replacement of an existing one.
+            for (k, len) in [(FAILPOINT_KEYS, 5000), (2, 300)] {
+                let stamp = Stamp {
+                    key: k,
+                    writer: 1,
+                    seq: 1,
+                };
+                cache
+                    .try_put(&value::key(cache, k), &value::make(stamp, len))
+                    .map_err(|e| format!("put of key {k}: {e}"))?;
+            }
+        }
+        "cleanup" => {
+            janitor()?
+                .cleanup_now()
+                .map_err(|e| format!("cleanup: {e}"))?;
+        }
+        "recompress" => {
+            let j = janitor()?;
+            let ns = cache.namespace();
+            j.recompress(ns, value::key(cache, 3).digest())
+                .map_err(|e| format!("recompress: {e}"))?;
+            j.recompress_all(&Identity, Some(ns))
+                .map_err(|e| format!("recompress_all: {e}"))?;
+        }
+        other => return Err(format!("unknown operation `{other}`")),
+    }
+    Ok(())
+}
+
+fn failpoint(o: &Opts) -> Result<(), String> {
+    let faults = Faults::new();
+    let store = Arc::new(
+        FsStore::open_with_faults(
+            o.dir()?,
+            FsOptions::new().durability(Durability::Full),
+            Arc::clone(&faults),
+        )
+        .map_err(|e| format!("cannot open the store: {e}"))?,
+    );
+    let cache = CacheBuilder::with_store(Arc::clone(&store))
+        .namespace(NAMESPACE)
+        .build()
+        .map_err(|e| format!("cannot open the cache: {e}"))?;
+    let op = o.str("op")?;
+    // n = 0 never comes: the probe only counts.
+    let n = match o.num("n", 0)? {
+        0 => u64::MAX,
+        n => n,
+    };
+    faults.arm_crash(n);
+    let outcome = failpoint_op(op, &store, &cache);
+    faults.disarm();
+    outcome?;
+    result(&[("calls", faults.calls())]);
     Ok(())
 }

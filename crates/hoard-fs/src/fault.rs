@@ -9,6 +9,12 @@
 //! the list), including each single `read` and `write` of a longer transfer and each repeat
 //! after `EINTR`.
 //!
+//! [`Faults::arm_crash`] is the failpoint hook of the crash tests: instead of failing the
+//! n-th call it kills the whole process with `SIGKILL` right before that call is made, so
+//! that nothing unwinds, no destructor runs and no buffer is flushed (the closest a process
+//! gets to losing power, short of the kernel losing its page cache too). A test runs the
+//! operation in a child process and inspects the cache from the parent afterwards.
+//!
 //! ```
 //! use hoard_core::{Digest, Namespace, Store};
 //! use hoard_fs::fault::{self, Faults, Injected, Persistence};
@@ -157,6 +163,8 @@ pub struct Fault {
 #[derive(Debug, Default)]
 struct State {
     armed: Option<Fault>,
+    /// The call before which [`Faults::arm_crash`] kills the process.
+    crash_at: Option<u64>,
     calls: u64,
     injected: u64,
     first_failed: Option<&'static str>,
@@ -192,9 +200,23 @@ impl Faults {
         };
     }
 
-    /// Stops failing calls; the counts of the armed period stay readable.
+    /// Arms the crash failpoint: the `nth` call (from 1) after this one kills the process
+    /// with `SIGKILL` before it is made, and counting starts from zero. With an `nth` the
+    /// operation never reaches, it only counts calls (the probe run of a crash test).
+    /// Replaces any armed fault; [`disarm`](Self::disarm) disarms it too.
+    pub fn arm_crash(&self, nth: u64) {
+        let mut s = self.state();
+        *s = State {
+            crash_at: Some(nth),
+            ..State::default()
+        };
+    }
+
+    /// Stops failing calls (and crashing); the counts of the armed period stay readable.
     pub fn disarm(&self) {
-        self.state().armed = None;
+        let mut s = self.state();
+        s.armed = None;
+        s.crash_at = None;
     }
 
     /// Calls made while armed (failed ones included).
@@ -215,6 +237,13 @@ impl Faults {
     /// Counts one call named `call`; the error it must fail with, if any.
     fn check(&self, call: &'static str) -> Result<(), Errno> {
         let mut s = self.state();
+        if let Some(nth) = s.crash_at {
+            s.calls += 1;
+            if s.calls == nth {
+                crash();
+            }
+            return Ok(());
+        }
         let Some(fault) = s.armed else {
             return Ok(());
         };
@@ -230,6 +259,15 @@ impl Faults {
         s.first_failed.get_or_insert(call);
         Err(fault.errno.errno())
     }
+}
+
+/// Kills this process with `SIGKILL`, which cannot be caught: nothing after this point
+/// runs, in any thread.
+fn crash() -> ! {
+    let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
+    // `kill` on oneself with a valid signal does not fail, and SIGKILL is delivered before
+    // the call returns; should it somehow return, abort, which does not unwind either.
+    std::process::abort()
 }
 
 /// Whether the store retries `call` after `EINTR` (see the crate's `io` module): every

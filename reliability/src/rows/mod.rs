@@ -9,6 +9,7 @@ mod concurrency;
 mod corruption;
 mod crash;
 mod exhaust;
+mod failpoints;
 mod io_errors;
 mod power;
 mod security;
@@ -29,6 +30,7 @@ use crate::value::{self, NAMESPACE, Read, Stamp};
 /// Every row, in the order they run.
 pub(crate) fn all() -> Vec<Box<dyn Row>> {
     let mut rows: Vec<Box<dyn Row>> = vec![Box::new(crash::Crash)];
+    rows.extend(failpoints::rows());
     rows.extend(power::rows());
     rows.extend(exhaust::rows());
     rows.extend(concurrency::rows());

@@ -490,3 +490,34 @@ fn every_call_of_every_store_operation_fails_cleanly() {
         assert!(calls >= 18, "{name} made {calls} calls over 18 loops");
     }
 }
+
+/// The crash failpoint armed beyond the operation's last call only counts (the probe of
+/// the reliability harness's failpoints row): the put works, and it counts as many calls
+/// as the n-th-call loop fails. Killing at a reached call is exercised by that row, in a
+/// child process, since it ends the process.
+#[test]
+fn a_crash_failpoint_out_of_reach_only_counts_calls() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let faults = Faults::new();
+    let store = FsStore::open_with_faults(dir.path().join("c"), FsOptions::new(), faults.clone())
+        .expect("open");
+    // Once stored, replacing key 1 takes the same calls every time.
+    store.put(&ns("n"), &digest(1), b"frame one").expect("put");
+    faults.arm_crash(u64::MAX);
+    store.put(&ns("n"), &digest(1), b"frame one").expect("put");
+    faults.disarm();
+    let probed = faults.calls();
+    let explored = fault::explore(&faults, Injected::Eio, Persistence::Once, |f| {
+        faults.arm(f);
+        let _ = store.put(&ns("n"), &digest(1), b"frame one");
+        faults.disarm();
+    });
+    assert!(probed > 3, "a put makes several calls, counted {probed}");
+    assert_eq!(probed, explored.faulted_runs);
+    // Disarmed, nothing is counted and nothing crashes.
+    let before = faults.calls();
+    store
+        .put(&ns("n"), &digest(3), b"frame three")
+        .expect("put");
+    assert_eq!(faults.calls(), before);
+}
