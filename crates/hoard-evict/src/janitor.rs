@@ -440,15 +440,28 @@ impl Janitor {
     }
 
     fn load_accounting(&self) -> Accounting {
-        match self
-            .store
-            .read_state(&sidecar::accounting_name(), sidecar::READ_LIMIT)
-        {
-            Ok(Some(blob)) => Accounting::decode(&blob).unwrap_or_default(),
-            Ok(None) => Accounting::default(),
+        self.load_sidecar(
+            &sidecar::accounting_name(),
+            "accounting state",
+            Accounting::decode,
+        )
+        .unwrap_or_default()
+    }
+
+    /// A sidecar decoded with `decode`; `None` when it is absent, damaged or unreadable, all
+    /// of which the worker rebuilds from the entries (a sidecar is never the only record).
+    fn load_sidecar<T>(
+        &self,
+        name: &hoard_core::StateName,
+        what: &str,
+        decode: fn(&[u8]) -> Option<T>,
+    ) -> Option<T> {
+        match self.store.read_state(name, sidecar::READ_LIMIT) {
+            Ok(Some(blob)) => decode(&blob),
+            Ok(None) => None,
             Err(e) => {
-                tracing::debug!(error = %e, "cannot read the accounting state; rebuilding it");
-                Accounting::default()
+                tracing::debug!(error = %e, "cannot read the {what}; treating it as absent");
+                None
             }
         }
     }
@@ -463,17 +476,7 @@ impl Janitor {
     }
 
     pub(crate) fn read_marker(&self) -> Option<Marker> {
-        match self
-            .store
-            .read_state(&sidecar::marker_name(), sidecar::READ_LIMIT)
-        {
-            Ok(Some(blob)) => Marker::decode(&blob),
-            Ok(None) => None,
-            Err(e) => {
-                tracing::debug!(error = %e, "cannot read the cleanup marker; treating it as absent");
-                None
-            }
-        }
+        self.load_sidecar(&sidecar::marker_name(), "cleanup marker", Marker::decode)
     }
 
     pub(crate) fn error(&self, what: &str, e: &Error) {
@@ -1064,17 +1067,8 @@ impl Janitor {
     }
 
     pub(crate) fn load_usage(&self) -> Usage {
-        match self
-            .store
-            .read_state(&sidecar::usage_name(), sidecar::READ_LIMIT)
-        {
-            Ok(Some(blob)) => Usage::decode(&blob).unwrap_or_default(),
-            Ok(None) => Usage::default(),
-            Err(e) => {
-                tracing::debug!(error = %e, "cannot read the usage state; starting afresh");
-                Usage::default()
-            }
-        }
+        self.load_sidecar(&sidecar::usage_name(), "usage state", Usage::decode)
+            .unwrap_or_default()
     }
 
     pub(crate) fn save_usage(&self, usage: &Usage) {

@@ -513,25 +513,7 @@ impl Housekeeping for FsStore {
 
     fn read_state(&self, name: &StateName, limit: u64) -> Result<Option<Vec<u8>>> {
         let parts = [STATE_DIR, Self::state_name_of(name)];
-        let shown = self.join(&parts);
-        let fd = match self.open_beneath(
-            &parts,
-            OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
-            Mode::empty(),
-        ) {
-            Ok(fd) => fd,
-            Err(Errno::NOENT | Errno::NOTDIR) => return Ok(None),
-            Err(Errno::LOOP | Errno::XDEV) => {
-                return Err(Error::new(
-                    ErrorKind::Insecure,
-                    "a symlink sits on the path of a state file",
-                )
-                .with_path(shown));
-            }
-            Err(e) => return Err(io_err("cannot open state file", &shown, e)),
-        };
-        self.read_opened(&fd, limit, "state file", &|| shown.clone())
-            .map(Some)
+        self.read_beneath(&parts, limit, "state file", &|| self.join(&parts))
     }
 
     fn write_state(&self, name: &StateName, bytes: &[u8]) -> Result<()> {

@@ -364,17 +364,35 @@ impl FsStore {
         p
     }
 
-    /// Reads a file opened beneath the root (an entry or a state file, named by `what` in
-    /// errors): it must be a regular file of at most `limit` bytes, and exactly the size
-    /// `fstat` reports is read (see `Sys::read_to_capacity`). `shown` builds the path for
-    /// error messages only, so the hit path allocates none.
-    fn read_opened(
+    /// Opens `parts` beneath the root without following symlinks and reads it: an entry
+    /// or a state file, named by `what` in errors. Absent is `Ok(None)`; a symlink on the
+    /// path is [`ErrorKind::Insecure`]; the file must be a regular file of at most `limit`
+    /// bytes, and exactly the size `fstat` reports is read (see `Sys::read_to_capacity`).
+    /// `O_NONBLOCK` keeps a planted FIFO from blocking. `shown` builds the path for error
+    /// messages only, so the hit path allocates none.
+    fn read_beneath(
         &self,
-        fd: &OwnedFd,
+        parts: &[&str],
         limit: u64,
         what: &str,
         shown: &dyn Fn() -> PathBuf,
-    ) -> Result<Vec<u8>> {
+    ) -> Result<Option<Vec<u8>>> {
+        let fd = match self.open_beneath(
+            parts,
+            OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT | Errno::NOTDIR) => return Ok(None),
+            Err(Errno::LOOP | Errno::XDEV) => {
+                return Err(Error::new(
+                    ErrorKind::Insecure,
+                    format!("a symlink sits on the path of a {what}"),
+                )
+                .with_path(shown()));
+            }
+            Err(e) => return Err(io_err(format!("cannot open {what}"), &shown(), e)),
+        };
         let st = self
             .sys()
             .fstat(fd.as_fd())
@@ -402,7 +420,7 @@ impl FsStore {
         self.sys()
             .read_to_capacity(fd.as_fd(), &mut buf)
             .map_err(|e| io_err(format!("cannot read {what}"), &shown(), e))?;
-        Ok(buf)
+        Ok(Some(buf))
     }
 
     /// Writes `bytes` to a fresh temp file in `dir` (named by `temp_name` from a random
@@ -615,30 +633,9 @@ impl Store for FsStore {
     fn get(&self, ns: &Namespace, digest: &Digest, limit: u64) -> Result<Option<Vec<u8>>> {
         let name = EntryName::new(digest);
         let parts = [LAYOUT_DIR, ns.as_str(), name.shard(), name.as_str()];
-        let fd = match self.open_beneath(
-            &parts,
-            OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
-            Mode::empty(),
-        ) {
-            Ok(fd) => fd,
-            Err(Errno::NOENT | Errno::NOTDIR) => return Ok(None),
-            Err(Errno::LOOP | Errno::XDEV) => {
-                return Err(Error::new(
-                    ErrorKind::Insecure,
-                    "a symlink sits on the path of a cache entry",
-                )
-                .with_path(self.entry_path(ns, digest)));
-            }
-            Err(e) => {
-                return Err(io_err(
-                    "cannot open cache entry",
-                    &self.entry_path(ns, digest),
-                    e,
-                ));
-            }
-        };
-        self.read_opened(&fd, limit, "cache entry", &|| self.entry_path(ns, digest))
-            .map(Some)
+        self.read_beneath(&parts, limit, "cache entry", &|| {
+            self.entry_path(ns, digest)
+        })
     }
 
     fn put(&self, ns: &Namespace, digest: &Digest, frame: &[u8]) -> Result<()> {
