@@ -32,8 +32,9 @@ const LIB_DOC_LINE: &str = r#"#![doc = include_str!("../README.md")]"#;
 const INHERITED: [&str; 4] = ["version", "edition", "rust-version", "license"];
 
 /// Internal crates a crate may add as dev-dependencies, on top of its normal ones, to test
-/// against real implementations and the conformance suites.
-const TEST_HELPERS: [&str; 3] = ["hoard-testkit", "hoard-codec", "hoard-key"];
+/// against real implementations and the conformance suites (`hoard-fs`: the local store a
+/// remote tier is tested behind).
+const TEST_HELPERS: [&str; 4] = ["hoard-testkit", "hoard-codec", "hoard-key", "hoard-fs"];
 
 /// One broken rule: the package, the file to fix and what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -113,6 +113,9 @@ impl EntryInfo {
 ///   same time; the last completed put wins.
 /// - **Bounded gets.** `get(ns, d, limit)` never returns or allocates for more than `limit`
 ///   bytes: a larger stored value is an [`ErrorKind::TooLarge`] error.
+/// - **Item limits are declared.** A store whose backend caps the size of a value (memcached)
+///   may refuse larger frames with [`ErrorKind::TooLarge`], storing nothing; it documents
+///   the limit. Every other put of a valid frame is stored.
 /// - **Misses are `Ok(None)`.** Only failures to answer are errors.
 /// - **Containment.** No namespace or digest makes the store touch anything outside its own
 ///   space (directory, prefix, key space).

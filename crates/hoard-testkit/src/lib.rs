@@ -6,6 +6,7 @@
 //! - [`hasher`]: the [`KeyHasher`](hoard_core::KeyHasher) suite.
 //! - [`housekeeping`]: the [`Housekeeping`](hoard_core::Housekeeping) suite, for stores
 //!   that offer maintenance to the eviction worker.
+//! - [`servers`]: real Redis, memcached and S3 servers on loopback ports, for remote stores.
 //! - Test data at the crate root: [`artifact`] and [`noise`]; hostile frames: [`reseal`].
 
 pub mod codec;
@@ -13,6 +14,7 @@ mod data;
 pub mod hasher;
 mod hostile;
 pub mod housekeeping;
+pub mod servers;
 pub mod store;
 mod support;
 

@@ -41,8 +41,16 @@ const CREATED_UNIX_MS: u64 = 1_700_000_000_000;
 /// store in a temporary directory, let `make` return a small wrapper store that owns both the
 /// store and the directory's guard, so that each directory lives exactly as long as its check.
 pub fn run_all<S: Store>(make: impl Fn() -> S) {
+    run_all_with_item_limit(make, u64::MAX);
+}
+
+/// [`run_all`] for a store with a documented item limit (memcached's 1 MiB, say): frames
+/// up to `item_limit` bytes must behave as for any store, and the larger frame of
+/// [`put_then_get_returns_the_frame`] must be refused with [`ErrorKind::TooLarge`] and stay
+/// absent (see [`put_then_get_up_to`]).
+pub fn run_all_with_item_limit<S: Store>(make: impl Fn() -> S, item_limit: u64) {
     absent_key_is_none(&make());
-    put_then_get_returns_the_frame(&make());
+    put_then_get_up_to(&make(), item_limit);
     put_replaces(&make());
     namespaces_are_isolated(&make());
     digests_are_isolated(&make());
@@ -177,6 +185,12 @@ pub fn absent_key_is_none<S: Store + ?Sized>(store: &S) {
 /// Put then get returns the exact frame, for payloads of 0, 1, 4 KiB and 1 MiB + 7 bytes
 /// (frames of 96 bytes to just over 1 MiB, some with a page-aligned payload).
 pub fn put_then_get_returns_the_frame<S: Store + ?Sized>(store: &S) {
+    put_then_get_up_to(store, u64::MAX);
+}
+
+/// [`put_then_get_returns_the_frame`] for a store that refuses frames over `item_limit`
+/// bytes: those puts must fail with [`ErrorKind::TooLarge`] and leave nothing to get.
+pub fn put_then_get_up_to<S: Store + ?Sized>(store: &S, item_limit: u64) {
     const CLAUSE: &str = "a put is visible to later gets";
     let space = ns("put-get");
     let sizes = [0, 1, 4096, (1 << 20) + 7];
@@ -189,11 +203,33 @@ pub fn put_then_get_returns_the_frame<S: Store + ?Sized>(store: &S) {
             (d, f)
         })
         .collect();
-    for (d, f) in &frames {
+    let (fit, over): (Vec<_>, Vec<_>) = frames
+        .into_iter()
+        .partition(|(_, f)| f.len() as u64 <= item_limit);
+    for (d, f) in &fit {
         put(store, CLAUSE, &space, d, f);
         expect_frame(store, CLAUSE, &space, d, f, "right after its put");
     }
-    for (d, f) in &frames {
+    for (d, f) in &over {
+        remove(store, CLAUSE, &space, d);
+        match store.put(&space, d, f) {
+            Err(e) if e.kind() == ErrorKind::TooLarge => {}
+            other => panic!(
+                "store contract broken (item limit): put of a {}-byte frame, over the store's \
+                 {item_limit}-byte item limit, returned {other:?}; expected ErrorKind::TooLarge",
+                f.len()
+            ),
+        }
+        if let Some(got) = get(store, CLAUSE, &space, d, LIMIT) {
+            panic!(
+                "store contract broken (item limit): a refused {}-byte put left {} bytes under \
+                 {space}/{d}",
+                f.len(),
+                got.len()
+            );
+        }
+    }
+    for (d, f) in &fit {
         expect_frame(store, CLAUSE, &space, d, f, "after puts of other digests");
     }
 }

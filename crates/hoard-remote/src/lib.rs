@@ -1,0 +1,23 @@
+#![doc = include_str!("../README.md")]
+//!
+//! # Modules
+//! - [`RemoteConfig`] (`config`): which backend, where, timeouts, breaker, item limit.
+//! - [`RemoteStore`] (`remote`): the [`Store`](hoard_core::Store) on OpenDAL.
+//! - [`TieredStore`] (`tiered`): a local store in front of a remote one.
+//! - [`RemoteStats`], [`TierStats`] (`stats`): their counters.
+//! - `breaker` (private): the circuit breaker.
+
+mod breaker;
+mod config;
+mod remote;
+mod stats;
+mod tiered;
+
+pub use config::{
+    Backend, Credentials, DEFAULT_COOLDOWN, DEFAULT_PREFIX, DEFAULT_TIMEOUT,
+    MEMCACHED_DEFAULT_MAX_ITEM, PASSWORD_ENV, PREFIX_MAX_LEN, REDIS_DEFAULT_MAX_ITEM, RemoteConfig,
+    S3_DEFAULT_MAX_ITEM, USERNAME_ENV,
+};
+pub use remote::RemoteStore;
+pub use stats::{RemoteStats, TierStats};
+pub use tiered::{DEFAULT_WRITE_BACK_QUEUE, RemoteAccess, TieredStore, WritePolicy};

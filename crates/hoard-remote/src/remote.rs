@@ -1,0 +1,597 @@
+//! [`RemoteStore`]: frames stored as they are on Redis, memcached or S3, through OpenDAL, with
+//! a per-operation timeout and a circuit breaker.
+
+use std::fmt;
+use std::future::Future;
+use std::ops::ControlFlow;
+use std::pin::Pin;
+use std::sync::atomic::AtomicU64;
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime};
+
+use futures_core::Stream;
+use hoard_core::{Digest, EntryInfo, Error, ErrorKind, Namespace, Result, Store};
+use opendal::{HttpTransporter, Operator, services};
+use opendal_http_transport_reqwest::ReqwestTransport;
+
+use crate::breaker::{Admit, Breaker, Tripped};
+use crate::config::{Backend, PASSWORD_ENV, RemoteConfig, USERNAME_ENV};
+use crate::stats::{RemoteCounters, RemoteStats};
+
+/// A [`Store`] on a remote service: Redis, memcached or S3 (see [`RemoteConfig`]).
+///
+/// - **Layout.** A frame lives under `<prefix>/<namespace>/<digest>` (the digest in lowercase
+///   hex); on S3 a shard segment, the digest's first byte in hex, comes before the digest
+///   (`<prefix>/<namespace>/<shard>/<digest>`), spreading keys over 256 prefixes as S3's
+///   per-prefix request rates want.
+/// - **Frames as they are.** The store moves the bytes hoard framed; whoever reads them
+///   verifies them, so a value damaged or swapped in the remote is a miss, never served.
+/// - **Sizes.** A frame larger than [`RemoteConfig::max_item_size`] (memcached's default item
+///   limit is 1 MiB) is not sent: the put fails with [`ErrorKind::TooLarge`] and is counted
+///   in [`RemoteStats::skipped_too_large`]. Large artifacts are not chunked: a chunked value
+///   is several keys that the backend evicts independently and that concurrent writers can
+///   interleave, and S3, where large artifacts belong, takes them whole. A get is bounded
+///   by its limit: on S3 with a ranged read; Redis and memcached return whole values (at
+///   most their own item limit), which are refused with [`ErrorKind::TooLarge`] when over
+///   the limit.
+/// - **Failures.** Each operation has a timeout ([`RemoteConfig::timeout`]). An error or a
+///   timeout is returned as an [`ErrorKind::Io`] error (the facade turns it into a counted
+///   miss) and counts towards the circuit breaker: after
+///   [`RemoteConfig::failure_threshold`] consecutive failures, operations fail at once for
+///   [`RemoteConfig::cooldown`], then a single probe decides whether the remote is back. A
+///   dead remote therefore costs one timeout per cool-down.
+/// - **Listing.** S3 lists (under the prefix); Redis and memcached cannot, and `list`
+///   returns [`ErrorKind::NotSupportedByStore`].
+/// - **Runtime.** OpenDAL is async; the store owns a two-thread tokio runtime and blocks the
+///   calling thread on it, so it is usable from plain threads and from inside another async
+///   runtime alike (there it waits without entering the caller's runtime).
+pub struct RemoteStore {
+    config: RemoteConfig,
+    op: Operator,
+    runtime: Option<tokio::runtime::Runtime>,
+    breaker: Breaker,
+    counters: RemoteCounters,
+}
+
+impl fmt::Debug for RemoteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteStore")
+            .field("url", &self.config.url())
+            .field("prefix", &self.config.key_prefix())
+            .field("breaker_open", &self.breaker.is_open())
+            .finish_non_exhaustive()
+    }
+}
+
+/// How one remote operation ended.
+enum Outcome<T> {
+    Done(opendal::Result<T>),
+    TimedOut,
+    Bypassed,
+}
+
+impl RemoteStore {
+    /// Connects lazily to the remote `config` names: nothing is sent until the first
+    /// operation, so an unreachable remote is not an error here. Fails only for a
+    /// configuration OpenDAL refuses, or when the runtime's threads cannot be started.
+    pub fn open(config: RemoteConfig) -> Result<Self> {
+        install_defaults();
+        let op = operator(&config)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("hoard-remote")
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Io,
+                    format!("cannot start the runtime of remote {}: {e}", config.url()),
+                )
+                .with_source(e)
+            })?;
+        Ok(Self {
+            breaker: Breaker::new(config.breaker_threshold(), config.breaker_cooldown()),
+            config,
+            op,
+            runtime: Some(runtime),
+            counters: RemoteCounters::default(),
+        })
+    }
+
+    /// The configuration the store was opened with.
+    pub fn config(&self) -> &RemoteConfig {
+        &self.config
+    }
+
+    /// This store's counters so far.
+    pub fn stats(&self) -> RemoteStats {
+        self.counters.snapshot()
+    }
+
+    /// Whether the circuit breaker currently bypasses the remote.
+    pub fn is_bypassed(&self) -> bool {
+        self.breaker.is_open()
+    }
+
+    /// The OpenDAL operator, for tools that need the backend itself (the benchmarks compare
+    /// against a plain OpenDAL read of the same key).
+    pub fn operator(&self) -> &Operator {
+        &self.op
+    }
+
+    /// The backend key of `(ns, digest)` (see the layout above).
+    pub fn object_key(&self, ns: &Namespace, digest: &Digest) -> String {
+        let hex = digest.to_hex();
+        match self.config.backend() {
+            Backend::S3 => format!(
+                "{}/{}/{}/{}",
+                self.config.key_prefix(),
+                ns.as_str(),
+                &hex[..2],
+                hex
+            ),
+            Backend::Redis | Backend::Memcached => {
+                format!("{}/{}/{}", self.config.key_prefix(), ns.as_str(), hex)
+            }
+        }
+    }
+
+    /// Runs `fut` on the store's runtime within the timeout, through the breaker.
+    fn run<T, F>(&self, fut: F) -> Outcome<T>
+    where
+        F: Future<Output = opendal::Result<T>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let admit = self.breaker.admit(Instant::now());
+        if admit == Admit::Bypass {
+            RemoteCounters::bump(&self.counters.bypassed);
+            return Outcome::Bypassed;
+        }
+        let timeout = self.config.operation_timeout();
+        let timed = async move { tokio::time::timeout(timeout, fut).await.ok() };
+        let runtime = self.runtime();
+        let result = if tokio::runtime::Handle::try_current().is_ok() {
+            // Inside someone's runtime `block_on` would panic: run on ours and wait here.
+            let (tx, rx) = mpsc::sync_channel(1);
+            runtime.spawn(async move {
+                // The receiver only goes away if this thread stopped waiting.
+                let _ = tx.send(timed.await);
+            });
+            rx.recv_timeout(timeout + Duration::from_secs(1))
+                .ok()
+                .flatten()
+        } else {
+            runtime.block_on(timed)
+        };
+        match result {
+            Some(done) => Outcome::Done(done),
+            None => Outcome::TimedOut,
+        }
+    }
+
+    fn runtime(&self) -> &tokio::runtime::Runtime {
+        self.runtime
+            .as_ref()
+            .expect("the runtime is only taken by Drop")
+    }
+
+    /// Records a failed operation with the breaker and the counters, and returns the error
+    /// the caller sees.
+    /// A bypassed operation counts only as bypassed; others bump `counter` too.
+    fn failed(&self, what: &str, key: &str, outcome: Failure, counter: &AtomicU64) -> Error {
+        if !matches!(outcome, Failure::Bypassed) {
+            RemoteCounters::bump(counter);
+        }
+        let message = match &outcome {
+            Failure::Bypassed => {
+                return Error::new(
+                    ErrorKind::Io,
+                    format!(
+                        "remote {} bypassed for {key}: it failed recently (circuit breaker open)",
+                        self.config.url()
+                    ),
+                );
+            }
+            Failure::TimedOut => {
+                RemoteCounters::bump(&self.counters.timeouts);
+                format!(
+                    "remote {} {what} of {key} timed out after {:?}",
+                    self.config.url(),
+                    self.config.operation_timeout()
+                )
+            }
+            Failure::Error(e) => {
+                format!("remote {} {what} of {key} failed: {e}", self.config.url())
+            }
+        };
+        if self.breaker.failure(Instant::now()) == Tripped::Yes {
+            RemoteCounters::bump(&self.counters.breaker_trips);
+            tracing::warn!(
+                remote = self.config.url(),
+                cooldown = ?self.config.breaker_cooldown(),
+                "remote failing; bypassing it for the cool-down: {message}"
+            );
+        }
+        let err = Error::new(ErrorKind::Io, message);
+        match outcome {
+            Failure::Error(e) => err.with_source(e),
+            _ => err,
+        }
+    }
+
+    /// Checks that the remote answers: one read of a key that does not exist. Counts like
+    /// any other operation (a failure trips the breaker).
+    pub fn ping(&self) -> Result<Duration> {
+        let key = format!("{}/.ping", self.config.key_prefix());
+        let op = self.op.clone();
+        let path = key.clone();
+        let start = Instant::now();
+        match self.run(async move { op.exists(&path).await }) {
+            Outcome::Done(Ok(_)) => {
+                self.breaker.success();
+                Ok(start.elapsed())
+            }
+            Outcome::Done(Err(e)) => {
+                Err(self.failed("ping", &key, Failure::Error(e), &self.counters.get_failures))
+            }
+            Outcome::TimedOut => {
+                Err(self.failed("ping", &key, Failure::TimedOut, &self.counters.get_failures))
+            }
+            Outcome::Bypassed => {
+                Err(self.failed("ping", &key, Failure::Bypassed, &self.counters.get_failures))
+            }
+        }
+    }
+}
+
+enum Failure {
+    Error(opendal::Error),
+    TimedOut,
+    Bypassed,
+}
+
+impl<T> Outcome<T> {
+    fn split(self) -> std::result::Result<opendal::Result<T>, Failure> {
+        match self {
+            Outcome::Done(r) => Ok(r),
+            Outcome::TimedOut => Err(Failure::TimedOut),
+            Outcome::Bypassed => Err(Failure::Bypassed),
+        }
+    }
+}
+
+impl Drop for RemoteStore {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            // Safe inside another runtime, unlike dropping it; nothing of ours is pending.
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl Store for RemoteStore {
+    fn get(&self, ns: &Namespace, digest: &Digest, limit: u64) -> Result<Option<Vec<u8>>> {
+        let key = self.object_key(ns, digest);
+        let op = self.op.clone();
+        let path = key.clone();
+        let streamed = self.config.backend() == Backend::S3;
+        let fut = async move {
+            if streamed {
+                read_at_most(&op, &path, limit).await
+            } else {
+                op.read(&path).await.map(|b| b.to_vec())
+            }
+        };
+        let done = self.run(fut).split();
+        let result = match done {
+            Ok(Ok(bytes)) => {
+                self.breaker.success();
+                RemoteCounters::add(&self.counters.bytes_read, bytes.len());
+                Ok(Some(bytes))
+            }
+            Ok(Err(e)) if e.kind() == opendal::ErrorKind::NotFound => {
+                self.breaker.success();
+                Ok(None)
+            }
+            Ok(Err(e)) => {
+                Err(self.failed("get", &key, Failure::Error(e), &self.counters.get_failures))
+            }
+            Err(f) => Err(self.failed("get", &key, f, &self.counters.get_failures)),
+        };
+        match &result {
+            Ok(Some(bytes)) if bytes.len() as u64 > limit => {
+                RemoteCounters::bump(&self.counters.misses);
+                return Err(Error::new(
+                    ErrorKind::TooLarge,
+                    format!(
+                        "remote value {key} is larger than the {limit}-byte limit of this read"
+                    ),
+                ));
+            }
+            Ok(Some(_)) => RemoteCounters::bump(&self.counters.hits),
+            Ok(None) => RemoteCounters::bump(&self.counters.misses),
+            Err(_) => {}
+        }
+        result
+    }
+
+    fn put(&self, ns: &Namespace, digest: &Digest, frame: &[u8]) -> Result<()> {
+        let key = self.object_key(ns, digest);
+        let limit = self.config.item_size_limit();
+        if frame.len() as u64 > limit {
+            RemoteCounters::bump(&self.counters.skipped_too_large);
+            return Err(Error::new(
+                ErrorKind::TooLarge,
+                format!(
+                    "not sending {key} to remote {}: its {} bytes exceed the backend's {limit}-byte item limit",
+                    self.config.url(),
+                    frame.len()
+                ),
+            ));
+        }
+        let op = self.op.clone();
+        let path = key.clone();
+        let body = frame.to_vec();
+        let len = body.len();
+        match self.run(async move { op.write(&path, body).await }).split() {
+            Ok(Ok(_)) => {
+                self.breaker.success();
+                RemoteCounters::bump(&self.counters.puts);
+                RemoteCounters::add(&self.counters.bytes_written, len);
+                Ok(())
+            }
+            Ok(Err(e)) => {
+                Err(self.failed("put", &key, Failure::Error(e), &self.counters.put_failures))
+            }
+            Err(f) => Err(self.failed("put", &key, f, &self.counters.put_failures)),
+        }
+    }
+
+    fn remove(&self, ns: &Namespace, digest: &Digest) -> Result<bool> {
+        let key = self.object_key(ns, digest);
+        let op = self.op.clone();
+        let path = key.clone();
+        // Deletes are idempotent on every backend, so whether there was an entry takes a
+        // look first; removal is rare (damaged entries, operators).
+        let fut = async move {
+            let existed = op.exists(&path).await?;
+            if existed {
+                op.delete(&path).await?;
+            }
+            Ok(existed)
+        };
+        match self.run(fut).split() {
+            Ok(Ok(existed)) => {
+                self.breaker.success();
+                RemoteCounters::bump(&self.counters.removes);
+                Ok(existed)
+            }
+            Ok(Err(e)) => Err(self.failed(
+                "remove",
+                &key,
+                Failure::Error(e),
+                &self.counters.remove_failures,
+            )),
+            Err(f) => Err(self.failed("remove", &key, f, &self.counters.remove_failures)),
+        }
+    }
+
+    fn list(&self, visit: &mut dyn FnMut(EntryInfo) -> ControlFlow<()>) -> Result<()> {
+        if self.config.backend() != Backend::S3 {
+            return Err(Error::new(
+                ErrorKind::NotSupportedByStore,
+                format!(
+                    "remote {} cannot list its keys ({} has no listing)",
+                    self.config.url(),
+                    self.config.backend()
+                ),
+            ));
+        }
+        let prefix = format!("{}/", self.config.key_prefix());
+        let op = self.op.clone();
+        let dir = prefix.clone();
+        let opened = self.run(async move { op.lister_with(&dir).recursive(true).await });
+        let mut lister = match opened.split() {
+            Ok(Ok(lister)) => lister,
+            Ok(Err(e)) => {
+                return Err(self.failed(
+                    "list",
+                    &prefix,
+                    Failure::Error(e),
+                    &self.counters.get_failures,
+                ));
+            }
+            Err(f) => return Err(self.failed("list", &prefix, f, &self.counters.get_failures)),
+        };
+        loop {
+            let next = self.run(async move {
+                let item = std::future::poll_fn(|cx| Pin::new(&mut lister).poll_next(cx)).await;
+                Ok((item, lister))
+            });
+            let (item, back) = match next.split() {
+                Ok(Ok(pair)) => pair,
+                Ok(Err(e)) => {
+                    return Err(self.failed(
+                        "list",
+                        &prefix,
+                        Failure::Error(e),
+                        &self.counters.get_failures,
+                    ));
+                }
+                Err(f) => return Err(self.failed("list", &prefix, f, &self.counters.get_failures)),
+            };
+            lister = back;
+            let entry = match item {
+                None => break,
+                Some(Ok(entry)) => entry,
+                Some(Err(e)) => {
+                    return Err(self.failed(
+                        "list",
+                        &prefix,
+                        Failure::Error(e),
+                        &self.counters.get_failures,
+                    ));
+                }
+            };
+            let Some(info) = self.entry_info(&prefix, &entry) else {
+                continue;
+            };
+            if visit(info).is_break() {
+                break;
+            }
+        }
+        self.breaker.success();
+        Ok(())
+    }
+}
+
+impl RemoteStore {
+    /// The entry an S3 listing item describes, if it is one of hoard's names
+    /// (`<namespace>/<shard>/<hex digest>` under the prefix, shard matching the digest).
+    fn entry_info(&self, prefix: &str, entry: &opendal::Entry) -> Option<EntryInfo> {
+        let rest = entry.path().strip_prefix(prefix)?;
+        let mut parts = rest.split('/');
+        let (ns, shard, hex) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() || !entry.metadata().is_file() {
+            return None;
+        }
+        let namespace = Namespace::new(ns).ok()?;
+        let digest = Digest::from_hex(hex).ok()?;
+        if digest.to_hex() != hex || !hex.starts_with(shard) || shard.len() != 2 {
+            return None;
+        }
+        let meta = entry.metadata();
+        let modified = meta.last_modified().map(SystemTime::from);
+        Some(EntryInfo::new(
+            namespace,
+            digest,
+            meta.content_length(),
+            modified,
+            None,
+        ))
+    }
+}
+
+/// Streams the object at `path`, stopping once more than `limit` bytes arrived (dropping
+/// the stream closes the connection), so a huge object costs at most `limit` + one chunk.
+async fn read_at_most(op: &Operator, path: &str, limit: u64) -> opendal::Result<Vec<u8>> {
+    let mut stream = op.reader(path).await?.into_bytes_stream(..).await?;
+    let mut out = Vec::new();
+    while let Some(chunk) = std::future::poll_fn(|cx| Pin::new(&mut stream).poll_next(cx)).await {
+        let chunk = chunk.map_err(|e| {
+            match e
+                .into_inner()
+                .map(|inner| inner.downcast::<opendal::Error>())
+            {
+                Some(Ok(original)) => *original,
+                Some(Err(other)) => {
+                    opendal::Error::new(opendal::ErrorKind::Unexpected, "reading the object failed")
+                        .set_source(as_source(other))
+                }
+                None => {
+                    opendal::Error::new(opendal::ErrorKind::Unexpected, "reading the object failed")
+                }
+            }
+        })?;
+        out.extend_from_slice(&chunk);
+        if out.len() as u64 > limit {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// A read error's cause as the boxed error OpenDAL keeps as a source.
+fn as_source(e: Box<dyn std::error::Error + Send + Sync>) -> std::io::Error {
+    std::io::Error::other(e)
+}
+
+/// A TLS crypto provider for the process, unless the program installed one (rustls panics
+/// without one when the first TLS client is built).
+fn install_defaults() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Fails only if a provider is installed already, which is as good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// The program's credentials, else [`USERNAME_ENV`] / [`PASSWORD_ENV`] (a password alone
+/// is Redis's `AUTH password`).
+fn user_and_password(config: &RemoteConfig) -> Option<(String, String)> {
+    if let Some(c) = config.given_credentials() {
+        return Some((c.user.clone(), c.secret.clone()));
+    }
+    env(PASSWORD_ENV).map(|password| (env(USERNAME_ENV).unwrap_or_default(), password))
+}
+
+fn operator(config: &RemoteConfig) -> Result<Operator> {
+    let built = match config.backend() {
+        Backend::Redis => {
+            let scheme = if config.tls() { "rediss" } else { "redis" };
+            let port = config.port().unwrap_or(6379);
+            let mut b = services::Redis::default()
+                .endpoint(&format!("{scheme}://{}:{port}", config.host()))
+                .db(config.redis_db());
+            if let Some((user, password)) = user_and_password(config) {
+                if !user.is_empty() {
+                    b = b.username(&user);
+                }
+                b = b.password(&password);
+            }
+            Operator::new(b)
+        }
+        Backend::Memcached => {
+            let port = config.port().unwrap_or(11211);
+            let mut b =
+                services::Memcached::default().endpoint(&format!("tcp://{}:{port}", config.host()));
+            if let Some((user, password)) = user_and_password(config) {
+                b = b.username(&user).password(&password);
+            }
+            Operator::new(b)
+        }
+        Backend::S3 => {
+            let mut b = services::S3::default()
+                .bucket(config.host())
+                .root("/")
+                .region(config.region_name().unwrap_or("us-east-1"))
+                // Credentials come from the environment only, read here; nothing else.
+                .disable_config_load()
+                .disable_ec2_metadata();
+            if let Some(endpoint) = config.endpoint_url() {
+                b = b.endpoint(endpoint);
+            }
+            let given = config
+                .given_credentials()
+                .map(|c| (c.user.clone(), c.secret.clone()));
+            match given.or_else(|| env("AWS_ACCESS_KEY_ID").zip(env("AWS_SECRET_ACCESS_KEY"))) {
+                Some((id, secret)) => {
+                    b = b.access_key_id(&id).secret_access_key(&secret);
+                    if let Some(token) = env("AWS_SESSION_TOKEN") {
+                        b = b.session_token(&token);
+                    }
+                }
+                None => b = b.skip_signature(),
+            }
+            Operator::new(b)
+        }
+    };
+    // The HTTP transport is set on this operator, not installed process-wide.
+    let built = built.map(|op| {
+        let context = op
+            .context()
+            .with_http_transport(HttpTransporter::new(ReqwestTransport::default()));
+        op.with_context(context)
+    });
+    built.map_err(|e| {
+        Error::new(
+            ErrorKind::Config,
+            format!("cannot use remote {}: {e}", config.url()),
+        )
+        .with_source(e)
+    })
+}

@@ -1,0 +1,484 @@
+//! `RemoteStore` and `TieredStore` against real servers: the conformance suite per backend,
+//! item limits, damaged values, a dead and a hung server, the tier in front.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use hoard_core::{Digest, ErrorKind, Key, Namespace, Store, StoreExt, frame};
+use hoard_fs::FsStore;
+use hoard_remote::{
+    Backend, Credentials, MEMCACHED_DEFAULT_MAX_ITEM, RemoteAccess, RemoteConfig, RemoteStore,
+    TieredStore, WritePolicy,
+};
+use hoard_testkit::servers::{self, Kind, Server};
+
+/// A prefix no other store of this test process uses, so that each store starts empty.
+fn fresh_prefix() -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "t{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn config(server: &Server) -> RemoteConfig {
+    let prefix = fresh_prefix();
+    let c = RemoteConfig::parse(&server.url(&prefix)).expect("test step");
+    let c = match server.kind() {
+        // moto checks no signature, but refuses anonymous requests to a private bucket.
+        Kind::S3 => c
+            .endpoint(&server.endpoint())
+            .expect("test step")
+            .credentials(Credentials::new("hoard-test", "hoard-test")),
+        _ => c.prefix(&prefix).expect("test step"),
+    };
+    c.timeout(Duration::from_secs(5)).expect("test step")
+}
+
+fn store(server: &Server) -> RemoteStore {
+    RemoteStore::open(config(server)).expect("test step")
+}
+
+fn ns() -> Namespace {
+    Namespace::new("remote-test").expect("test step")
+}
+
+fn framed(tag: u8, len: usize) -> (Key, Vec<u8>) {
+    let key = Key::new(hoard_core::HasherId::Sha256, Digest::from_bytes([tag; 32]));
+    let data = hoard_testkit::noise(len, u64::from(tag));
+    let f = frame::encode(&key, &hoard_codec::Identity, &data, 1).expect("test step");
+    (key, f)
+}
+
+#[test]
+fn redis_passes_the_store_conformance_suite() {
+    let server = Server::start(Kind::Redis);
+    hoard_testkit::store::run_all(|| store(&server));
+}
+
+#[test]
+fn memcached_passes_the_store_conformance_suite() {
+    let server = Server::start(Kind::Memcached);
+    hoard_testkit::store::run_all_with_item_limit(|| store(&server), MEMCACHED_DEFAULT_MAX_ITEM);
+}
+
+#[test]
+fn s3_passes_the_store_conformance_suite() {
+    let server = Server::start(Kind::S3);
+    hoard_testkit::store::run_all(|| store(&server));
+}
+
+/// Writes `bytes` under the backend key `key` with OpenDAL itself, behind hoard's back.
+fn raw_write(store: &RemoteStore, key: &str, bytes: &[u8]) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("test step");
+    rt.block_on(store.operator().write(key, bytes.to_vec()))
+        .expect("test step");
+}
+
+#[test]
+fn s3_lists_only_its_own_names_under_its_prefix() {
+    let server = Server::start(Kind::S3);
+    let s = store(&server);
+    let (key, f) = framed(1, 1000);
+    s.put(&ns(), key.digest(), &f).expect("test step");
+    // Foreign objects beside and under the prefix are not entries.
+    let prefix = s.config().key_prefix().to_owned();
+    for junk in [
+        format!("{prefix}/remote-test/zz/{}", key.digest().to_hex()),
+        format!("{prefix}/remote-test/{}", key.digest().to_hex()),
+        format!("{prefix}/notes.txt"),
+        format!("{prefix}-other/remote-test/01/{}", key.digest().to_hex()),
+    ] {
+        raw_write(&s, &junk, b"x");
+    }
+    let entries = s.entries().expect("test step");
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0].digest, *key.digest());
+    assert_eq!(entries[0].stored_len, f.len() as u64);
+    assert!(entries[0].modified.is_some());
+}
+
+#[test]
+fn memcached_skips_frames_over_its_item_limit_and_stores_the_largest_that_fits() {
+    let server = Server::start(Kind::Memcached);
+    let s = store(&server);
+    let limit = usize::try_from(MEMCACHED_DEFAULT_MAX_ITEM).expect("test step");
+    let fits = vec![7u8; limit];
+    let too_big = vec![7u8; limit + 1];
+    let d = Digest::from_bytes([9; 32]);
+    s.put(&ns(), &d, &fits).expect("test step");
+    assert_eq!(
+        s.get(&ns(), &d, u64::MAX).expect("test step").as_deref(),
+        Some(&fits[..])
+    );
+    let e = s
+        .put(&ns(), &Digest::from_bytes([8; 32]), &too_big)
+        .expect_err("must fail");
+    assert_eq!(e.kind(), ErrorKind::TooLarge, "{e}");
+    assert!(e.message().contains("item limit"), "{e}");
+    let stats = s.stats();
+    assert_eq!(
+        (stats.puts, stats.skipped_too_large, stats.put_failures),
+        (1, 1, 0)
+    );
+    assert!(!s.is_bypassed(), "a skipped put is not a remote failure");
+}
+
+/// A value changed in Redis behind hoard's back is caught by the frame check, whoever reads.
+#[test]
+fn a_value_damaged_in_redis_is_not_served() {
+    let server = Server::start(Kind::Redis);
+    let remote = Arc::new(store(&server));
+    let (key, f) = framed(3, 4096);
+    remote.put(&ns(), key.digest(), &f).expect("test step");
+    let object = remote.object_key(&ns(), key.digest());
+    let mut damaged = f.clone();
+    damaged[2000] ^= 0x10;
+    assert_eq!(
+        servers::redis_command(server.port(), &[b"SET", object.as_bytes(), &damaged]),
+        b"+OK\r\n"
+    );
+    let e = remote
+        .get_verified(&ns(), &key, 1 << 20)
+        .expect_err("must fail");
+    assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+
+    // Through a tier: a miss, counted, not copied locally, removed from the remote.
+    let dir = tempfile::tempdir().expect("test step");
+    let local = Arc::new(FsStore::open(dir.path().join("c")).expect("test step"));
+    let tier = TieredStore::new(
+        local.clone(),
+        remote.clone(),
+        WritePolicy::Through,
+        RemoteAccess::ReadWrite,
+    )
+    .expect("test step");
+    assert_eq!(
+        tier.get(&ns(), key.digest(), 1 << 20).expect("test step"),
+        None
+    );
+    assert_eq!(tier.stats().remote_rejected, 1);
+    assert_eq!(
+        local.get(&ns(), key.digest(), 1 << 20).expect("test step"),
+        None
+    );
+    let raw = servers::redis_command(server.port(), &[b"EXISTS", object.as_bytes()]);
+    assert_eq!(raw, b":0\r\n", "the damaged value is removed from redis");
+
+    // Another key's valid frame under this key's name is rejected the same way.
+    let (other, other_frame) = framed(4, 100);
+    remote
+        .put(&ns(), other.digest(), &other_frame)
+        .expect("test step");
+    servers::redis_command(server.port(), &[b"SET", object.as_bytes(), &other_frame]);
+    assert_eq!(
+        tier.get(&ns(), key.digest(), 1 << 20).expect("test step"),
+        None
+    );
+    assert_eq!(tier.stats().remote_rejected, 2);
+}
+
+#[test]
+fn a_value_damaged_in_s3_is_not_served() {
+    let server = Server::start(Kind::S3);
+    let remote = Arc::new(store(&server));
+    let (key, f) = framed(5, 3000);
+    remote.put(&ns(), key.digest(), &f).expect("test step");
+    let object = remote.object_key(&ns(), key.digest());
+    for (what, bytes) in [
+        ("flipped", {
+            let mut d = f.clone();
+            d[100] ^= 1;
+            d
+        }),
+        ("truncated", f[..f.len() - 1].to_vec()),
+        ("empty", Vec::new()),
+    ] {
+        raw_write(&remote, &object, &bytes);
+        let dir = tempfile::tempdir().expect("test step");
+        let local = Arc::new(FsStore::open(dir.path().join("c")).expect("test step"));
+        let tier = TieredStore::new(
+            local,
+            remote.clone(),
+            WritePolicy::LocalOnly,
+            RemoteAccess::ReadOnly,
+        )
+        .expect("test step");
+        assert_eq!(
+            tier.get(&ns(), key.digest(), 1 << 20).expect("test step"),
+            None,
+            "{what}"
+        );
+        assert_eq!(tier.stats().remote_rejected, 1, "{what}");
+        assert!(
+            !remote.is_bypassed(),
+            "{what}: damage is not a remote failure"
+        );
+    }
+}
+
+#[test]
+fn the_tier_backfills_writes_through_and_keeps_read_only_remotes_untouched() {
+    let server = Server::start(Kind::Redis);
+    let remote = Arc::new(store(&server));
+    let dirs = [
+        tempfile::tempdir().expect("test step"),
+        tempfile::tempdir().expect("test step"),
+    ];
+    let local = |i: usize| {
+        Arc::new(FsStore::open(dirs[i].path().join("c")).expect("test step")) as Arc<dyn Store>
+    };
+    let a = TieredStore::new(
+        local(0),
+        remote.clone(),
+        WritePolicy::Through,
+        RemoteAccess::ReadWrite,
+    )
+    .expect("test step");
+    let b = TieredStore::new(
+        local(1),
+        remote.clone(),
+        WritePolicy::Through,
+        RemoteAccess::ReadOnly,
+    )
+    .expect("test step");
+    let (key, f) = framed(6, 10_000);
+    a.put(&ns(), key.digest(), &f).expect("test step");
+    assert_eq!(
+        b.get(&ns(), key.digest(), 1 << 20)
+            .expect("test step")
+            .as_deref(),
+        Some(&f[..])
+    );
+    assert_eq!((b.stats().remote_hits, b.stats().backfills), (1, 1));
+    assert_eq!(
+        b.get(&ns(), key.digest(), 1 << 20)
+            .expect("test step")
+            .as_deref(),
+        Some(&f[..])
+    );
+    assert_eq!(b.stats().local_hits, 1, "the second get is served locally");
+
+    // The read-only tier stores locally only, and never removes remotely.
+    let (k2, f2) = framed(7, 100);
+    b.put(&ns(), k2.digest(), &f2).expect("test step");
+    assert_eq!(
+        remote.get(&ns(), k2.digest(), 1 << 20).expect("test step"),
+        None
+    );
+    assert!(b.remove(&ns(), key.digest()).expect("test step"));
+    assert!(
+        remote
+            .get(&ns(), key.digest(), 1 << 20)
+            .expect("test step")
+            .is_some()
+    );
+    assert_eq!(b.stats().remote_writes, 0);
+}
+
+#[test]
+fn write_back_writes_in_the_background_and_counts_what_it_drops() {
+    let server = Server::start(Kind::Redis);
+    let remote = Arc::new(store(&server));
+    let dir = tempfile::tempdir().expect("test step");
+    let local = Arc::new(FsStore::open(dir.path().join("c")).expect("test step"));
+    let tier = TieredStore::new(
+        local,
+        remote.clone(),
+        WritePolicy::Back { queue: 4 },
+        RemoteAccess::ReadWrite,
+    )
+    .expect("test step");
+    let mut written = Vec::new();
+    for tag in 0..200u8 {
+        let (key, f) = framed(tag, 2000);
+        tier.put(&ns(), key.digest(), &f).expect("test step");
+        written.push((key, f));
+    }
+    tier.flush();
+    let stats = tier.stats();
+    assert_eq!(stats.queued + stats.dropped, 200, "{stats:?}");
+    assert_eq!(stats.remote_writes, stats.queued, "{stats:?}");
+    let remote_has = written
+        .iter()
+        .filter(|(k, _)| {
+            remote
+                .get(&ns(), k.digest(), 1 << 20)
+                .expect("test step")
+                .is_some()
+        })
+        .count() as u64;
+    assert_eq!(remote_has, stats.queued);
+    // Dropping the tier writes what is still queued.
+    let (key, f) = framed(250, 100);
+    tier.put(&ns(), key.digest(), &f).expect("test step");
+    let queued = tier.stats().queued > stats.queued;
+    drop(tier);
+    assert_eq!(
+        remote
+            .get(&ns(), key.digest(), 1 << 20)
+            .expect("test step")
+            .is_some(),
+        queued
+    );
+}
+
+/// A killed server: every operation fails fast (connection refused), the breaker trips
+/// once per cool-down, and a restarted server is used again without reopening the store.
+#[test]
+fn a_killed_redis_costs_one_failure_per_cooldown_and_comes_back() {
+    let mut server = Server::start(Kind::Redis);
+    let cooldown = Duration::from_millis(400);
+    let remote = RemoteStore::open(config(&server).cooldown(cooldown)).expect("test step");
+    let (key, f) = framed(11, 500);
+    remote.put(&ns(), key.digest(), &f).expect("test step");
+    server.kill();
+    let start = Instant::now();
+    let mut slowest = Duration::ZERO;
+    let mut gets = 0;
+    while start.elapsed() < cooldown * 5 {
+        let t = Instant::now();
+        assert!(remote.get(&ns(), key.digest(), 1 << 20).is_err());
+        slowest = slowest.max(t.elapsed());
+        gets += 1;
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let stats = remote.stats();
+    eprintln!(
+        "redis killed: {gets} gets in {:?}, slowest {slowest:?}, {} sent and failed, {} bypassed, {} trips",
+        start.elapsed(),
+        stats.get_failures,
+        stats.bypassed,
+        stats.breaker_trips
+    );
+    assert!(
+        stats.breaker_trips >= 1 && stats.breaker_trips <= 6,
+        "{stats:?}"
+    );
+    assert!(
+        stats.get_failures <= stats.breaker_trips + 1,
+        "one failure per cool-down: {stats:?}"
+    );
+    assert!(stats.bypassed + stats.get_failures == gets, "{stats:?}");
+    server.restart();
+    std::thread::sleep(cooldown);
+    let back = (0..50).any(|_| {
+        std::thread::sleep(Duration::from_millis(20));
+        remote.put(&ns(), key.digest(), &f).is_ok()
+    });
+    assert!(
+        back,
+        "the restarted server is used again: {:?}",
+        remote.stats()
+    );
+    assert_eq!(
+        remote
+            .get(&ns(), key.digest(), 1 << 20)
+            .expect("test step")
+            .as_deref(),
+        Some(&f[..])
+    );
+}
+
+/// A hung server (SIGSTOP: connections are accepted by the kernel, nothing answers): the
+/// first get waits the timeout, then the breaker bypasses the remote for the cool-down.
+#[test]
+fn a_hung_redis_costs_one_timeout_per_cooldown() {
+    let server = Server::start(Kind::Redis);
+    let timeout = Duration::from_millis(300);
+    let cooldown = Duration::from_secs(1);
+    let remote = RemoteStore::open(
+        config(&server)
+            .timeout(timeout)
+            .expect("test step")
+            .cooldown(cooldown),
+    )
+    .expect("test step");
+    let (key, f) = framed(12, 500);
+    remote.put(&ns(), key.digest(), &f).expect("test step");
+    let pid = redis_pid(&server);
+    signal(pid, "STOP");
+    let start = Instant::now();
+    let mut slowest = Duration::ZERO;
+    let mut gets = 0u64;
+    while start.elapsed() < cooldown * 3 + cooldown / 2 {
+        let t = Instant::now();
+        assert!(remote.get(&ns(), key.digest(), 1 << 20).is_err());
+        slowest = slowest.max(t.elapsed());
+        gets += 1;
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    signal(pid, "CONT");
+    let stats = remote.stats();
+    eprintln!(
+        "redis hung: {gets} gets in {:?}, slowest {slowest:?}, {} timeouts, {} bypassed, {} trips (cool-down {cooldown:?})",
+        start.elapsed(),
+        stats.timeouts,
+        stats.bypassed,
+        stats.breaker_trips
+    );
+    assert!(
+        stats.timeouts >= 1 && stats.timeouts <= 4,
+        "at most one per cool-down: {stats:?}"
+    );
+    assert!(
+        slowest < timeout + Duration::from_millis(500),
+        "slowest {slowest:?}"
+    );
+    std::thread::sleep(cooldown);
+    let back = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(20));
+        remote
+            .get(&ns(), key.digest(), 1 << 20)
+            .is_ok_and(|v| v.is_some())
+    });
+    assert!(back, "{:?}", remote.stats());
+}
+
+fn redis_pid(server: &Server) -> u32 {
+    let reply = servers::redis_command(server.port(), &[b"INFO", b"server"]);
+    let text = String::from_utf8_lossy(&reply);
+    text.lines()
+        .find_map(|l| l.strip_prefix("process_id:"))
+        .and_then(|p| p.trim().parse().ok())
+        .expect("INFO server reports process_id")
+}
+
+fn signal(pid: u32, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status()
+        .expect("test step")
+        .success();
+    assert!(ok, "kill -{sig} {pid}");
+}
+
+/// A caller inside its own tokio runtime (an async build tool calling the sync API): the
+/// store must not try to `block_on` there, which would panic.
+#[test]
+fn the_store_works_from_inside_another_async_runtime() {
+    let server = Server::start(Kind::Redis);
+    let remote = store(&server);
+    assert_eq!(remote.config().backend(), Backend::Redis);
+    let (key, f) = framed(13, 100);
+    let caller = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("test step");
+    let got = caller.block_on(async {
+        remote.put(&ns(), key.digest(), &f).expect("test step");
+        remote.get(&ns(), key.digest(), 1 << 20).expect("test step")
+    });
+    assert_eq!(got.as_deref(), Some(&f[..]));
+    drop(caller);
+    // Dropped inside a runtime too, without a panic.
+    let caller = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("test step");
+    caller.block_on(async move { drop(remote) });
+}

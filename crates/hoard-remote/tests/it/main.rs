@@ -1,0 +1,3 @@
+//! Integration tests of hoard-remote against real Redis, memcached and S3 (moto) servers.
+
+mod backends;
