@@ -49,6 +49,8 @@ pub struct CacheBuilder {
     serialization: Serialization,
     worker: Option<WorkerConfig>,
     worker_clock: Option<Arc<dyn Clock>>,
+    #[cfg(feature = "remote")]
+    pub(crate) remote: Option<crate::tier::RemoteSettings>,
 }
 
 enum Location {
@@ -101,6 +103,8 @@ impl CacheBuilder {
             serialization: Serialization::default(),
             worker: Some(WorkerConfig::default()),
             worker_clock: None,
+            #[cfg(feature = "remote")]
+            remote: None,
         }
     }
 
@@ -230,6 +234,14 @@ impl CacheBuilder {
             }
             Location::Store(store) => (store, None),
         };
+        #[cfg(feature = "remote")]
+        let (store, remote) = match self.remote {
+            Some(settings) => {
+                let tier = settings.open(store, keeper.clone())?;
+                (Arc::clone(&tier.store), Some(tier))
+            }
+            None => (store, None),
+        };
         let hasher = self
             .hasher
             .unwrap_or_else(|| Arc::new(hoard_key::Sha256) as Arc<dyn KeyHasher>);
@@ -279,6 +291,8 @@ impl CacheBuilder {
                 serialization: self.serialization,
                 counters: Counters::default(),
                 worker,
+                #[cfg(feature = "remote")]
+                remote,
             }),
         })
     }
@@ -450,6 +464,9 @@ struct Inner {
     counters: Counters,
     /// Dropped (stopped and joined) with the last clone of the cache.
     worker: Option<Worker>,
+    /// The remote tier, when one is configured.
+    #[cfg(feature = "remote")]
+    pub(crate) remote: Option<crate::tier::Tier>,
 }
 
 impl fmt::Debug for Cache {
@@ -769,6 +786,12 @@ impl Cache {
             self.put(&key, &bytes);
         }
         Ok(value)
+    }
+
+    /// The open remote tier, if any.
+    #[cfg(feature = "remote")]
+    pub(crate) fn remote_tier(&self) -> Option<&crate::tier::Tier> {
+        self.inner.remote.as_ref()
     }
 
     /// A snapshot of this process's counters for this cache.

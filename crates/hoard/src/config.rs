@@ -8,6 +8,7 @@
 mod keys;
 mod locate;
 mod parse;
+mod remote;
 pub(crate) mod units;
 
 use std::fmt;
@@ -227,6 +228,11 @@ pub struct CacheConfig {
     /// hoard's own key (the ancestor derived its directory from the compiler version). See
     /// [`CacheBuilder::namespace`].
     pub namespace: String,
+
+    /// The remote tier (feature `remote`): table `[cache.remote]`; default `None` (local
+    /// only). See [`CacheBuilder::remote`] and the keys in hoard's README.
+    #[cfg(feature = "remote")]
+    pub remote: Option<crate::RemoteSettings>,
 }
 
 impl Default for CacheConfig {
@@ -255,6 +261,8 @@ impl Default for CacheConfig {
             max_entry_size: DEFAULT_MAX_ENTRY_SIZE,
             group_shared: false,
             namespace: DEFAULT_NAMESPACE.to_owned(),
+            #[cfg(feature = "remote")]
+            remote: None,
         }
     }
 }
@@ -289,6 +297,13 @@ impl CacheConfig {
     /// The environment variable naming the cache directory used when `directory` is not set
     /// (instead of the platform location).
     pub const CACHE_DIR_ENV: &str = "HOARD_CACHE_DIR";
+
+    /// The `[cache.remote]` table of this configuration, as TOML (feature `remote`), or
+    /// `None` without a remote. It holds no credentials: configurations never do.
+    #[cfg(feature = "remote")]
+    pub fn remote_toml(&self) -> Option<String> {
+        self.remote.as_ref().map(remote::render)
+    }
 
     /// Parses the TOML text of a configuration file; `origin` is the file it came from, if
     /// any, and is attached to errors.
@@ -658,6 +673,11 @@ impl CacheBuilder {
             .max_entry_size(config.max_entry_size)
             .codec_arc(codec_for(config)?)
             .worker(hoard_evict::WorkerConfig::from(config));
+        #[cfg(feature = "remote")]
+        let builder = match &config.remote {
+            Some(remote) => builder.remote(remote.clone()),
+            None => builder,
+        };
         with_hasher(builder, config.key_hasher)
     }
 }

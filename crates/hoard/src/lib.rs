@@ -15,6 +15,9 @@
 //! - `zstd` (default): zstd compression, level 3 by default.
 //! - `lz4`: the LZ4 codec.
 //! - `blake3`: the BLAKE3 key hasher.
+//! - `remote`: a remote tier on Redis, memcached or S3 behind the local cache
+//!   ([`CacheBuilder::remote`], `[cache.remote]` in configuration files; the [`remote`]
+//!   module re-exports hoard-remote).
 //! - `bincode`: bincode serialization for `get_data` (unmaintained upstream; see
 //!   [`Serialization`]).
 
@@ -22,6 +25,8 @@ mod cache;
 mod config;
 mod serial;
 mod stats;
+#[cfg(feature = "remote")]
+mod tier;
 pub mod units;
 mod worker_config;
 
@@ -31,6 +36,10 @@ pub use cache::{
 pub use config::{CacheConfig, Percent, write_default_config};
 pub use serial::Serialization;
 pub use stats::Stats;
+#[cfg(feature = "remote")]
+pub use tier::{
+    RemoteLifetime, RemoteSettings, RemoteTier, remote_lifetime_stats, zero_remote_stats,
+};
 
 pub use hoard_core::{
     Codec, CodecId, Digest, EntryInfo, Error, ErrorKind, HasherId, Housekeeping, Key, KeyHasher,
@@ -41,6 +50,11 @@ pub use hoard_core::{
 pub use hoard_evict as evict;
 pub use hoard_fs::{Durability, FsOptions, FsStore};
 pub use hoard_key::{HashBridge, KeyBuilder, Sha256};
+/// The remote tier (feature `remote`): [`RemoteConfig`](remote::RemoteConfig),
+/// [`RemoteStore`](remote::RemoteStore), [`TieredStore`](remote::TieredStore) and their
+/// settings and counters.
+#[cfg(feature = "remote")]
+pub use hoard_remote as remote;
 
 #[cfg(feature = "blake3")]
 pub use hoard_key::Blake3;

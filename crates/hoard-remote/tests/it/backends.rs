@@ -334,7 +334,14 @@ fn write_back_writes_in_the_background_and_counts_what_it_drops() {
 fn a_killed_redis_costs_one_failure_per_cooldown_and_comes_back() {
     let mut server = Server::start(Kind::Redis);
     let cooldown = Duration::from_millis(400);
-    let remote = RemoteStore::open(config(&server).cooldown(cooldown)).expect("test step");
+    // A killed server is not refused fast: the client keeps reconnecting until the timeout.
+    let remote = RemoteStore::open(
+        config(&server)
+            .timeout(Duration::from_millis(300))
+            .expect("test step")
+            .cooldown(cooldown),
+    )
+    .expect("test step");
     let (key, f) = framed(11, 500);
     remote.put(&ns(), key.digest(), &f).expect("test step");
     server.kill();

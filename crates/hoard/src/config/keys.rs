@@ -295,14 +295,14 @@ fn quoted(s: &str) -> String {
     toml::Value::String(s.to_owned()).to_string()
 }
 
-fn type_error(kind: &'static str, form: Option<&str>) -> Reason {
+pub(crate) fn type_error(kind: &'static str, form: Option<&str>) -> Reason {
     Reason::Type {
         kind,
         form: form.map(str::to_owned),
     }
 }
 
-fn invalid(why: String, expected: &str) -> Reason {
+pub(crate) fn invalid(why: String, expected: &str) -> Reason {
     Reason::Invalid {
         why,
         expected: Some(expected.to_owned()),
@@ -317,11 +317,11 @@ fn refused(checked: Result<(), String>) -> Result<(), Reason> {
     })
 }
 
-fn boolean(v: &DeValue<'_>) -> Result<bool, Reason> {
+pub(crate) fn boolean(v: &DeValue<'_>) -> Result<bool, Reason> {
     v.as_bool().ok_or_else(|| type_error("true or false", None))
 }
 
-fn string<'v>(v: &'v DeValue<'_>, what: &str) -> Result<&'v str, Reason> {
+pub(crate) fn string<'v>(v: &'v DeValue<'_>, what: &str) -> Result<&'v str, Reason> {
     v.as_str().ok_or_else(|| type_error("a string", Some(what)))
 }
 
@@ -357,15 +357,15 @@ fn unsigned(
     }
 }
 
-fn count(v: &DeValue<'_>) -> Result<u64, Reason> {
+pub(crate) fn count(v: &DeValue<'_>) -> Result<u64, Reason> {
     unsigned(v, units::parse_count, COUNT_FORM)
 }
 
-fn size(v: &DeValue<'_>) -> Result<u64, Reason> {
+pub(crate) fn size(v: &DeValue<'_>) -> Result<u64, Reason> {
     unsigned(v, units::parse_size, SIZE_FORM)
 }
 
-fn duration(v: &DeValue<'_>) -> Result<std::time::Duration, Reason> {
+pub(crate) fn duration(v: &DeValue<'_>) -> Result<std::time::Duration, Reason> {
     if let Some(s) = v.as_str() {
         return units::parse_duration(s).map_err(|why| invalid(why, DURATION_FORM));
     }
@@ -403,7 +403,11 @@ fn level(v: &DeValue<'_>) -> Result<i32, Reason> {
     }
 }
 
-fn choice<T: Copy>(v: &DeValue<'_>, options: &[(&str, T)], what: &str) -> Result<T, Reason> {
+pub(crate) fn choice<T: Copy>(
+    v: &DeValue<'_>,
+    options: &[(&str, T)],
+    what: &str,
+) -> Result<T, Reason> {
     let names: Vec<String> = options.iter().map(|(n, _)| format!("{n:?}")).collect();
     let expected = format!("one of {}", names.join(", "));
     let s = v
@@ -494,6 +498,7 @@ pub(crate) fn default_file() -> String {
         }
         out.push_str(&format!("# {} = {}\n", key.name, (key.render)(&defaults)));
     }
+    out.push_str(&super::remote::default_section());
     out
 }
 

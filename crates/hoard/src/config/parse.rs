@@ -118,6 +118,37 @@ pub(crate) fn parse(text: &str, origin: Option<&Path>) -> Result<CacheConfig> {
             ));
         };
         for (key, value) in in_document_order(table) {
+            if key.get_ref() == "remote" {
+                let DeValue::Table(remote_table) = value.get_ref() else {
+                    return Err(src.error(
+                        Some(value.span()),
+                        format!(
+                            "key `remote` must be a table ([cache.remote]), found {} {}",
+                            value.get_ref().type_str(),
+                            src.shown(value.span())
+                        ),
+                    ));
+                };
+                #[cfg(feature = "remote")]
+                {
+                    let settings =
+                        super::remote::parse(remote_table, value.span(), &|s| src.shown(s))
+                            .map_err(|(span, message)| src.error(span, message))?;
+                    config.remote = Some(settings);
+                }
+                #[cfg(not(feature = "remote"))]
+                {
+                    let _ = remote_table;
+                    return Err(src.error(
+                        Some(key.span()),
+                        "[cache.remote] needs hoard built with its `remote` feature; this build \
+                         has no remote tier"
+                            .to_owned(),
+                    ));
+                }
+                #[cfg(feature = "remote")]
+                continue;
+            }
             let Some(spec) = keys::find(key.get_ref()) else {
                 let hint = keys::suggest(key.get_ref(), KEYS.iter().map(|k| k.name))
                     .map(|s| format!("; did you mean `{s}`?"))

@@ -6,6 +6,8 @@ mod corruption;
 mod eviction;
 mod faults;
 mod multiprocess;
+#[cfg(feature = "remote")]
+mod remote;
 mod security;
 
 use std::alloc::{GlobalAlloc, Layout, System};

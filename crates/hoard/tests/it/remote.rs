@@ -1,0 +1,334 @@
+//! The remote tier through the facade (feature `remote`), against real servers: two caches
+//! with their own directories ("machines") sharing entries through each backend, a Redis
+//! killed and restarted under a running cache, and the `[cache.remote]` table.
+
+use std::time::{Duration, Instant};
+
+use hoard::remote::{Credentials, RemoteAccess, RemoteConfig, WritePolicy};
+use hoard::{
+    Cache, CacheBuilder, CacheConfig, ErrorKind, FsStore, RemoteSettings, remote_lifetime_stats,
+    zero_remote_stats,
+};
+use hoard_testkit::servers::{Kind, Server};
+
+fn remote_config(server: &Server, prefix: &str) -> RemoteConfig {
+    let c = RemoteConfig::parse(&server.url(prefix)).expect("server url");
+    match server.kind() {
+        Kind::S3 => c
+            .endpoint(&server.endpoint())
+            .expect("endpoint")
+            .credentials(Credentials::new("hoard-test", "hoard-test")),
+        _ => c.prefix(prefix).expect("prefix"),
+    }
+}
+
+fn machine(dir: &tempfile::TempDir, settings: RemoteSettings) -> Cache {
+    CacheBuilder::new(dir.path().join("cache"))
+        .namespace("remote-facade")
+        .without_worker()
+        .remote(settings)
+        .build()
+        .expect("cache with a remote tier")
+}
+
+fn shares_between_two_machines(kind: Kind) {
+    let server = Server::start(kind);
+    let prefix = format!("share-{}", std::process::id());
+    let (da, db) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
+    let a = machine(&da, RemoteSettings::new(remote_config(&server, &prefix)));
+    let b = machine(&db, RemoteSettings::new(remote_config(&server, &prefix)));
+    let sizes = [0usize, 1, 1000, 64 << 10, 900 << 10];
+    for (i, len) in sizes.into_iter().enumerate() {
+        let key = a.key(format!("artifact {i}"));
+        let value = hoard_testkit::artifact(len, i as u64);
+        assert!(a.put(&key, &value), "{kind:?}: put {len} bytes on A");
+        assert_eq!(
+            b.get(&key).as_deref(),
+            Some(&value[..]),
+            "{kind:?}: {len} bytes on B"
+        );
+    }
+    let tier = b.remote().expect("B has a remote tier");
+    assert_eq!(
+        tier.tier_stats().remote_hits,
+        sizes.len() as u64,
+        "{kind:?}"
+    );
+    assert_eq!(tier.tier_stats().backfills, sizes.len() as u64, "{kind:?}");
+    // Now B holds them locally: hits without the remote.
+    for i in 0..sizes.len() {
+        assert!(b.get(&b.key(format!("artifact {i}"))).is_some());
+    }
+    assert_eq!(tier.tier_stats().local_hits, sizes.len() as u64, "{kind:?}");
+    assert_eq!(b.stats().hits, 2 * sizes.len() as u64);
+
+    // Dropping B adds its remote counters to the lifetime ones in its directory.
+    drop(b);
+    let store = FsStore::open(db.path().join("cache")).expect("B's directory");
+    let lifetime = remote_lifetime_stats(&store)
+        .expect("readable")
+        .expect("written");
+    assert_eq!(
+        lifetime.counters["tier.remote_hits"],
+        sizes.len() as u64,
+        "{kind:?}"
+    );
+    assert_eq!(
+        lifetime.counters["remote.hits"],
+        sizes.len() as u64,
+        "{kind:?}"
+    );
+    let before = zero_remote_stats(&store)
+        .expect("zeroed")
+        .expect("had counters");
+    assert_eq!(before, lifetime);
+    let after = remote_lifetime_stats(&store)
+        .expect("readable")
+        .expect("present");
+    assert!(after.counters.is_empty(), "{after:?}");
+}
+
+#[test]
+fn two_machines_share_entries_through_redis() {
+    shares_between_two_machines(Kind::Redis);
+}
+
+#[test]
+fn two_machines_share_entries_through_memcached() {
+    shares_between_two_machines(Kind::Memcached);
+}
+
+#[test]
+fn two_machines_share_entries_through_s3() {
+    shares_between_two_machines(Kind::S3);
+}
+
+/// Redis killed under a running cache: gets of remote-only entries become misses, puts
+/// still succeed locally, a dead remote costs one failure per cool-down; after a restart
+/// the same process uses the remote again.
+#[test]
+fn a_killed_redis_degrades_to_local_and_comes_back() {
+    let mut server = Server::start(Kind::Redis);
+    let cooldown = Duration::from_millis(500);
+    let config = remote_config(&server, "killed")
+        .timeout(Duration::from_millis(300))
+        .expect("timeout")
+        .cooldown(cooldown);
+    let (da, db) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
+    let a = machine(&da, RemoteSettings::new(config.clone()));
+    let b = machine(&db, RemoteSettings::new(config));
+    let shared = a.key("shared");
+    assert!(a.put(&shared, b"before the kill"));
+
+    server.kill();
+    let start = Instant::now();
+    let mut slowest = Duration::ZERO;
+    let mut rounds = 0u64;
+    while start.elapsed() < cooldown * 4 {
+        let t = Instant::now();
+        assert_eq!(b.get(&shared), None, "the remote is gone: a miss");
+        slowest = slowest.max(t.elapsed());
+        let local = b.key(format!("local {rounds}"));
+        assert!(b.put(&local, b"kept locally"), "puts succeed locally");
+        assert_eq!(b.get(&local).as_deref(), Some(&b"kept locally"[..]));
+        rounds += 1;
+    }
+    let r = b.remote().expect("tier").remote_stats();
+    eprintln!(
+        "redis down for {:?}: {rounds} rounds of get+put+get, slowest miss {slowest:?}, \
+         {} failed remote operations ({} timeouts), {} bypassed, {} breaker trips \
+         (cool-down {cooldown:?})",
+        start.elapsed(),
+        r.get_failures + r.put_failures,
+        r.timeouts,
+        r.bypassed,
+        r.breaker_trips
+    );
+    assert!(
+        r.get_failures + r.put_failures <= r.breaker_trips + 1,
+        "{r:?}"
+    );
+    assert!(r.breaker_trips <= 5, "{r:?}");
+    assert!(r.bypassed >= rounds, "{r:?}");
+    assert_eq!(b.stats().errors, 0, "remote failures are not cache errors");
+
+    server.restart();
+    let again = a.key("after the restart");
+    std::thread::sleep(cooldown);
+    let back = (0..50).any(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        a.put(&again, b"after") && a.remote().is_some_and(|t| !t.is_bypassed())
+    });
+    assert!(back, "A writes to the restarted server");
+    // Redis lost its data with the restart; the new entry reaches B through it.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while b.get(&again).is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "B reads from the restarted server"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(b.get(&again).as_deref(), Some(&b"after"[..]));
+}
+
+#[test]
+fn a_read_only_remote_is_never_written() {
+    let server = Server::start(Kind::Redis);
+    let (da, db) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
+    let reader = machine(
+        &da,
+        RemoteSettings::new(remote_config(&server, "ro")).access(RemoteAccess::ReadOnly),
+    );
+    let writer = machine(&db, RemoteSettings::new(remote_config(&server, "ro")));
+    let k = reader.key("x");
+    assert!(reader.put(&k, b"local only"));
+    assert_eq!(
+        writer.get(&k),
+        None,
+        "the read-only cache published nothing"
+    );
+    assert!(writer.put(&k, b"published"));
+    let fresh = tempfile::tempdir().expect("dir");
+    let reader2 = machine(
+        &fresh,
+        RemoteSettings::new(remote_config(&server, "ro")).access(RemoteAccess::ReadOnly),
+    );
+    assert_eq!(reader2.get(&k).as_deref(), Some(&b"published"[..]));
+    assert_eq!(
+        reader2.remote().expect("tier").tier_stats().remote_writes,
+        0
+    );
+}
+
+#[test]
+fn write_back_publishes_in_the_background() {
+    let server = Server::start(Kind::Redis);
+    let (da, db) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
+    let a = machine(
+        &da,
+        RemoteSettings::new(remote_config(&server, "wb")).policy(WritePolicy::Back { queue: 64 }),
+    );
+    let b = machine(&db, RemoteSettings::new(remote_config(&server, "wb")));
+    let keys: Vec<_> = (0..20).map(|i| a.key(format!("wb {i}"))).collect();
+    for (i, k) in keys.iter().enumerate() {
+        assert!(a.put(k, format!("value {i}").as_bytes()));
+    }
+    a.remote().expect("tier").flush();
+    for (i, k) in keys.iter().enumerate() {
+        assert_eq!(b.get(k), Some(format!("value {i}").into_bytes()));
+    }
+    let t = a.remote().expect("tier").tier_stats();
+    assert_eq!((t.queued, t.dropped, t.remote_writes), (20, 0, 20));
+}
+
+#[test]
+fn the_remote_table_parses_renders_and_refuses_clearly() {
+    let text = "[cache]\nnamespace = \"x\"\n\n[cache.remote]\nurl = \"s3://bucket/ci\"\n\
+                endpoint = \"http://127.0.0.1:9000\"\nregion = \"eu-west-1\"\ntimeout = \"500ms\"\n\
+                cooldown = \"30s\"\nwrite-policy = \"write-back\"\nwrite-back-queue = \"64\"\n\
+                read-only = true\n";
+    let c = CacheConfig::from_toml_str(text, None).expect("valid");
+    let r = c.remote.as_ref().expect("remote");
+    assert_eq!(r.config.key_prefix(), "ci");
+    assert_eq!(r.config.operation_timeout(), Duration::from_millis(500));
+    assert_eq!(r.policy, WritePolicy::Back { queue: 64 });
+    assert_eq!(r.access, RemoteAccess::ReadOnly);
+    let shown = c.remote_toml().expect("rendered");
+    let again = CacheConfig::from_toml_str(
+        &format!(
+            "[cache]\n{}",
+            shown.replace("[cache.remote]", "\n[cache.remote]")
+        ),
+        None,
+    )
+    .expect("the rendering parses");
+    assert_eq!(again.remote, c.remote, "{shown}");
+
+    for (table, needle, line) in [
+        (
+            "url = \"redis://:secret@h\"",
+            "credentials do not belong",
+            2,
+        ),
+        ("url = \"ftp://h\"", "unknown scheme", 2),
+        (
+            "url = \"redis://h\"\nendpoint = \"http://x\"",
+            "s3:// remotes only",
+            3,
+        ),
+        (
+            "url = \"redis://h\"\ntimout = \"1s\"",
+            "did you mean `timeout`",
+            3,
+        ),
+        (
+            "url = \"redis://h\"\ntimeout = \"soon\"",
+            "remote.timeout",
+            3,
+        ),
+        (
+            "url = \"redis://h\"\nwrite-policy = \"write-thru\"",
+            "write-through",
+            3,
+        ),
+        ("prefix = \"x\"", "needs a `url`", 1),
+    ] {
+        let text = format!("[cache.remote]\n{table}\n");
+        let e = CacheConfig::from_toml_str(&text, None).expect_err(table);
+        assert_eq!(e.kind(), ErrorKind::Config, "{table}");
+        assert!(e.message().contains(needle), "{table}: {e}");
+        assert!(!e.message().contains("secret"), "{table}: {e}");
+        assert!(
+            e.message().contains(&format!("line {line}")),
+            "{table}: {e}"
+        );
+    }
+}
+
+#[test]
+fn from_config_opens_the_tier_and_get_or_compute_uses_it() {
+    let server = Server::start(Kind::Redis);
+    let dirs = [
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    ];
+    let caches: Vec<Cache> = dirs
+        .iter()
+        .map(|d| {
+            let text = format!(
+                "[cache]\ndirectory = {:?}\n[cache.remote]\nurl = {:?}\nprefix = \"cfg\"\n",
+                d.path().join("c"),
+                server.url("")
+            );
+            let config = CacheConfig::from_toml_str(&text, None).expect("valid");
+            Cache::from_config(&config).expect("opens")
+        })
+        .collect();
+    let key = caches[0].key("compiled module");
+    let mut computed = 0;
+    let v1 = caches[0].get_or_compute(&key, || {
+        computed += 1;
+        b"machine code".to_vec()
+    });
+    let v2 = caches[1].get_or_compute(&key, || {
+        computed += 1;
+        b"machine code".to_vec()
+    });
+    assert_eq!(
+        (v1.as_slice(), v2.as_slice(), computed),
+        (&b"machine code"[..], &b"machine code"[..], 1)
+    );
+}
