@@ -94,6 +94,13 @@ pub(crate) struct Tier {
     ledger: Option<Ledger>,
 }
 
+impl Drop for Tier {
+    fn drop(&mut self) {
+        // Queued write-backs first, so that the ledger's last merge counts them.
+        self.tier.flush();
+    }
+}
+
 /// The remote tier of a [`Cache`], as [`Cache::remote`] shows it.
 #[derive(Clone, Copy, Debug)]
 pub struct RemoteTier<'a> {

@@ -101,7 +101,13 @@ pub(crate) fn get(
     output: Option<&Path>,
 ) -> CliResult {
     let namespace = &settings.config.namespace;
-    let Some(opened) = settings.open_existing()? else {
+    // With a remote tier, an empty local cache can still hit (and keeps the backfill).
+    let opened = if settings.config.remote.is_some() {
+        Some(settings.open_or_create()?)
+    } else {
+        settings.open_existing()?
+    };
+    let Some(opened) = opened else {
         out.note(&format!(
             "miss: no entry for key {key_text:?} in namespace {namespace} (the cache at {} is empty)",
             settings.dir.display()

@@ -209,6 +209,49 @@ struct Summary {
     /// `--zero` zeroed them (`counters` holds what they were).
     counters_zeroed: bool,
     process_counters: Counters,
+    /// The remote tier, when `[cache.remote]` configures one.
+    remote: Option<RemoteSummary>,
+}
+
+/// The remote tier in `hoard stats`: where it is, how it is used, and the lifetime remote
+/// counters of every process that used this directory with it.
+#[derive(Debug, Default, Serialize)]
+struct RemoteSummary {
+    url: String,
+    backend: String,
+    write_policy: String,
+    read_only: bool,
+    timeout_ms: u64,
+    cooldown_ms: u64,
+    /// When the counters were created or zeroed; `None` while none were recorded.
+    since_unix_ms: Option<i64>,
+    updated_unix_ms: Option<i64>,
+    /// Counter name (`tier.*`, `remote.*`) to value.
+    counters: std::collections::BTreeMap<String, u64>,
+}
+
+impl RemoteSummary {
+    fn of(settings: &hoard::RemoteSettings) -> Self {
+        let c = &settings.config;
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        Self {
+            url: c.url().to_owned(),
+            backend: c.backend().as_str().to_owned(),
+            write_policy: settings.policy.as_str().to_owned(),
+            read_only: settings.access == hoard::remote::RemoteAccess::ReadOnly,
+            timeout_ms: ms(c.operation_timeout()),
+            cooldown_ms: ms(c.breaker_cooldown()),
+            ..Self::default()
+        }
+    }
+
+    fn fill(&mut self, lifetime: Option<hoard::RemoteLifetime>) {
+        if let Some(l) = lifetime {
+            self.since_unix_ms = Some(scan::unix_ms(l.since));
+            self.updated_unix_ms = Some(scan::unix_ms(l.updated));
+            self.counters = l.counters;
+        }
+    }
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -331,6 +374,7 @@ pub(crate) fn stats(settings: &Settings, out: Output, zero: bool, json: bool) ->
                 ..AgeClass::default()
             })
             .collect(),
+        remote: c.remote.as_ref().map(RemoteSummary::of),
         ..Summary::default()
     };
     let mut per_ns: BTreeMap<String, NamespaceSummary> = BTreeMap::new();
@@ -416,6 +460,20 @@ pub(crate) fn stats(settings: &Settings, out: Output, zero: bool, json: bool) ->
             }
             if let Some(worker) = opened.cache.worker() {
                 summary.process_counters = worker.stats().into();
+            }
+            if let Some(remote) = summary.remote.as_mut() {
+                let read = if zero {
+                    hoard::zero_remote_stats(&opened.store)
+                } else {
+                    hoard::remote_lifetime_stats(&opened.store)
+                };
+                match read {
+                    Ok(lifetime) => remote.fill(lifetime),
+                    Err(e) => out.note(&format!(
+                        "cannot read the lifetime remote counters: {}",
+                        describe(&e)
+                    )),
+                }
             }
         }
     }
@@ -510,7 +568,64 @@ fn summary_text(s: &Summary, readable_stored: u64, now: SystemTime) -> String {
         );
     }
     counters_text(&mut t, s, now);
+    remote_text(&mut t, s, now);
     t
+}
+
+/// The remote tier and its lifetime counters, hits first with the remote hit rate.
+fn remote_text(t: &mut String, s: &Summary, now: SystemTime) {
+    let Some(r) = &s.remote else {
+        return;
+    };
+    let _ = writeln!(
+        t,
+        "remote         {} ({}, {}{}, timeout {}, cool-down {})",
+        r.url,
+        r.backend,
+        r.write_policy,
+        if r.read_only { ", read-only" } else { "" },
+        human::duration(Duration::from_millis(r.timeout_ms)),
+        human::duration(Duration::from_millis(r.cooldown_ms)),
+    );
+    match r.since_unix_ms {
+        Some(ms) => {
+            let since = ms_time(ms);
+            let _ = writeln!(
+                t,
+                "remote counters  of every process, since {} ({}){}",
+                human::date(since),
+                human::ago(Some(since), now),
+                if s.counters_zeroed {
+                    ", now zeroed"
+                } else {
+                    ""
+                }
+            );
+        }
+        None => {
+            let _ = writeln!(t, "remote counters  none recorded yet");
+            return;
+        }
+    }
+    let get = |name: &str| r.counters.get(name).copied().unwrap_or(0);
+    let remote_lookups = get("tier.remote_hits") + get("tier.misses");
+    let width = r
+        .counters
+        .values()
+        .map(|n| human::count(*n).len())
+        .max()
+        .unwrap_or(1);
+    for (name, n) in &r.counters {
+        let _ = write!(t, "  {name:<28}  {:>width$}", human::count(*n));
+        if name == "tier.remote_hits" && remote_lookups > 0 {
+            let _ = write!(
+                t,
+                "  ({} of local misses)",
+                human::percent(get("tier.remote_hits"), remote_lookups)
+            );
+        }
+        t.push('\n');
+    }
 }
 
 /// The lifetime counters, as `ccache -s` shows its own: one per line, hits with the hit

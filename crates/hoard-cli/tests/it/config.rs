@@ -89,8 +89,12 @@ fn config_show_prints_every_key_and_loads_back_to_the_same_settings() {
     // Exactly the keys of a new configuration file: none forgotten, none invented.
     let default = env.path("default.toml");
     env.run_bare(&["config", "new", s(&default)]).expect_code(0);
-    let all = keys_of(&std::fs::read_to_string(&default).expect("written"));
-    assert_eq!(keys_of(&shown), all);
+    let text = std::fs::read_to_string(&default).expect("written");
+    // Without a remote, `show` has no [cache.remote] table (the remote test checks that one).
+    let (cache_part, _remote_part) = text
+        .split_once("# [cache.remote]")
+        .expect("the default file lists the remote table");
+    assert_eq!(keys_of(&shown), keys_of(cache_part));
 }
 
 #[test]

@@ -11,6 +11,7 @@ mod counters;
 mod entries;
 mod maintain;
 mod memory;
+mod remote;
 mod survey;
 mod verify;
 

@@ -1,0 +1,129 @@
+//! The command with a `[cache.remote]` table: two processes with their own cache
+//! directories ("machines") share entries through a real Redis; `stats` shows the lifetime
+//! remote counters; `config show` shows the table.
+
+use std::fs;
+
+use hoard_testkit::servers::{Kind, Server};
+
+use crate::Env;
+
+/// A machine: its own home, cache directory and configuration file naming the remote.
+fn machine(server: &Server) -> Env {
+    let env = Env::new();
+    let config = format!(
+        "[cache]\nnamespace = \"cli-remote\"\n\n[cache.remote]\nurl = \"{}\"\nprefix = \"cli\"\ntimeout = \"500ms\"\n",
+        server.url("")
+    );
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "test fixture: a configuration file in a temporary home"
+    )]
+    fs::write(env.path("config.toml"), config).expect("config written");
+    env
+}
+
+fn run(env: &Env, args: &[&str]) -> crate::Run {
+    let config = env.path("config.toml");
+    let mut all = vec!["--config", config.to_str().expect("utf-8 path")];
+    all.extend_from_slice(args);
+    env.run(&all)
+}
+
+#[test]
+fn put_on_one_machine_is_a_hit_on_another_and_stats_counts_it() {
+    let server = Server::start(Kind::Redis);
+    let (a, b) = (machine(&server), machine(&server));
+    let value = crate::noise(7, 300_000);
+    let input = a.path("input.bin");
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "test fixture: the value to store"
+    )]
+    fs::write(&input, &value).expect("input written");
+    run(&a, &["put", "module.o", input.to_str().expect("utf-8")]).expect_code(0);
+
+    let got = run(&b, &["get", "module.o"]).expect_code(0);
+    assert_eq!(got.stdout, value, "byte for byte on the other machine");
+    run(&b, &["get", "absent"]).expect_code(1);
+
+    let stats = run(&b, &["stats", "--json"]).expect_code(0).json();
+    assert_eq!(
+        stats["entries"], 1,
+        "backfilled into B's own directory: {stats}"
+    );
+    let remote = &stats["remote"];
+    assert_eq!(remote["url"], server.url(""), "{stats}");
+    assert_eq!(remote["backend"], "redis");
+    assert_eq!(remote["counters"]["tier.remote_hits"], 1, "{stats}");
+    assert_eq!(remote["counters"]["tier.backfills"], 1, "{stats}");
+    assert_eq!(remote["counters"]["tier.misses"], 1, "{stats}");
+    let text = run(&b, &["stats"]).expect_code(0).stdout();
+    assert!(text.contains("remote         redis://"), "{text}");
+    assert!(text.contains("tier.remote_hits"), "{text}");
+    assert!(
+        text.contains("50.0% of local misses") || text.contains("50% of local misses"),
+        "{text}"
+    );
+
+    let zeroed = run(&b, &["stats", "--zero", "--json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(zeroed["remote"]["counters"]["tier.remote_hits"], 1);
+    let after = run(&b, &["stats", "--json"]).expect_code(0).json();
+    assert!(
+        after["remote"]["counters"]
+            .as_object()
+            .is_some_and(|c| c.is_empty()),
+        "{after}"
+    );
+
+    let shown = run(&b, &["config", "show"]).expect_code(0).stdout();
+    assert!(
+        shown.contains("[cache.remote]") && shown.contains("prefix = \"cli\""),
+        "{shown}"
+    );
+    // Every key of the default file's remote table, none invented.
+    let default = b.path("default.toml");
+    b.run_bare(&["config", "new", crate::s(&default)])
+        .expect_code(0);
+    let text = fs::read_to_string(&default).expect("written");
+    let (_, remote_part) = text.split_once("# [cache.remote]").expect("remote table");
+    let listed: Vec<&str> = remote_part
+        .lines()
+        .filter_map(|l| l.strip_prefix("# ")?.split_once(" = ").map(|(k, _)| k))
+        .collect();
+    let (_, shown_remote) = shown.split_once("[cache.remote]").expect("table");
+    for key in [
+        "url",
+        "prefix",
+        "timeout",
+        "cooldown",
+        "write-policy",
+        "read-only",
+        "max-item-size",
+    ] {
+        assert!(listed.contains(&key), "{key} missing from the default file");
+        assert!(
+            shown_remote.contains(&format!("\n{key} = ")),
+            "{key} missing from show: {shown}"
+        );
+    }
+}
+
+#[test]
+fn a_dead_remote_costs_a_miss_not_a_failure() {
+    let mut server = Server::start(Kind::Redis);
+    let a = machine(&server);
+    server.kill();
+    let input = a.path("input.bin");
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "test fixture: the value to store"
+    )]
+    fs::write(&input, b"value").expect("input written");
+    run(&a, &["put", "k", input.to_str().expect("utf-8")]).expect_code(0);
+    let got = run(&a, &["get", "k"]).expect_code(0);
+    assert_eq!(got.stdout, b"value", "served locally");
+    run(&a, &["get", "other"]).expect_code(1);
+}
