@@ -36,6 +36,23 @@ const INHERITED: [&str; 4] = ["version", "edition", "rust-version", "license"];
 /// remote tier is tested behind).
 const TEST_HELPERS: [&str; 4] = ["hoard-testkit", "hoard-codec", "hoard-key", "hoard-fs"];
 
+/// The async runtime and network stacks the remote tier needs. Only `hoard-remote` may
+/// depend on them among the crates under `crates/` (the facade reaches them through its
+/// optional `remote` feature alone), so that a build without the remote tier has no tokio
+/// and no HTTP client.
+const ASYNC_STACK: [&str; 7] = [
+    "tokio",
+    "opendal",
+    "opendal-http-transport-reqwest",
+    "reqwest",
+    "hyper",
+    "rustls",
+    "futures-core",
+];
+
+/// The one crate allowed [`ASYNC_STACK`] dependencies.
+const REMOTE_CRATE: &str = "hoard-remote";
+
 /// One broken rule: the package, the file to fix and what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Problem {
@@ -297,6 +314,9 @@ pub(crate) fn check(ws: &Workspace) -> Vec<Problem> {
         }
         check_arrows(m, &mut problems);
         if m.in_crates() {
+            check_async_stack(m, &mut problems);
+        }
+        if m.in_crates() {
             check_docs(m, &mut problems);
         }
     }
@@ -514,6 +534,48 @@ fn check_arrows(m: &Member, problems: &mut Vec<Problem>) {
                 ),
             ));
         }
+    }
+}
+
+/// Only hoard-remote depends on tokio, OpenDAL or an HTTP/TLS stack; the facade depends on
+/// hoard-remote only optionally.
+fn check_async_stack(m: &Member, problems: &mut Vec<Problem>) {
+    if m.name == REMOTE_CRATE {
+        return;
+    }
+    for dep in &m.deps {
+        if dep.kind != DepKind::Dev && ASYNC_STACK.contains(&dep.name.as_str()) {
+            problems.push(m.problem(
+                m.manifest_path(),
+                format!(
+                    "`{}` may not depend on `{}`: only {REMOTE_CRATE} brings an async runtime or a network stack",
+                    m.name, dep.name
+                ),
+            ));
+        }
+    }
+    let optional = m
+        .manifest
+        .parse::<Table>()
+        .ok()
+        .and_then(|t| {
+            t.get("dependencies")?
+                .get(REMOTE_CRATE)?
+                .get("optional")?
+                .as_bool()
+        })
+        .unwrap_or(false);
+    let depends = m
+        .deps
+        .iter()
+        .any(|d| d.name == REMOTE_CRATE && d.kind != DepKind::Dev);
+    if depends && Role::of(&m.name) == Role::Facade && !optional {
+        problems.push(m.problem(
+            m.manifest_path(),
+            format!(
+                "the facade depends on {REMOTE_CRATE} only behind a feature (`optional = true`)"
+            ),
+        ));
     }
 }
 
@@ -816,6 +878,60 @@ zstd = { version = "0.13", default-features = false }
                 ("hoard-fs", DepKind::Normal),
             ],
         )
+    }
+
+    #[test]
+    fn only_the_remote_crate_brings_tokio_and_the_facade_takes_it_optionally() {
+        let leaky = member(
+            "hoard-fs",
+            "[dependencies]\nhoard-core.workspace = true\ntokio.workspace = true\n",
+            &[("hoard-core", DepKind::Normal), ("tokio", DepKind::Normal)],
+        );
+        let problems = check(&ws(vec![leaky]));
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.message.contains("may not depend on `tokio`")),
+            "{problems:?}"
+        );
+        let remote = member(
+            "hoard-remote",
+            "[dependencies]\nhoard-core.workspace = true\ntokio.workspace = true\n",
+            &[("hoard-core", DepKind::Normal), ("tokio", DepKind::Normal)],
+        );
+        let problems = check(&ws(vec![remote]));
+        assert!(
+            !problems.iter().any(|p| p.message.contains("async runtime")),
+            "{problems:?}"
+        );
+        let mut facade = good_facade();
+        facade.manifest = facade.manifest.replace(
+            "hoard-fs.workspace = true\n",
+            "hoard-fs.workspace = true\nhoard-remote.workspace = true\n",
+        );
+        facade.deps.push(Dep {
+            name: "hoard-remote".to_owned(),
+            kind: DepKind::Normal,
+            internal: true,
+        });
+        let problems = check(&ws(vec![facade.clone()]));
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.message.contains("only behind a feature")),
+            "{problems:?}"
+        );
+        facade.manifest = facade.manifest.replace(
+            "hoard-remote.workspace = true",
+            "hoard-remote = { workspace = true, optional = true }",
+        );
+        let problems = check(&ws(vec![facade]));
+        assert!(
+            !problems
+                .iter()
+                .any(|p| p.message.contains("behind a feature")),
+            "{problems:?}"
+        );
     }
 
     fn ws(members: Vec<Member>) -> Workspace {
