@@ -1,6 +1,7 @@
-//! The command with a `[cache.remote]` table: two processes with their own cache
-//! directories ("machines") share entries through a real Redis; `stats` shows the lifetime
-//! remote counters; `config show` shows the table.
+//! The command with a `[cache.remote]` table: two `hoard` processes with their own cache
+//! directories ("machines") share entries through real Redis, memcached and S3 (moto)
+//! servers; `stats` shows the lifetime remote counters; `config show` shows the table; a dead
+//! remote costs a miss.
 
 use std::fs;
 
@@ -11,9 +12,16 @@ use crate::Env;
 /// A machine: its own home, cache directory and configuration file naming the remote.
 fn machine(server: &Server) -> Env {
     let env = Env::new();
+    let remote = match server.kind() {
+        Kind::S3 => format!(
+            "url = \"{}\"\nendpoint = \"{}\"\n",
+            server.url("cli"),
+            server.endpoint()
+        ),
+        _ => format!("url = \"{}\"\nprefix = \"cli\"\n", server.url("")),
+    };
     let config = format!(
-        "[cache]\nnamespace = \"cli-remote\"\n\n[cache.remote]\nurl = \"{}\"\nprefix = \"cli\"\ntimeout = \"500ms\"\n",
-        server.url("")
+        "[cache]\nnamespace = \"cli-remote\"\n\n[cache.remote]\n{remote}timeout = \"500ms\"\n"
     );
     #[expect(
         clippy::disallowed_methods,
@@ -23,11 +31,54 @@ fn machine(server: &Server) -> Env {
     env
 }
 
+/// Runs `hoard --config <machine's> --dir <machine's> ARGS`, with S3 credentials in the
+/// environment, the only place they are read from (moto checks no signature but refuses
+/// anonymous requests).
 fn run(env: &Env, args: &[&str]) -> crate::Run {
-    let config = env.path("config.toml");
-    let mut all = vec!["--config", config.to_str().expect("utf-8 path")];
-    all.extend_from_slice(args);
-    env.run(&all)
+    let mut cmd = env.command();
+    cmd.arg("--dir")
+        .arg(env.dir())
+        .arg("--config")
+        .arg(env.path("config.toml"))
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", "hoard-test")
+        .env("AWS_SECRET_ACCESS_KEY", "hoard-test");
+    crate::finish(cmd)
+}
+
+/// A put by one `hoard` process is a byte-for-byte hit for another with its own directory.
+fn share(kind: Kind) {
+    let server = Server::start(kind);
+    let (a, b) = (machine(&server), machine(&server));
+    let value = crate::noise(11, 200_000);
+    let input = a.path("input.bin");
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "test fixture: the value to store"
+    )]
+    fs::write(&input, &value).expect("input written");
+    run(&a, &["put", "module.o", input.to_str().expect("utf-8")]).expect_code(0);
+    let got = run(&b, &["get", "module.o"]).expect_code(0);
+    assert_eq!(
+        got.stdout, value,
+        "{kind:?}: byte for byte on the other machine"
+    );
+    let stats = run(&b, &["stats", "--json"]).expect_code(0).json();
+    assert_eq!(stats["entries"], 1, "{kind:?}: backfilled: {stats}");
+    assert_eq!(
+        stats["remote"]["counters"]["tier.remote_hits"], 1,
+        "{kind:?}: {stats}"
+    );
+}
+
+#[test]
+fn two_processes_share_through_memcached() {
+    share(Kind::Memcached);
+}
+
+#[test]
+fn two_processes_share_through_s3() {
+    share(Kind::S3);
 }
 
 #[test]
