@@ -219,6 +219,27 @@ impl RemoteStore {
         }
     }
 
+    /// The value of a finished operation, or its failure recorded (see [`failed`]) and
+    /// returned as an error.
+    ///
+    /// [`failed`]: Self::failed
+    fn settle<T>(
+        &self,
+        what: &str,
+        key: &str,
+        outcome: Outcome<T>,
+        counter: &AtomicU64,
+    ) -> Result<T> {
+        match outcome.split() {
+            Ok(Ok(value)) => {
+                self.breaker.success();
+                Ok(value)
+            }
+            Ok(Err(e)) => Err(self.failed(what, key, Failure::Error(e), counter)),
+            Err(f) => Err(self.failed(what, key, f, counter)),
+        }
+    }
+
     /// Checks that the remote answers: one read of a key that does not exist. Counts like
     /// any other operation (a failure trips the breaker).
     pub fn ping(&self) -> Result<Duration> {
@@ -226,21 +247,9 @@ impl RemoteStore {
         let op = self.op.clone();
         let path = key.clone();
         let start = Instant::now();
-        match self.run(async move { op.exists(&path).await }) {
-            Outcome::Done(Ok(_)) => {
-                self.breaker.success();
-                Ok(start.elapsed())
-            }
-            Outcome::Done(Err(e)) => {
-                Err(self.failed("ping", &key, Failure::Error(e), &self.counters.get_failures))
-            }
-            Outcome::TimedOut => {
-                Err(self.failed("ping", &key, Failure::TimedOut, &self.counters.get_failures))
-            }
-            Outcome::Bypassed => {
-                Err(self.failed("ping", &key, Failure::Bypassed, &self.counters.get_failures))
-            }
-        }
+        let outcome = self.run(async move { op.exists(&path).await });
+        self.settle("ping", &key, outcome, &self.counters.get_failures)?;
+        Ok(start.elapsed())
     }
 }
 
@@ -329,51 +338,29 @@ impl Store for RemoteStore {
                 ),
             ));
         }
-        let op = self.op.clone();
-        let path = key.clone();
-        let body = frame.to_vec();
-        let len = body.len();
-        match self.run(async move { op.write(&path, body).await }).split() {
-            Ok(Ok(_)) => {
-                self.breaker.success();
-                RemoteCounters::bump(&self.counters.puts);
-                RemoteCounters::add(&self.counters.bytes_written, len);
-                Ok(())
-            }
-            Ok(Err(e)) => {
-                Err(self.failed("put", &key, Failure::Error(e), &self.counters.put_failures))
-            }
-            Err(f) => Err(self.failed("put", &key, f, &self.counters.put_failures)),
-        }
+        let (op, path, body) = (self.op.clone(), key.clone(), frame.to_vec());
+        let outcome = self.run(async move { op.write(&path, body).await });
+        self.settle("put", &key, outcome, &self.counters.put_failures)?;
+        RemoteCounters::bump(&self.counters.puts);
+        RemoteCounters::add(&self.counters.bytes_written, frame.len());
+        Ok(())
     }
 
     fn remove(&self, ns: &Namespace, digest: &Digest) -> Result<bool> {
         let key = self.object_key(ns, digest);
-        let op = self.op.clone();
-        let path = key.clone();
+        let (op, path) = (self.op.clone(), key.clone());
         // Deletes are idempotent on every backend, so whether there was an entry takes a
         // look first; removal is rare (damaged entries, operators).
-        let fut = async move {
+        let outcome = self.run(async move {
             let existed = op.exists(&path).await?;
             if existed {
                 op.delete(&path).await?;
             }
             Ok(existed)
-        };
-        match self.run(fut).split() {
-            Ok(Ok(existed)) => {
-                self.breaker.success();
-                RemoteCounters::bump(&self.counters.removes);
-                Ok(existed)
-            }
-            Ok(Err(e)) => Err(self.failed(
-                "remove",
-                &key,
-                Failure::Error(e),
-                &self.counters.remove_failures,
-            )),
-            Err(f) => Err(self.failed("remove", &key, f, &self.counters.remove_failures)),
-        }
+        });
+        let existed = self.settle("remove", &key, outcome, &self.counters.remove_failures)?;
+        RemoteCounters::bump(&self.counters.removes);
+        Ok(existed)
     }
 
     fn list(&self, visit: &mut dyn FnMut(EntryInfo) -> ControlFlow<()>) -> Result<()> {
@@ -388,49 +375,22 @@ impl Store for RemoteStore {
             ));
         }
         let prefix = format!("{}/", self.config.key_prefix());
-        let op = self.op.clone();
-        let dir = prefix.clone();
+        let (op, dir) = (self.op.clone(), prefix.clone());
         let opened = self.run(async move { op.lister_with(&dir).recursive(true).await });
-        let mut lister = match opened.split() {
-            Ok(Ok(lister)) => lister,
-            Ok(Err(e)) => {
-                return Err(self.failed(
-                    "list",
-                    &prefix,
-                    Failure::Error(e),
-                    &self.counters.get_failures,
-                ));
-            }
-            Err(f) => return Err(self.failed("list", &prefix, f, &self.counters.get_failures)),
-        };
+        let mut lister = self.settle("list", &prefix, opened, &self.counters.get_failures)?;
         loop {
             let next = self.run(async move {
                 let item = std::future::poll_fn(|cx| Pin::new(&mut lister).poll_next(cx)).await;
                 Ok((item, lister))
             });
-            let (item, back) = match next.split() {
-                Ok(Ok(pair)) => pair,
-                Ok(Err(e)) => {
-                    return Err(self.failed(
-                        "list",
-                        &prefix,
-                        Failure::Error(e),
-                        &self.counters.get_failures,
-                    ));
-                }
-                Err(f) => return Err(self.failed("list", &prefix, f, &self.counters.get_failures)),
-            };
+            let (item, back) = self.settle("list", &prefix, next, &self.counters.get_failures)?;
             lister = back;
             let entry = match item {
                 None => break,
                 Some(Ok(entry)) => entry,
                 Some(Err(e)) => {
-                    return Err(self.failed(
-                        "list",
-                        &prefix,
-                        Failure::Error(e),
-                        &self.counters.get_failures,
-                    ));
+                    let failed = Outcome::<()>::Done(Err(e));
+                    return self.settle("list", &prefix, failed, &self.counters.get_failures);
                 }
             };
             let Some(info) = self.entry_info(&prefix, &entry) else {
@@ -440,7 +400,6 @@ impl Store for RemoteStore {
                 break;
             }
         }
-        self.breaker.success();
         Ok(())
     }
 }

@@ -46,8 +46,9 @@ fn run(env: &Env, args: &[&str]) -> crate::Run {
     crate::finish(cmd)
 }
 
-/// A put by one `hoard` process is a byte-for-byte hit for another with its own directory.
-fn share(kind: Kind) {
+/// A put by one `hoard` process is a byte-for-byte hit for another with its own directory;
+/// returns the server and the two machines for more checks.
+fn share(kind: Kind) -> (Server, Env, Env) {
     let server = Server::start(kind);
     let (a, b) = (machine(&server), machine(&server));
     let value = crate::noise(11, 200_000);
@@ -69,6 +70,7 @@ fn share(kind: Kind) {
         stats["remote"]["counters"]["tier.remote_hits"], 1,
         "{kind:?}: {stats}"
     );
+    (server, a, b)
 }
 
 #[test]
@@ -83,19 +85,7 @@ fn two_processes_share_through_s3() {
 
 #[test]
 fn put_on_one_machine_is_a_hit_on_another_and_stats_counts_it() {
-    let server = Server::start(Kind::Redis);
-    let (a, b) = (machine(&server), machine(&server));
-    let value = crate::noise(7, 300_000);
-    let input = a.path("input.bin");
-    #[expect(
-        clippy::disallowed_methods,
-        reason = "test fixture: the value to store"
-    )]
-    fs::write(&input, &value).expect("input written");
-    run(&a, &["put", "module.o", input.to_str().expect("utf-8")]).expect_code(0);
-
-    let got = run(&b, &["get", "module.o"]).expect_code(0);
-    assert_eq!(got.stdout, value, "byte for byte on the other machine");
+    let (server, _a, b) = share(Kind::Redis);
     run(&b, &["get", "absent"]).expect_code(1);
 
     let stats = run(&b, &["stats", "--json"]).expect_code(0).json();
