@@ -288,7 +288,8 @@ impl Store for RemoteStore {
             if streamed {
                 read_at_most(&op, &path, limit).await
             } else {
-                op.read(&path).await.map(|b| b.to_vec())
+                // One contiguous buffer becomes the Vec without a copy.
+                op.read(&path).await.map(|b| Vec::from(b.to_bytes()))
             }
         };
         let done = self.run(fut).split();
