@@ -106,6 +106,37 @@ impl Server {
         }
     }
 
+    /// Stops the server with SIGSTOP: it keeps its port and its connections (the kernel
+    /// still accepts new ones), but answers nothing until [`resume`](Self::resume), as a
+    /// hung server does.
+    ///
+    /// # Panics
+    /// If the signal cannot be sent.
+    pub fn pause(&self) {
+        self.signal("STOP");
+    }
+
+    /// Continues a server stopped by [`pause`](Self::pause) (SIGCONT).
+    ///
+    /// # Panics
+    /// If the signal cannot be sent.
+    pub fn resume(&self) {
+        self.signal("CONT");
+    }
+
+    fn signal(&self, sig: &str) {
+        let pid = self
+            .child
+            .as_ref()
+            .map(Child::id)
+            .unwrap_or_else(|| panic!("{} is not running", self.kind.program()));
+        let sent = Command::new("kill")
+            .args([format!("-{sig}"), pid.to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(sent, "kill -{sig} {pid} failed");
+    }
+
     /// The port it listens on.
     pub fn port(&self) -> u16 {
         self.port

@@ -12,6 +12,7 @@ mod exhaust;
 mod failpoints;
 mod io_errors;
 mod power;
+mod remote;
 mod security;
 
 use std::ops::Range;
@@ -37,6 +38,7 @@ pub(crate) fn all() -> Vec<Box<dyn Row>> {
     rows.extend(io_errors::rows());
     rows.extend(security::rows());
     rows.extend(corruption::rows());
+    rows.extend(remote::rows());
     rows
 }
 

@@ -408,8 +408,7 @@ fn a_hung_redis_costs_one_timeout_per_cooldown() {
     .expect("test step");
     let (key, f) = framed(12, 500);
     remote.put(&ns(), key.digest(), &f).expect("test step");
-    let pid = redis_pid(&server);
-    signal(pid, "STOP");
+    server.pause();
     let start = Instant::now();
     let mut slowest = Duration::ZERO;
     let mut gets = 0u64;
@@ -420,7 +419,7 @@ fn a_hung_redis_costs_one_timeout_per_cooldown() {
         gets += 1;
         std::thread::sleep(Duration::from_millis(5));
     }
-    signal(pid, "CONT");
+    server.resume();
     let stats = remote.stats();
     eprintln!(
         "redis hung: {gets} gets in {:?}, slowest {slowest:?}, {} timeouts, {} bypassed, {} trips (cool-down {cooldown:?})",
@@ -445,24 +444,6 @@ fn a_hung_redis_costs_one_timeout_per_cooldown() {
             .is_ok_and(|v| v.is_some())
     });
     assert!(back, "{:?}", remote.stats());
-}
-
-fn redis_pid(server: &Server) -> u32 {
-    let reply = servers::redis_command(server.port(), &[b"INFO", b"server"]);
-    let text = String::from_utf8_lossy(&reply);
-    text.lines()
-        .find_map(|l| l.strip_prefix("process_id:"))
-        .and_then(|p| p.trim().parse().ok())
-        .expect("INFO server reports process_id")
-}
-
-fn signal(pid: u32, sig: &str) {
-    let ok = std::process::Command::new("kill")
-        .args([&format!("-{sig}"), &pid.to_string()])
-        .status()
-        .expect("test step")
-        .success();
-    assert!(ok, "kill -{sig} {pid}");
 }
 
 /// A caller inside its own tokio runtime (an async build tool calling the sync API): the
