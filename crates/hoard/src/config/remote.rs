@@ -23,44 +23,54 @@ use toml::de::{DeTable, DeValue};
 #[cfg(feature = "remote")]
 use super::keys::{self, Reason};
 
-/// The keys of `[cache.remote]`, in the order of the default file.
-pub(crate) const REMOTE_KEYS: &[(&str, &str)] = &[
+/// The keys of `[cache.remote]`, in the order of the default file: name, comment, and the
+/// example value the default file shows (commented out).
+pub(crate) const REMOTE_KEYS: &[(&str, &str, &str)] = &[
     (
         "url",
         "Where the remote lives (required): \"redis://host:6379/0\" (\"rediss://\" for TLS), \"memcached://host:11211\" or \"s3://bucket/prefix\". No credentials here: set HOARD_REMOTE_USERNAME / HOARD_REMOTE_PASSWORD (Redis, memcached) or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (S3).",
+        "\"redis://127.0.0.1:6379/0\"",
     ),
     (
         "prefix",
         "Key prefix on Redis and memcached (S3 takes it from the url).",
+        "\"hoard\"",
     ),
     (
         "endpoint",
         "S3 only: the server, e.g. \"http://127.0.0.1:9000\"; AWS when unset.",
+        "\"http://127.0.0.1:9000\"",
     ),
-    ("region", "S3 only: the region."),
+    ("region", "S3 only: the region.", "\"us-east-1\""),
     (
         "timeout",
         "Per-operation timeout: \"2s\", or milliseconds as \"500ms\".",
+        "\"2s\"",
     ),
     (
         "cooldown",
         "After a failure, how long the remote is bypassed before one probe (\"0s\": never).",
+        "\"10s\"",
     ),
     (
         "write-policy",
         "\"write-through\" (puts wait for the remote), \"write-back\" (a background queue) or \"local-only\".",
+        "\"write-through\"",
     ),
     (
         "write-back-queue",
         "Frames the write-back queue holds; more are dropped and counted.",
+        "\"256\"",
     ),
     (
         "read-only",
         "true: never write to or remove from the remote (untrusted consumers).",
+        "false",
     ),
     (
         "max-item-size",
         "Largest frame sent to the remote (default: the backend's limit, 1 MiB - 1 KiB for memcached).",
+        "\"512Mi\"",
     ),
 ];
 
@@ -79,11 +89,11 @@ pub(crate) fn parse(
 
     let mut values: Vec<(&'static str, &DeValue<'_>, Range<usize>)> = Vec::new();
     for (key, value) in table {
-        let Some(&(name, _)) = REMOTE_KEYS.iter().find(|(n, _)| *n == key.get_ref()) else {
-            let hint = keys::suggest(key.get_ref(), REMOTE_KEYS.iter().map(|(n, _)| *n))
+        let Some(&(name, _, _)) = REMOTE_KEYS.iter().find(|(n, _, _)| *n == key.get_ref()) else {
+            let hint = keys::suggest(key.get_ref(), REMOTE_KEYS.iter().map(|(n, _, _)| *n))
                 .map(|s| format!("; did you mean `{s}`?"))
                 .unwrap_or_else(|| {
-                    let all: Vec<&str> = REMOTE_KEYS.iter().map(|(n, _)| *n).collect();
+                    let all: Vec<&str> = REMOTE_KEYS.iter().map(|(n, _, _)| *n).collect();
                     format!("; the keys are {}", all.join(", "))
                 });
             return Err((
@@ -219,19 +229,7 @@ pub(crate) fn default_section() -> String {
          # a url to share entries through Redis, memcached or S3.\n\
          # [cache.remote]\n",
     );
-    let defaults: &[(&str, &str)] = &[
-        ("url", "\"redis://127.0.0.1:6379/0\""),
-        ("prefix", "\"hoard\""),
-        ("endpoint", "\"http://127.0.0.1:9000\""),
-        ("region", "\"us-east-1\""),
-        ("timeout", "\"2s\""),
-        ("cooldown", "\"10s\""),
-        ("write-policy", "\"write-through\""),
-        ("write-back-queue", "\"256\""),
-        ("read-only", "false"),
-        ("max-item-size", "\"512Mi\""),
-    ];
-    for ((name, help), (_, value)) in REMOTE_KEYS.iter().zip(defaults) {
+    for (name, help, value) in REMOTE_KEYS {
         out.push_str(&format!("# {help}\n# {name} = {value}\n"));
     }
     out
