@@ -5,7 +5,7 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use hoard::evict::Janitor;
-use hoard::{Cache, CacheBuilder, CacheConfig, Codec, CodecId, FsOptions, FsStore, Namespace};
+use hoard::{Cache, CacheBuilder, CacheConfig, FsOptions, FsStore, Namespace};
 
 use crate::cli::Cli;
 use crate::error::{CliError, CliResult};
@@ -166,16 +166,9 @@ fn dir_state(dir: &Path) -> CliResult<DirState> {
     })
 }
 
-/// A decoder for entries written with `id`, if this build has one (every built-in codec is
-/// compiled in; plugin codecs are not known to the command).
-pub(crate) fn decoder(id: CodecId) -> Option<Box<dyn Codec>> {
-    match id {
-        CodecId::Identity => Some(Box::new(hoard::Identity)),
-        // Decoding does not depend on the level; any valid one will do.
-        CodecId::Zstd => hoard::Zstd::new(hoard::DEFAULT_ZSTD_LEVEL)
-            .ok()
-            .map(|z| Box::new(z) as Box<dyn Codec>),
-        CodecId::Lz4 => Some(Box::new(hoard::Lz4)),
-        _ => None,
-    }
+/// The decoders of every codec built into the command (plugin codecs are not known to it),
+/// made once per process: a zstd codec carries its pool of contexts.
+pub(crate) fn decoders() -> &'static hoard::Decoders {
+    static DECODERS: std::sync::OnceLock<hoard::Decoders> = std::sync::OnceLock::new();
+    DECODERS.get_or_init(hoard::builtin_decoders)
 }

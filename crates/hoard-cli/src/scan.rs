@@ -5,11 +5,12 @@ use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 use std::time::SystemTime;
 
-use hoard::frame::{self, Frame, FrameHeader};
-use hoard::{Digest, EntryInfo, ErrorKind, FsStore, Housekeeping, Key, Namespace, Store};
+use hoard::frame::FrameHeader;
+use hoard::read::{self, Disposition, Expected, Rejected};
+use hoard::{Digest, EntryInfo, ErrorKind, FsStore, Housekeeping, Namespace, Store};
 use serde::Serialize;
 
-use crate::context::{Settings, decoder};
+use crate::context::{Settings, decoders};
 
 /// What reading an entry found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -62,10 +63,10 @@ impl Examined {
 
 /// The verdict an error stands for, or `None` for a failure to read at all (I/O).
 fn verdict_of(err: &hoard::Error) -> Option<Verdict> {
-    match err.kind() {
-        ErrorKind::Corrupt | ErrorKind::Insecure => Some(Verdict::Corrupt),
-        ErrorKind::Unsupported => Some(Verdict::Unsupported),
-        ErrorKind::TooLarge => Some(Verdict::TooLarge),
+    match err.disposition() {
+        Disposition::Corrupt => Some(Verdict::Corrupt),
+        Disposition::Skip if err.kind() == ErrorKind::TooLarge => Some(Verdict::TooLarge),
+        Disposition::Skip => Some(Verdict::Unsupported),
         _ => None,
     }
 }
@@ -137,54 +138,22 @@ pub(crate) fn examine(
     max_entry_size: u64,
     decode: bool,
 ) -> hoard::Result<Option<Examined>> {
-    let bytes = match store.get(ns, digest, frame::max_frame_len(max_entry_size)) {
-        Ok(Some(bytes)) => bytes,
+    let rejected = |r: Rejected| {
+        verdict_of(r.error())
+            .map(|v| Some(Examined::bad(v, r.header().cloned(), r.error())))
+            .ok_or_else(|| r.into_error())
+    };
+    let found = match read::read_entry(store, ns, Expected::Digest(digest), max_entry_size) {
+        Ok(Some(found)) => found,
         Ok(None) => return Ok(None),
-        Err(e) => {
-            return verdict_of(&e)
-                .map(|v| Some(Examined::bad(v, None, &e)))
-                .ok_or(e);
-        }
+        Err(r) => return rejected(r),
     };
-    let parsed = match Frame::parse(&bytes) {
-        Ok(f) => f,
-        Err(e) => {
-            return verdict_of(&e)
-                .map(|v| Some(Examined::bad(v, None, &e)))
-                .ok_or(e);
-        }
-    };
-    let seen = parsed.header().clone();
-    // The name is the digest; the frame records the hasher. A frame of another digest was
-    // copied or renamed here.
-    let header = match parsed.verify_for(&Key::new(seen.hasher, *digest), max_entry_size) {
-        Ok(h) => h,
-        Err(e) => {
-            return verdict_of(&e)
-                .map(|v| Some(Examined::bad(v, Some(seen), &e)))
-                .ok_or(e);
-        }
-    };
-    if decode {
-        let Some(codec) = decoder(header.codec) else {
-            return Ok(Some(Examined {
-                verdict: Verdict::Unsupported,
-                reason: Some(format!(
-                    "codec {} is not built into this command",
-                    header.codec
-                )),
-                header: Some(header),
-            }));
-        };
-        if let Err(e) = parsed.decode(codec.as_ref()) {
-            return verdict_of(&e)
-                .map(|v| Some(Examined::bad(v, Some(header.clone()), &e)))
-                .ok_or(e);
-        }
+    if decode && let Err(r) = found.decode_with(decoders()) {
+        return rejected(r);
     }
     Ok(Some(Examined {
         verdict: Verdict::Ok,
-        header: Some(header),
+        header: Some(found.header().clone()),
         reason: None,
     }))
 }

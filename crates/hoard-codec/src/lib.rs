@@ -5,7 +5,8 @@
 //! - `Zstd` (feature `zstd`): a single zstd frame, pooled contexts, a window limit of
 //!   `2^MAX_WINDOW_LOG` bytes.
 //! - `Lz4` (feature `lz4`): an LZ4 block as `lz4_flex` writes it, without a size prefix.
-//! - [`by_id`]: the codec a frame names, if it is compiled in.
+//! - [`by_id`]: the codec a frame names, if it is compiled in; [`builtin`]: all of them, as
+//!   the [`Decoders`] registry readers decode with.
 //!
 //! # Features
 //! No feature is on by default; the `hoard` facade picks.
@@ -29,7 +30,7 @@ mod zstd_codec;
 
 use std::sync::Arc;
 
-use hoard_core::{Codec, CodecId};
+use hoard_core::{Codec, CodecId, Decoders};
 
 pub use crate::identity::Identity;
 #[cfg(feature = "lz4")]
@@ -52,4 +53,17 @@ pub fn by_id(id: CodecId) -> Option<Arc<dyn Codec>> {
         CodecId::Lz4 => Some(Arc::new(Lz4)),
         _ => None,
     }
+}
+
+/// Every codec compiled into this build, as the registry readers decode entries with.
+///
+/// Built once per reader and kept: a zstd codec carries its pool of contexts.
+pub fn builtin() -> Decoders {
+    let mut decoders = Decoders::new();
+    for id in CodecId::BUILT_IN {
+        if let Some(codec) = by_id(id) {
+            decoders.add(codec);
+        }
+    }
+    decoders
 }

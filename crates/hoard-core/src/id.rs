@@ -93,6 +93,9 @@ pub enum CodecId {
 }
 
 impl CodecId {
+    /// Every built-in (non-plugin) codec id, in value order.
+    pub const BUILT_IN: [CodecId; 3] = [Self::Identity, Self::Zstd, Self::Lz4];
+
     /// The value recorded on disk.
     pub const fn to_u16(self) -> u16 {
         match self {

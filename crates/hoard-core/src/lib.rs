@@ -3,6 +3,8 @@
 //! # Modules
 //! - [`frame`]: the entry frame, byte by byte, with encode and verify.
 //! - [`id`]: the on-disk hasher and codec ids.
+//! - [`read`]: the one verified read every reader shares ([`read::read_entry`],
+//!   [`VerifiedFrame`], the [`Decoders`] registry, and the [`Disposition`] of a failure).
 //! - [`housekeeping`]: the [`Housekeeping`] trait a store offers to the eviction worker, and
 //!   its vocabulary ([`Bucket`], [`Item`], [`StateName`], [`LockTarget`], [`HeldLock`]).
 //! - The traits live at the crate root: [`KeyHasher`], [`Codec`], [`Store`], [`StoreExt`].
@@ -12,6 +14,7 @@ pub mod frame;
 pub mod housekeeping;
 pub mod id;
 pub mod key;
+pub mod read;
 mod traits;
 
 pub use error::{Error, ErrorKind, Result};
@@ -20,6 +23,5 @@ pub use housekeeping::{
 };
 pub use id::{CodecId, HasherId, PLUGIN_RANGE_START};
 pub use key::{DIGEST_LEN, Digest, Key, NAMESPACE_MAX_LEN, Namespace};
-pub use traits::{
-    Codec, EntryInfo, HashState, KeyHasher, Store, StoreExt, VerifiedFrame, listing_not_supported,
-};
+pub use read::{Decoders, Disposition, Expected, Rejected, VerifiedFrame};
+pub use traits::{Codec, EntryInfo, HashState, KeyHasher, Store, StoreExt, listing_not_supported};

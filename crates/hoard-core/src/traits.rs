@@ -6,7 +6,7 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::frame::{self, Frame};
+use crate::read::{self, Disposition, Expected, VerifiedFrame};
 use crate::{CodecId, Digest, Error, ErrorKind, HasherId, Key, Namespace, Result};
 
 /// A cryptographic hash that turns the caller's inputs into a [`Key`].
@@ -140,7 +140,7 @@ pub trait StoreExt: Store {
     /// Reads the entry for `key` and verifies its frame: structure, checksum and key.
     ///
     /// `max_decoded_len` bounds the uncompressed size the frame may declare; the read itself
-    /// is bounded by [`frame::max_frame_len`] of it. Damage is an [`ErrorKind::Corrupt`]
+    /// is bounded by [`frame::max_frame_len`](crate::frame::max_frame_len) of it. Damage is an [`ErrorKind::Corrupt`]
     /// error; an entry from a newer hoard is [`ErrorKind::Unsupported`]; an entry that
     /// declares more than `max_decoded_len` is [`ErrorKind::TooLarge`].
     fn get_verified(
@@ -149,11 +149,7 @@ pub trait StoreExt: Store {
         key: &Key,
         max_decoded_len: u64,
     ) -> Result<Option<VerifiedFrame>> {
-        let Some(bytes) = self.get(ns, key.digest(), frame::max_frame_len(max_decoded_len))? else {
-            return Ok(None);
-        };
-        let header = Frame::parse(&bytes)?.verify_for(key, max_decoded_len)?;
-        Ok(Some(VerifiedFrame { bytes, header }))
+        read::read_entry(self, ns, Expected::Key(key), max_decoded_len).map_err(Error::from)
     }
 
     /// Every entry, collected (see [`Store::list`] for what a walk guarantees).
@@ -166,47 +162,19 @@ pub trait StoreExt: Store {
         Ok(out)
     }
 
-    /// Whether an entry exists under `(ns, digest)` with a frame that parses and verifies.
+    /// Whether an entry exists under `(ns, digest)` with a frame that parses and verifies
+    /// for this build (a damaged, oversized or unsupported entry is `false`; only a failed
+    /// read is an error).
     fn contains_valid(&self, ns: &Namespace, key: &Key, max_decoded_len: u64) -> Result<bool> {
         match self.get_verified(ns, key, max_decoded_len) {
             Ok(found) => Ok(found.is_some()),
-            Err(e) if matches!(e.kind(), ErrorKind::Corrupt | ErrorKind::TooLarge) => Ok(false),
-            Err(e) => Err(e),
+            Err(e) if e.disposition() == Disposition::Fail => Err(e),
+            Err(_) => Ok(false),
         }
     }
 }
 
 impl<S: Store + ?Sized> StoreExt for S {}
-
-/// A frame read from a store whose header, checksum and key were verified.
-#[derive(Clone, Debug)]
-pub struct VerifiedFrame {
-    bytes: Vec<u8>,
-    header: frame::FrameHeader,
-}
-
-impl VerifiedFrame {
-    /// The verified header.
-    pub fn header(&self) -> &frame::FrameHeader {
-        &self.header
-    }
-
-    /// The encoded payload.
-    pub fn payload(&self) -> &[u8] {
-        let start = self.header.payload_offset;
-        &self.bytes[start..]
-    }
-
-    /// The whole frame, header included.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes
-    }
-
-    /// Decodes the payload with `codec`, which must be the codec the header names.
-    pub fn decode(&self, codec: &dyn Codec) -> Result<Vec<u8>> {
-        frame::decode_payload(&self.header, self.payload(), codec)
-    }
-}
 
 macro_rules! forward_store {
     ($($ty:ty),*) => {$(

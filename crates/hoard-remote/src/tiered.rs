@@ -7,7 +7,7 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
-use hoard_core::frame::Frame;
+use hoard_core::read::{Expected, VerifiedFrame};
 use hoard_core::{Digest, EntryInfo, Error, ErrorKind, Namespace, Result, Store};
 
 use crate::stats::{RemoteCounters, TierCounters, TierStats};
@@ -258,10 +258,10 @@ impl Store for TieredStore {
             RemoteCounters::bump(&t.counters.misses);
             return local_error.map_or(Ok(None), Err);
         };
-        let valid = Frame::parse(&frame)
-            .map(|f| f.header().key().digest() == digest)
-            .unwrap_or(false);
-        if !valid {
+        // The facade verifies again (with its size cap) before it decodes; this check keeps
+        // damaged or foreign frames out of the local store.
+        let checked = VerifiedFrame::check(frame, Expected::Digest(digest), u64::MAX);
+        let Ok(frame) = checked.map(VerifiedFrame::into_bytes) else {
             RemoteCounters::bump(&t.counters.remote_rejected);
             RemoteCounters::bump(&t.counters.misses);
             tracing::warn!(%ns, %digest, "the remote returned a damaged or foreign frame; not using it");
@@ -271,7 +271,7 @@ impl Store for TieredStore {
                 tracing::debug!(error = %e, "cannot remove the damaged remote value");
             }
             return local_error.map_or(Ok(None), Err);
-        }
+        };
         RemoteCounters::bump(&t.counters.remote_hits);
         match t.local.put(ns, digest, &frame) {
             Ok(()) => RemoteCounters::bump(&t.counters.backfills),

@@ -6,9 +6,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use hoard_core::read::{self, Decoders, Disposition, Expected, Rejected};
 use hoard_core::{
     Codec, CodecId, Digest, EntryInfo, Error, ErrorKind, Housekeeping, Key, KeyHasher, Namespace,
-    Result, Store, StoreExt, frame,
+    Result, Store, frame,
 };
 use hoard_evict::{Clock, Codecs, Janitor, Worker, WorkerConfig};
 use hoard_fs::{Durability, FsOptions, FsStore};
@@ -249,17 +250,11 @@ impl CacheBuilder {
             Some(codec) => codec,
             None => default_codec()?,
         };
-        let mut decoders = vec![Arc::clone(&codec)];
+        let mut decoders = Decoders::new().with(Arc::clone(&codec));
         for extra in self.extra_decoders {
-            if !decoders.iter().any(|d| d.id() == extra.id()) {
-                decoders.push(extra);
-            }
+            decoders.add(extra);
         }
-        for id in [CodecId::Identity, CodecId::Zstd, CodecId::Lz4] {
-            if !decoders.iter().any(|d| d.id() == id) {
-                decoders.extend(hoard_codec::by_id(id));
-            }
-        }
+        decoders.extend(&hoard_codec::builtin());
         let worker = match (keeper, self.worker) {
             (Some(keeper), Some(config)) => start_worker(
                 keeper,
@@ -370,11 +365,11 @@ fn start_worker(
     config: WorkerConfig,
     clock: Option<Arc<dyn Clock>>,
     codec: &dyn Codec,
-    decoders: &[Arc<dyn Codec>],
+    decoders: &Decoders,
     namespace: &Namespace,
 ) -> Option<Worker> {
     let mut codecs = Codecs::new();
-    for d in decoders {
+    for d in decoders.iter() {
         codecs = codecs.decoder(Arc::clone(d));
     }
     if let Some(optimized) = optimized_codec(codec, config.optimized_level) {
@@ -453,7 +448,7 @@ struct Inner {
     store: Arc<dyn Store>,
     hasher: Arc<dyn KeyHasher>,
     codec: Arc<dyn Codec>,
-    decoders: Vec<Arc<dyn Codec>>,
+    decoders: Decoders,
     namespace: Namespace,
     max_entry_size: u64,
     serialization: Serialization,
@@ -577,44 +572,36 @@ impl Cache {
                 }
                 Ok(None)
             }
-            Err(err) => {
+            Err(rejected) => {
                 Counters::bump(&c.misses);
                 if let Some(w) = &self.inner.worker {
                     w.record_miss();
                 }
-                self.note_bad_read(key, &err);
-                Err(err)
+                self.note_bad_read(key, &rejected);
+                Err(rejected.into_error())
             }
         }
     }
 
-    fn lookup(&self, key: &Key) -> Result<Option<Vec<u8>>> {
+    fn lookup(&self, key: &Key) -> Result<Option<Vec<u8>>, Rejected> {
         let inner = &*self.inner;
-        let Some(found) = inner
-            .store
-            .get_verified(&inner.namespace, key, inner.max_entry_size)?
-        else {
-            return Ok(None);
-        };
-        let id = found.header().codec;
-        let codec = inner
-            .decoders
-            .iter()
-            .find(|d| d.id() == id)
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorKind::Unsupported,
-                    format!("entry for key {key} is encoded with {id}, which this build does not include"),
-                )
-            })?;
-        found.decode(codec.as_ref()).map(Some)
+        let found = read::read_entry(
+            inner.store.as_ref(),
+            &inner.namespace,
+            Expected::Key(key),
+            inner.max_entry_size,
+        )?;
+        found
+            .map(|found| found.decode_with(&inner.decoders))
+            .transpose()
     }
 
-    fn note_bad_read(&self, key: &Key, err: &Error) {
+    fn note_bad_read(&self, key: &Key, rejected: &Rejected) {
         let inner = &*self.inner;
         let c = &inner.counters;
-        match err.kind() {
-            ErrorKind::Corrupt | ErrorKind::Insecure => {
+        let err = rejected.error();
+        match rejected.disposition() {
+            Disposition::Corrupt => {
                 Counters::bump(&c.corrupt);
                 if let Some(w) = &inner.worker {
                     w.record_corrupt();
@@ -628,7 +615,7 @@ impl Cache {
                     }
                 }
             }
-            ErrorKind::Unsupported | ErrorKind::TooLarge => {
+            Disposition::Skip => {
                 tracing::debug!(%key, error = %err, "cache entry skipped");
             }
             _ => {

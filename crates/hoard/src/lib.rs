@@ -42,8 +42,8 @@ pub use tier::{
 };
 
 pub use hoard_core::{
-    Codec, CodecId, Digest, EntryInfo, Error, ErrorKind, HasherId, Housekeeping, Key, KeyHasher,
-    Namespace, Result, Store, StoreExt, frame,
+    Codec, CodecId, Decoders, Digest, Disposition, EntryInfo, Error, ErrorKind, HasherId,
+    Housekeeping, Key, KeyHasher, Namespace, Result, Store, StoreExt, VerifiedFrame, frame, read,
 };
 /// The eviction worker: [`WorkerConfig`](evict::WorkerConfig), [`Worker`](evict::Worker),
 /// [`Janitor`](evict::Janitor) and the clocks.
@@ -64,3 +64,5 @@ pub use hoard_codec::Identity;
 pub use hoard_codec::Lz4;
 #[cfg(feature = "zstd")]
 pub use hoard_codec::Zstd;
+/// Every codec compiled into this build, as the [`Decoders`] registry readers use.
+pub use hoard_codec::builtin as builtin_decoders;

@@ -1,0 +1,306 @@
+//! The one verified read every reader of entries shares: the facade's hits, the eviction
+//! worker's recompression, the `hoard` command's `get`, `ls`, `verify` and `stats`, and the
+//! tiered store's check of a remote value.
+//!
+//! The sequence is always the same: read the frame from the store (bounded by
+//! [`frame::max_frame_len`] of the size cap), parse it (structure and checksum), check it
+//! against the name it was read under ([`Expected`]: a full [`Key`], or a bare [`Digest`]
+//! with the hasher taken from the frame's own header), check the declared size against the
+//! cap, and only then decode it with a codec from a [`Decoders`] registry. Every failure is
+//! classified once, by [`Error::disposition`]:
+//!
+//! | [`ErrorKind`] | [`Disposition`] | what readers do |
+//! |---|---|---|
+//! | `Corrupt`, `Insecure` | [`Disposition::Corrupt`] | a miss; the cache removes the entry |
+//! | `Unsupported`, `TooLarge` | [`Disposition::Skip`] | a miss; the entry is left alone |
+//! | anything else | [`Disposition::Fail`] | the read itself failed: nothing is known |
+//!
+//! ```
+//! use std::sync::Arc;
+//! use hoard_core::read::{self, Decoders, Disposition, Expected};
+//! # use hoard_core::{Codec, CodecId, Digest, EntryInfo, HasherId, Key, Namespace, Result, Store, frame};
+//! # use std::ops::ControlFlow;
+//! # #[derive(Debug)] struct Plain;
+//! # impl Codec for Plain {
+//! #     fn id(&self) -> CodecId { CodecId::Identity }
+//! #     fn level(&self) -> i32 { 0 }
+//! #     fn encode(&self, i: &[u8], o: &mut Vec<u8>) -> Result<()> { o.extend_from_slice(i); Ok(()) }
+//! #     fn decode(&self, i: &[u8], _: usize, o: &mut Vec<u8>) -> Result<()> { o.extend_from_slice(i); Ok(()) }
+//! # }
+//! # #[derive(Debug, Default)] struct One(std::sync::Mutex<Option<Vec<u8>>>);
+//! # impl Store for One {
+//! #     fn get(&self, _: &Namespace, _: &Digest, _: u64) -> Result<Option<Vec<u8>>> { Ok(self.0.lock().unwrap().clone()) }
+//! #     fn put(&self, _: &Namespace, _: &Digest, f: &[u8]) -> Result<()> { *self.0.lock().unwrap() = Some(f.to_vec()); Ok(()) }
+//! #     fn remove(&self, _: &Namespace, _: &Digest) -> Result<bool> { Ok(self.0.lock().unwrap().take().is_some()) }
+//! #     fn list(&self, _: &mut dyn FnMut(EntryInfo) -> ControlFlow<()>) -> Result<()> { Ok(()) }
+//! # }
+//! let store = One::default();
+//! let ns = Namespace::new("demo")?;
+//! let key = Key::new(HasherId::Sha256, Digest::from_bytes([7; 32]));
+//! store.put(&ns, key.digest(), &frame::encode(&key, &Plain, b"machine code", 0)?)?;
+//!
+//! let decoders = Decoders::new().with(Arc::new(Plain));
+//! let entry = read::read_entry(&store, &ns, Expected::Key(&key), 1 << 20)
+//!     .expect("an intact entry")
+//!     .expect("present");
+//! assert_eq!(entry.decode(&decoders).expect("identity decodes"), b"machine code");
+//!
+//! // Another key's name: the same bytes are a corrupt entry, never a hit.
+//! let other = Key::new(HasherId::Sha256, Digest::from_bytes([8; 32]));
+//! let rejected = read::read_entry(&store, &ns, Expected::Key(&other), 1 << 20).unwrap_err();
+//! assert_eq!(rejected.disposition(), Disposition::Corrupt);
+//! # Ok::<(), hoard_core::Error>(())
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::frame::{self, Frame, FrameHeader};
+use crate::{Codec, CodecId, Digest, Error, ErrorKind, Key, Namespace, Result, Store};
+
+/// What a failed read means for the entry it was reading.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Disposition {
+    /// The entry is damaged: it fails its checksum, is truncated or extended, belongs to
+    /// another key, or is not a regular file. It can never be served; readers that own the
+    /// cache remove it.
+    Corrupt,
+    /// The entry is intact but not for this reader: a newer format, a codec or hasher this
+    /// build lacks, or more than the size cap. A miss that leaves the entry in place.
+    Skip,
+    /// The read itself failed (I/O, permissions): nothing is known about the entry.
+    Fail,
+}
+
+impl Error {
+    /// How a reader treats this error when it came from reading an entry (see the
+    /// [module docs](crate::read)).
+    pub fn disposition(&self) -> Disposition {
+        match self.kind() {
+            ErrorKind::Corrupt | ErrorKind::Insecure => Disposition::Corrupt,
+            ErrorKind::Unsupported | ErrorKind::TooLarge => Disposition::Skip,
+            _ => Disposition::Fail,
+        }
+    }
+}
+
+/// The name an entry was read under, which its frame must match.
+#[derive(Clone, Copy, Debug)]
+pub enum Expected<'a> {
+    /// The full key: the frame's hasher and digest must both match. What a cache that knows
+    /// its hasher checks.
+    Key(&'a Key),
+    /// Only the digest (the entry's name in a store): the hasher is taken from the frame's
+    /// header. What maintenance tools, which read every hasher's entries, check.
+    Digest(&'a Digest),
+}
+
+impl Expected<'_> {
+    /// The digest the entry is stored under.
+    pub fn digest(&self) -> &Digest {
+        match self {
+            Self::Key(key) => key.digest(),
+            Self::Digest(digest) => digest,
+        }
+    }
+}
+
+/// The codecs a reader can decode, by id: one registry for every reader.
+///
+/// The first codec registered for an id is the one used; later ones with the same id are
+/// ignored (so a cache's own codec, registered first, wins over a built-in of that id).
+#[derive(Clone, Default)]
+pub struct Decoders {
+    codecs: Vec<Arc<dyn Codec>>,
+}
+
+impl fmt::Debug for Decoders {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.codecs.iter().map(|c| c.id()))
+            .finish()
+    }
+}
+
+impl Decoders {
+    /// An empty registry: nothing decodes.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `codec` unless one with its id is registered already; `true` if it was added.
+    pub fn add(&mut self, codec: Arc<dyn Codec>) -> bool {
+        if self.get(codec.id()).is_some() {
+            return false;
+        }
+        self.codecs.push(codec);
+        true
+    }
+
+    /// [`add`](Self::add), by value.
+    #[must_use]
+    pub fn with(mut self, codec: Arc<dyn Codec>) -> Self {
+        self.add(codec);
+        self
+    }
+
+    /// Adds every codec of `other` whose id is not registered yet.
+    pub fn extend(&mut self, other: &Decoders) {
+        for codec in &other.codecs {
+            self.add(Arc::clone(codec));
+        }
+    }
+
+    /// The codec registered for `id`.
+    pub fn get(&self, id: CodecId) -> Option<&Arc<dyn Codec>> {
+        self.codecs.iter().find(|c| c.id() == id)
+    }
+
+    /// The registered codecs, in registration order.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn Codec>> + '_ {
+        self.codecs.iter()
+    }
+
+    /// Decodes a verified frame with the codec its header names: an
+    /// [`ErrorKind::Unsupported`] error when none is registered.
+    pub fn decode(&self, found: &crate::VerifiedFrame) -> Result<Vec<u8>> {
+        let id = found.header().codec;
+        let codec = self.get(id).ok_or_else(|| {
+            Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "entry for key {} is encoded with {id}, which this build does not include",
+                    found.header().key()
+                ),
+            )
+        })?;
+        found.decode(codec.as_ref())
+    }
+}
+
+/// An entry that could not be used: the error, what it means, and the header when the
+/// frame's structure and checksum held (a frame of another key, say).
+#[derive(Debug)]
+pub struct Rejected {
+    error: Error,
+    header: Option<FrameHeader>,
+}
+
+impl Rejected {
+    fn new(error: Error, header: Option<FrameHeader>) -> Self {
+        Self { error, header }
+    }
+
+    /// What the failure means for the entry.
+    pub fn disposition(&self) -> Disposition {
+        self.error.disposition()
+    }
+
+    /// The error.
+    pub fn error(&self) -> &Error {
+        &self.error
+    }
+
+    /// The verified header, when the frame parsed and only a later check failed.
+    pub fn header(&self) -> Option<&FrameHeader> {
+        self.header.as_ref()
+    }
+
+    /// The error, dropping the rest.
+    pub fn into_error(self) -> Error {
+        self.error
+    }
+}
+
+impl From<Rejected> for Error {
+    fn from(r: Rejected) -> Self {
+        r.error
+    }
+}
+
+impl fmt::Display for Rejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.error, f)
+    }
+}
+
+/// A frame read from a store and verified: structure, checksum, name and size cap.
+#[derive(Clone, Debug)]
+pub struct VerifiedFrame {
+    bytes: Vec<u8>,
+    header: FrameHeader,
+}
+
+impl VerifiedFrame {
+    /// Verifies `bytes` as the frame of the entry named by `expected`, declaring at most
+    /// `max_decoded_len` decoded bytes. The header is kept in the rejection when only the
+    /// name or the cap failed.
+    pub fn check(
+        bytes: Vec<u8>,
+        expected: Expected<'_>,
+        max_decoded_len: u64,
+    ) -> Result<Self, Rejected> {
+        let parsed = Frame::parse(&bytes).map_err(|e| Rejected::new(e, None))?;
+        let key = match expected {
+            Expected::Key(key) => *key,
+            // The name is the digest; the frame records the hasher.
+            Expected::Digest(digest) => Key::new(parsed.header().hasher, *digest),
+        };
+        let header = parsed
+            .verify_for(&key, max_decoded_len)
+            .map_err(|e| Rejected::new(e, Some(parsed.header().clone())))?;
+        Ok(Self { bytes, header })
+    }
+
+    /// The verified header.
+    pub fn header(&self) -> &FrameHeader {
+        &self.header
+    }
+
+    /// The encoded payload.
+    pub fn payload(&self) -> &[u8] {
+        &self.bytes[self.header.payload_offset..]
+    }
+
+    /// The whole frame, header included.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The whole frame, header included, by value.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+
+    /// Decodes the payload with `codec`, which must be the codec the header names.
+    pub fn decode(&self, codec: &dyn Codec) -> Result<Vec<u8>> {
+        frame::decode_payload(&self.header, self.payload(), codec)
+    }
+
+    /// Decodes the payload with the registered codec the header names, classifying a
+    /// failure like a read (a payload that does not decode is corrupt; a codec this build
+    /// lacks is skipped).
+    pub fn decode_with(&self, decoders: &Decoders) -> Result<Vec<u8>, Rejected> {
+        decoders
+            .decode(self)
+            .map_err(|e| Rejected::new(e, Some(self.header.clone())))
+    }
+}
+
+/// Reads the entry `(ns, expected)` from `store` and verifies it (see the module docs);
+/// `Ok(None)` when there is none. Nothing is decoded: call
+/// [`VerifiedFrame::decode_with`].
+pub fn read_entry<S: Store + ?Sized>(
+    store: &S,
+    ns: &Namespace,
+    expected: Expected<'_>,
+    max_decoded_len: u64,
+) -> Result<Option<VerifiedFrame>, Rejected> {
+    let limit = frame::max_frame_len(max_decoded_len);
+    match store.get(ns, expected.digest(), limit) {
+        Ok(Some(bytes)) => VerifiedFrame::check(bytes, expected, max_decoded_len).map(Some),
+        Ok(None) => Ok(None),
+        Err(e) => Err(Rejected::new(e, None)),
+    }
+}
