@@ -1,0 +1,245 @@
+//! [`Janitor`]: every maintenance operation, run synchronously on the caller's thread. The
+//! [`Worker`](crate::Worker) runs the same operations in the background; the `hoard`
+//! command calls them directly.
+//!
+//! The type, its construction and the helpers every operation shares live here; the
+//! operations live in one module each, every one adding an `impl Janitor` block:
+//! - `cleanup`: the accounting, scheduled and explicit cleanups to the limits (LRU), stale
+//!   temp sweeping, and [`Janitor::survey`];
+//! - `evict`: explicit evictions (by age, by namespace);
+//! - `recompress`: recompression of one entry or many, and the shared use counts that pick
+//!   the entries the worker recompresses;
+//! - `counters`: this process's counters and the lifetime counters shared by every process.
+
+mod cleanup;
+mod counters;
+mod evict;
+mod recompress;
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hoard_core::{Bucket, Codec, CodecId, Error, HeldLock, Housekeeping, Item, LockTarget, Result};
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::WorkerConfig;
+use crate::sidecar::{self, Accounting};
+use crate::stats::{Counters, LIFETIME_COUNTERS, Lifetime};
+
+pub use cleanup::{CleanupReport, Survey};
+pub use evict::EvictReport;
+pub use recompress::{RecompressReport, Recompressed};
+
+/// The codecs the worker reads entries with and recompresses popular entries into.
+#[derive(Clone, Default)]
+pub struct Codecs {
+    decoders: Vec<Arc<dyn Codec>>,
+    optimized: Option<Arc<dyn Codec>>,
+}
+
+impl fmt::Debug for Codecs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Codecs")
+            .field(
+                "decoders",
+                &self.decoders.iter().map(|c| c.id()).collect::<Vec<_>>(),
+            )
+            .field(
+                "optimized",
+                &self.optimized.as_ref().map(|c| (c.id(), c.level())),
+            )
+            .finish()
+    }
+}
+
+impl Codecs {
+    /// No codecs: nothing can be recompressed.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a codec entries may be stored with.
+    #[must_use]
+    pub fn decoder(mut self, codec: Arc<dyn Codec>) -> Self {
+        if !self.decoders.iter().any(|d| d.id() == codec.id()) {
+            self.decoders.push(codec);
+        }
+        self
+    }
+
+    /// The codec, at its optimized level, that entries used
+    /// [`WorkerConfig::usage_threshold`] times are recompressed into. Only entries stored
+    /// with the same codec at a lower level are recompressed; it is also a decoder.
+    #[must_use]
+    pub fn optimized(mut self, codec: Arc<dyn Codec>) -> Self {
+        self = self.decoder(Arc::clone(&codec));
+        self.optimized = Some(codec);
+        self
+    }
+
+    fn decoder_for(&self, id: CodecId) -> Option<&dyn Codec> {
+        self.decoders
+            .iter()
+            .find(|d| d.id() == id)
+            .map(|d| d.as_ref())
+    }
+}
+
+/// Synchronous maintenance of one store.
+pub struct Janitor {
+    store: Arc<dyn Housekeeping>,
+    clock: Arc<dyn Clock>,
+    config: WorkerConfig,
+    codecs: Codecs,
+    pub(crate) counters: Arc<Counters>,
+    /// The lifetime counters already added to the shared totals: the next merge adds what
+    /// was counted since. Held across a whole merge, so that the worker thread and an
+    /// explicit operation on another thread never add the same counts twice.
+    merged: Mutex<Lifetime>,
+}
+
+impl fmt::Debug for Janitor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Janitor")
+            .field("store", &self.store)
+            .field("clock", &self.clock)
+            .field("config", &self.config)
+            .field("codecs", &self.codecs)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Milliseconds since the epoch, negative before it, saturating.
+pub(crate) fn to_ms(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        Err(e) => i64::try_from(e.duration().as_millis()).map_or(i64::MIN, |ms| -ms),
+    }
+}
+
+fn dur_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl Janitor {
+    /// A janitor for `store` with `config`, the system clock and no codecs.
+    pub fn new(store: Arc<dyn Housekeeping>, config: WorkerConfig) -> Self {
+        Self {
+            store,
+            clock: Arc::new(SystemClock),
+            config,
+            codecs: Codecs::new(),
+            counters: Arc::new(Counters::default()),
+            merged: Mutex::new([0; LIFETIME_COUNTERS]),
+        }
+    }
+
+    /// Uses `clock` for every timing decision.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Uses `codecs` to read and recompress entries.
+    #[must_use]
+    pub fn with_codecs(mut self, codecs: Codecs) -> Self {
+        self.codecs = codecs;
+        self
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &WorkerConfig {
+        &self.config
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Housekeeping> {
+        &self.store
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    fn now_ms(&self) -> i64 {
+        to_ms(self.clock.now())
+    }
+
+    /// An entry's last use for LRU (see the `cleanup` module docs).
+    fn last_use_ms(&self, item: &Item, now_ms: i64) -> i64 {
+        let newest = match (item.accessed, item.modified) {
+            (Some(a), Some(m)) => to_ms(a.max(m)),
+            (Some(t), None) | (None, Some(t)) => to_ms(t),
+            (None, None) => return i64::MIN,
+        };
+        if newest > now_ms.saturating_add(dur_ms(self.config.allowed_clock_drift)) {
+            i64::MIN
+        } else {
+            newest
+        }
+    }
+
+    fn lock_cleanup(&self, wait: bool) -> Result<Option<HeldLock>> {
+        self.store
+            .lock(LockTarget::Named(&sidecar::cleanup_lock()), wait)
+    }
+
+    fn load_accounting(&self) -> Accounting {
+        self.load_sidecar(
+            &sidecar::accounting_name(),
+            "accounting state",
+            Accounting::decode,
+        )
+        .unwrap_or_default()
+    }
+
+    /// A sidecar decoded with `decode`; `None` when it is absent, damaged or unreadable, all
+    /// of which the worker rebuilds from the entries (a sidecar is never the only record).
+    fn load_sidecar<T>(
+        &self,
+        name: &hoard_core::StateName,
+        what: &str,
+        decode: fn(&[u8]) -> Option<T>,
+    ) -> Option<T> {
+        match self.store.read_state(name, sidecar::READ_LIMIT) {
+            Ok(Some(blob)) => decode(&blob),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot read the {what}; treating it as absent");
+                None
+            }
+        }
+    }
+
+    fn save_accounting(&self, acct: &Accounting) {
+        if let Err(e) = self
+            .store
+            .write_state(&sidecar::accounting_name(), &acct.encode())
+        {
+            self.error("cannot save the accounting state", &e);
+        }
+    }
+    pub(crate) fn error(&self, what: &str, e: &Error) {
+        Counters::add(&self.counters.errors, 1);
+        tracing::warn!(error = %e, "{what}");
+    }
+
+    /// Removes `items` (each only if unchanged); returns how many and their bytes.
+    fn remove_all(&self, bucket: &Bucket, items: &[Item]) -> (u64, u64) {
+        let (mut n, mut bytes) = (0, 0);
+        for item in items {
+            match self.store.remove_item(bucket, item) {
+                Ok(true) => {
+                    n += 1;
+                    bytes += item.stored_len;
+                }
+                Ok(false) => {}
+                Err(e) => self.error("cannot evict a cache entry", &e),
+            }
+        }
+        (n, bytes)
+    }
+}

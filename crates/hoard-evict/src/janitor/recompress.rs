@@ -1,0 +1,241 @@
+//! Recompression of one entry (the worker's, for popular entries) or of many (an
+//! operator's), and the use counts shared by every process that pick the popular entries.
+
+use std::ops::ControlFlow;
+
+use hoard_core::frame::{self, Frame};
+use hoard_core::{Codec, Digest, Error, ErrorKind, ItemKind, Key, LockTarget, Namespace, Result};
+
+use super::Janitor;
+use crate::sidecar::{self, Usage};
+use crate::stats::Counters;
+
+/// What a recompression of many entries did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecompressReport {
+    /// Entries rewritten with the requested codec and level.
+    pub recompressed: u64,
+    /// Entries already at the requested codec and level, locked by another process,
+    /// gone, larger than the maximum entry size, or in a codec that cannot be decoded here.
+    pub skipped: u64,
+    /// Entries found failing verification (removed).
+    pub corrupt: u64,
+    /// Stored bytes before, of the entries rewritten.
+    pub bytes_before: u64,
+    /// Stored bytes after, of the entries rewritten.
+    pub bytes_after: u64,
+}
+
+/// The outcome of one recompression.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Recompressed {
+    /// Rewritten.
+    Done {
+        /// Stored bytes before.
+        before: u64,
+        /// Stored bytes after.
+        after: u64,
+    },
+    /// Left as it was (see [`RecompressReport::skipped`]).
+    Skipped,
+    /// The entry failed verification and was removed.
+    Corrupt,
+}
+
+/// Whether a recompression may replace an entry, and when it should.
+#[derive(Clone, Copy, Debug)]
+enum Rule {
+    /// The worker's rule: the same codec at a lower level, and only if the result is
+    /// smaller.
+    Upgrade,
+    /// An operator's request: anything not already exactly at the target.
+    Exactly,
+}
+
+impl Janitor {
+    /// Rewrites every entry (of `only`, or of every namespace) that is not already stored
+    /// with `codec` at its level. Each entry is locked while it is rewritten, decoded in
+    /// memory (at most [`WorkerConfig::max_entry_size`]), encoded, and put back through the
+    /// store's atomic put.
+    ///
+    /// [`WorkerConfig::max_entry_size`]: crate::WorkerConfig::max_entry_size
+    pub fn recompress_all(
+        &self,
+        codec: &dyn Codec,
+        only: Option<&Namespace>,
+    ) -> Result<RecompressReport> {
+        let report = self.recompress_each(codec, only);
+        self.merge_after_operation();
+        report
+    }
+
+    fn recompress_each(
+        &self,
+        codec: &dyn Codec,
+        only: Option<&Namespace>,
+    ) -> Result<RecompressReport> {
+        let mut buckets = Vec::new();
+        self.store.buckets(&mut |info| {
+            if only.is_none_or(|ns| info.bucket.namespace() == ns) {
+                buckets.push(info.bucket);
+            }
+            ControlFlow::Continue(())
+        })?;
+        buckets.sort();
+        let mut report = RecompressReport::default();
+        for bucket in &buckets {
+            let mut digests = Vec::new();
+            self.store.scan_bucket(bucket, &mut |item| {
+                if let ItemKind::Entry(d) = item.kind {
+                    digests.push(d);
+                }
+                ControlFlow::Continue(())
+            })?;
+            for d in &digests {
+                match self.recompress_with(bucket.namespace(), d, codec, Rule::Exactly)? {
+                    Recompressed::Done { before, after } => {
+                        report.recompressed += 1;
+                        report.bytes_before += before;
+                        report.bytes_after += after;
+                    }
+                    Recompressed::Skipped => report.skipped += 1,
+                    Recompressed::Corrupt => report.corrupt += 1,
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Recompresses one entry at the optimized level if it is stored with the optimized
+    /// codec at a lower level and the result is smaller (what the worker does for popular
+    /// entries). Without an optimized codec, skips.
+    pub fn recompress(&self, ns: &Namespace, digest: &Digest) -> Result<Recompressed> {
+        let Some(codec) = self.codecs.optimized.clone() else {
+            return Ok(Recompressed::Skipped);
+        };
+        self.recompress_with(ns, digest, codec.as_ref(), Rule::Upgrade)
+    }
+
+    fn recompress_with(
+        &self,
+        ns: &Namespace,
+        digest: &Digest,
+        codec: &dyn Codec,
+        rule: Rule,
+    ) -> Result<Recompressed> {
+        // The lock is on the entry's current version: another process recompressing the
+        // same entry makes this one skip, and neither ever writes in place.
+        let Some(_lock) = self.store.lock(LockTarget::Entry(ns, digest), false)? else {
+            return Ok(Recompressed::Skipped);
+        };
+        let limit = frame::max_frame_len(self.config.max_entry_size);
+        let stored = match self.store.get(ns, digest, limit) {
+            Ok(Some(b)) => b,
+            Ok(None) => return Ok(Recompressed::Skipped),
+            Err(e) if e.kind() == ErrorKind::TooLarge => return Ok(Recompressed::Skipped),
+            Err(e) if matches!(e.kind(), ErrorKind::Corrupt | ErrorKind::Insecure) => {
+                return self.found_corrupt(ns, digest, &e);
+            }
+            Err(e) => return Err(e),
+        };
+        let parsed = match Frame::parse(&stored) {
+            Ok(f) => f,
+            Err(e) if e.kind() == ErrorKind::Corrupt => return self.found_corrupt(ns, digest, &e),
+            Err(_) => return Ok(Recompressed::Skipped),
+        };
+        let hasher = parsed.header().hasher;
+        let header = match parsed.verify_for(&Key::new(hasher, *digest), self.config.max_entry_size)
+        {
+            Ok(h) => h,
+            Err(e) if e.kind() == ErrorKind::Corrupt => return self.found_corrupt(ns, digest, &e),
+            Err(_) => return Ok(Recompressed::Skipped),
+        };
+        let wanted = match rule {
+            Rule::Upgrade => header.codec == codec.id() && header.level < codec.level(),
+            Rule::Exactly => header.codec != codec.id() || header.level != codec.level(),
+        };
+        if !wanted {
+            return Ok(Recompressed::Skipped);
+        }
+        let Some(decoder) = self
+            .codecs
+            .decoder_for(header.codec)
+            .or_else(|| (codec.id() == header.codec).then_some(codec))
+        else {
+            return Ok(Recompressed::Skipped);
+        };
+        let data = match parsed.decode(decoder) {
+            Ok(d) => d,
+            Err(e) if e.kind() == ErrorKind::Corrupt => return self.found_corrupt(ns, digest, &e),
+            Err(_) => return Ok(Recompressed::Skipped),
+        };
+        let fresh = frame::encode(&header.key(), codec, &data, header.created_unix_ms)?;
+        drop(data);
+        let (before, after) = (stored.len() as u64, fresh.len() as u64);
+        if matches!(rule, Rule::Upgrade) && after >= before {
+            return Ok(Recompressed::Skipped);
+        }
+        self.store.put(ns, digest, &fresh)?;
+        Counters::add(&self.counters.recompressions, 1);
+        Ok(Recompressed::Done { before, after })
+    }
+
+    fn found_corrupt(&self, ns: &Namespace, digest: &Digest, e: &Error) -> Result<Recompressed> {
+        Counters::add(&self.counters.corrupt, 1);
+        tracing::warn!(namespace = %ns, %digest, error = %e, "removing a cache entry that failed verification");
+        if let Err(e) = self.store.remove(ns, digest) {
+            self.error("cannot remove a bad cache entry", &e);
+        }
+        Ok(Recompressed::Corrupt)
+    }
+
+    pub(crate) fn load_usage(&self) -> Usage {
+        self.load_sidecar(&sidecar::usage_name(), "usage state", Usage::decode)
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn save_usage(&self, usage: &Usage) {
+        if let Err(e) = self
+            .store
+            .write_state(&sidecar::usage_name(), &usage.encode())
+        {
+            self.error("cannot save the usage state", &e);
+        }
+    }
+
+    /// Adds `uses` of entries of `ns` to the use counts shared by every process, and
+    /// returns the entries that reached [`WorkerConfig::usage_threshold`] and are now
+    /// claimed by this caller for recompression. `Ok(None)` if another process is merging
+    /// right now (try again later).
+    ///
+    /// [`WorkerConfig::usage_threshold`]: crate::WorkerConfig::usage_threshold
+    pub fn merge_usage(
+        &self,
+        ns: &Namespace,
+        uses: &[(Digest, u32)],
+    ) -> Result<Option<Vec<Digest>>> {
+        let Some(_lock) = self
+            .store
+            .lock(LockTarget::Named(&sidecar::usage_lock()), false)?
+        else {
+            return Ok(None);
+        };
+        let mut usage = self.load_usage();
+        let threshold = self.config.usage_threshold;
+        let mut claimed = Vec::new();
+        let records = usage.records.entry(ns.clone()).or_default();
+        for (d, n) in uses {
+            let r = records.entry(*d).or_default();
+            r.uses = r.uses.saturating_add(*n);
+            if threshold > 0 && !r.claimed && u64::from(r.uses) >= threshold {
+                r.claimed = true;
+                claimed.push(*d);
+            }
+        }
+        usage.trim();
+        self.save_usage(&usage);
+        Ok(Some(claimed))
+    }
+}
