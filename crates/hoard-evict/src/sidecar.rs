@@ -28,6 +28,7 @@ const MARKER_KIND: u32 = 1;
 const ACCOUNTING_KIND: u32 = 2;
 const USAGE_KIND: u32 = 3;
 const COUNTERS_KIND: u32 = 4;
+const NAMED_COUNTERS_KIND: u32 = 5;
 
 /// The largest counters blob read back: a valid one is under 200 bytes, and anything much
 /// larger is not ours (treated as absent and replaced, never allocated for).
@@ -47,6 +48,10 @@ pub(crate) fn usage_name() -> StateName {
 
 pub(crate) fn counters_name() -> StateName {
     StateName::new("counters").expect("a valid state name")
+}
+
+pub(crate) fn named_counters_name() -> StateName {
+    StateName::new("named-counters").expect("a valid state name")
 }
 
 /// The named lock held while adding to the lifetime counters (read, add, write).
@@ -412,6 +417,76 @@ impl Tally {
     }
 }
 
+/// The most named counters kept: a source with more is not one of hoard's.
+pub(crate) const NAMED_COUNTERS_CAP: usize = 1024;
+
+/// Whether `name` may name a named counter: 1 to 64 bytes of `[a-z0-9_.]`.
+pub(crate) fn valid_counter_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.')
+}
+
+/// The named lifetime counters (those a [`CounterSource`](crate::CounterSource) adds),
+/// kept beside the [`Tally`] under the same lock, merged and zeroed with it.
+///
+/// Payload: counter count (u32, at most [`NAMED_COUNTERS_CAP`]), then per counter, in name
+/// order: name (u8 length + bytes, see [`valid_counter_name`]), value (u64).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct NamedTally {
+    pub(crate) counts: BTreeMap<String, u64>,
+}
+
+impl NamedTally {
+    /// Adds `delta` to the named counters (saturating); names that are not valid, or past
+    /// the cap, are dropped.
+    pub(crate) fn add(&mut self, delta: &BTreeMap<String, u64>) {
+        for (name, d) in delta {
+            if !valid_counter_name(name) {
+                continue;
+            }
+            if let Some(c) = self.counts.get_mut(name) {
+                *c = c.saturating_add(*d);
+            } else if self.counts.len() < NAMED_COUNTERS_CAP {
+                self.counts.insert(name.clone(), *d);
+            }
+        }
+    }
+
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut p = Vec::with_capacity(4 + self.counts.len() * 40);
+        let n = self.counts.len().min(NAMED_COUNTERS_CAP);
+        p.extend_from_slice(&u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes());
+        for (name, value) in self.counts.iter().take(n) {
+            put_short_str(&mut p, name);
+            p.extend_from_slice(&value.to_le_bytes());
+        }
+        seal(NAMED_COUNTERS_KIND, &p)
+    }
+
+    pub(crate) fn decode(blob: &[u8]) -> Option<Self> {
+        let mut r = Reader(open(NAMED_COUNTERS_KIND, blob)?);
+        let n = usize::try_from(r.u32()?).ok()?;
+        if n > NAMED_COUNTERS_CAP {
+            return None;
+        }
+        let mut counts = BTreeMap::new();
+        for _ in 0..n {
+            let name = r.short_str()?;
+            if !valid_counter_name(name) {
+                return None;
+            }
+            let value = r.u64()?;
+            if counts.insert(name.to_owned(), value).is_some() {
+                return None;
+            }
+        }
+        r.0.is_empty().then_some(Self { counts })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -483,6 +558,31 @@ mod tests {
             p.extend_from_slice(&(100 + i).to_le_bytes());
         }
         seal(COUNTERS_KIND, &p)
+    }
+
+    #[test]
+    fn named_counters_round_trip_and_refuse_damage() {
+        let mut t = NamedTally::default();
+        let delta: BTreeMap<String, u64> = [
+            ("tier.local_hits".to_owned(), 3),
+            ("remote.hits".to_owned(), u64::MAX),
+            ("Bad Name".to_owned(), 1),
+        ]
+        .into();
+        t.add(&delta);
+        t.add(&[("remote.hits".to_owned(), 5)].into());
+        assert_eq!(t.counts.len(), 2, "the invalid name is dropped");
+        assert_eq!(t.counts["remote.hits"], u64::MAX, "saturates");
+        let blob = t.encode();
+        assert_eq!(NamedTally::decode(&blob), Some(t.clone()));
+        assert_eq!(
+            Tally::decode(&blob),
+            None,
+            "a blob of one kind is not another"
+        );
+        for cut in 0..blob.len() {
+            assert_eq!(NamedTally::decode(&blob[..cut]), None);
+        }
     }
 
     #[test]

@@ -1,19 +1,20 @@
-//! [`EvictStats`]: the counters a worker (and the `hoard` command) reports; [`SharedStats`]:
-//! the same lifetime counters summed over every process that used a store.
+//! [`Counts`]: the ten lifetime counters; [`EvictStats`]: what a worker (and the `hoard`
+//! command) counted in this process; [`SharedStats`]: the same counters, and the named ones
+//! other layers add, summed over every process that used a store.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
-/// A snapshot of the maintenance counters of one [`Janitor`](crate::Janitor) or
-/// [`Worker`](crate::Worker) in this process, plus the cache's size as last measured.
+/// The ten lifetime counters of hoard's maintenance and bookkeeping: the one counters type
+/// behind [`EvictStats`] (one process) and [`SharedStats`] (every process, summed), and
+/// what `hoard stats` prints.
+///
+/// Adding is saturating: a counter pinned at the maximum is more honest than one that
+/// wrapped to zero.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct EvictStats {
-    /// Entries in the whole cache (every namespace) when last measured by a cleanup or a
-    /// survey.
-    pub entries: u64,
-    /// Bytes of those entries.
-    pub bytes: u64,
+pub struct Counts {
     /// Hits reported to the worker.
     pub hits: u64,
     /// Misses reported to the worker.
@@ -37,54 +38,47 @@ pub struct EvictStats {
     pub errors: u64,
 }
 
-/// The lifetime counters of a store: what every process that used it counted (each
-/// [`EvictStats`] counter except the size gauges), summed, since `since`.
-///
-/// Each worker adds what it counted since its previous merge about once per
-/// [`WorkerConfig::usage_merge_period`](crate::WorkerConfig::usage_merge_period), on
-/// [`Worker::sync`](crate::Worker::sync) and when it stops; the explicit operations of a
-/// [`Janitor`](crate::Janitor) add theirs when they end. Read with
-/// [`Janitor::shared_stats`](crate::Janitor::shared_stats), zeroed with
-/// [`Janitor::zero_stats`](crate::Janitor::zero_stats).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct SharedStats {
-    /// When the counters were created or last zeroed (the clock of the process that did it).
-    pub since: SystemTime,
-    /// When a process last added to them.
-    pub updated: SystemTime,
-    /// Hits.
-    pub hits: u64,
-    /// Misses.
-    pub misses: u64,
-    /// Inserts.
-    pub inserts: u64,
-    /// Entries evicted.
-    pub evictions: u64,
-    /// Entries recompressed.
-    pub recompressions: u64,
-    /// Entries found failing verification and removed.
-    pub corrupt: u64,
-    /// Hit events dropped because an event table was full.
-    pub dropped_events: u64,
-    /// Cleanups run.
-    pub cleanups: u64,
-    /// Stale temp files swept.
-    pub temps_swept: u64,
-    /// Maintenance operations that failed.
-    pub errors: u64,
-}
-
-/// How many lifetime counters there are: the persisted order is [`Lifetime`]'s.
+/// How many lifetime counters there are: the persisted order is [`Counts::fields`]'.
 pub(crate) const LIFETIME_COUNTERS: usize = 10;
 
-/// The lifetime counters as one array, in the order the `counters` sidecar stores them:
-/// hits, misses, inserts, evictions, recompressions, corrupt, dropped events, cleanups,
-/// temps swept, errors. New counters are only ever appended.
+/// The lifetime counters as one array, in the order the `counters` sidecar stores them.
+/// New counters are only ever appended.
 pub(crate) type Lifetime = [u64; LIFETIME_COUNTERS];
 
-impl SharedStats {
-    pub(crate) fn new(since: SystemTime, updated: SystemTime, c: &Lifetime) -> Self {
+impl Counts {
+    /// Every counter with its name, in the order the `counters` state stores them (and
+    /// `hoard stats` prints them): hits, misses, inserts, evictions, recompressions,
+    /// corrupt, dropped events, cleanups, temps swept, errors.
+    pub fn fields(&self) -> [(&'static str, u64); LIFETIME_COUNTERS] {
+        [
+            ("hits", self.hits),
+            ("misses", self.misses),
+            ("inserts", self.inserts),
+            ("evictions", self.evictions),
+            ("recompressions", self.recompressions),
+            ("corrupt", self.corrupt),
+            ("dropped_events", self.dropped_events),
+            ("cleanups", self.cleanups),
+            ("temps_swept", self.temps_swept),
+            ("errors", self.errors),
+        ]
+    }
+
+    /// Each counter of `self` plus the same counter of `other`, saturating.
+    #[must_use]
+    pub fn saturating_add(&self, other: &Counts) -> Counts {
+        let mut sum = self.to_array();
+        for (s, o) in sum.iter_mut().zip(other.to_array()) {
+            *s = s.saturating_add(o);
+        }
+        Counts::from_array(sum)
+    }
+
+    pub(crate) fn to_array(self) -> Lifetime {
+        self.fields().map(|(_, v)| v)
+    }
+
+    pub(crate) fn from_array(c: Lifetime) -> Self {
         let [
             hits,
             misses,
@@ -96,10 +90,8 @@ impl SharedStats {
             cleanups,
             temps_swept,
             errors,
-        ] = *c;
+        ] = c;
         Self {
-            since,
-            updated,
             hits,
             misses,
             inserts,
@@ -112,6 +104,77 @@ impl SharedStats {
             errors,
         }
     }
+}
+
+/// A snapshot of the maintenance counters of one [`Janitor`](crate::Janitor) or
+/// [`Worker`](crate::Worker) in this process, plus the cache's size as last measured.
+///
+/// The counters are [`Counts`], reachable as `stats.counts` or directly (`stats.hits`)
+/// through `Deref`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EvictStats {
+    /// Entries in the whole cache (every namespace) when last measured by a cleanup or a
+    /// survey.
+    pub entries: u64,
+    /// Bytes of those entries.
+    pub bytes: u64,
+    /// The counters.
+    pub counts: Counts,
+}
+
+impl std::ops::Deref for EvictStats {
+    type Target = Counts;
+
+    fn deref(&self) -> &Counts {
+        &self.counts
+    }
+}
+
+/// The lifetime counters of a store: what every process that used it counted, summed,
+/// since `since`: the ten [`Counts`] (reachable directly through `Deref`, as `s.hits`),
+/// and the named counters other layers add through a
+/// [`CounterSource`](crate::CounterSource) (the facade's remote tier: `tier.<field>` and
+/// `remote.<field>`).
+///
+/// Each worker adds what it counted since its previous merge about once per
+/// [`WorkerConfig::usage_merge_period`](crate::WorkerConfig::usage_merge_period), on
+/// [`Worker::sync`](crate::Worker::sync) and when it stops; the explicit operations of a
+/// [`Janitor`](crate::Janitor) add theirs when they end. Read with
+/// [`Janitor::shared_stats`](crate::Janitor::shared_stats) or
+/// [`read_shared_stats`](crate::read_shared_stats), zeroed with
+/// [`Janitor::zero_stats`](crate::Janitor::zero_stats).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SharedStats {
+    /// When the counters were created or last zeroed (the clock of the process that did it).
+    pub since: SystemTime,
+    /// When a process last added to them.
+    pub updated: SystemTime,
+    /// The counters.
+    pub counts: Counts,
+    /// The named counters, by name.
+    pub named: BTreeMap<String, u64>,
+}
+
+impl std::ops::Deref for SharedStats {
+    type Target = Counts;
+
+    fn deref(&self) -> &Counts {
+        &self.counts
+    }
+}
+
+/// Named counters another layer keeps, added to the lifetime counters by every merge of a
+/// [`Janitor`](crate::Janitor) that has the source
+/// ([`Janitor::with_counter_source`](crate::Janitor::with_counter_source)).
+///
+/// The values are this process's running totals (they only grow); each merge adds what
+/// they gained since the previous one. Names are 1 to 64 bytes of `[a-z0-9_.]` (others are
+/// ignored), conventionally `<layer>.<counter>`.
+pub trait CounterSource: Send + Sync + std::fmt::Debug + 'static {
+    /// Every counter with its name and current total in this process.
+    fn counters(&self) -> Vec<(String, u64)>;
 }
 
 #[derive(Debug, Default)]
@@ -146,33 +209,23 @@ impl Counters {
         EvictStats {
             entries: get(&self.entries),
             bytes: get(&self.bytes),
-            hits: get(&self.hits),
-            misses: get(&self.misses),
-            inserts: get(&self.inserts),
-            evictions: get(&self.evictions),
-            recompressions: get(&self.recompressions),
-            corrupt: get(&self.corrupt),
-            dropped_events: get(&self.dropped_events),
-            cleanups: get(&self.cleanups),
-            temps_swept: get(&self.temps_swept),
-            errors: get(&self.errors),
+            counts: Counts {
+                hits: get(&self.hits),
+                misses: get(&self.misses),
+                inserts: get(&self.inserts),
+                evictions: get(&self.evictions),
+                recompressions: get(&self.recompressions),
+                corrupt: get(&self.corrupt),
+                dropped_events: get(&self.dropped_events),
+                cleanups: get(&self.cleanups),
+                temps_swept: get(&self.temps_swept),
+                errors: get(&self.errors),
+            },
         }
     }
 
     /// The lifetime counters (every counter but the size gauges), in the persisted order.
     pub(crate) fn lifetime(&self) -> Lifetime {
-        let s = self.snapshot();
-        [
-            s.hits,
-            s.misses,
-            s.inserts,
-            s.evictions,
-            s.recompressions,
-            s.corrupt,
-            s.dropped_events,
-            s.cleanups,
-            s.temps_swept,
-            s.errors,
-        ]
+        self.snapshot().counts.to_array()
     }
 }

@@ -8,10 +8,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use hoard_core::read::{self, Decoders, Disposition, Expected, Rejected};
 use hoard_core::{
-    Codec, CodecId, Digest, EntryInfo, Error, ErrorKind, Housekeeping, Key, KeyHasher, Namespace,
-    Result, Store, frame,
+    Codec, Digest, EntryInfo, Error, ErrorKind, Housekeeping, Key, KeyHasher, Namespace, Result,
+    Store, frame,
 };
-use hoard_evict::{Clock, Codecs, Janitor, Worker, WorkerConfig};
+use hoard_evict::{Clock, Codecs, CounterSource, Janitor, Worker, WorkerConfig};
 use hoard_fs::{Durability, FsOptions, FsStore};
 use hoard_key::{HashBridge, KeyBuilder};
 
@@ -236,13 +236,17 @@ impl CacheBuilder {
             Location::Store(store) => (store, None),
         };
         #[cfg(feature = "remote")]
-        let (store, remote) = match self.remote {
+        let (store, mut remote) = match self.remote {
             Some(settings) => {
-                let tier = settings.open(store, keeper.clone())?;
+                let tier = settings.open(store)?;
                 (Arc::clone(&tier.store), Some(tier))
             }
             None => (store, None),
         };
+        #[cfg(feature = "remote")]
+        let counter_sources: Vec<_> = remote.iter().map(|t| t.counter_source()).collect();
+        #[cfg(not(feature = "remote"))]
+        let counter_sources = Vec::new();
         let hasher = self
             .hasher
             .unwrap_or_else(|| Arc::new(hoard_key::Sha256) as Arc<dyn KeyHasher>);
@@ -255,7 +259,7 @@ impl CacheBuilder {
             decoders.add(extra);
         }
         decoders.extend(&hoard_codec::builtin());
-        let worker = match (keeper, self.worker) {
+        let worker = match (keeper.clone(), self.worker) {
             (Some(keeper), Some(config)) => start_worker(
                 keeper,
                 config.max_entry_size(self.max_entry_size),
@@ -263,9 +267,18 @@ impl CacheBuilder {
                 codec.as_ref(),
                 &decoders,
                 &namespace,
+                counter_sources,
             ),
             _ => None,
         };
+        // Without a worker, the remote tier keeps its lifetime counters with a janitor of
+        // its own.
+        #[cfg(feature = "remote")]
+        if worker.is_none()
+            && let (Some(tier), Some(keeper)) = (remote.as_mut(), keeper)
+        {
+            tier.keep_counters_in(keeper);
+        }
         let prefix = |domain: &str| {
             let mut b = KeyBuilder::new(hasher.as_ref(), domain);
             b.str(namespace.as_str());
@@ -367,15 +380,16 @@ fn start_worker(
     codec: &dyn Codec,
     decoders: &Decoders,
     namespace: &Namespace,
+    counter_sources: Vec<Arc<dyn CounterSource>>,
 ) -> Option<Worker> {
-    let mut codecs = Codecs::new();
-    for d in decoders.iter() {
-        codecs = codecs.decoder(Arc::clone(d));
-    }
+    let mut codecs = Codecs::new().decoders(decoders);
     if let Some(optimized) = optimized_codec(codec, config.optimized_level) {
         codecs = codecs.optimized(optimized);
     }
     let mut janitor = Janitor::new(keeper, config).with_codecs(codecs);
+    for source in counter_sources {
+        janitor = janitor.with_counter_source(source);
+    }
     if let Some(clock) = clock {
         janitor = janitor.with_clock(clock);
     }
@@ -392,7 +406,7 @@ fn start_worker(
 /// level, when it has levels (zstd) and that level is valid.
 #[cfg(feature = "zstd")]
 fn optimized_codec(codec: &dyn Codec, level: i32) -> Option<Arc<dyn Codec>> {
-    if codec.id() != CodecId::Zstd {
+    if codec.id() != hoard_core::CodecId::Zstd {
         return None;
     }
     match hoard_codec::Zstd::new(level) {
@@ -462,6 +476,16 @@ struct Inner {
     /// The remote tier, when one is configured.
     #[cfg(feature = "remote")]
     pub(crate) remote: Option<crate::tier::Tier>,
+}
+
+#[cfg(feature = "remote")]
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Before the worker stops: its last merge then counts the queued write-backs.
+        if let Some(tier) = &self.remote {
+            tier.close();
+        }
+    }
 }
 
 impl fmt::Debug for Cache {

@@ -4,12 +4,11 @@
 //! The facade stays synchronous; hoard-remote owns the async runtime it needs.
 
 use std::collections::BTreeMap;
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::SystemTime;
 
-use hoard_core::{Error, ErrorKind, Housekeeping, LockTarget, Result, StateName, Store};
+use hoard_core::{Housekeeping, Result, Store};
+use hoard_evict::{CounterSource, Janitor, SharedStats, WorkerConfig};
 use hoard_remote::{
     RemoteAccess, RemoteConfig, RemoteStats, RemoteStore, TierStats, TieredStore, WritePolicy,
 };
@@ -53,13 +52,8 @@ impl RemoteSettings {
         self
     }
 
-    /// Opens the remote and puts `local` in front of it; `keeper`, the local store's
-    /// maintenance view, keeps the lifetime counters.
-    pub(crate) fn open(
-        self,
-        local: Arc<dyn Store>,
-        keeper: Option<Arc<dyn Housekeeping>>,
-    ) -> Result<Tier> {
+    /// Opens the remote and puts `local` in front of it.
+    pub(crate) fn open(self, local: Arc<dyn Store>) -> Result<Tier> {
         let remote = Arc::new(RemoteStore::open(self.config)?);
         let tier = Arc::new(TieredStore::new(
             local,
@@ -67,19 +61,11 @@ impl RemoteSettings {
             self.policy,
             self.access,
         )?);
-        let ledger = keeper.map(|keeper| {
-            Ledger::start(Arc::new(LedgerState {
-                keeper,
-                tier: Arc::clone(&tier),
-                remote: Arc::clone(&remote),
-                merged: Mutex::new(BTreeMap::new()),
-            }))
-        });
         Ok(Tier {
             store: Arc::clone(&tier) as Arc<dyn Store>,
             tier,
             remote,
-            ledger,
+            own_janitor: None,
         })
     }
 }
@@ -91,13 +77,55 @@ pub(crate) struct Tier {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) tier: Arc<TieredStore>,
     pub(crate) remote: Arc<RemoteStore>,
-    ledger: Option<Ledger>,
+    /// Merges the tier's counters when the cache runs no eviction worker (whose janitor
+    /// does it otherwise): on [`RemoteTier::sync`] and when the cache is dropped.
+    own_janitor: Option<Janitor>,
 }
 
-impl Drop for Tier {
-    fn drop(&mut self) {
-        // Queued write-backs first, so that the ledger's last merge counts them.
+impl Tier {
+    /// The tier's counters, as a source of named lifetime counters (`tier.<field>` and
+    /// `remote.<field>`) for the janitor that keeps the cache directory's counters.
+    pub(crate) fn counter_source(&self) -> Arc<dyn CounterSource> {
+        Arc::new(TierCounterSource {
+            tier: Arc::clone(&self.tier),
+            remote: Arc::clone(&self.remote),
+        })
+    }
+
+    /// Keeps the lifetime counters with a janitor of the tier's own, for a cache with a
+    /// local store to keep them in but no eviction worker.
+    pub(crate) fn keep_counters_in(&mut self, keeper: Arc<dyn Housekeeping>) {
+        let janitor = Janitor::new(keeper, WorkerConfig::default())
+            .with_counter_source(self.counter_source());
+        self.own_janitor = Some(janitor);
+    }
+
+    /// Writes queued write-backs, then (without a worker) merges the counters one last
+    /// time. Called before the worker stops, so that its last merge counts the write-backs.
+    pub(crate) fn close(&self) {
         self.tier.flush();
+        if let Some(janitor) = &self.own_janitor
+            && let Err(e) = janitor.merge_stats()
+        {
+            tracing::debug!(error = %e, "cannot add to the lifetime remote counters");
+        }
+    }
+}
+
+/// Every counter of the tier and the remote, named `tier.<field>` and `remote.<field>`.
+#[derive(Debug)]
+struct TierCounterSource {
+    tier: Arc<TieredStore>,
+    remote: Arc<RemoteStore>,
+}
+
+impl CounterSource for TierCounterSource {
+    fn counters(&self) -> Vec<(String, u64)> {
+        let tier = self.tier.stats().fields().into_iter();
+        let remote = self.remote.stats().fields().into_iter();
+        tier.map(|(name, value)| (format!("tier.{name}"), value))
+            .chain(remote.map(|(name, value)| (format!("remote.{name}"), value)))
+            .collect()
     }
 }
 
@@ -106,7 +134,8 @@ impl Drop for Tier {
 pub struct RemoteTier<'a> {
     tier: &'a TieredStore,
     remote: &'a RemoteStore,
-    ledger: Option<&'a Ledger>,
+    /// The janitor that keeps the lifetime counters: the worker's, or the tier's own.
+    janitor: Option<&'a Janitor>,
 }
 
 impl RemoteTier<'_> {
@@ -153,148 +182,22 @@ impl RemoteTier<'_> {
         self.tier.flush();
     }
 
-    /// Adds what this process counted since the last merge to the lifetime remote counters
-    /// in the cache directory (also done every minute and when the cache is dropped). A
-    /// cache on a store given with [`CacheBuilder::with_store`] keeps none: `Ok(false)`.
+    /// Adds what this process counted since the last merge to the lifetime counters in the
+    /// cache directory (the eviction worker also does it about once a minute, and both do
+    /// when the cache is dropped). A cache on a store given with
+    /// [`CacheBuilder::with_store`] keeps none: `Ok(false)`.
     pub fn sync(&self) -> Result<bool> {
-        match self.ledger {
-            Some(ledger) => ledger.state.merge().map(|()| true),
+        match self.janitor {
+            Some(janitor) => janitor.merge_stats().map(|()| true),
             None => Ok(false),
         }
     }
 }
 
-/// How often a running cache adds its remote counters to the lifetime ones.
-const MERGE_PERIOD: Duration = Duration::from_secs(60);
-
-/// The state file holding the lifetime remote counters.
-fn ledger_name() -> StateName {
-    StateName::new("remote-counters").expect("a valid state name")
-}
-
-/// The largest lifetime-counter file read back; anything larger is damage.
-const LEDGER_MAX: u64 = 64 << 10;
-
-/// The first line of the lifetime-counter file.
-const LEDGER_HEADER: &str = "hoard remote counters v1";
-
-/// Keeps the lifetime remote counters: a thread that merges every [`MERGE_PERIOD`] and
-/// once more when the cache is dropped.
-#[derive(Debug)]
-struct Ledger {
-    state: Arc<LedgerState>,
-    stop: Option<mpsc::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-#[derive(Debug)]
-struct LedgerState {
-    keeper: Arc<dyn Housekeeping>,
-    tier: Arc<TieredStore>,
-    remote: Arc<RemoteStore>,
-    /// What the previous merge added, counter by counter.
-    merged: Mutex<BTreeMap<String, u64>>,
-}
-
-impl Ledger {
-    fn start(state: Arc<LedgerState>) -> Self {
-        let (stop, stopped) = mpsc::channel::<()>();
-        let for_thread = Arc::clone(&state);
-        let thread = std::thread::Builder::new()
-            .name("hoard-remote-counters".to_owned())
-            .spawn(move || {
-                loop {
-                    let last = !matches!(
-                        stopped.recv_timeout(MERGE_PERIOD),
-                        Err(RecvTimeoutError::Timeout)
-                    );
-                    if let Err(e) = for_thread.merge() {
-                        tracing::debug!(error = %e, "cannot add to the lifetime remote counters");
-                    }
-                    if last {
-                        break;
-                    }
-                }
-            });
-        let thread = match thread {
-            Ok(t) => Some(t),
-            Err(e) => {
-                tracing::warn!(error = %e, "remote counters are merged only when the cache is dropped");
-                None
-            }
-        };
-        Self {
-            state,
-            stop: Some(stop),
-            thread,
-        }
-    }
-}
-
-impl Drop for Ledger {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        match self.thread.take() {
-            Some(thread) => {
-                if thread.join().is_err() {
-                    tracing::warn!("the remote counter thread panicked");
-                }
-            }
-            None => {
-                if let Err(e) = self.state.merge() {
-                    tracing::debug!(error = %e, "cannot add to the lifetime remote counters");
-                }
-            }
-        }
-    }
-}
-
-/// Every counter of the tier and the remote, named `tier.<field>` and `remote.<field>`.
-fn current(tier: &TieredStore, remote: &RemoteStore) -> BTreeMap<String, u64> {
-    let mut all = BTreeMap::new();
-    for (name, value) in tier.stats().fields() {
-        all.insert(format!("tier.{name}"), value);
-    }
-    for (name, value) in remote.stats().fields() {
-        all.insert(format!("remote.{name}"), value);
-    }
-    all
-}
-
-impl LedgerState {
-    fn merge(&self) -> Result<()> {
-        let mut merged = self.merged.lock().unwrap_or_else(PoisonError::into_inner);
-        let now = current(&self.tier, &self.remote);
-        let delta: BTreeMap<&str, u64> = now
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str(),
-                    v.saturating_sub(merged.get(k).copied().unwrap_or(0)),
-                )
-            })
-            .filter(|(_, d)| *d > 0)
-            .collect();
-        if delta.is_empty() {
-            return Ok(());
-        }
-        let name = ledger_name();
-        let _lock = self.keeper.lock(LockTarget::Named(&name), true)?;
-        let mut lifetime = read_ledger(self.keeper.as_ref())?
-            .unwrap_or_else(|| RemoteLifetime::empty(SystemTime::now()));
-        for (k, d) in delta {
-            *lifetime.counters.entry(k.to_owned()).or_insert(0) += d;
-        }
-        lifetime.updated = SystemTime::now();
-        self.keeper
-            .write_state(&name, lifetime.render().as_bytes())?;
-        *merged = now;
-        Ok(())
-    }
-}
-
 /// The remote counters of every process that used a cache directory, summed, as
-/// [`remote_lifetime_stats`] reads them (`hoard stats` shows them).
+/// [`remote_lifetime_stats`] reads them (`hoard stats` shows them). They are the named
+/// lifetime counters of the directory's [`SharedStats`] whose names start with `tier.` or
+/// `remote.`, kept by the eviction worker's counters state.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RemoteLifetime {
@@ -307,98 +210,52 @@ pub struct RemoteLifetime {
     pub counters: BTreeMap<String, u64>,
 }
 
-impl RemoteLifetime {
-    fn empty(now: SystemTime) -> Self {
-        Self {
-            since: now,
-            updated: now,
-            counters: BTreeMap::new(),
-        }
-    }
-
-    fn render(&self) -> String {
-        let ms = |t: SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
-        let mut out = format!(
-            "{LEDGER_HEADER}\nsince {}\nupdated {}\n",
-            ms(self.since),
-            ms(self.updated)
-        );
-        for (k, v) in &self.counters {
-            out.push_str(&format!("{k} {v}\n"));
-        }
-        out
-    }
-
-    /// Parses the file; `None` for anything but a well-formed one.
-    fn parse(bytes: &[u8]) -> Option<Self> {
-        let text = std::str::from_utf8(bytes).ok()?;
-        let mut lines = text.lines();
-        if lines.next()? != LEDGER_HEADER {
-            return None;
-        }
-        let time = |line: Option<&str>, label: &str| -> Option<SystemTime> {
-            let ms: u64 = line?.strip_prefix(label)?.strip_prefix(' ')?.parse().ok()?;
-            UNIX_EPOCH.checked_add(Duration::from_millis(ms))
-        };
-        let since = time(lines.next(), "since")?;
-        let updated = time(lines.next(), "updated")?;
-        let mut counters = BTreeMap::new();
-        for line in lines {
-            let (k, v) = line.split_once(' ')?;
-            let ok = !k.is_empty()
-                && k.len() <= 64
-                && k.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b == b'_' || b == b'.');
-            if !ok {
-                return None;
-            }
-            counters.insert(k.to_owned(), v.parse().ok()?);
-        }
-        Some(Self {
-            since,
-            updated,
-            counters,
-        })
-    }
+/// Whether a named lifetime counter is one of the remote tier's.
+fn is_remote_counter(name: &str) -> bool {
+    name.starts_with("tier.") || name.starts_with("remote.")
 }
 
-fn read_ledger(keeper: &dyn Housekeeping) -> Result<Option<RemoteLifetime>> {
-    match keeper.read_state(&ledger_name(), LEDGER_MAX) {
-        Ok(Some(bytes)) => {
-            let parsed = RemoteLifetime::parse(&bytes);
-            if parsed.is_none() {
-                tracing::debug!("the lifetime remote counters are damaged; they restart from zero");
-            }
-            Ok(parsed)
-        }
-        Ok(None) => Ok(None),
-        Err(e) if e.kind() == ErrorKind::TooLarge || e.kind() == ErrorKind::Corrupt => Ok(None),
-        Err(e) => Err(e),
+impl RemoteLifetime {
+    /// The remote part of the lifetime counters; `None` when no process with a remote
+    /// tier has added to them.
+    pub fn of(stats: &SharedStats) -> Option<Self> {
+        let counters: BTreeMap<String, u64> = stats
+            .named
+            .iter()
+            .filter(|(k, _)| is_remote_counter(k))
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        (!counters.is_empty()).then(|| Self {
+            since: stats.since,
+            updated: stats.updated,
+            counters,
+        })
     }
 }
 
 /// The lifetime remote counters kept in the cache directory `keeper` manages (a
 /// [`FsStore`](crate::FsStore)), or `None` when no process with a remote tier has used it.
 pub fn remote_lifetime_stats(keeper: &dyn Housekeeping) -> Result<Option<RemoteLifetime>> {
-    read_ledger(keeper)
+    Ok(hoard_evict::read_shared_stats(keeper)?
+        .as_ref()
+        .and_then(RemoteLifetime::of))
 }
 
-/// Zeroes the lifetime remote counters and returns what they were.
+/// Zeroes the lifetime remote counters (and only those) and returns what they were.
+/// [`Janitor::zero_stats`] zeroes every lifetime counter, the remote ones included.
 pub fn zero_remote_stats(keeper: &dyn Housekeeping) -> Result<Option<RemoteLifetime>> {
-    let name = ledger_name();
-    let held = keeper.lock(LockTarget::Named(&name), true)?;
-    if held.is_none() {
-        return Err(Error::new(
-            ErrorKind::Io,
-            "the store did not grant the named lock \"remote-counters\"",
-        ));
+    let before = hoard_evict::read_shared_stats(keeper)?;
+    let mut zeroed = BTreeMap::new();
+    for prefix in ["tier.", "remote."] {
+        zeroed.extend(hoard_evict::zero_named_counters(keeper, prefix, true)?);
     }
-    let before = read_ledger(keeper)?;
-    keeper.write_state(
-        &name,
-        RemoteLifetime::empty(SystemTime::now()).render().as_bytes(),
-    )?;
-    Ok(before)
+    Ok(before.and_then(|b| {
+        (!zeroed.is_empty()).then(|| RemoteLifetime {
+            since: b.since,
+            updated: b.updated,
+            counters: zeroed,
+        })
+    }))
 }
 
 impl CacheBuilder {
@@ -419,7 +276,10 @@ impl Cache {
         self.remote_tier().map(|t| RemoteTier {
             tier: &t.tier,
             remote: &t.remote,
-            ledger: t.ledger.as_ref(),
+            janitor: t
+                .own_janitor
+                .as_ref()
+                .or_else(|| self.worker().map(|w| w.janitor())),
         })
     }
 }

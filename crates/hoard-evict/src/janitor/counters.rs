@@ -4,11 +4,13 @@
 use std::sync::PoisonError;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use hoard_core::{Error, ErrorKind, HeldLock, LockTarget, Result};
+use std::collections::BTreeMap;
 
-use super::Janitor;
-use crate::sidecar::{self, Tally};
-use crate::stats::{EvictStats, LIFETIME_COUNTERS, SharedStats};
+use hoard_core::{Error, ErrorKind, HeldLock, Housekeeping, LockTarget, Result, StateName};
+
+use super::{Janitor, Merged};
+use crate::sidecar::{self, NamedTally, Tally};
+use crate::stats::{Counts, EvictStats, LIFETIME_COUNTERS, SharedStats};
 
 /// The time `ms` milliseconds after the epoch (before it if negative).
 fn from_ms(ms: i64) -> SystemTime {
@@ -22,13 +24,105 @@ fn from_ms(ms: i64) -> SystemTime {
 }
 
 impl Tally {
-    fn to_stats(&self) -> SharedStats {
-        SharedStats::new(
-            from_ms(self.since_ms),
-            from_ms(self.updated_ms),
-            &self.counts,
-        )
+    fn to_stats(&self, named: NamedTally) -> SharedStats {
+        SharedStats {
+            since: from_ms(self.since_ms),
+            updated: from_ms(self.updated_ms),
+            counts: Counts::from_array(self.counts),
+            named: named.counts,
+        }
     }
+}
+
+/// The lifetime counters of every process that used `store` (what
+/// [`Janitor::shared_stats`] returns), read without a janitor: `Ok(None)` when there are
+/// none yet or they are damaged.
+pub fn read_shared_stats(store: &dyn Housekeeping) -> Result<Option<SharedStats>> {
+    let Some(tally) = load_tally(store)? else {
+        return Ok(None);
+    };
+    Ok(Some(tally.to_stats(load_named(store)?.unwrap_or_default())))
+}
+
+/// Zeroes the named lifetime counters whose name starts with `prefix` (every process's),
+/// under the counters lock, and returns what they held. The ten [`Counts`] and other named
+/// counters are left alone. `wait`: wait for another process's merge to end; without it, a
+/// held lock is an [`ErrorKind::Io`] error naming it.
+pub fn zero_named_counters(
+    store: &dyn Housekeeping,
+    prefix: &str,
+    wait: bool,
+) -> Result<BTreeMap<String, u64>> {
+    let _lock = store
+        .lock(LockTarget::Named(&sidecar::counters_lock()), wait)?
+        .ok_or_else(counters_busy)?;
+    let mut named = match load_named(store) {
+        Ok(n) => n.unwrap_or_default(),
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot read the named lifetime counters; zeroing them anyway");
+            NamedTally::default()
+        }
+    };
+    let zeroed: BTreeMap<String, u64> = named
+        .counts
+        .iter()
+        .filter(|(k, _)| k.starts_with(prefix))
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    named.counts.retain(|k, _| !k.starts_with(prefix));
+    store.write_state(&sidecar::named_counters_name(), &named.encode())?;
+    Ok(zeroed)
+}
+
+fn counters_busy() -> Error {
+    Error::new(
+        ErrorKind::Io,
+        "the store did not grant the named lock \"counters\" that guards the lifetime counters",
+    )
+}
+
+/// Reads one counters blob: `Ok(None)` when absent, damaged, larger than any blob of ours
+/// or not a regular file, all of which the next merge replaces. An error (I/O) means it
+/// could not be read, and must not be overwritten by a merge.
+fn load_blob<T>(
+    store: &dyn Housekeeping,
+    name: &StateName,
+    what: &str,
+    decode: fn(&[u8]) -> Option<T>,
+) -> Result<Option<T>> {
+    match store.read_state(name, sidecar::COUNTERS_READ_LIMIT) {
+        Ok(Some(blob)) => {
+            let decoded = decode(&blob);
+            if decoded.is_none() {
+                tracing::debug!("the {what} are damaged; they restart from zero");
+            }
+            Ok(decoded)
+        }
+        Ok(None) => Ok(None),
+        Err(e) if matches!(e.kind(), ErrorKind::Corrupt | ErrorKind::TooLarge) => {
+            tracing::debug!(error = %e, "the {what} are not usable; they restart from zero");
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn load_tally(store: &dyn Housekeeping) -> Result<Option<Tally>> {
+    load_blob(
+        store,
+        &sidecar::counters_name(),
+        "lifetime counters",
+        Tally::decode,
+    )
+}
+
+fn load_named(store: &dyn Housekeeping) -> Result<Option<NamedTally>> {
+    load_blob(
+        store,
+        &sidecar::named_counters_name(),
+        "named lifetime counters",
+        NamedTally::decode,
+    )
 }
 
 impl Janitor {
@@ -49,7 +143,7 @@ impl Janitor {
     ///
     /// [`WorkerConfig::usage_merge_period`]: crate::WorkerConfig::usage_merge_period
     pub fn shared_stats(&self) -> Result<Option<SharedStats>> {
-        Ok(self.load_tally()?.map(|t| t.to_stats()))
+        read_shared_stats(self.store.as_ref())
     }
 
     /// Adds what this process counted since its last merge to the lifetime counters
@@ -61,24 +155,20 @@ impl Janitor {
         self.merge_counters(true).map(|_| ())
     }
 
-    /// Zeroes the lifetime counters shared by every process (ccache's `-z`): their
-    /// `since` becomes now. Returns the totals they held (`None` if there were none), read
-    /// under the same lock, so that a caller that reports and zeroes (a periodic
-    /// `hoard stats --zero`) loses no count in between. What this process counted and had
-    /// not merged yet is dropped with them; other processes add what they count from their
-    /// next merge on.
+    /// Zeroes the lifetime counters shared by every process (ccache's `-z`), the named
+    /// ones included: their `since` becomes now. Returns the totals they held (`None` if
+    /// there were none), read under the same lock, so that a caller that reports and zeroes
+    /// (a periodic `hoard stats --zero`) loses no count in between. What this process
+    /// counted and had not merged yet is dropped with them; other processes add what they
+    /// count from their next merge on.
     pub fn zero_stats(&self) -> Result<Option<SharedStats>> {
         let mut merged = self.merged.lock().unwrap_or_else(PoisonError::into_inner);
-        let _lock = self.lock_counters(true)?.ok_or_else(|| {
-            Error::new(
-                ErrorKind::Io,
-                "the store did not grant the named lock \"counters\" that guards the lifetime counters",
-            )
-        })?;
+        let _lock = self.lock_counters(true)?.ok_or_else(counters_busy)?;
+        let store = self.store.as_ref();
         // An unreadable state is overwritten too: zeroing is what the operator asked for.
-        let before = match self.load_tally() {
-            Ok(t) => t,
-            Err(e) => {
+        let before = match (load_tally(store), load_named(store)) {
+            (Ok(t), Ok(n)) => t.map(|t| t.to_stats(n.unwrap_or_default())),
+            (Err(e), _) | (_, Err(e)) => {
                 tracing::debug!(error = %e, "cannot read the lifetime counters; zeroing them anyway");
                 None
             }
@@ -87,8 +177,15 @@ impl Janitor {
             &sidecar::counters_name(),
             &Tally::new(self.now_ms()).encode(),
         )?;
-        *merged = self.counters.lifetime();
-        Ok(before.map(|t| t.to_stats()))
+        self.store.write_state(
+            &sidecar::named_counters_name(),
+            &NamedTally::default().encode(),
+        )?;
+        *merged = Merged {
+            counts: self.counters.lifetime(),
+            named: self.named_now(),
+        };
+        Ok(before)
     }
 
     fn lock_counters(&self, wait: bool) -> Result<Option<HeldLock>> {
@@ -96,28 +193,16 @@ impl Janitor {
             .lock(LockTarget::Named(&sidecar::counters_lock()), wait)
     }
 
-    /// The shared lifetime counters; `Ok(None)` when absent, damaged, larger than any blob
-    /// of ours or not a regular file: all of which the next merge replaces. An error (I/O)
-    /// means they could not be read, and must not be overwritten by a merge.
-    fn load_tally(&self) -> Result<Option<Tally>> {
-        match self
-            .store
-            .read_state(&sidecar::counters_name(), sidecar::COUNTERS_READ_LIMIT)
-        {
-            Ok(Some(blob)) => {
-                let tally = Tally::decode(&blob);
-                if tally.is_none() {
-                    tracing::debug!("the lifetime counters are damaged; they restart from zero");
-                }
-                Ok(tally)
+    /// Every named counter of every source, now.
+    fn named_now(&self) -> BTreeMap<String, u64> {
+        let mut all = BTreeMap::new();
+        for source in &self.sources {
+            for (name, value) in source.counters() {
+                let slot: &mut u64 = all.entry(name).or_default();
+                *slot = slot.saturating_add(value);
             }
-            Ok(None) => Ok(None),
-            Err(e) if matches!(e.kind(), ErrorKind::Corrupt | ErrorKind::TooLarge) => {
-                tracing::debug!(error = %e, "the lifetime counters are not usable; they restart from zero");
-                Ok(None)
-            }
-            Err(e) => Err(e),
         }
+        all
     }
 
     /// Adds the counts since the last merge to the shared lifetime counters, under the
@@ -127,22 +212,41 @@ impl Janitor {
         let mut merged = self.merged.lock().unwrap_or_else(PoisonError::into_inner);
         let current = self.counters.lifetime();
         let mut delta = [0u64; LIFETIME_COUNTERS];
-        for ((d, c), m) in delta.iter_mut().zip(&current).zip(merged.iter()) {
+        for ((d, c), m) in delta.iter_mut().zip(&current).zip(merged.counts.iter()) {
             *d = c.saturating_sub(*m);
         }
-        if delta.iter().all(|&d| d == 0) {
+        let named_now = self.named_now();
+        let named_delta: BTreeMap<String, u64> = named_now
+            .iter()
+            .map(|(k, v)| {
+                let before = merged.named.get(k).copied().unwrap_or(0);
+                (k.clone(), v.saturating_sub(before))
+            })
+            .filter(|(_, d)| *d > 0)
+            .collect();
+        if delta.iter().all(|&d| d == 0) && named_delta.is_empty() {
             return Ok(true);
         }
         let Some(_lock) = self.lock_counters(wait)? else {
             return Ok(false);
         };
+        let store = self.store.as_ref();
         let now_ms = self.now_ms();
-        let mut tally = self.load_tally()?.unwrap_or_else(|| Tally::new(now_ms));
+        let mut tally = load_tally(store)?.unwrap_or_else(|| Tally::new(now_ms));
         tally.add(&delta);
         tally.updated_ms = now_ms;
+        if !named_delta.is_empty() {
+            let mut named = load_named(store)?.unwrap_or_default();
+            named.add(&named_delta);
+            self.store
+                .write_state(&sidecar::named_counters_name(), &named.encode())?;
+        }
         self.store
             .write_state(&sidecar::counters_name(), &tally.encode())?;
-        *merged = current;
+        *merged = Merged {
+            counts: current,
+            named: named_now,
+        };
         Ok(true)
     }
 

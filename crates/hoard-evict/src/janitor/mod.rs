@@ -13,19 +13,24 @@
 
 mod cleanup;
 mod counters;
+
+pub use counters::{read_shared_stats, zero_named_counters};
 mod evict;
 mod recompress;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use hoard_core::{Bucket, Codec, CodecId, Error, HeldLock, Housekeeping, Item, LockTarget, Result};
+use hoard_core::{
+    Bucket, Codec, Decoders, Error, HeldLock, Housekeeping, Item, LockTarget, Result,
+};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::WorkerConfig;
 use crate::sidecar::{self, Accounting};
-use crate::stats::{Counters, LIFETIME_COUNTERS, Lifetime};
+use crate::stats::{CounterSource, Counters, Lifetime};
 
 pub use cleanup::{CleanupReport, Survey};
 pub use evict::EvictReport;
@@ -34,17 +39,14 @@ pub use recompress::{RecompressReport, Recompressed};
 /// The codecs the worker reads entries with and recompresses popular entries into.
 #[derive(Clone, Default)]
 pub struct Codecs {
-    decoders: Vec<Arc<dyn Codec>>,
+    decoders: Decoders,
     optimized: Option<Arc<dyn Codec>>,
 }
 
 impl fmt::Debug for Codecs {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Codecs")
-            .field(
-                "decoders",
-                &self.decoders.iter().map(|c| c.id()).collect::<Vec<_>>(),
-            )
+            .field("decoders", &self.decoders)
             .field(
                 "optimized",
                 &self.optimized.as_ref().map(|c| (c.id(), c.level())),
@@ -59,12 +61,17 @@ impl Codecs {
         Self::default()
     }
 
-    /// Adds a codec entries may be stored with.
+    /// Adds a codec entries may be stored with (the first one of an id wins).
     #[must_use]
     pub fn decoder(mut self, codec: Arc<dyn Codec>) -> Self {
-        if !self.decoders.iter().any(|d| d.id() == codec.id()) {
-            self.decoders.push(codec);
-        }
+        self.decoders.add(codec);
+        self
+    }
+
+    /// Adds every codec of a registry (those whose id is not registered yet).
+    #[must_use]
+    pub fn decoders(mut self, decoders: &Decoders) -> Self {
+        self.decoders.extend(decoders);
         self
     }
 
@@ -76,13 +83,6 @@ impl Codecs {
         self = self.decoder(Arc::clone(&codec));
         self.optimized = Some(codec);
         self
-    }
-
-    fn decoder_for(&self, id: CodecId) -> Option<&dyn Codec> {
-        self.decoders
-            .iter()
-            .find(|d| d.id() == id)
-            .map(|d| d.as_ref())
     }
 }
 
@@ -96,7 +96,16 @@ pub struct Janitor {
     /// The lifetime counters already added to the shared totals: the next merge adds what
     /// was counted since. Held across a whole merge, so that the worker thread and an
     /// explicit operation on another thread never add the same counts twice.
-    merged: Mutex<Lifetime>,
+    merged: Mutex<Merged>,
+    /// Named counters added to the lifetime ones at every merge.
+    sources: Vec<Arc<dyn CounterSource>>,
+}
+
+/// What this janitor has added to the shared lifetime counters so far.
+#[derive(Debug, Default)]
+pub(super) struct Merged {
+    pub(crate) counts: Lifetime,
+    pub(crate) named: BTreeMap<String, u64>,
 }
 
 impl fmt::Debug for Janitor {
@@ -106,6 +115,7 @@ impl fmt::Debug for Janitor {
             .field("clock", &self.clock)
             .field("config", &self.config)
             .field("codecs", &self.codecs)
+            .field("sources", &self.sources)
             .finish_non_exhaustive()
     }
 }
@@ -131,8 +141,19 @@ impl Janitor {
             config,
             codecs: Codecs::new(),
             counters: Arc::new(Counters::default()),
-            merged: Mutex::new([0; LIFETIME_COUNTERS]),
+            merged: Mutex::new(Merged::default()),
+            sources: Vec::new(),
         }
+    }
+
+    /// Adds the named counters of `source` to the lifetime counters at every merge (what
+    /// each counter gained since the previous merge), so that another layer's counters (the
+    /// facade's remote tier) are kept with the same lock, format and schedule as the
+    /// janitor's own. See [`SharedStats::named`](crate::SharedStats::named).
+    #[must_use]
+    pub fn with_counter_source(mut self, source: Arc<dyn CounterSource>) -> Self {
+        self.sources.push(source);
+        self
     }
 
     /// Uses `clock` for every timing decision.

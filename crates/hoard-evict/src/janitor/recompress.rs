@@ -3,8 +3,9 @@
 
 use std::ops::ControlFlow;
 
-use hoard_core::frame::{self, Frame};
-use hoard_core::{Codec, Digest, Error, ErrorKind, ItemKind, Key, LockTarget, Namespace, Result};
+use hoard_core::frame;
+use hoard_core::read::{self, Disposition, Expected};
+use hoard_core::{Codec, Digest, Error, ItemKind, LockTarget, Namespace, Result};
 
 use super::Janitor;
 use crate::sidecar::{self, Usage};
@@ -130,28 +131,17 @@ impl Janitor {
         let Some(_lock) = self.store.lock(LockTarget::Entry(ns, digest), false)? else {
             return Ok(Recompressed::Skipped);
         };
-        let limit = frame::max_frame_len(self.config.max_entry_size);
-        let stored = match self.store.get(ns, digest, limit) {
-            Ok(Some(b)) => b,
+        let found = match read::read_entry(
+            self.store.as_ref(),
+            ns,
+            Expected::Digest(digest),
+            self.config.max_entry_size,
+        ) {
+            Ok(Some(found)) => found,
             Ok(None) => return Ok(Recompressed::Skipped),
-            Err(e) if e.kind() == ErrorKind::TooLarge => return Ok(Recompressed::Skipped),
-            Err(e) if matches!(e.kind(), ErrorKind::Corrupt | ErrorKind::Insecure) => {
-                return self.found_corrupt(ns, digest, &e);
-            }
-            Err(e) => return Err(e),
+            Err(r) => return self.unreadable(ns, digest, r.into_error()),
         };
-        let parsed = match Frame::parse(&stored) {
-            Ok(f) => f,
-            Err(e) if e.kind() == ErrorKind::Corrupt => return self.found_corrupt(ns, digest, &e),
-            Err(_) => return Ok(Recompressed::Skipped),
-        };
-        let hasher = parsed.header().hasher;
-        let header = match parsed.verify_for(&Key::new(hasher, *digest), self.config.max_entry_size)
-        {
-            Ok(h) => h,
-            Err(e) if e.kind() == ErrorKind::Corrupt => return self.found_corrupt(ns, digest, &e),
-            Err(_) => return Ok(Recompressed::Skipped),
-        };
+        let header = found.header().clone();
         let wanted = match rule {
             Rule::Upgrade => header.codec == codec.id() && header.level < codec.level(),
             Rule::Exactly => header.codec != codec.id() || header.level != codec.level(),
@@ -159,27 +149,34 @@ impl Janitor {
         if !wanted {
             return Ok(Recompressed::Skipped);
         }
-        let Some(decoder) = self
-            .codecs
-            .decoder_for(header.codec)
-            .or_else(|| (codec.id() == header.codec).then_some(codec))
-        else {
-            return Ok(Recompressed::Skipped);
+        let decoded = match self.codecs.decoders.get(header.codec) {
+            Some(decoder) => found.decode(decoder.as_ref()),
+            None if codec.id() == header.codec => found.decode(codec),
+            None => return Ok(Recompressed::Skipped),
         };
-        let data = match parsed.decode(decoder) {
+        let data = match decoded {
             Ok(d) => d,
-            Err(e) if e.kind() == ErrorKind::Corrupt => return self.found_corrupt(ns, digest, &e),
-            Err(_) => return Ok(Recompressed::Skipped),
+            Err(e) => return self.unreadable(ns, digest, e),
         };
         let fresh = frame::encode(&header.key(), codec, &data, header.created_unix_ms)?;
         drop(data);
-        let (before, after) = (stored.len() as u64, fresh.len() as u64);
+        let (before, after) = (found.as_bytes().len() as u64, fresh.len() as u64);
         if matches!(rule, Rule::Upgrade) && after >= before {
             return Ok(Recompressed::Skipped);
         }
         self.store.put(ns, digest, &fresh)?;
         Counters::add(&self.counters.recompressions, 1);
         Ok(Recompressed::Done { before, after })
+    }
+
+    /// What an entry that could not be read or decoded means for a recompression: a corrupt
+    /// one is removed, one this build cannot use is skipped, a failed read is an error.
+    fn unreadable(&self, ns: &Namespace, digest: &Digest, e: Error) -> Result<Recompressed> {
+        match e.disposition() {
+            Disposition::Corrupt => self.found_corrupt(ns, digest, &e),
+            Disposition::Skip => Ok(Recompressed::Skipped),
+            _ => Err(e),
+        }
     }
 
     fn found_corrupt(&self, ns: &Namespace, digest: &Digest, e: &Error) -> Result<Recompressed> {

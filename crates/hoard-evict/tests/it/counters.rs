@@ -274,7 +274,7 @@ fn zeroing_restarts_the_totals_and_returns_what_they_held() {
     worker.record_miss();
     clock.advance(Duration::from_secs(600));
     let before = worker.janitor().zero_stats().expect("zeroed");
-    assert_eq!(before, Some(held));
+    assert_eq!(before, Some(held.clone()));
     assert_eq!((held.hits, held.misses), (1, 1), "{held:?}");
     let zeroed = shared(worker.janitor());
     assert_eq!(zeroed.since, now() + Duration::from_secs(600));
