@@ -15,8 +15,8 @@ use cargo_metadata::MetadataCommand;
 
 use crate::tidy;
 
-/// The advisory database snapshot, relative to the repository root (see
-/// `shared/data/README.md`).
+/// The advisory database snapshot, relative to the repository root: a tarball the CI machines
+/// keep beside the checkout.
 const ADVISORY_DB_TARBALL: &str = "../shared/data/rustsec-advisory-db.tar.gz";
 
 /// The directory name cargo-deny derives from the default advisory database URL; the
