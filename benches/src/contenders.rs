@@ -69,7 +69,8 @@ impl Contender for PlainFile {
 }
 
 /// The naive compressed cache: plain files, zstd-3 with reused contexts and the bulk API
-/// (PERF.md's "naive zstd-3 bulk"). hoard's default must stay within 1.2x of its hits.
+/// (the performance targets' "naive zstd-3 bulk"). hoard's default must stay within 1.2x of
+/// its hits.
 pub struct NaiveZstd {
     files: PlainFile,
     compressor: zstd::bulk::Compressor<'static>,

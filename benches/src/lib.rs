@@ -5,7 +5,7 @@
 //!   trait.
 //! - [`workload`]: the data (generated compiled-code-like bytes, or a corpus of real files).
 //! - [`measure`]: interleaved measurement and latency statistics.
-//! - [`report`]: the table, the PERF.md targets, JSON and SVG.
+//! - [`report`]: the table, the performance targets, JSON and SVG.
 //! - [`trace`]: Zipf trace replay with the eviction worker running.
 
 pub mod contenders;

@@ -5,7 +5,7 @@
 //! ```
 //!
 //! Prints a table per size (median and p99 latency, MB/s, ratio to the plain-file floor, for
-//! hits and misses; compression ratio and disk use), checks the PERF.md targets on this run's
+//! hits and misses; compression ratio and disk use), checks the performance targets on this run's
 //! figures, and writes `report.json` and `report.svg` under `target/hoard-bench/`.
 
 use std::error::Error;

@@ -1,5 +1,5 @@
 //! Interleaved measurement: every contender does operation `i` before any does `i + 1`, so
-//! that the machine's noise spreads evenly over them (PERF.md: compare ratios of one run).
+//! that the machine's noise spreads evenly over them (so compare ratios within one run).
 
 use std::io;
 use std::time::Instant;

@@ -1,4 +1,4 @@
-//! The report: a text table, the PERF.md targets checked against this run, JSON and an SVG
+//! The report: a text table, the performance targets checked against this run, JSON and an SVG
 //! chart.
 
 use std::io;
@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::measure::CaseResult;
 
-/// A PERF.md target, evaluated on figures from this run.
+/// A performance target, evaluated on figures from this run.
 #[derive(Clone, Debug, Serialize)]
 pub struct Target {
     /// What is claimed.
@@ -32,7 +32,7 @@ pub struct Report {
     pub key_hashing: Vec<(String, usize, f64)>,
     /// Frame verification (parse + checksum + key check) as a share of a default hit, by size.
     pub verify_share: Vec<(usize, f64)>,
-    /// PERF.md targets.
+    /// The performance targets.
     pub targets: Vec<Target>,
     /// The trace replay's shape, if one ran.
     pub trace_config: Option<crate::trace::TraceConfig>,
@@ -73,7 +73,7 @@ impl Report {
         names
     }
 
-    /// Checks the PERF.md targets that this run's figures can decide.
+    /// Checks the performance targets that this run's figures can decide.
     pub fn check_targets(&mut self) {
         let mut t = Vec::new();
         let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {

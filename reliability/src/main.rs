@@ -1,4 +1,4 @@
-//! `hoard-reliability`: runs the rows of the reliability matrix (`../shared/RELIABILITY.md`)
+//! `hoard-reliability`: runs the rows of the reliability matrix (see its README)
 //! against real processes, mounts and resource limits, and prints one line per row with its
 //! figures.
 //!

@@ -15,8 +15,8 @@ use cargo_metadata::MetadataCommand;
 
 use crate::tidy;
 
-/// The advisory database snapshot, relative to the repository root (see
-/// `shared/data/README.md`).
+/// The advisory database snapshot, relative to the repository root: a tarball the CI machines
+/// keep beside the checkout.
 const ADVISORY_DB_TARBALL: &str = "../shared/data/rustsec-advisory-db.tar.gz";
 
 /// The directory name cargo-deny derives from the default advisory database URL; the
@@ -26,7 +26,8 @@ const ADVISORY_DB_DIR: &str = "advisory-db-3157b0e258782691";
 /// Options of `cargo xtask ci`.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Options {
-    /// Skip the feature matrix and `cargo doc`.
+    /// Skip plain `cargo test` (nextest and the doctests still run), the feature matrix and
+    /// `cargo doc`.
     pub(crate) quick: bool,
     /// Print the steps instead of running them.
     pub(crate) list: bool,
@@ -166,12 +167,19 @@ fn plan(root: &Path, options: Options) -> Result<Vec<Step>, String> {
                 "--no-fail-fast",
             ],
         ),
-        Step::cargo(
+    ];
+    if options.quick {
+        steps.push(Step::cargo(
             "doctest",
             &["test", "--doc", "--workspace", "--all-features", "--locked"],
-        ),
-    ];
-    if !options.quick {
+        ));
+    } else {
+        // The suite as a newcomer first runs it: one process per test binary, tests on
+        // threads of that process, doctests included (so no separate doctest step).
+        steps.push(Step::cargo(
+            "test",
+            &["test", "--workspace", "--all-features", "--locked"],
+        ));
         steps.push(Step {
             name: "doc".to_owned(),
             action: Action::Cargo {
@@ -614,6 +622,28 @@ mod tests {
             name(&["-p", "hoard", "--all-features"]),
             "check hoard (all features)"
         );
+    }
+
+    #[test]
+    fn the_full_plan_runs_plain_cargo_test_after_nextest() {
+        let options = Options {
+            quick: false,
+            list: false,
+        };
+        let steps = plan(&crate::workspace_root(), options).expect("the full plan");
+        let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            names[..7],
+            [
+                "fmt", "fmt fuzz", "tidy", "clippy", "nextest", "test", "doc"
+            ]
+        );
+        assert!(!names.contains(&"doctest"), "{names:?}");
+        assert_eq!(
+            describe(&steps[5]),
+            "cargo test --workspace --all-features --locked"
+        );
+        assert_eq!(names[names.len() - 2..], ["deny", "fuzz check"]);
     }
 
     #[test]

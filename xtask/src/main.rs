@@ -1,7 +1,8 @@
 //! The hoard workspace's automation, run as `cargo xtask <command>` (see `.cargo/config.toml`).
 //!
 //! - `cargo xtask ci [--quick] [--list]`: everything CI checks, in order, failing fast;
-//!   `--quick` skips the feature matrix and `cargo doc`, `--list` prints the steps only.
+//!   `--quick` skips plain `cargo test` (nextest and the doctests still run), the feature
+//!   matrix and `cargo doc`, `--list` prints the steps only.
 //! - `cargo xtask tidy`: the workspace's structural rules (also run by `cargo nextest run -p
 //!   xtask` as an ordinary test).
 //! - `cargo xtask deny`: the `ci` step that runs cargo-deny, on its own (it extracts the
@@ -23,8 +24,9 @@ usage: cargo xtask <command>
 
 commands:
   ci [--quick] [--list]
-                 run every CI check in order, failing fast (--quick: skip the feature
-                 matrix and cargo doc; --list: print the steps, run nothing)
+                 run every CI check in order, failing fast (--quick: skip plain cargo
+                 test, the feature matrix and cargo doc; --list: print the steps, run
+                 nothing)
   tidy           check the workspace's structural rules
   deny           run cargo deny as ci does (offline against ../shared's advisory snapshot
                  when it exists)

@@ -1,7 +1,7 @@
 //! `cargo xtask tidy`: the workspace's structural rules, checked from `cargo metadata`, the
 //! manifests and the list of files in the repository.
 //!
-//! The rules (see STYLE.md, "House rules"):
+//! The rules (the house rules of the style brief):
 //! - every package under `crates/` lives in `crates/<package name>` and is named `hoard` or
 //!   `hoard-<role>`; the other members are `xtask/`, `benches/` (`hoard-bench`) and
 //!   `reliability/` (`hoard-reliability`);
@@ -12,7 +12,10 @@
 //! - arrows point down (see [`Role`] for who may depend on whom);
 //! - only the facade has default features, and every feature has a `## ` doc line;
 //! - every crate under `crates/` has a README.md that its `src/lib.rs` includes as crate docs;
-//! - no `Makefile` or `*.sh` outside `.ci/`, and no package directory that is not a member.
+//! - no `Makefile` or `*.sh` outside `.ci/`, and no package directory that is not a member;
+//! - the paths and `crate::Item` / `Type::member` names that the Markdown documents quote in
+//!   backticks exist, and no document or comment cites the steering documents outside the
+//!   repository (see [`docs`]).
 //!
 //! Loading ([`load`]) and checking ([`check`]) are separate so that the unit tests below can
 //! feed the rules deliberately bad workspaces.
@@ -24,6 +27,9 @@ use std::process::Command;
 
 use cargo_metadata::{DependencyKind, MetadataCommand};
 use toml::{Table, Value};
+
+mod docs;
+mod names;
 
 /// The first line of every library crate's `src/lib.rs`.
 const LIB_DOC_LINE: &str = r#"#![doc = include_str!("../README.md")]"#;
@@ -58,7 +64,7 @@ const REMOTE_CRATE: &str = "hoard-remote";
 pub(crate) struct Problem {
     /// The package at fault (`workspace` for the root manifest, `repository` for files).
     pub(crate) package: String,
-    /// The file to fix, relative to the repository root.
+    /// The file to fix, relative to the repository root (with `:line` for a document).
     pub(crate) file: String,
     /// What is wrong and, where it is not obvious, how to fix it.
     pub(crate) message: String,
@@ -146,6 +152,8 @@ pub(crate) struct Workspace {
     pub(crate) members: Vec<Member>,
     /// Every tracked or not-ignored file, relative to the root; `None` outside a git checkout.
     pub(crate) files: Option<Vec<String>>,
+    /// The documents and sources the documentation rule reads; `None` outside a git checkout.
+    pub(crate) docs: Option<docs::Docs>,
 }
 
 /// Where a crate sits in the layering, which decides its allowed internal dependencies.
@@ -276,10 +284,16 @@ pub(crate) fn load(root: &Path) -> Result<Workspace, String> {
         });
     }
     members.sort_by(|a, b| a.dir.cmp(&b.dir));
+    let files = git_files(root)?;
+    let docs = match &files {
+        Some(files) => Some(docs::load(root, files, &members)?),
+        None => None,
+    };
     Ok(Workspace {
         root_manifest,
         members,
-        files: git_files(root)?,
+        files,
+        docs,
     })
 }
 
@@ -322,6 +336,9 @@ pub(crate) fn check(ws: &Workspace) -> Vec<Problem> {
     }
     if let Some(files) = &ws.files {
         check_files(files, &root, &ws.members, &mut problems);
+    }
+    if let Some(d) = &ws.docs {
+        problems.extend(docs::check(d));
     }
     problems
 }
@@ -941,6 +958,7 @@ zstd = { version = "0.13", default-features = false }
             root_manifest: ROOT.to_owned(),
             members,
             files: Some(files),
+            docs: None,
         }
     }
 

@@ -245,6 +245,22 @@ impl RemoteSummary {
         }
     }
 
+    /// Reads (or, with `zero`, zeroes) the lifetime remote counters; a failure is a note.
+    fn read(&mut self, opened: &Opened, out: Output, zero: bool) {
+        let read = if zero {
+            hoard::zero_remote_stats(&opened.store)
+        } else {
+            hoard::remote_lifetime_stats(&opened.store)
+        };
+        match read {
+            Ok(lifetime) => self.fill(lifetime),
+            Err(e) => out.note(&format!(
+                "cannot read the lifetime remote counters: {}",
+                describe(&e)
+            )),
+        }
+    }
+
     fn fill(&mut self, lifetime: Option<hoard::RemoteLifetime>) {
         if let Some(l) = lifetime {
             self.since_unix_ms = Some(scan::unix_ms(l.since));
@@ -351,73 +367,9 @@ impl From<EvictStats> for Counters {
 /// `hoard stats [--zero]`.
 pub(crate) fn stats(settings: &Settings, out: Output, zero: bool, json: bool) -> CliResult {
     let now = SystemTime::now();
-    let c = &settings.config;
-    let mut summary = Summary {
-        directory: settings.dir.display().to_string(),
-        config_file: settings.file.as_ref().map(|f| f.display().to_string()),
-        namespace: settings.only.as_ref().map(|n| n.as_str().to_owned()),
-        limits: LimitsSummary {
-            max_files: c.file_count_soft_limit,
-            max_size: c.files_total_size_soft_limit,
-            files_percent_if_deleting: c.file_count_limit_percent_if_deleting.get(),
-            size_percent_if_deleting: c.files_total_size_limit_percent_if_deleting.get(),
-            max_entry_size: c.max_entry_size,
-            cleanup_interval_secs: c.cleanup_interval.as_secs(),
-        },
-        age_histogram: AGES
-            .iter()
-            .enumerate()
-            .map(|(i, &(label, min))| AgeClass {
-                label,
-                min_age_secs: min,
-                max_age_secs: AGES.get(i + 1).map(|&(_, next)| next),
-                ..AgeClass::default()
-            })
-            .collect(),
-        remote: c.remote.as_ref().map(RemoteSummary::of),
-        ..Summary::default()
-    };
-    let mut per_ns: BTreeMap<String, NamespaceSummary> = BTreeMap::new();
-    let mut readable_stored = 0u64;
+    let mut summary = Summary::configured(settings);
     let opened = settings.open_existing()?;
-    read_all(opened.as_ref(), settings, out, |info, examined, _| {
-        summary.entries += 1;
-        summary.stored_bytes = summary.stored_bytes.saturating_add(info.stored_len);
-        let ns = per_ns
-            .entry(info.namespace.as_str().to_owned())
-            .or_insert_with(|| NamespaceSummary {
-                name: info.namespace.as_str().to_owned(),
-                ..NamespaceSummary::default()
-            });
-        ns.entries += 1;
-        ns.stored_bytes = ns.stored_bytes.saturating_add(info.stored_len);
-        match examined {
-            Some(e) if e.verdict == Verdict::Ok => {
-                let decoded = e.header.as_ref().map_or(0, |h| h.decoded_len);
-                summary.decoded_bytes = summary.decoded_bytes.saturating_add(decoded);
-                ns.decoded_bytes = ns.decoded_bytes.saturating_add(decoded);
-                readable_stored = readable_stored.saturating_add(info.stored_len);
-            }
-            _ => summary.unreadable += 1,
-        }
-        // An entry used "in the future" (clock skew) counts as just used.
-        let age = scan::last_used(info).map_or(u64::MAX, |t| {
-            now.duration_since(t).map_or(0, |d| d.as_secs())
-        });
-        if let Some(class) = summary
-            .age_histogram
-            .iter_mut()
-            .rev()
-            .find(|class| age >= class.min_age_secs)
-        {
-            class.entries += 1;
-            class.stored_bytes = class.stored_bytes.saturating_add(info.stored_len);
-        }
-    })?;
-    summary.namespaces = per_ns.into_values().collect();
-    if readable_stored > 0 {
-        summary.compression_ratio = Some(summary.decoded_bytes as f64 / readable_stored as f64);
-    }
+    let readable_stored = summary.count_entries(opened.as_ref(), settings, out, now)?;
     match &opened {
         // No directory: no process has counted anything, and there is nothing to zero.
         None => {
@@ -426,58 +378,143 @@ pub(crate) fn stats(settings: &Settings, out: Output, zero: bool, json: bool) ->
                 out.note("no cache here yet: no counters to zero");
             }
         }
-        Some(opened) => {
-            let janitor = match opened.janitor() {
-                Ok(janitor) => janitor,
-                // Without a worker the counters are out of reach; the rest is still worth
-                // showing, unless zeroing them was the point.
-                Err(e) if !zero => {
-                    if let CliError::Failed(message) = &e {
-                        out.note(message);
-                    }
-                    return finish(&summary, readable_stored, now, json);
-                }
-                Err(e) => return Err(e),
-            };
-            if zero {
-                let before = janitor.zero_stats().map_err(|e| {
-                    CliError::hoard(
-                        format_args!("cannot zero the counters of {}", settings.dir.display()),
-                        &e,
-                    )
-                })?;
-                summary.counters = Some(before.into());
-                summary.counters_zeroed = true;
-            } else {
-                match janitor.shared_stats() {
-                    Ok(s) => summary.counters = Some(s.into()),
-                    // Everything else is still worth showing.
-                    Err(e) => out.note(&format!(
-                        "cannot read the lifetime counters: {}",
-                        describe(&e)
-                    )),
-                }
-            }
-            if let Some(worker) = opened.cache.worker() {
-                summary.process_counters = worker.stats().into();
-            }
-            if let Some(remote) = summary.remote.as_mut() {
-                let read = if zero {
-                    hoard::zero_remote_stats(&opened.store)
-                } else {
-                    hoard::remote_lifetime_stats(&opened.store)
-                };
-                match read {
-                    Ok(lifetime) => remote.fill(lifetime),
-                    Err(e) => out.note(&format!(
-                        "cannot read the lifetime remote counters: {}",
-                        describe(&e)
-                    )),
-                }
-            }
-        }
+        Some(opened) => summary.read_counters(opened, settings, out, zero)?,
     }
     finish(&summary, readable_stored, now, json)
+}
+
+impl Summary {
+    /// What the configuration says, before any entry is read.
+    fn configured(settings: &Settings) -> Self {
+        let c = &settings.config;
+        Self {
+            directory: settings.dir.display().to_string(),
+            config_file: settings.file.as_ref().map(|f| f.display().to_string()),
+            namespace: settings.only.as_ref().map(|n| n.as_str().to_owned()),
+            limits: LimitsSummary {
+                max_files: c.file_count_soft_limit,
+                max_size: c.files_total_size_soft_limit,
+                files_percent_if_deleting: c.file_count_limit_percent_if_deleting.get(),
+                size_percent_if_deleting: c.files_total_size_limit_percent_if_deleting.get(),
+                max_entry_size: c.max_entry_size,
+                cleanup_interval_secs: c.cleanup_interval.as_secs(),
+            },
+            age_histogram: AGES
+                .iter()
+                .enumerate()
+                .map(|(i, &(label, min))| AgeClass {
+                    label,
+                    min_age_secs: min,
+                    max_age_secs: AGES.get(i + 1).map(|&(_, next)| next),
+                    ..AgeClass::default()
+                })
+                .collect(),
+            remote: c.remote.as_ref().map(RemoteSummary::of),
+            ..Self::default()
+        }
+    }
+
+    /// Reads every entry in scope into the totals, the namespaces and the age histogram;
+    /// returns the stored bytes of the readable entries (the compression ratio's base).
+    fn count_entries(
+        &mut self,
+        opened: Option<&Opened>,
+        settings: &Settings,
+        out: Output,
+        now: SystemTime,
+    ) -> CliResult<u64> {
+        let mut per_ns: BTreeMap<String, NamespaceSummary> = BTreeMap::new();
+        let mut readable_stored = 0u64;
+        read_all(opened, settings, out, |info, examined, _| {
+            self.entries += 1;
+            self.stored_bytes = self.stored_bytes.saturating_add(info.stored_len);
+            let ns = per_ns
+                .entry(info.namespace.as_str().to_owned())
+                .or_insert_with(|| NamespaceSummary {
+                    name: info.namespace.as_str().to_owned(),
+                    ..NamespaceSummary::default()
+                });
+            ns.entries += 1;
+            ns.stored_bytes = ns.stored_bytes.saturating_add(info.stored_len);
+            match examined {
+                Some(e) if e.verdict == Verdict::Ok => {
+                    let decoded = e.header.as_ref().map_or(0, |h| h.decoded_len);
+                    self.decoded_bytes = self.decoded_bytes.saturating_add(decoded);
+                    ns.decoded_bytes = ns.decoded_bytes.saturating_add(decoded);
+                    readable_stored = readable_stored.saturating_add(info.stored_len);
+                }
+                _ => self.unreadable += 1,
+            }
+            // An entry used "in the future" (clock skew) counts as just used.
+            let age = scan::last_used(info).map_or(u64::MAX, |t| {
+                now.duration_since(t).map_or(0, |d| d.as_secs())
+            });
+            if let Some(class) = self
+                .age_histogram
+                .iter_mut()
+                .rev()
+                .find(|class| age >= class.min_age_secs)
+            {
+                class.entries += 1;
+                class.stored_bytes = class.stored_bytes.saturating_add(info.stored_len);
+            }
+        })?;
+        self.namespaces = per_ns.into_values().collect();
+        if readable_stored > 0 {
+            self.compression_ratio = Some(self.decoded_bytes as f64 / readable_stored as f64);
+        }
+        Ok(readable_stored)
+    }
+
+    /// Reads (or, with `zero`, zeroes) the lifetime counters, this process's worker
+    /// counters and the remote tier's lifetime counters. Without a worker only zeroing
+    /// fails: the counters are left out and the rest is still shown.
+    fn read_counters(
+        &mut self,
+        opened: &Opened,
+        settings: &Settings,
+        out: Output,
+        zero: bool,
+    ) -> CliResult<()> {
+        let janitor = match opened.janitor() {
+            Ok(janitor) => janitor,
+            // Without a worker the counters are out of reach; the rest is still worth
+            // showing, unless zeroing them was the point.
+            Err(e) if !zero => {
+                if let CliError::Failed(message) = &e {
+                    out.note(message);
+                }
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        if zero {
+            let before = janitor.zero_stats().map_err(|e| {
+                CliError::hoard(
+                    format_args!("cannot zero the counters of {}", settings.dir.display()),
+                    &e,
+                )
+            })?;
+            self.counters = Some(before.into());
+            self.counters_zeroed = true;
+        } else {
+            match janitor.shared_stats() {
+                Ok(s) => self.counters = Some(s.into()),
+                // Everything else is still worth showing.
+                Err(e) => out.note(&format!(
+                    "cannot read the lifetime counters: {}",
+                    describe(&e)
+                )),
+            }
+        }
+        if let Some(worker) = opened.cache.worker() {
+            self.process_counters = worker.stats().into();
+        }
+        if let Some(remote) = self.remote.as_mut() {
+            remote.read(opened, out, zero);
+        }
+        Ok(())
+    }
 }
 
 fn finish(summary: &Summary, readable_stored: u64, now: SystemTime, json: bool) -> CliResult {
