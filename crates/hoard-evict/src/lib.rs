@@ -23,7 +23,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Limits, WorkerConfig};
 pub use janitor::{
     CleanupReport, Codecs, EvictReport, Janitor, RecompressReport, Recompressed, Survey,
-    read_shared_stats, zero_named_counters,
+    read_named_counters, read_shared_stats, zero_named_counters,
 };
 pub use stats::{CounterSource, Counts, EvictStats, SharedStats};
 pub use worker::Worker;

@@ -234,11 +234,23 @@ impl RemoteLifetime {
 }
 
 /// The lifetime remote counters kept in the cache directory `keeper` manages (a
-/// [`FsStore`](crate::FsStore)), or `None` when no process with a remote tier has used it.
+/// [`FsStore`](crate::FsStore)), or `None` when no process with a remote tier has used it
+/// (and nobody zeroed them).
 pub fn remote_lifetime_stats(keeper: &dyn Housekeeping) -> Result<Option<RemoteLifetime>> {
-    Ok(hoard_evict::read_shared_stats(keeper)?
-        .as_ref()
-        .and_then(RemoteLifetime::of))
+    let Some(stats) = hoard_evict::read_shared_stats(keeper)? else {
+        return Ok(None);
+    };
+    let Some(named) = hoard_evict::read_named_counters(keeper)? else {
+        return Ok(None);
+    };
+    Ok(Some(RemoteLifetime {
+        since: stats.since,
+        updated: stats.updated,
+        counters: named
+            .into_iter()
+            .filter(|(k, _)| is_remote_counter(k))
+            .collect(),
+    }))
 }
 
 /// Zeroes the lifetime remote counters (and only those) and returns what they were.

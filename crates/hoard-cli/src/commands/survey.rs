@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
 use hoard::EntryInfo;
-use hoard::evict::{EvictStats, SharedStats};
+use hoard::evict::{Counts, SharedStats};
 use serde::Serialize;
 
 use crate::context::{Opened, Settings};
@@ -246,21 +246,6 @@ impl RemoteSummary {
     }
 
     /// Reads (or, with `zero`, zeroes) the lifetime remote counters; a failure is a note.
-    fn read(&mut self, opened: &Opened, out: Output, zero: bool) {
-        let read = if zero {
-            hoard::zero_remote_stats(&opened.store)
-        } else {
-            hoard::remote_lifetime_stats(&opened.store)
-        };
-        match read {
-            Ok(lifetime) => self.fill(lifetime),
-            Err(e) => out.note(&format!(
-                "cannot read the lifetime remote counters: {}",
-                describe(&e)
-            )),
-        }
-    }
-
     fn fill(&mut self, lifetime: Option<hoard::RemoteLifetime>) {
         if let Some(l) = lifetime {
             self.since_unix_ms = Some(scan::unix_ms(l.since));
@@ -308,59 +293,33 @@ struct Lifetime {
     counts: Counters,
 }
 
-impl From<Option<SharedStats>> for Lifetime {
-    fn from(s: Option<SharedStats>) -> Self {
+impl From<Option<&SharedStats>> for Lifetime {
+    fn from(s: Option<&SharedStats>) -> Self {
         let Some(s) = s else {
             return Self::default();
         };
         Self {
             since_unix_ms: Some(scan::unix_ms(s.since)),
             updated_unix_ms: Some(scan::unix_ms(s.updated)),
-            counts: Counters {
-                hits: s.hits,
-                misses: s.misses,
-                inserts: s.inserts,
-                evictions: s.evictions,
-                recompressions: s.recompressions,
-                corrupt: s.corrupt,
-                dropped_events: s.dropped_events,
-                cleanups: s.cleanups,
-                temps_swept: s.temps_swept,
-                errors: s.errors,
-            },
+            counts: Counters(s.counts),
         }
     }
 }
 
-/// A set of counters: the lifetime ones, or the worker's of this process (see the README).
-#[derive(Debug, Default, Serialize)]
-struct Counters {
-    hits: u64,
-    misses: u64,
-    inserts: u64,
-    evictions: u64,
-    recompressions: u64,
-    corrupt: u64,
-    dropped_events: u64,
-    cleanups: u64,
-    temps_swept: u64,
-    errors: u64,
-}
+/// A set of counters: the lifetime ones, or the worker's of this process (see the README),
+/// serialized as one field per counter, by [`Counts::fields`]' names.
+#[derive(Debug, Default)]
+struct Counters(Counts);
 
-impl From<EvictStats> for Counters {
-    fn from(s: EvictStats) -> Self {
-        Self {
-            hits: s.hits,
-            misses: s.misses,
-            inserts: s.inserts,
-            evictions: s.evictions,
-            recompressions: s.recompressions,
-            corrupt: s.corrupt,
-            dropped_events: s.dropped_events,
-            cleanups: s.cleanups,
-            temps_swept: s.temps_swept,
-            errors: s.errors,
+impl Serialize for Counters {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let fields = self.0.fields();
+        let mut map = serializer.serialize_map(Some(fields.len()))?;
+        for (name, value) in fields {
+            map.serialize_entry(name, &value)?;
         }
+        map.end()
     }
 }
 
@@ -488,30 +447,37 @@ impl Summary {
             }
             Err(e) => return Err(e),
         };
-        if zero {
+        let shared = if zero {
             let before = janitor.zero_stats().map_err(|e| {
                 CliError::hoard(
                     format_args!("cannot zero the counters of {}", settings.dir.display()),
                     &e,
                 )
             })?;
-            self.counters = Some(before.into());
             self.counters_zeroed = true;
+            Some(before)
         } else {
             match janitor.shared_stats() {
-                Ok(s) => self.counters = Some(s.into()),
+                Ok(s) => Some(s),
                 // Everything else is still worth showing.
-                Err(e) => out.note(&format!(
-                    "cannot read the lifetime counters: {}",
-                    describe(&e)
-                )),
+                Err(e) => {
+                    out.note(&format!(
+                        "cannot read the lifetime counters: {}",
+                        describe(&e)
+                    ));
+                    None
+                }
+            }
+        };
+        if let Some(shared) = &shared {
+            self.counters = Some(shared.as_ref().into());
+            // The remote tier's lifetime counters are named counters of the same state.
+            if let Some(remote) = self.remote.as_mut() {
+                remote.fill(shared.as_ref().and_then(hoard::RemoteLifetime::of));
             }
         }
         if let Some(worker) = opened.cache.worker() {
-            self.process_counters = worker.stats().into();
-        }
-        if let Some(remote) = self.remote.as_mut() {
-            remote.read(opened, out, zero);
+            self.process_counters = Counters(worker.stats().counts);
         }
         Ok(())
     }
@@ -691,26 +657,16 @@ fn counters_text(t: &mut String, s: &Summary, now: SystemTime) {
             let _ = writeln!(t, "counters       none recorded yet");
         }
     }
-    let c = &l.counts;
+    let c = &l.counts.0;
     let lookups = c.hits.saturating_add(c.misses);
-    let rows = [
-        ("hits", c.hits),
-        ("misses", c.misses),
-        ("inserts", c.inserts),
-        ("evictions", c.evictions),
-        ("recompressions", c.recompressions),
-        ("corrupt", c.corrupt),
-        ("dropped events", c.dropped_events),
-        ("cleanups", c.cleanups),
-        ("temps swept", c.temps_swept),
-        ("errors", c.errors),
-    ];
+    let rows = c.fields().map(|(name, n)| (name.replace('_', " "), n));
     let width = rows
         .iter()
         .map(|(_, n)| human::count(*n).len())
         .max()
         .unwrap_or(1);
-    for (label, n) in rows {
+    for (label, n) in &rows {
+        let n = *n;
         let _ = write!(t, "  {label:<14}  {:>width$}", human::count(n));
         // The figure an operator looks for first, as ccache shows it.
         if label == "hits" && lookups > 0 {

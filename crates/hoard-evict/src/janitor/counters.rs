@@ -44,6 +44,13 @@ pub fn read_shared_stats(store: &dyn Housekeeping) -> Result<Option<SharedStats>
     Ok(Some(tally.to_stats(load_named(store)?.unwrap_or_default())))
 }
 
+/// The named lifetime counters of every process that used `store` (see
+/// [`SharedStats::named`]): `Ok(None)` when no process has added any or zeroed them, or
+/// when they are damaged.
+pub fn read_named_counters(store: &dyn Housekeeping) -> Result<Option<BTreeMap<String, u64>>> {
+    Ok(load_named(store)?.map(|n| n.counts))
+}
+
 /// Zeroes the named lifetime counters whose name starts with `prefix` (every process's),
 /// under the counters lock, and returns what they held. The ten [`Counts`] and other named
 /// counters are left alone. `wait`: wait for another process's merge to end; without it, a

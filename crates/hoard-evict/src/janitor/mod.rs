@@ -14,7 +14,7 @@
 mod cleanup;
 mod counters;
 
-pub use counters::{read_shared_stats, zero_named_counters};
+pub use counters::{read_named_counters, read_shared_stats, zero_named_counters};
 mod evict;
 mod recompress;
 
