@@ -184,12 +184,16 @@ impl Decoders {
 #[derive(Debug)]
 pub struct Rejected {
     error: Error,
-    header: Option<FrameHeader>,
+    // Boxed: a rejection travels in `Err`, which should stay small.
+    header: Option<Box<FrameHeader>>,
 }
 
 impl Rejected {
     fn new(error: Error, header: Option<FrameHeader>) -> Self {
-        Self { error, header }
+        Self {
+            error,
+            header: header.map(Box::new),
+        }
     }
 
     /// What the failure means for the entry.
@@ -204,7 +208,7 @@ impl Rejected {
 
     /// The verified header, when the frame parsed and only a later check failed.
     pub fn header(&self) -> Option<&FrameHeader> {
-        self.header.as_ref()
+        self.header.as_deref()
     }
 
     /// The error, dropping the rest.

@@ -112,7 +112,7 @@ pub struct WorkerConfig {
     /// Distinct entries whose hits can wait for the worker at once. Hits of an entry
     /// already waiting are coalesced into one count and never dropped; a hit of a new entry
     /// when the table is full is dropped and counted in
-    /// [`EvictStats::dropped_events`](crate::EvictStats::dropped_events). The ancestor's
+    /// [`Counts::dropped_events`](crate::Counts::dropped_events). The ancestor's
     /// `worker-event-queue-size` counted single events (16 by default); the facade maps it
     /// to at least 4,096 distinct entries here.
     pub event_capacity: u64,

@@ -225,7 +225,7 @@ impl RemoteLifetime {
             .filter(|(k, _)| is_remote_counter(k))
             .map(|(k, v)| (k.clone(), *v))
             .collect();
-        (!counters.is_empty()).then(|| Self {
+        (!counters.is_empty()).then_some(Self {
             since: stats.since,
             updated: stats.updated,
             counters,
@@ -262,7 +262,7 @@ pub fn zero_remote_stats(keeper: &dyn Housekeeping) -> Result<Option<RemoteLifet
         zeroed.extend(hoard_evict::zero_named_counters(keeper, prefix, true)?);
     }
     Ok(before.and_then(|b| {
-        (!zeroed.is_empty()).then(|| RemoteLifetime {
+        (!zeroed.is_empty()).then_some(RemoteLifetime {
             since: b.since,
             updated: b.updated,
             counters: zeroed,

@@ -335,3 +335,147 @@ proptest! {
         prop_assert_eq!(f.decode(&Rle).expect("decode"), data);
     }
 }
+
+mod read {
+    //! The one verified read: `read::read_entry`, `VerifiedFrame`, `Decoders`, and the
+    //! `Disposition` of every failure.
+
+    use std::ops::ControlFlow;
+    use std::sync::{Arc, Mutex};
+
+    use hoard_core::read::{self, Decoders, Disposition, Expected};
+    use hoard_core::{
+        Digest, EntryInfo, Error, ErrorKind, HasherId, Key, Namespace, Result, Store, frame,
+    };
+
+    use super::{Plain, Rle};
+
+    /// A store of one frame, whatever the name (so that a frame can be read under any name).
+    #[derive(Debug, Default)]
+    struct One(Mutex<Option<Vec<u8>>>, Mutex<Option<ErrorKind>>);
+
+    impl Store for One {
+        fn get(&self, _: &Namespace, _: &Digest, limit: u64) -> Result<Option<Vec<u8>>> {
+            if let Some(kind) = *self.1.lock().expect("unpoisoned") {
+                return Err(Error::new(kind, "planted failure"));
+            }
+            let held = self.0.lock().expect("unpoisoned").clone();
+            match held {
+                Some(b) if b.len() as u64 > limit => Err(Error::new(ErrorKind::TooLarge, "over")),
+                other => Ok(other),
+            }
+        }
+        fn put(&self, _: &Namespace, _: &Digest, f: &[u8]) -> Result<()> {
+            *self.0.lock().expect("unpoisoned") = Some(f.to_vec());
+            Ok(())
+        }
+        fn remove(&self, _: &Namespace, _: &Digest) -> Result<bool> {
+            Ok(self.0.lock().expect("unpoisoned").take().is_some())
+        }
+        fn list(&self, _: &mut dyn FnMut(EntryInfo) -> ControlFlow<()>) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    fn ns() -> Namespace {
+        Namespace::new("t").expect("valid")
+    }
+
+    fn key(hasher: HasherId, byte: u8) -> Key {
+        Key::new(hasher, Digest::from_bytes([byte; 32]))
+    }
+
+    #[test]
+    fn dispositions_classify_every_kind_once() {
+        let d = |kind| Error::new(kind, "x").disposition();
+        assert_eq!(d(ErrorKind::Corrupt), Disposition::Corrupt);
+        assert_eq!(d(ErrorKind::Insecure), Disposition::Corrupt);
+        assert_eq!(d(ErrorKind::Unsupported), Disposition::Skip);
+        assert_eq!(d(ErrorKind::TooLarge), Disposition::Skip);
+        for kind in [
+            ErrorKind::Io,
+            ErrorKind::InvalidInput,
+            ErrorKind::Config,
+            ErrorKind::NotSupportedByStore,
+        ] {
+            assert_eq!(d(kind), Disposition::Fail, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn a_bare_digest_takes_the_hasher_from_the_header_and_a_key_checks_it() {
+        let store = One::default();
+        let blake = key(HasherId::Blake3, 3);
+        let bytes = frame::encode(&blake, &Plain, b"value", 0).expect("encodes");
+        store.put(&ns(), blake.digest(), &bytes).expect("stored");
+
+        let found = read::read_entry(&store, &ns(), Expected::Digest(blake.digest()), 100)
+            .expect("intact")
+            .expect("present");
+        assert_eq!(found.header().hasher, HasherId::Blake3);
+        assert_eq!(found.as_bytes(), &bytes[..]);
+
+        // The same digest under another hasher's key is another entry: corrupt, with the
+        // header kept for the report.
+        let sha = key(HasherId::Sha256, 3);
+        let r = read::read_entry(&store, &ns(), Expected::Key(&sha), 100).expect_err("foreign");
+        assert_eq!(r.disposition(), Disposition::Corrupt);
+        assert_eq!(r.header().map(|h| h.hasher), Some(HasherId::Blake3));
+
+        // Over the cap: skipped, header kept.
+        let r = read::read_entry(&store, &ns(), Expected::Key(&blake), 4).expect_err("capped");
+        assert_eq!(r.disposition(), Disposition::Skip);
+        assert_eq!(r.error().kind(), ErrorKind::TooLarge);
+        assert!(r.header().is_some());
+
+        // A flipped bit: corrupt, no header.
+        let mut bad = bytes.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        store.put(&ns(), blake.digest(), &bad).expect("stored");
+        let r = read::read_entry(&store, &ns(), Expected::Key(&blake), 100).expect_err("flip");
+        assert_eq!(r.disposition(), Disposition::Corrupt);
+        assert!(r.header().is_none());
+
+        // A failed read: fail, and an absent entry is a plain miss.
+        *store.1.lock().expect("unpoisoned") = Some(ErrorKind::Io);
+        let r = read::read_entry(&store, &ns(), Expected::Key(&blake), 100).expect_err("io");
+        assert_eq!(r.disposition(), Disposition::Fail);
+        *store.1.lock().expect("unpoisoned") = None;
+        store.remove(&ns(), blake.digest()).expect("removed");
+        assert!(
+            read::read_entry(&store, &ns(), Expected::Key(&blake), 100)
+                .expect("a miss is not an error")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn decoders_use_the_first_codec_of_an_id_and_skip_unknown_ones() {
+        let store = One::default();
+        let k = key(HasherId::Sha256, 9);
+        store
+            .put(
+                &ns(),
+                k.digest(),
+                &frame::encode(&k, &Rle, b"abc", 0).expect("encodes"),
+            )
+            .expect("stored");
+        let found = read::read_entry(&store, &ns(), Expected::Key(&k), 100)
+            .expect("intact")
+            .expect("present");
+
+        let none = Decoders::new().with(Arc::new(Plain));
+        let r = found
+            .decode_with(&none)
+            .expect_err("no codec for the plugin id");
+        assert_eq!(r.disposition(), Disposition::Skip);
+        assert_eq!(r.error().kind(), ErrorKind::Unsupported);
+
+        let mut both = Decoders::new().with(Arc::new(Rle));
+        assert!(both.add(Arc::new(Plain)));
+        assert!(!both.add(Arc::new(Rle)), "one codec per id");
+        assert_eq!(both.iter().count(), 2);
+        assert_eq!(found.decode_with(&both).expect("decodes"), b"abc");
+    }
+}

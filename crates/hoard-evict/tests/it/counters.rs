@@ -309,3 +309,54 @@ fn the_process_counters_are_left_alone_by_merging() {
     assert_eq!(worker.stats().misses, 2);
     assert_eq!(shared(worker.janitor()).misses, 1);
 }
+
+/// Counters of another layer, as the facade's remote tier reports them.
+#[derive(Debug, Default)]
+struct Layer(std::sync::Mutex<Vec<(String, u64)>>);
+
+impl hoard_evict::CounterSource for Layer {
+    fn counters(&self) -> Vec<(String, u64)> {
+        self.0.lock().expect("unpoisoned").clone()
+    }
+}
+
+#[test]
+fn named_counters_of_a_source_are_merged_saturated_and_zeroed_with_the_rest() {
+    let (clock, store, _) = setup(quiet());
+    let layer = Arc::new(Layer::default());
+    let janitor = |source: &Arc<Layer>| {
+        Janitor::new(store.clone(), quiet())
+            .with_clock(clock.clone())
+            .with_counter_source(Arc::clone(source) as Arc<dyn hoard_evict::CounterSource>)
+    };
+    let a = janitor(&layer);
+    *layer.0.lock().expect("unpoisoned") = vec![("tier.hits".into(), 3), ("Not Valid".into(), 9)];
+    a.merge_stats().expect("merged");
+    // Only the gain since the last merge is added.
+    *layer.0.lock().expect("unpoisoned") = vec![("tier.hits".into(), 5)];
+    a.merge_stats().expect("merged");
+    a.merge_stats().expect("nothing new");
+    let s = shared(&a);
+    assert_eq!(s.named.get("tier.hits"), Some(&5));
+    assert!(!s.named.contains_key("Not Valid"), "{s:?}");
+    assert_eq!(
+        hoard_evict::read_named_counters(store.as_ref()).expect("readable"),
+        Some(s.named.clone())
+    );
+
+    // Another process's source adds up, saturating rather than wrapping.
+    let other = Arc::new(Layer::default());
+    *other.0.lock().expect("unpoisoned") = vec![("tier.hits".into(), u64::MAX)];
+    janitor(&other).merge_stats().expect("merged");
+    assert_eq!(shared(&a).named.get("tier.hits"), Some(&u64::MAX));
+
+    // Zeroing only a prefix leaves the rest; zeroing everything clears them too.
+    *layer.0.lock().expect("unpoisoned") = vec![("tier.hits".into(), 5), ("other.n".into(), 1)];
+    a.merge_stats().expect("merged");
+    let zeroed = hoard_evict::zero_named_counters(store.as_ref(), "tier.", true).expect("zeroed");
+    assert_eq!(zeroed.get("tier.hits"), Some(&u64::MAX));
+    assert_eq!(shared(&a).named.keys().collect::<Vec<_>>(), ["other.n"]);
+    let before = a.zero_stats().expect("zeroed").expect("had counters");
+    assert_eq!(before.named.get("other.n"), Some(&1));
+    assert!(shared(&a).named.is_empty());
+}

@@ -332,3 +332,45 @@ fn from_config_opens_the_tier_and_get_or_compute_uses_it() {
         (&b"machine code"[..], &b"machine code"[..], 1)
     );
 }
+
+#[test]
+fn the_eviction_worker_keeps_the_remote_counters_with_its_own() {
+    let server = Server::start(Kind::Redis);
+    let prefix = format!("worker-counters-{}", std::process::id());
+    let (da, db) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
+    let with_worker = |dir: &tempfile::TempDir| {
+        CacheBuilder::new(dir.path().join("cache"))
+            .namespace("remote-facade")
+            .remote(RemoteSettings::new(remote_config(&server, &prefix)))
+            .build()
+            .expect("cache with a worker and a remote tier")
+    };
+    let a = with_worker(&da);
+    let key = a.key("shared");
+    assert!(a.put(&key, b"remote value"));
+    drop(a);
+    let b = with_worker(&db);
+    assert!(b.worker().is_some());
+    assert_eq!(b.get(&key).as_deref(), Some(&b"remote value"[..]));
+    // An explicit sync goes through the worker's janitor: one state, one merge.
+    assert!(b.remote().expect("tier").sync().expect("merged"));
+    let shared = b
+        .worker()
+        .expect("worker")
+        .janitor()
+        .shared_stats()
+        .expect("readable")
+        .expect("merged");
+    assert_eq!(shared.named.get("tier.remote_hits"), Some(&1), "{shared:?}");
+    assert_eq!(shared.hits, 1, "the worker's own counters share the merge");
+    drop(b);
+    let store = FsStore::open(db.path().join("cache")).expect("B's directory");
+    let lifetime = remote_lifetime_stats(&store)
+        .expect("readable")
+        .expect("written");
+    assert_eq!(lifetime.counters.get("remote.hits"), Some(&1));
+    assert_eq!(lifetime.counters.get("tier.backfills"), Some(&1));
+}
