@@ -25,12 +25,16 @@ impl From<Status> for ExitCode {
 }
 
 /// A failure: a usage error, an unreadable configuration, an I/O failure (exit 2).
-#[derive(Debug)]
+///
+/// `Display` is the line `main` prints after `hoard: `.
+#[derive(Debug, thiserror::Error)]
 pub(crate) enum CliError {
     /// A message already naming what failed.
+    #[error("{0}")]
     Failed(String),
     /// Standard output went away (`hoard ls | head`): stop quietly, the reader has what it
     /// wanted.
+    #[error("standard output was closed")]
     BrokenPipe,
 }
 
@@ -131,5 +135,9 @@ mod tests {
             CliError::output(&io::Error::from(io::ErrorKind::BrokenPipe)),
             CliError::BrokenPipe
         ));
+        assert_eq!(
+            CliError::hoard("cannot store key \"k\"", &err).to_string(),
+            "cannot store key \"k\": cannot open cache directory: /c: permission denied"
+        );
     }
 }

@@ -51,8 +51,8 @@ fn main() -> ExitCode {
     match result {
         Ok(Ok(status)) => status.into(),
         Ok(Err(CliError::BrokenPipe)) => ExitCode::SUCCESS,
-        Ok(Err(CliError::Failed(message))) => {
-            let _ = writeln!(std::io::stderr(), "hoard: {}", one_line(&message));
+        Ok(Err(err @ CliError::Failed(_))) => {
+            let _ = writeln!(std::io::stderr(), "hoard: {}", one_line(&err.to_string()));
             ExitCode::from(2)
         }
         // The hook has printed the line.

@@ -28,9 +28,13 @@ impl Codec for Lz4 {
     }
 
     fn encode(&self, input: &[u8], out: &mut Vec<u8>) -> Result<()> {
-        // lz4_flex computes its bound as `n * 110 / 100`, which overflows (and panics in
-        // debug builds) for inputs above 39 MB on 32-bit targets.
-        if input.len().checked_mul(110).is_none() {
+        // lz4_flex computes its bound as `20 + n * 110 / 100` in u64 and casts it to usize,
+        // which truncates on 32-bit targets for inputs above about 3.9 GB.
+        let bound_fits = u64::try_from(input.len())
+            .ok()
+            .and_then(|n| n.checked_mul(110))
+            .is_some_and(|n| usize::try_from(20 + n / 100).is_ok());
+        if !bound_fits {
             return Err(Error::new(
                 ErrorKind::TooLarge,
                 format!("lz4 cannot encode {} bytes on this platform", input.len()),

@@ -62,11 +62,26 @@ impl fmt::Display for ErrorKind {
 ///
 /// `Display` prints the message, then the path if there is one (`cannot open entry: /c/v1/..`).
 /// The cause is available through [`std::error::Error::source`].
+#[derive(thiserror::Error)]
+#[error("{message}{}", PathSuffix(.path))]
 pub struct Error {
     kind: ErrorKind,
     message: Cow<'static, str>,
     path: Option<PathBuf>,
+    #[source]
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+/// The `: <path>` an [`Error`]'s message ends with when it names a path.
+struct PathSuffix<'a>(&'a Option<PathBuf>);
+
+impl fmt::Display for PathSuffix<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(path) => write!(f, ": {}", path.display()),
+            None => Ok(()),
+        }
+    }
 }
 
 impl Error {
@@ -147,16 +162,6 @@ const ELOOP: i32 = 40;
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 const ELOOP: i32 = 62;
 
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)?;
-        if let Some(path) = &self.path {
-            write!(f, ": {}", path.display())?;
-        }
-        Ok(())
-    }
-}
-
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Error");
@@ -168,14 +173,6 @@ impl fmt::Debug for Error {
             d.field("source", source);
         }
         d.finish()
-    }
-}
-
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source
-            .as_deref()
-            .map(|s| s as &(dyn std::error::Error + 'static))
     }
 }
 
@@ -204,11 +201,24 @@ mod tests {
         );
         assert_eq!(err.kind(), ErrorKind::Io);
         assert_eq!(err.to_string(), "cannot open entry: /cache/v1/ns/ab/x");
-        assert!(std::error::Error::source(&err).is_some());
+        let source = std::error::Error::source(&err).expect("a source");
+        assert!(source.downcast_ref::<io::Error>().is_some());
         assert_eq!(
             err.io_source().map(io::Error::kind),
             Some(io::ErrorKind::PermissionDenied)
         );
+    }
+
+    #[test]
+    fn without_a_path_or_source_display_is_the_message() {
+        let err = Error::corrupt("bad magic in entry k");
+        assert_eq!(err.to_string(), "bad magic in entry k");
+        assert!(std::error::Error::source(&err).is_none());
+        let err = Error::new(ErrorKind::Io, "cannot sync").with_source(Error::corrupt("inner"));
+        assert_eq!(err.to_string(), "cannot sync");
+        let source = std::error::Error::source(&err).expect("a source");
+        assert_eq!(source.to_string(), "inner");
+        assert!(source.downcast_ref::<Error>().is_some());
     }
 
     #[test]
