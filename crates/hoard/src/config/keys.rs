@@ -34,6 +34,26 @@ pub(crate) enum Reason {
     },
 }
 
+impl Reason {
+    /// The message for key `key` (as the reader wrote it, table prefix included) whose
+    /// value `value` reads `shown` in the text.
+    pub(crate) fn message(self, key: &str, value: &DeValue<'_>, shown: &str) -> String {
+        match self {
+            Reason::Type { kind, form } => format!(
+                "key `{key}` must be {kind}, found {} {shown}{}",
+                value.type_str(),
+                form.map(|f| format!("; expected {f}")).unwrap_or_default()
+            ),
+            Reason::Invalid { why, expected } => format!(
+                "key `{key}` has invalid value {shown}: {why}{}",
+                expected
+                    .map(|e| format!("; expected {e}"))
+                    .unwrap_or_default()
+            ),
+        }
+    }
+}
+
 type Parse = fn(&mut CacheConfig, &DeValue<'_>) -> Result<(), Reason>;
 type Render = fn(&CacheConfig) -> String;
 

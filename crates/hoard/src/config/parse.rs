@@ -12,7 +12,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::CacheConfig;
-use super::keys::{self, KEYS, Reason};
+use super::keys::{self, KEYS};
 
 /// The longest stretch of a bad value quoted in a message.
 const MAX_SHOWN_CHARS: usize = 60;
@@ -65,20 +65,41 @@ pub(crate) fn show_key(key: &str) -> String {
 }
 
 /// Entries in the order they appear in the text (toml's map is sorted by name).
-fn in_document_order<'t, 'i>(
-    table: &'t DeTable<'i>,
-) -> Vec<(
-    &'t Spanned<std::borrow::Cow<'i, str>>,
-    &'t Spanned<DeValue<'i>>,
-)> {
+fn in_document_order<'t, 'i>(table: &'t DeTable<'i>) -> Vec<Entry<'t, 'i>> {
     let mut entries: Vec<_> = table.iter().collect();
     entries.sort_by_key(|(k, _)| k.span().start);
     entries
 }
 
+/// A key of a TOML table and its value, as toml's spanned tree holds them.
+type Entry<'t, 'i> = (
+    &'t Spanned<std::borrow::Cow<'i, str>>,
+    &'t Spanned<DeValue<'i>>,
+);
+
 pub(crate) fn parse(text: &str, origin: Option<&Path>) -> Result<CacheConfig> {
     let src = Source { text, origin };
-    let doc = DeTable::parse(text).map_err(|e| {
+    let doc = document(&src)?;
+    let mut config = CacheConfig::default();
+    // Where each key's value was, to place problems found after parsing.
+    let mut spans: Vec<(&'static str, Range<usize>)> = Vec::new();
+    for top in in_document_order(doc.get_ref()) {
+        for (key, value) in in_document_order(cache_table(&src, top)?) {
+            if key.get_ref() == "remote" {
+                set_remote(&src, &mut config, (key, value))?;
+            } else {
+                let name = set_key(&src, &mut config, (key, value))?;
+                spans.push((name, value.span()));
+            }
+        }
+    }
+    check(&src, &config, &spans)?;
+    Ok(config)
+}
+
+/// The text as toml's spanned tree, or the TOML syntax error.
+fn document<'i>(src: &Source<'i>) -> Result<Spanned<DeTable<'i>>> {
+    DeTable::parse(src.text).map_err(|e| {
         // toml's "duplicate key" points at the key without naming it.
         let named = e
             .span()
@@ -90,103 +111,104 @@ pub(crate) fn parse(text: &str, origin: Option<&Path>) -> Result<CacheConfig> {
             e.message()
         );
         src.error(e.span(), message)
-    })?;
-    let mut config = CacheConfig::default();
-    // Where each key's value was, to place problems found after parsing.
-    let mut spans: Vec<(&'static str, Range<usize>)> = Vec::new();
-    for (name, value) in in_document_order(doc.get_ref()) {
-        if name.get_ref() != "cache" {
-            let hint = keys::suggest(name.get_ref(), ["cache"])
-                .map(|s| format!("; did you mean `{s}`?"))
-                .unwrap_or_default();
-            return Err(src.error(
-                Some(name.span()),
-                format!(
-                    "unknown top-level key {}: hoard reads only the [cache] table{hint}",
-                    show_key(name.get_ref())
-                ),
-            ));
-        }
-        let DeValue::Table(table) = value.get_ref() else {
-            return Err(src.error(
-                Some(value.span()),
-                format!(
-                    "key `cache` must be a table ([cache]), found {} {}",
-                    value.get_ref().type_str(),
-                    src.shown(value.span())
-                ),
-            ));
-        };
-        for (key, value) in in_document_order(table) {
-            if key.get_ref() == "remote" {
-                let DeValue::Table(remote_table) = value.get_ref() else {
-                    return Err(src.error(
-                        Some(value.span()),
-                        format!(
-                            "key `remote` must be a table ([cache.remote]), found {} {}",
-                            value.get_ref().type_str(),
-                            src.shown(value.span())
-                        ),
-                    ));
-                };
-                #[cfg(feature = "remote")]
-                {
-                    let settings =
-                        super::remote::parse(remote_table, value.span(), &|s| src.shown(s))
-                            .map_err(|(span, message)| src.error(span, message))?;
-                    config.remote = Some(settings);
-                }
-                #[cfg(not(feature = "remote"))]
-                {
-                    let _ = remote_table;
-                    return Err(src.error(
-                        Some(key.span()),
-                        "[cache.remote] needs hoard built with its `remote` feature; this build \
-                         has no remote tier"
-                            .to_owned(),
-                    ));
-                }
-                #[cfg(feature = "remote")]
-                continue;
-            }
-            let Some(spec) = keys::find(key.get_ref()) else {
-                let hint = keys::suggest(key.get_ref(), KEYS.iter().map(|k| k.name))
-                    .map(|s| format!("; did you mean `{s}`?"))
-                    .unwrap_or_else(|| {
-                        let all: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
-                        format!("; the keys are {}", all.join(", "))
-                    });
-                return Err(src.error(
-                    Some(key.span()),
-                    format!("unknown key {} in [cache]{hint}", show_key(key.get_ref())),
-                ));
-            };
-            (spec.parse)(&mut config, value.get_ref()).map_err(|reason| {
-                let shown = src.shown(value.span());
-                let message = match reason {
-                    Reason::Type { kind, form } => {
-                        let form = form.map(|f| format!("; expected {f}"));
-                        format!(
-                            "key `{}` must be {kind}, found {} {shown}{}",
-                            spec.name,
-                            value.get_ref().type_str(),
-                            form.unwrap_or_default()
-                        )
-                    }
-                    Reason::Invalid { why, expected } => {
-                        let expected = expected.map(|e| format!("; expected {e}"));
-                        format!(
-                            "key `{}` has invalid value {shown}: {why}{}",
-                            spec.name,
-                            expected.unwrap_or_default()
-                        )
-                    }
-                };
-                src.error(Some(value.span()), message)
-            })?;
-            spans.push((spec.name, value.span()));
-        }
+    })
+}
+
+/// The `[cache]` table, the only top-level key hoard reads.
+fn cache_table<'t, 'i>(src: &Source<'_>, (name, value): Entry<'t, 'i>) -> Result<&'t DeTable<'i>> {
+    if name.get_ref() != "cache" {
+        let hint = keys::suggest(name.get_ref(), ["cache"])
+            .map(|s| format!("; did you mean `{s}`?"))
+            .unwrap_or_default();
+        return Err(src.error(
+            Some(name.span()),
+            format!(
+                "unknown top-level key {}: hoard reads only the [cache] table{hint}",
+                show_key(name.get_ref())
+            ),
+        ));
     }
+    let DeValue::Table(table) = value.get_ref() else {
+        return Err(src.error(
+            Some(value.span()),
+            format!(
+                "key `cache` must be a table ([cache]), found {} {}",
+                value.get_ref().type_str(),
+                src.shown(value.span())
+            ),
+        ));
+    };
+    Ok(table)
+}
+
+/// The `[cache.remote]` table, refused when hoard is built without its `remote` feature.
+fn set_remote(
+    src: &Source<'_>,
+    config: &mut CacheConfig,
+    (key, value): Entry<'_, '_>,
+) -> Result<()> {
+    let DeValue::Table(remote_table) = value.get_ref() else {
+        return Err(src.error(
+            Some(value.span()),
+            format!(
+                "key `remote` must be a table ([cache.remote]), found {} {}",
+                value.get_ref().type_str(),
+                src.shown(value.span())
+            ),
+        ));
+    };
+    #[cfg(feature = "remote")]
+    {
+        let _ = key;
+        let settings = super::remote::parse(remote_table, value.span(), &|s| src.shown(s))
+            .map_err(|(span, message)| src.error(span, message))?;
+        config.remote = Some(settings);
+        Ok(())
+    }
+    #[cfg(not(feature = "remote"))]
+    {
+        let _ = (remote_table, config);
+        Err(src.error(
+            Some(key.span()),
+            "[cache.remote] needs hoard built with its `remote` feature; this build \
+             has no remote tier"
+                .to_owned(),
+        ))
+    }
+}
+
+/// Parses one key of `[cache]` into `config`; returns its name as the key table spells it.
+fn set_key(
+    src: &Source<'_>,
+    config: &mut CacheConfig,
+    (key, value): Entry<'_, '_>,
+) -> Result<&'static str> {
+    let Some(spec) = keys::find(key.get_ref()) else {
+        let hint = keys::suggest(key.get_ref(), KEYS.iter().map(|k| k.name))
+            .map(|s| format!("; did you mean `{s}`?"))
+            .unwrap_or_else(|| {
+                let all: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
+                format!("; the keys are {}", all.join(", "))
+            });
+        return Err(src.error(
+            Some(key.span()),
+            format!("unknown key {} in [cache]{hint}", show_key(key.get_ref())),
+        ));
+    };
+    (spec.parse)(config, value.get_ref()).map_err(|reason| {
+        let message = reason.message(spec.name, value.get_ref(), &src.shown(value.span()));
+        src.error(Some(value.span()), message)
+    })?;
+    Ok(spec.name)
+}
+
+/// The checks across keys, placed at the value of the key a problem names (or of the
+/// other key it involves) when the text set it.
+fn check(
+    src: &Source<'_>,
+    config: &CacheConfig,
+    spans: &[(&'static str, Range<usize>)],
+) -> Result<()> {
     config.check().map_err(|problem| {
         let span_of = |key: &str| {
             spans
@@ -196,8 +218,7 @@ pub(crate) fn parse(text: &str, origin: Option<&Path>) -> Result<CacheConfig> {
         };
         let span = span_of(problem.key).or_else(|| problem.other.and_then(span_of));
         src.error(span, problem.message)
-    })?;
-    Ok(config)
+    })
 }
 
 #[cfg(test)]

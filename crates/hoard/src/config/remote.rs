@@ -78,6 +78,42 @@ pub(crate) const REMOTE_KEYS: &[(&str, &str, &str)] = &[
 #[cfg(feature = "remote")]
 pub(crate) type Problem = (Option<Range<usize>>, String);
 
+/// One key of the table as written: its name (as [`REMOTE_KEYS`] spells it), value and
+/// the value's span.
+#[cfg(feature = "remote")]
+struct Place<'t, 'i> {
+    name: &'static str,
+    value: &'t DeValue<'i>,
+    span: Range<usize>,
+}
+
+#[cfg(feature = "remote")]
+impl Place<'_, '_> {
+    /// The value was refused while parsing it.
+    fn invalid(&self, reason: Reason, shown: &dyn Fn(Range<usize>) -> String) -> Problem {
+        let written = shown(self.span.clone());
+        let key = format!("remote.{}", self.name);
+        (
+            Some(self.span.clone()),
+            reason.message(&key, self.value, &written),
+        )
+    }
+
+    /// [`hoard_remote::RemoteConfig`] refused the parsed value.
+    fn refused(&self, e: &Error) -> Problem {
+        (Some(self.span.clone()), e.message().to_owned())
+    }
+}
+
+/// What the table says about how the tier uses the remote, beside the
+/// [`hoard_remote::RemoteConfig`].
+#[cfg(feature = "remote")]
+struct TierUse {
+    policy: hoard_remote::WritePolicy,
+    queue: usize,
+    access: hoard_remote::RemoteAccess,
+}
+
 /// Parses the `[cache.remote]` table. `shown` gives a value as written.
 #[cfg(feature = "remote")]
 pub(crate) fn parse(
@@ -87,7 +123,35 @@ pub(crate) fn parse(
 ) -> Result<crate::RemoteSettings, Problem> {
     use hoard_remote::{RemoteAccess, RemoteConfig, WritePolicy};
 
-    let mut values: Vec<(&'static str, &DeValue<'_>, Range<usize>)> = Vec::new();
+    let places = known_keys(table)?;
+    let Some(url) = places.iter().find(|p| p.name == "url") else {
+        return Err((
+            Some(table_span),
+            "[cache.remote] needs a `url` (redis://, memcached:// or s3://)".to_owned(),
+        ));
+    };
+    let text = keys::string(url.value, "a remote URL").map_err(|r| url.invalid(r, shown))?;
+    let mut config = RemoteConfig::parse(text).map_err(|e| url.refused(&e))?;
+    let mut tier = TierUse {
+        policy: WritePolicy::Through,
+        queue: hoard_remote::DEFAULT_WRITE_BACK_QUEUE,
+        access: RemoteAccess::ReadWrite,
+    };
+    for place in &places {
+        config = set_key(config, &mut tier, place, shown)?;
+    }
+    if let WritePolicy::Back { .. } = tier.policy {
+        tier.policy = WritePolicy::Back { queue: tier.queue };
+    }
+    Ok(crate::RemoteSettings::new(config)
+        .policy(tier.policy)
+        .access(tier.access))
+}
+
+/// Every key of the table (in toml's order, by name), refusing unknown ones.
+#[cfg(feature = "remote")]
+fn known_keys<'t, 'i>(table: &'t DeTable<'i>) -> Result<Vec<Place<'t, 'i>>, Problem> {
+    let mut places = Vec::new();
     for (key, value) in table {
         let Some(&(name, _, _)) = REMOTE_KEYS.iter().find(|(n, _, _)| *n == key.get_ref()) else {
             let hint = keys::suggest(key.get_ref(), REMOTE_KEYS.iter().map(|(n, _, _)| *n))
@@ -104,104 +168,91 @@ pub(crate) fn parse(
                 ),
             ));
         };
-        values.push((name, value.get_ref(), value.span()));
+        places.push(Place {
+            name,
+            value: value.get_ref(),
+            span: value.span(),
+        });
     }
-    let problem = |span: &Range<usize>, name: &str, reason: Reason, value: &DeValue<'_>| {
-        let written = shown(span.clone());
-        let message = match reason {
-            Reason::Type { kind, form } => format!(
-                "key `remote.{name}` must be {kind}, found {} {written}{}",
-                value.type_str(),
-                form.map(|f| format!("; expected {f}")).unwrap_or_default()
-            ),
-            Reason::Invalid { why, expected } => format!(
-                "key `remote.{name}` has invalid value {written}: {why}{}",
-                expected
-                    .map(|e| format!("; expected {e}"))
-                    .unwrap_or_default()
-            ),
-        };
-        (Some(span.clone()), message)
-    };
-    let get = |name: &str| values.iter().find(|(n, _, _)| *n == name);
-    let from_config = |span: &Range<usize>, e: Error| (Some(span.clone()), e.message().to_owned());
+    Ok(places)
+}
 
-    let Some((_, url_value, url_span)) = get("url") else {
-        return Err((
-            Some(table_span),
-            "[cache.remote] needs a `url` (redis://, memcached:// or s3://)".to_owned(),
-        ));
-    };
-    let url = keys::string(url_value, "a remote URL")
-        .map_err(|r| problem(url_span, "url", r, url_value))?;
-    let mut config = RemoteConfig::parse(url).map_err(|e| from_config(url_span, e))?;
-    let mut settings_policy = WritePolicy::Through;
-    let mut queue = hoard_remote::DEFAULT_WRITE_BACK_QUEUE;
-    let mut access = RemoteAccess::ReadWrite;
-    for (name, value, span) in &values {
-        let fail = |r: Reason| problem(span, name, r, value);
-        let refused = |e: Error| from_config(span, e);
-        match *name {
-            "url" => {}
-            "prefix" => {
-                let text = keys::string(value, "a key prefix").map_err(fail)?;
-                config = config.prefix(text).map_err(refused)?;
-            }
-            "endpoint" => {
-                let text = keys::string(value, "an http(s) URL").map_err(fail)?;
-                config = config.endpoint(text).map_err(refused)?;
-            }
-            "region" => {
-                let text = keys::string(value, "a region name").map_err(fail)?;
-                config = config.region(text).map_err(refused)?;
-            }
-            "timeout" => {
-                let timeout = millis_or_duration(value).map_err(fail)?;
-                config = config.timeout(timeout).map_err(refused)?;
-            }
-            "cooldown" => config = config.cooldown(keys::duration(value).map_err(fail)?),
-            "write-policy" => {
-                settings_policy = keys::choice(
-                    value,
-                    &[
-                        ("write-through", WritePolicy::Through),
-                        ("write-back", WritePolicy::Back { queue: 0 }),
-                        ("local-only", WritePolicy::LocalOnly),
-                    ],
-                    "write policy",
-                )
-                .map_err(fail)?;
-            }
-            "write-back-queue" => {
-                let n = keys::count(value).map_err(fail)?;
-                queue = usize::try_from(n)
-                    .ok()
-                    .filter(|n| (1..=1 << 20).contains(n))
-                    .ok_or_else(|| {
-                        fail(Reason::Invalid {
-                            why: "the queue holds 1 to 1,048,576 frames".to_owned(),
-                            expected: None,
-                        })
-                    })?;
-            }
-            "read-only" => {
-                if keys::boolean(value).map_err(fail)? {
-                    access = RemoteAccess::ReadOnly;
-                }
-            }
-            "max-item-size" => {
-                let n = keys::size(value).map_err(fail)?;
-                config = config.max_item_size(n).map_err(refused)?;
-            }
-            other => unreachable!("{other} is in REMOTE_KEYS but not handled"),
+/// Applies one key (`url` is already in `config`): the connection's to `config`, the
+/// tier's to `tier`.
+#[cfg(feature = "remote")]
+fn set_key(
+    config: hoard_remote::RemoteConfig,
+    tier: &mut TierUse,
+    place: &Place<'_, '_>,
+    shown: &dyn Fn(Range<usize>) -> String,
+) -> Result<hoard_remote::RemoteConfig, Problem> {
+    use hoard_remote::{RemoteAccess, WritePolicy};
+
+    let value = place.value;
+    let fail = |r: Reason| place.invalid(r, shown);
+    let refused = |e: Error| place.refused(&e);
+    let config = match place.name {
+        "url" => config,
+        "prefix" => {
+            let text = keys::string(value, "a key prefix").map_err(fail)?;
+            config.prefix(text).map_err(refused)?
         }
-    }
-    if let WritePolicy::Back { .. } = settings_policy {
-        settings_policy = WritePolicy::Back { queue };
-    }
-    Ok(crate::RemoteSettings::new(config)
-        .policy(settings_policy)
-        .access(access))
+        "endpoint" => {
+            let text = keys::string(value, "an http(s) URL").map_err(fail)?;
+            config.endpoint(text).map_err(refused)?
+        }
+        "region" => {
+            let text = keys::string(value, "a region name").map_err(fail)?;
+            config.region(text).map_err(refused)?
+        }
+        "timeout" => {
+            let timeout = millis_or_duration(value).map_err(fail)?;
+            config.timeout(timeout).map_err(refused)?
+        }
+        "cooldown" => config.cooldown(keys::duration(value).map_err(fail)?),
+        "max-item-size" => {
+            let n = keys::size(value).map_err(fail)?;
+            config.max_item_size(n).map_err(refused)?
+        }
+        "write-policy" => {
+            tier.policy = keys::choice(
+                value,
+                &[
+                    ("write-through", WritePolicy::Through),
+                    ("write-back", WritePolicy::Back { queue: 0 }),
+                    ("local-only", WritePolicy::LocalOnly),
+                ],
+                "write policy",
+            )
+            .map_err(fail)?;
+            config
+        }
+        "write-back-queue" => {
+            tier.queue = write_back_queue(value).map_err(fail)?;
+            config
+        }
+        "read-only" => {
+            if keys::boolean(value).map_err(fail)? {
+                tier.access = RemoteAccess::ReadOnly;
+            }
+            config
+        }
+        other => unreachable!("{other} is in REMOTE_KEYS but not handled"),
+    };
+    Ok(config)
+}
+
+/// The length of the write-back queue: 1 to 2^20 frames.
+#[cfg(feature = "remote")]
+fn write_back_queue(value: &DeValue<'_>) -> Result<usize, Reason> {
+    let n = keys::count(value)?;
+    usize::try_from(n)
+        .ok()
+        .filter(|n| (1..=1 << 20).contains(n))
+        .ok_or_else(|| Reason::Invalid {
+            why: "the queue holds 1 to 1,048,576 frames".to_owned(),
+            expected: None,
+        })
 }
 
 /// A timeout: `"500ms"`, or a duration with the usual units.
