@@ -208,7 +208,11 @@ struct LockGuard {
 
 impl Drop for LockGuard {
     fn drop(&mut self) {
-        let mut held = self.locks.held.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut held = self
+            .locks
+            .held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         held.remove(&self.name);
         drop(held);
         self.locks.freed.notify_all();
@@ -488,12 +492,7 @@ impl Housekeeping for InMemory {
                 .entries
                 .keys()
                 .map(|(ns, d)| Self::bucket_of(ns, d))
-                .chain(
-                    inner
-                        .temps
-                        .keys()
-                        .map(|(ns, d, _)| Self::bucket_of(ns, d)),
-                )
+                .chain(inner.temps.keys().map(|(ns, d, _)| Self::bucket_of(ns, d)))
                 .collect();
             occupied
                 .into_iter()
@@ -560,7 +559,9 @@ impl Housekeeping for InMemory {
     }
 
     fn remove_item(&self, bucket: &Bucket, item: &Item) -> Result<bool> {
-        self.check(Op::RemoveItem, || format!("removal of {:?} in {bucket}", item.kind))?;
+        self.check(Op::RemoveItem, || {
+            format!("removal of {:?} in {bucket}", item.kind)
+        })?;
         let ns = bucket.namespace();
         let mut inner = self.inner();
         let removed = match item.kind {
@@ -587,7 +588,9 @@ impl Housekeeping for InMemory {
     }
 
     fn touch(&self, ns: &Namespace, used: &[(Digest, SystemTime)]) -> Result<u64> {
-        self.check(Op::Touch, || format!("touch of {} entries of {ns}", used.len()))?;
+        self.check(Op::Touch, || {
+            format!("touch of {} entries of {ns}", used.len())
+        })?;
         let mut inner = self.inner();
         let mut set = 0;
         for (d, when) in used {
@@ -617,7 +620,11 @@ impl Housekeeping for InMemory {
                 ));
             }
         };
-        let mut held = self.locks.held.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut held = self
+            .locks
+            .held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         while held.contains(&name) {
             if !wait {
                 return Ok(None);

@@ -5,8 +5,7 @@ use std::sync::Arc;
 use std::thread;
 
 use hoard_core::{
-    Digest, EntryInfo, Error, ErrorKind, Namespace, Result, Store, StoreExt,
-    listing_not_supported,
+    Digest, EntryInfo, Error, ErrorKind, Namespace, Result, Store, StoreExt, listing_not_supported,
 };
 use hoard_testkit::{InMemory, store};
 
