@@ -63,7 +63,9 @@ pub enum RemoteAccess {
 ///   copied into the local store (backfill) and returned. Every remote failure is a miss.
 /// - **Put**: the local store, then the remote by the [`WritePolicy`]. A remote failure is
 ///   counted, never returned; the put fails only if no tier took the frame.
-/// - **Remove**: both tiers (the remote only when writable).
+/// - **Remove**: both tiers (the remote only when writable). Under [`WritePolicy::Back`] the
+///   remote removal waits until the frames queued before it are written, so that a put
+///   still in the queue cannot bring the entry back.
 /// - **List**: the local store only: it is what the eviction worker and the operator manage.
 ///   The remote's size is managed by the backend (Redis `maxmemory-policy`, memcached's LRU,
 ///   S3 lifecycle rules).
@@ -78,9 +80,19 @@ struct Tiers {
     policy: WritePolicy,
     access: RemoteAccess,
     counters: TierCounters,
-    /// Frames queued and not yet written (or failed), for [`TieredStore::flush`].
-    pending: Mutex<usize>,
+    /// Frames queued and written (or failed), for [`TieredStore::flush`] and removals.
+    queue_progress: Mutex<QueueProgress>,
     drained: Condvar,
+}
+
+/// How far the write-back thread got. Jobs are sent under this lock, so the first `written`
+/// jobs sent are exactly the ones the thread has finished (the channel is FIFO).
+#[derive(Default)]
+struct QueueProgress {
+    /// Jobs sent to the writer thread.
+    sent: u64,
+    /// Jobs it finished (written or failed).
+    written: u64,
 }
 
 struct WriteBack {
@@ -121,7 +133,7 @@ impl TieredStore {
             policy,
             access,
             counters: TierCounters::default(),
-            pending: Mutex::new(0),
+            queue_progress: Mutex::default(),
             drained: Condvar::new(),
         });
         let queue = match (policy, access) {
@@ -176,12 +188,12 @@ impl TieredStore {
     /// Waits until the write-back queue is empty (every queued frame written or failed);
     /// returns at once for the other policies.
     pub fn flush(&self) {
-        let mut pending = self.inner.pending();
-        while *pending > 0 {
-            pending = self
+        let mut progress = self.inner.queue_progress();
+        while progress.written < progress.sent {
+            progress = self
                 .inner
                 .drained
-                .wait(pending)
+                .wait(progress)
                 .unwrap_or_else(PoisonError::into_inner);
         }
     }
@@ -202,18 +214,31 @@ impl Drop for TieredStore {
 }
 
 impl Tiers {
-    fn pending(&self) -> std::sync::MutexGuard<'_, usize> {
-        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    fn queue_progress(&self) -> std::sync::MutexGuard<'_, QueueProgress> {
+        // Two counters, each changed by one statement: valid whatever a panicking holder did.
+        self.queue_progress
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits until the write-back thread finished every job sent so far (jobs sent later
+    /// do not hold it up): then none of them can land after what the caller does next.
+    fn wait_for_queued_writes(&self) {
+        let mut progress = self.queue_progress();
+        let until = progress.sent;
+        while progress.written < until {
+            progress = self
+                .drained
+                .wait(progress)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
     }
 
     fn write_back(&self, receiver: &Receiver<Job>) {
         while let Ok(job) = receiver.recv() {
             self.write_remote(&job.ns, &job.digest, &job.frame);
-            let mut pending = self.pending();
-            *pending = pending.saturating_sub(1);
-            if *pending == 0 {
-                self.drained.notify_all();
-            }
+            self.queue_progress().written += 1;
+            self.drained.notify_all();
         }
     }
 
@@ -296,23 +321,23 @@ impl Store for TieredStore {
                 let Some(sender) = self.queue.as_ref().and_then(|q| q.sender.as_ref()) else {
                     return local;
                 };
-                *t.pending() += 1;
                 let job = Job {
                     ns: ns.clone(),
                     digest: *digest,
                     frame: frame.to_vec(),
                 };
+                // Sent under the lock (`try_send` never blocks), so that `sent` counts jobs
+                // in the channel's order.
+                let mut progress = t.queue_progress();
                 match sender.try_send(job) {
                     Ok(()) => {
+                        progress.sent += 1;
+                        drop(progress);
                         RemoteCounters::bump(&t.counters.queued);
                         true
                     }
                     Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                        let mut pending = t.pending();
-                        *pending = pending.saturating_sub(1);
-                        if *pending == 0 {
-                            t.drained.notify_all();
-                        }
+                        drop(progress);
                         RemoteCounters::bump(&t.counters.dropped);
                         false
                     }
@@ -329,6 +354,8 @@ impl Store for TieredStore {
         let t = &self.inner;
         let local = t.local.remove(ns, digest);
         let remote = if t.writable() {
+            // A put still queued would bring the entry back after this removal.
+            t.wait_for_queued_writes();
             t.remote.remove(ns, digest).unwrap_or_else(|e| {
                 tracing::debug!(error = %e, "cannot remove the remote copy");
                 false

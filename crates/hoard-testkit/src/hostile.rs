@@ -8,15 +8,8 @@ use hoard_core::frame::HEADER_LEN;
 /// result passes the checksum and exercises the checks behind it.
 ///
 /// ```
-/// let key = hoard_core::Key::new(hoard_core::HasherId::Sha256, hoard_core::Digest::from_bytes([1; 32]));
-/// # #[derive(Debug)] struct Plain;
-/// # impl hoard_core::Codec for Plain {
-/// #     fn id(&self) -> hoard_core::CodecId { hoard_core::CodecId::Identity }
-/// #     fn level(&self) -> i32 { 0 }
-/// #     fn encode(&self, i: &[u8], o: &mut Vec<u8>) -> hoard_core::Result<()> { o.extend_from_slice(i); Ok(()) }
-/// #     fn decode(&self, i: &[u8], _: usize, o: &mut Vec<u8>) -> hoard_core::Result<()> { o.extend_from_slice(i); Ok(()) }
-/// # }
-/// let frame = hoard_core::frame::encode(&key, &Plain, b"abc", 0)?;
+/// let digest = hoard_core::Digest::from_bytes([1; 32]);
+/// let frame = hoard_testkit::store::frame_for(&digest, b"abc");
 /// let newer = hoard_testkit::reseal(frame, |b| b[8] = 2);
 /// let err = hoard_core::frame::Frame::parse(&newer).expect_err("version 2 is unknown");
 /// assert_eq!(err.kind(), hoard_core::ErrorKind::Unsupported);

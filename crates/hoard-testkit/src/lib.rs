@@ -6,6 +6,8 @@
 //! - [`hasher`]: the [`KeyHasher`](hoard_core::KeyHasher) suite.
 //! - [`housekeeping`]: the [`Housekeeping`](hoard_core::Housekeeping) suite, for stores
 //!   that offer maintenance to the eviction worker.
+//! - [`memory`]: [`InMemory`], a complete in-memory [`Store`](hoard_core::Store) and
+//!   [`Housekeeping`](hoard_core::Housekeeping) for the tests of code that uses stores.
 //! - [`servers`]: real Redis, memcached and S3 servers on loopback ports, for remote stores.
 //! - Test data at the crate root: [`artifact`] and [`noise`]; hostile frames: [`reseal`].
 
@@ -14,9 +16,11 @@ mod data;
 pub mod hasher;
 mod hostile;
 pub mod housekeeping;
+pub mod memory;
 pub mod servers;
 pub mod store;
 mod support;
 
 pub use data::{artifact, noise};
 pub use hostile::reseal;
+pub use memory::InMemory;

@@ -67,8 +67,20 @@ fn ns(name: &str) -> Namespace {
     Namespace::new(&format!("hoard-testkit.{name}")).expect("testkit namespaces are valid")
 }
 
-/// A real frame for `digest` holding `payload`, identity coded.
-pub(crate) fn frame_for(digest: &Digest, payload: &[u8]) -> Vec<u8> {
+/// A real frame for `digest` (a SHA-256 key) holding `payload`, identity coded and stamped
+/// with a fixed creation time: the frames the checks store. For tests that need a valid frame
+/// without a codec crate.
+///
+/// ```
+/// use hoard_core::{Digest, HasherId, Key, frame::Frame};
+///
+/// let d = Digest::from_bytes([1; 32]);
+/// let f = hoard_testkit::store::frame_for(&d, b"abc");
+/// let header = Frame::parse(&f)?.verify_for(&Key::new(HasherId::Sha256, d), 3)?;
+/// assert_eq!(header.decoded_len, 3);
+/// # Ok::<(), hoard_core::Error>(())
+/// ```
+pub fn frame_for(digest: &Digest, payload: &[u8]) -> Vec<u8> {
     let key = Key::new(HasherId::Sha256, *digest);
     frame::encode(&key, &Plain, payload, CREATED_UNIX_MS)
         .expect("an identity frame of a valid key always encodes")

@@ -2,15 +2,15 @@
 //! operations, read with `Janitor::shared_stats`, zeroed with `Janitor::zero_stats`.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use hoard_codec::Zstd;
 use hoard_core::{Housekeeping, LockTarget, StateName, Store};
 use hoard_evict::{Codecs, Janitor, Limits, SharedStats, Worker, WorkerConfig};
+use hoard_testkit::memory::Op;
 
 use crate::ops::zstd_frame;
-use crate::{digest, now, ns, setup};
+use crate::{digest, now, ns, setup, state};
 
 const BIG: u64 = 1 << 40;
 
@@ -46,7 +46,7 @@ fn main_counts(s: &SharedStats) -> [u64; 7] {
 fn two_processes_add_up_and_nothing_is_counted_twice() {
     let (clock, store, janitor) = setup(quiet());
     for id in 0..3u8 {
-        store.plant(&ns("n"), &digest(id), 10, Some(now()), Some(now()));
+        store.put_with_times(&ns("n"), &digest(id), &[0; 10], Some(now()), Some(now()));
     }
     assert_eq!(janitor.shared_stats().expect("readable"), None, "none yet");
     let a = Worker::start(janitor, ns("n")).expect("start");
@@ -78,11 +78,11 @@ fn two_processes_add_up_and_nothing_is_counted_twice() {
     assert_eq!((s.cleanups, s.evictions), (1, 0), "{s:?}");
 
     // Merging again with nothing new adds nothing and writes nothing.
-    let writes = store.state_writes.load(Ordering::Relaxed);
+    let writes = store.counts().state_writes;
     a.sync();
     b.sync();
     assert_eq!(shared(a.janitor()), s);
-    assert_eq!(store.state_writes.load(Ordering::Relaxed), writes);
+    assert_eq!(store.counts().state_writes, writes);
 
     // Stopping merges what is left; the totals outlive both workers.
     clock.advance(Duration::from_secs(90));
@@ -134,7 +134,7 @@ fn explicit_operations_merge_their_counts_when_they_end() {
         janitor.with_codecs(Codecs::new().decoder(Arc::new(Zstd::new(3).expect("level"))));
     for id in 0..10u8 {
         let t = now() - Duration::from_secs(u64::from(100 - id));
-        store.plant(&ns("n"), &digest(id), 10, Some(t), Some(t));
+        store.put_with_times(&ns("n"), &digest(id), &[0; 10], Some(t), Some(t));
     }
     // Ten entries, limit five: down to three (70%).
     let r = janitor.cleanup_with(Limits::new(5, BIG)).expect("cleanup");
@@ -149,7 +149,13 @@ fn explicit_operations_merge_their_counts_when_they_end() {
     assert_eq!(r.evicted, 3);
     assert_eq!(shared(&janitor).evictions, 10);
 
-    store.plant(&ns("gone"), &digest(0x30), 10, Some(now()), Some(now()));
+    store.put_with_times(
+        &ns("gone"),
+        &digest(0x30),
+        &[0; 10],
+        Some(now()),
+        Some(now()),
+    );
     janitor.evict_namespace(&ns("gone")).expect("evict");
     assert_eq!(shared(&janitor).evictions, 11);
 
@@ -173,18 +179,20 @@ fn damaged_counters_are_absent_and_restart_from_zero() {
     let (clock, store, janitor) = setup(quiet());
     let worker = Worker::start(janitor, ns("n")).expect("start");
     worker.janitor().cleanup_now().expect("cleanup");
-    let valid = store.state("counters").expect("written");
+    let valid = store.state(&state("counters")).expect("written");
     let garbage: [&[u8]; 5] = [
         b"",
         b"hoardst1 but nothing after it",
         &valid[..valid.len() - 1],
         // Another sidecar's blob in the counters' place.
-        &store.state("cleanup-marker").expect("a cleanup ran"),
+        &store
+            .state(&state("cleanup-marker"))
+            .expect("a cleanup ran"),
         // Larger than any counters blob: not read, not allocated for.
         &vec![7u8; 1 << 20],
     ];
     for (i, bad) in garbage.iter().enumerate() {
-        store.set_state("counters", bad);
+        store.set_state(&state("counters"), bad);
         assert_eq!(
             worker.janitor().shared_stats().expect("readable"),
             None,
@@ -199,11 +207,11 @@ fn damaged_counters_are_absent_and_restart_from_zero() {
         assert_eq!(s.since, clock_now(&clock), "garbage {i}");
     }
     // A flipped bit anywhere is caught by the checksum.
-    let valid = store.state("counters").expect("written");
+    let valid = store.state(&state("counters")).expect("written");
     for bit in 0..valid.len() * 8 {
         let mut damaged = valid.clone();
         damaged[bit / 8] ^= 1 << (bit % 8);
-        store.set_state("counters", &damaged);
+        store.set_state(&state("counters"), &damaged);
         assert_eq!(
             worker.janitor().shared_stats().expect("readable"),
             None,
@@ -223,12 +231,12 @@ fn a_failed_merge_is_retried_and_nothing_is_lost() {
     let worker = Worker::start(janitor, ns("n")).expect("start");
     worker.record_miss();
     worker.record_miss();
-    store.failing_state_writes.store(true, Ordering::Relaxed);
+    store.fail(Op::WriteState, true);
     worker.sync();
     assert_eq!(worker.janitor().shared_stats().expect("readable"), None);
     assert!(worker.stats().errors >= 1, "the failure is counted");
     assert!(worker.janitor().merge_stats().is_err());
-    store.failing_state_writes.store(false, Ordering::Relaxed);
+    store.fail(Op::WriteState, false);
     worker.record_miss();
     worker.sync();
     let s = shared(worker.janitor());

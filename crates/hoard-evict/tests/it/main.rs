@@ -1,19 +1,17 @@
-//! Integration tests of hoard-evict through its public API, on a small in-memory store whose
-//! times are exact, driven by a `ManualClock`: no sleeps anywhere.
+//! Integration tests of hoard-evict through its public API, on hoard-testkit's in-memory
+//! store (`InMemory`), whose times are exact, driven by a `ManualClock`: no sleeps anywhere.
 
 mod counters;
 mod lru;
-mod mem;
 mod ops;
 mod worker;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use hoard_core::{Digest, Namespace};
-use hoard_evict::{Janitor, ManualClock, WorkerConfig};
-
-use crate::mem::MemStore;
+use hoard_core::{Digest, Namespace, StateName};
+use hoard_evict::{Clock, Janitor, ManualClock, WorkerConfig};
+use hoard_testkit::InMemory;
 
 /// 2025-01-01T00:00:00Z: the tests' "now".
 pub(crate) fn now() -> SystemTime {
@@ -32,9 +30,19 @@ pub(crate) fn digest(id: u8) -> Digest {
     Digest::from_bytes(b)
 }
 
-pub(crate) fn setup(config: WorkerConfig) -> (Arc<ManualClock>, Arc<MemStore>, Janitor) {
+pub(crate) fn state(name: &str) -> StateName {
+    StateName::new(name).expect("valid state name")
+}
+
+/// An in-memory store whose puts read `clock`.
+pub(crate) fn store_on(clock: &Arc<ManualClock>) -> InMemory {
+    let clock = Arc::clone(clock);
+    InMemory::new().with_clock(move || clock.now())
+}
+
+pub(crate) fn setup(config: WorkerConfig) -> (Arc<ManualClock>, Arc<InMemory>, Janitor) {
     let clock = Arc::new(ManualClock::new(now()));
-    let store = Arc::new(MemStore::new(Arc::clone(&clock)));
+    let store = Arc::new(store_on(&clock));
     let janitor = Janitor::new(store.clone(), config).with_clock(clock.clone());
     (clock, store, janitor)
 }

@@ -1,7 +1,6 @@
 //! The explicit operations and the accounting behind cleanups.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use hoard_codec::Zstd;
@@ -9,7 +8,7 @@ use hoard_core::frame::{self, Frame};
 use hoard_core::{HasherId, Housekeeping, Key, LockTarget, StateName, Store};
 use hoard_evict::{Codecs, Limits, Recompressed, WorkerConfig};
 
-use crate::{digest, now, ns, setup};
+use crate::{digest, now, ns, setup, state};
 
 const BIG: u64 = 1 << 40;
 
@@ -33,18 +32,18 @@ pub(crate) fn level_of(bytes: &[u8]) -> i32 {
 fn a_cleanup_under_the_limits_reuses_unchanged_buckets() {
     let (_clock, store, janitor) = setup(WorkerConfig::new().limits(Limits::new(1000, BIG)));
     for id in 0..=255u8 {
-        store.plant(&ns("n"), &digest(id), 10, Some(now()), Some(now()));
+        store.put_with_times(&ns("n"), &digest(id), &[0; 10], Some(now()), Some(now()));
     }
     let first = janitor.cleanup_now().expect("cleanup");
     assert_eq!((first.buckets, first.buckets_scanned), (16, 16));
     assert_eq!((first.entries_after, first.bytes_after), (256, 2560));
-    let scans = store.scans.load(Ordering::Relaxed);
+    let scans = store.counts().scans;
     let second = janitor.cleanup_now().expect("cleanup");
     assert_eq!(second.buckets_scanned, 0, "{second:?}");
-    assert_eq!(store.scans.load(Ordering::Relaxed), scans);
+    assert_eq!(store.counts().scans, scans);
     assert_eq!(second.entries_after, 256);
     // One bucket changes: only it is scanned again.
-    store.plant(&ns("n"), &digest(0x31), 99, Some(now()), Some(now()));
+    store.put_with_times(&ns("n"), &digest(0x31), &[0; 99], Some(now()), Some(now()));
     let third = janitor.cleanup_now().expect("cleanup");
     assert_eq!(third.buckets_scanned, 1, "{third:?}");
     assert_eq!(
@@ -60,7 +59,7 @@ fn the_accounting_is_rebuilt_after_the_reconcile_interval() {
         .reconcile_interval(Duration::from_secs(3600));
     let (clock, store, janitor) = setup(config);
     for id in [0x00, 0x10, 0x20] {
-        store.plant(&ns("n"), &digest(id), 10, Some(now()), Some(now()));
+        store.put_with_times(&ns("n"), &digest(id), &[0; 10], Some(now()), Some(now()));
     }
     janitor.cleanup_now().expect("cleanup");
     assert_eq!(janitor.cleanup_now().expect("cleanup").buckets_scanned, 0);
@@ -71,16 +70,20 @@ fn the_accounting_is_rebuilt_after_the_reconcile_interval() {
 #[test]
 fn a_store_without_stamps_is_scanned_every_time_and_still_counted_right() {
     let clock = Arc::new(hoard_evict::ManualClock::new(now()));
-    let mut store = crate::mem::MemStore::new(Arc::clone(&clock));
-    store.no_stamps = true;
-    let store = Arc::new(store);
+    let store = Arc::new(crate::store_on(&clock).without_stamps());
     let janitor = hoard_evict::Janitor::new(
         store.clone(),
         WorkerConfig::new().limits(Limits::new(10, BIG)),
     )
     .with_clock(clock);
     for id in 0..12u8 {
-        store.plant(&ns("n"), &digest(id * 16), 10, Some(now()), Some(now()));
+        store.put_with_times(
+            &ns("n"),
+            &digest(id * 16),
+            &[0; 10],
+            Some(now()),
+            Some(now()),
+        );
     }
     let r = janitor.cleanup_now().expect("cleanup");
     assert_eq!((r.buckets_scanned >= 12, r.entries_after), (true, 7));
@@ -92,10 +95,10 @@ fn a_store_without_stamps_is_scanned_every_time_and_still_counted_right() {
 fn garbage_accounting_and_markers_are_treated_as_absent() {
     let (_clock, store, janitor) = setup(WorkerConfig::new().limits(Limits::new(10, BIG)));
     for id in 0..11u8 {
-        store.plant(&ns("n"), &digest(id), 10, Some(now()), Some(now()));
+        store.put_with_times(&ns("n"), &digest(id), &[0; 10], Some(now()), Some(now()));
     }
-    store.set_state("accounting", b"hoardst1 but not really");
-    store.set_state("cleanup-marker", &[0xff; 40]);
+    store.set_state(&state("accounting"), b"hoardst1 but not really");
+    store.set_state(&state("cleanup-marker"), &[0xff; 40]);
     let r = janitor.cleanup_if_due().expect("cleanup").expect("due");
     assert_eq!((r.entries_before, r.entries_after), (11, 7));
 }
@@ -106,17 +109,19 @@ fn stale_temp_files_are_swept_after_the_task_timeout_only() {
         .limits(Limits::new(1000, BIG))
         .task_timeout(Duration::from_secs(30 * 60));
     let (clock, store, janitor) = setup(config);
-    store.plant(&ns("n"), &digest(1), 10, Some(now()), Some(now()));
-    store.plant_temp(
+    store.put_with_times(&ns("n"), &digest(1), &[0; 10], Some(now()), Some(now()));
+    store.put_temp(
         &ns("n"),
         &digest(1),
         7,
+        &[1; 10],
         now() - Duration::from_secs(10 * 60),
     );
-    store.plant_temp(
+    store.put_temp(
         &ns("n"),
         &digest(0x20),
         8,
+        &[1; 10],
         now() + Duration::from_secs(100 * 86_400),
     );
     let r = janitor.cleanup_now().expect("cleanup");
@@ -167,26 +172,28 @@ fn scheduled_cleanups_follow_the_marker_and_the_lock() {
 fn evicting_by_age_spares_recent_entries() {
     let (_clock, store, janitor) = setup(WorkerConfig::new());
     let ago = |s: u64| Some(now() - Duration::from_secs(s));
-    store.plant(&ns("n"), &digest(1), 10, ago(7200), ago(7200));
-    store.plant(&ns("n"), &digest(2), 10, ago(7200), ago(60));
-    store.plant(&ns("m"), &digest(3), 10, ago(1800), ago(1800));
-    store.plant(
+    store.put_with_times(&ns("n"), &digest(1), &[0; 10], ago(7200), ago(7200));
+    store.put_with_times(&ns("n"), &digest(2), &[0; 10], ago(7200), ago(60));
+    store.put_with_times(&ns("m"), &digest(3), &[0; 10], ago(1800), ago(1800));
+    store.put_with_times(
         &ns("m"),
         &digest(4),
-        10,
+        &[0; 10],
         Some(now() + Duration::from_secs(30 * 86_400)),
         None,
     );
-    store.plant_temp(&ns("m"), &digest(5), 1, now() - Duration::from_secs(86_400));
+    store.put_temp(
+        &ns("m"),
+        &digest(5),
+        1,
+        &[1; 10],
+        now() - Duration::from_secs(86_400),
+    );
     let r = janitor
         .evict_older_than(Duration::from_secs(3600))
         .expect("evict");
     assert_eq!((r.evicted, r.evicted_bytes, r.temps_swept), (2, 20, 1));
-    let left: Vec<u8> = store
-        .digests()
-        .iter()
-        .map(|(_, d)| d.as_bytes()[0])
-        .collect();
+    let left: Vec<u8> = store.keys().iter().map(|(_, d)| d.as_bytes()[0]).collect();
     assert_eq!(left, [3, 2]);
 }
 
@@ -195,13 +202,19 @@ fn evicting_a_namespace_leaves_the_others() {
     let (_clock, store, janitor) = setup(WorkerConfig::new());
     for id in 0..40u8 {
         let space = if id % 4 == 0 { "gone-1.0" } else { "kept-1.0" };
-        store.plant(&ns(space), &digest(id * 6), 10, Some(now()), Some(now()));
+        store.put_with_times(
+            &ns(space),
+            &digest(id * 6),
+            &[0; 10],
+            Some(now()),
+            Some(now()),
+        );
     }
     let r = janitor.evict_namespace(&ns("gone-1.0")).expect("evict");
     assert_eq!(r.evicted, 10);
     assert!(
         store
-            .digests()
+            .keys()
             .iter()
             .all(|(space, _)| space.as_str() == "kept-1.0")
     );

@@ -1,7 +1,6 @@
 //! The worker thread, driven with `sync` and a `ManualClock`.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use hoard_codec::Zstd;
@@ -38,7 +37,7 @@ fn hits_set_the_last_use_time_once_per_granularity() {
         .flush_period(QUIET);
     let (clock, store, janitor) = setup(config);
     let old = now() - Duration::from_secs(86_400);
-    store.plant(&ns("n"), &digest(1), 10, Some(old), Some(old));
+    store.put_with_times(&ns("n"), &digest(1), &[0; 10], Some(old), Some(old));
     let worker = Worker::start(janitor, ns("n")).expect("start");
     worker.record_hit(&digest(1));
     worker.sync();
@@ -46,20 +45,16 @@ fn hits_set_the_last_use_time_once_per_granularity() {
         store.entry(&ns("n"), &digest(1)).expect("entry").accessed,
         Some(now())
     );
-    assert_eq!(store.touches.load(Ordering::Relaxed), 1);
+    assert_eq!(store.counts().touched, 1);
     clock.advance(Duration::from_secs(30));
     worker.record_hit(&digest(1));
     worker.sync();
-    assert_eq!(
-        store.touches.load(Ordering::Relaxed),
-        1,
-        "within the granularity"
-    );
+    assert_eq!(store.counts().touched, 1, "within the granularity");
     clock.advance(Duration::from_secs(31));
     worker.record_hit(&digest(1));
     worker.record_hit(&digest(1));
     worker.sync();
-    assert_eq!(store.touches.load(Ordering::Relaxed), 2);
+    assert_eq!(store.counts().touched, 2);
     assert_eq!(
         store.entry(&ns("n"), &digest(1)).expect("entry").accessed,
         Some(now() + Duration::from_secs(61))
@@ -85,12 +80,12 @@ fn an_entry_used_threshold_times_is_recompressed() {
     assert_eq!(level(), 19);
     assert_eq!(worker.stats().recompressions, 1);
     // Claimed once: more hits do not recompress again.
-    let puts = store.puts.load(Ordering::Relaxed);
+    let puts = store.counts().puts;
     for _ in 0..20 {
         worker.record_hit(&digest(1));
     }
     worker.sync();
-    assert_eq!(store.puts.load(Ordering::Relaxed), puts);
+    assert_eq!(store.counts().puts, puts);
 }
 
 #[test]
@@ -173,7 +168,7 @@ fn inserts_trigger_a_cleanup_at_most_once_per_interval() {
         .flush_period(QUIET);
     let (clock, store, janitor) = setup(config);
     for id in 0..10u8 {
-        store.plant(&ns("n"), &digest(id), 10, Some(now()), Some(now()));
+        store.put_with_times(&ns("n"), &digest(id), &[0; 10], Some(now()), Some(now()));
     }
     let worker = Worker::start(janitor, ns("n")).expect("start");
     worker.sync();
@@ -181,9 +176,9 @@ fn inserts_trigger_a_cleanup_at_most_once_per_interval() {
     worker.record_insert();
     worker.sync();
     assert_eq!(worker.stats().cleanups, 1);
-    assert_eq!(store.digests().len(), 3);
+    assert_eq!(store.keys().len(), 3);
     for id in 10..20u8 {
-        store.plant(&ns("n"), &digest(id), 10, Some(now()), Some(now()));
+        store.put_with_times(&ns("n"), &digest(id), &[0; 10], Some(now()), Some(now()));
     }
     worker.record_insert();
     worker.sync();
@@ -192,7 +187,7 @@ fn inserts_trigger_a_cleanup_at_most_once_per_interval() {
     // The insert is remembered: the cleanup runs once the interval has passed.
     worker.sync();
     assert_eq!(worker.stats().cleanups, 2);
-    assert_eq!(store.digests().len(), 3);
+    assert_eq!(store.keys().len(), 3);
     let s = worker.stats();
     assert_eq!((s.entries, s.inserts, s.evictions), (3, 2, 17));
 }
@@ -206,7 +201,7 @@ fn a_read_only_workload_over_its_limit_is_brought_under_it() {
     let (clock, store, janitor) = setup(config);
     for id in 0..10u8 {
         let t = now() - Duration::from_secs(u64::from(100 - id));
-        store.plant(&ns("n"), &digest(id), 10, Some(t), Some(t));
+        store.put_with_times(&ns("n"), &digest(id), &[0; 10], Some(t), Some(t));
     }
     let worker = Worker::start(janitor, ns("n")).expect("start");
     // Only hits, of the oldest entries: they become the newest and survive.
@@ -215,11 +210,7 @@ fn a_read_only_workload_over_its_limit_is_brought_under_it() {
         worker.record_hit(&digest(id));
     }
     worker.sync();
-    let left: Vec<u8> = store
-        .digests()
-        .iter()
-        .map(|(_, d)| d.as_bytes()[0])
-        .collect();
+    let left: Vec<u8> = store.keys().iter().map(|(_, d)| d.as_bytes()[0]).collect();
     assert_eq!(left, [0, 1, 9]);
     assert_eq!(worker.stats().cleanups, 1);
 }
@@ -232,7 +223,7 @@ fn hits_under_the_limit_do_not_schedule_cleanups() {
         .low_priority(false)
         .flush_period(QUIET);
     let (clock, store, janitor) = setup(config);
-    store.plant(&ns("n"), &digest(1), 10, Some(now()), Some(now()));
+    store.put_with_times(&ns("n"), &digest(1), &[0; 10], Some(now()), Some(now()));
     let worker = Worker::start(janitor, ns("n")).expect("start");
     worker.record_hit(&digest(1));
     worker.sync();
@@ -259,7 +250,7 @@ fn one_process_cleaning_spares_the_others_for_the_interval() {
         .flush_period(QUIET);
     let (clock, store, janitor) = setup(config.clone());
     for id in 0..10u8 {
-        store.plant(&ns("n"), &digest(id), 10, Some(now()), Some(now()));
+        store.put_with_times(&ns("n"), &digest(id), &[0; 10], Some(now()), Some(now()));
     }
     let a = Worker::start(janitor, ns("n")).expect("start");
     let b = Worker::start(

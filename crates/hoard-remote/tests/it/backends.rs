@@ -23,7 +23,7 @@ fn fresh_prefix() -> String {
     )
 }
 
-fn config(server: &Server) -> RemoteConfig {
+pub(crate) fn config(server: &Server) -> RemoteConfig {
     let prefix = fresh_prefix();
     let c = RemoteConfig::parse(&server.url(&prefix)).expect("test step");
     let c = match server.kind() {

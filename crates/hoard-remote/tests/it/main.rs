@@ -1,3 +1,4 @@
 //! Integration tests of hoard-remote against real Redis, memcached and S3 (moto) servers.
 
 mod backends;
+mod tiered;

@@ -1,9 +1,11 @@
-//! The testkit tested: every suite passes on small, correct in-memory implementations written
-//! here, and each check fails on an implementation with the flaw it exists to catch.
+//! The testkit tested: every suite passes on small, correct implementations (the public
+//! `InMemory` store among them), and each check fails on an implementation with the flaw it
+//! exists to catch.
 
 mod codec;
 mod data;
 mod hasher;
+mod memory;
 mod store;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};

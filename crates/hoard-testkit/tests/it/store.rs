@@ -1,14 +1,13 @@
-//! The store suite on a `Mutex<HashMap>` store, correct and with one flaw at a time.
+//! The store suite on [`InMemory`], correct and behind one flaw at a time.
 
-use std::collections::HashMap;
 use std::ops::ControlFlow;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread;
 
 use hoard_core::{
-    Digest, EntryInfo, Error, ErrorKind, Namespace, Result, Store, listing_not_supported,
+    Digest, EntryInfo, Error, ErrorKind, Namespace, Result, Store, StoreExt, listing_not_supported,
 };
-use hoard_testkit::store;
+use hoard_testkit::{InMemory, store};
 
 use crate::expect_failure;
 
@@ -46,17 +45,18 @@ enum Flaw {
     IgnoresBreak,
 }
 
+/// An [`InMemory`] store behind one flaw: a correct store, broken on purpose.
 #[derive(Debug)]
-struct MemStore {
+struct Flawed {
     flaw: Flaw,
-    map: Mutex<HashMap<(Namespace, Digest), Vec<u8>>>,
+    inner: InMemory,
 }
 
-impl MemStore {
+impl Flawed {
     fn new(flaw: Flaw) -> Self {
         Self {
             flaw,
-            map: Mutex::new(HashMap::new()),
+            inner: InMemory::new(),
         }
     }
 
@@ -76,79 +76,66 @@ impl MemStore {
         };
         (ns, Digest::from_bytes(d))
     }
-
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<(Namespace, Digest), Vec<u8>>> {
-        self.map
-            .lock()
-            .expect("no thread panics while holding the map")
-    }
 }
 
-impl Store for MemStore {
+impl Store for Flawed {
     fn get(&self, ns: &Namespace, digest: &Digest, limit: u64) -> Result<Option<Vec<u8>>> {
-        let map = self.map();
-        match map.get(&self.slot(ns, digest)) {
+        let (sns, sd) = self.slot(ns, digest);
+        let limit = if self.flaw == Flaw::IgnoresLimit {
+            u64::MAX
+        } else {
+            limit
+        };
+        match self.inner.get(&sns, &sd, limit)? {
             None if self.flaw == Flaw::MissIsError => {
                 Err(Error::new(ErrorKind::Io, format!("no entry {ns}/{digest}")))
             }
-            None => Ok(None),
-            Some(f) if f.len() as u64 > limit && self.flaw != Flaw::IgnoresLimit => {
-                Err(Error::new(
-                    ErrorKind::TooLarge,
-                    format!("entry {ns}/{digest} is {} bytes, above {limit}", f.len()),
-                ))
-            }
-            Some(f) => Ok(Some(f.clone())),
+            found => Ok(found),
         }
     }
 
     fn put(&self, ns: &Namespace, digest: &Digest, frame: &[u8]) -> Result<()> {
-        let slot = self.slot(ns, digest);
+        let (ns, d) = self.slot(ns, digest);
         match self.flaw {
             Flaw::TornPut => {
-                // Several pieces, so that readers have many chances to see a torn frame even
-                // on a loaded machine.
-                let mut pieces = frame.chunks(frame.len().div_ceil(8).max(1));
-                let first = pieces.next().unwrap_or_default();
-                self.map().insert(slot.clone(), first.to_vec());
-                for piece in pieces {
+                // Growing prefixes, several of them, so that readers have many chances to
+                // see a torn frame even on a loaded machine.
+                let piece = frame.len().div_ceil(8).max(1);
+                let mut end = 0;
+                while end < frame.len() {
+                    end = (end + piece).min(frame.len());
+                    self.inner.put(&ns, &d, &frame[..end])?;
                     thread::yield_now();
-                    self.map()
-                        .entry(slot.clone())
-                        .or_default()
-                        .extend_from_slice(piece);
                 }
+                if frame.is_empty() {
+                    self.inner.put(&ns, &d, frame)?;
+                }
+                Ok(())
             }
             Flaw::VanishingReplace => {
-                self.map().remove(&slot);
+                self.inner.remove(&ns, &d)?;
                 for _ in 0..4 {
                     thread::yield_now();
                 }
-                self.map().insert(slot, frame.to_vec());
+                self.inner.put(&ns, &d, frame)
             }
-            Flaw::OverwritesInPlace => {
-                let mut map = self.map();
-                let old = map.entry(slot).or_default();
-                if old.len() >= frame.len() {
+            Flaw::OverwritesInPlace => match self.inner.get(&ns, &d, u64::MAX)? {
+                Some(mut old) if old.len() >= frame.len() => {
                     old[..frame.len()].copy_from_slice(frame);
-                } else {
-                    *old = frame.to_vec();
+                    self.inner.put(&ns, &d, &old)
                 }
-            }
-            _ => {
-                self.map().insert(slot, frame.to_vec());
-            }
+                _ => self.inner.put(&ns, &d, frame),
+            },
+            _ => self.inner.put(&ns, &d, frame),
         }
-        Ok(())
     }
 
     fn remove(&self, ns: &Namespace, digest: &Digest) -> Result<bool> {
-        let slot = self.slot(ns, digest);
-        let mut map = self.map();
+        let (ns, d) = self.slot(ns, digest);
         if self.flaw == Flaw::RemoveKeeps {
-            return Ok(map.contains_key(&slot));
+            return Ok(self.inner.get(&ns, &d, u64::MAX)?.is_some());
         }
-        Ok(map.remove(&slot).is_some())
+        self.inner.remove(&ns, &d)
     }
 
     fn list(&self, visit: &mut dyn FnMut(EntryInfo) -> ControlFlow<()>) -> Result<()> {
@@ -157,15 +144,12 @@ impl Store for MemStore {
             Flaw::ListFails => return Err(Error::new(ErrorKind::Io, "listing broke")),
             _ => {}
         }
-        // A snapshot, so that the visitor may call the store.
-        let entries: Vec<EntryInfo> = self
-            .map()
-            .iter()
-            .map(|((ns, d), f)| {
-                let extra = u64::from(self.flaw == Flaw::WrongStoredLen);
-                EntryInfo::new(ns.clone(), *d, f.len() as u64 + extra, None, None)
-            })
-            .collect();
+        let mut entries = self.inner.entries()?;
+        if self.flaw == Flaw::WrongStoredLen {
+            for e in &mut entries {
+                e.stored_len += 1;
+            }
+        }
         let times = if self.flaw == Flaw::ListsTwice { 2 } else { 1 };
         for _ in 0..times {
             for e in &entries {
@@ -178,12 +162,12 @@ impl Store for MemStore {
     }
 }
 
-fn make(flaw: Flaw) -> impl Fn() -> MemStore {
-    move || MemStore::new(flaw)
+fn make(flaw: Flaw) -> impl Fn() -> Flawed {
+    move || Flawed::new(flaw)
 }
 
 #[test]
-fn a_correct_store_passes_every_check() {
+fn the_unflawed_wrapper_passes_every_check() {
     store::run_all(make(Flaw::None));
 }
 
@@ -194,7 +178,7 @@ fn a_store_that_cannot_list_passes_with_the_listing_checks_skipped() {
 
 #[test]
 fn the_checks_can_share_one_store() {
-    let shared = Arc::new(MemStore::new(Flaw::None));
+    let shared = Arc::new(InMemory::new());
     store::run_all(|| Arc::clone(&shared));
     store::run_all(|| Arc::clone(&shared));
 }
@@ -202,90 +186,90 @@ fn the_checks_can_share_one_store() {
 #[test]
 fn a_miss_that_is_an_error_is_caught() {
     expect_failure("miss is an error", "misses are Ok(None)", || {
-        store::absent_key_is_none(&MemStore::new(Flaw::MissIsError));
+        store::absent_key_is_none(&Flawed::new(Flaw::MissIsError));
     });
 }
 
 #[test]
 fn a_torn_put_is_caught() {
     expect_failure("torn put", "atomic puts", || {
-        store::concurrent_puts_are_atomic(&MemStore::new(Flaw::TornPut));
+        store::concurrent_puts_are_atomic(&Flawed::new(Flaw::TornPut));
     });
 }
 
 #[test]
 fn a_replace_that_removes_first_is_caught() {
     expect_failure("remove, then insert", "returned nothing after", || {
-        store::concurrent_puts_are_atomic(&MemStore::new(Flaw::VanishingReplace));
+        store::concurrent_puts_are_atomic(&Flawed::new(Flaw::VanishingReplace));
     });
 }
 
 #[test]
 fn an_in_place_overwrite_is_caught() {
     expect_failure("overwrite in place", "a put replaces", || {
-        store::put_replaces(&MemStore::new(Flaw::OverwritesInPlace));
+        store::put_replaces(&Flawed::new(Flaw::OverwritesInPlace));
     });
 }
 
 #[test]
 fn ignoring_namespaces_is_caught() {
     expect_failure("ignores namespaces", "namespaces are isolated", || {
-        store::namespaces_are_isolated(&MemStore::new(Flaw::IgnoresNamespace));
+        store::namespaces_are_isolated(&Flawed::new(Flaw::IgnoresNamespace));
     });
 }
 
 #[test]
 fn a_truncated_digest_is_caught() {
     expect_failure("short digest", "digests are isolated", || {
-        store::digests_are_isolated(&MemStore::new(Flaw::ShortDigest));
+        store::digests_are_isolated(&Flawed::new(Flaw::ShortDigest));
     });
 }
 
 #[test]
 fn forgotten_keys_are_caught() {
     expect_failure("forgets keys", "concurrent safety", || {
-        store::many_keys_from_many_threads(&MemStore::new(Flaw::ForgetsKeys));
+        store::many_keys_from_many_threads(&Flawed::new(Flaw::ForgetsKeys));
     });
 }
 
 #[test]
 fn a_remove_that_keeps_the_entry_is_caught() {
     expect_failure("remove keeps", "remove deletes", || {
-        store::remove_deletes(&MemStore::new(Flaw::RemoveKeeps));
+        store::remove_deletes(&Flawed::new(Flaw::RemoveKeeps));
     });
 }
 
 #[test]
 fn an_ignored_limit_is_caught() {
     expect_failure("ignores limit", "bounded gets", || {
-        store::get_respects_the_limit(&MemStore::new(Flaw::IgnoresLimit));
+        store::get_respects_the_limit(&Flawed::new(Flaw::IgnoresLimit));
     });
 }
 
 #[test]
 fn listing_errors_other_than_not_supported_are_caught() {
     expect_failure("list fails", "listing", || {
-        store::list_reports_each_entry_once(&MemStore::new(Flaw::ListFails));
+        store::list_reports_each_entry_once(&Flawed::new(Flaw::ListFails));
     });
 }
 
 #[test]
 fn listing_an_entry_twice_is_caught() {
     expect_failure("lists twice", "more than once", || {
-        store::list_reports_each_entry_once(&MemStore::new(Flaw::ListsTwice));
+        store::list_reports_each_entry_once(&Flawed::new(Flaw::ListsTwice));
     });
 }
 
 #[test]
 fn a_wrong_stored_len_is_caught() {
     expect_failure("wrong stored_len", "stored_len", || {
-        store::list_reports_each_entry_once(&MemStore::new(Flaw::WrongStoredLen));
+        store::list_reports_each_entry_once(&Flawed::new(Flaw::WrongStoredLen));
     });
 }
 
 #[test]
 fn listing_past_break_is_caught() {
     expect_failure("ignores break", "ControlFlow::Break", || {
-        store::list_stops_when_told(&MemStore::new(Flaw::IgnoresBreak));
+        store::list_stops_when_told(&Flawed::new(Flaw::IgnoresBreak));
     });
 }
