@@ -7,6 +7,8 @@
 //! - [`housekeeping`]: the [`Housekeeping`](hoard_core::Housekeeping) suite, for stores
 //!   that offer maintenance to the eviction worker.
 //! - [`servers`]: real Redis, memcached and S3 servers on loopback ports, for remote stores.
+//! - [`process`]: one test in a process of its own, for tests that change or measure what
+//!   the whole process shares.
 //! - Test data at the crate root: [`artifact`] and [`noise`]; hostile frames: [`reseal`].
 
 pub mod codec;
@@ -14,6 +16,7 @@ mod data;
 pub mod hasher;
 mod hostile;
 pub mod housekeeping;
+pub mod process;
 pub mod servers;
 pub mod store;
 mod support;

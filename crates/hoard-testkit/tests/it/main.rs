@@ -4,6 +4,7 @@
 mod codec;
 mod data;
 mod hasher;
+mod process;
 mod store;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
