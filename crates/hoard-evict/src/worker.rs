@@ -24,7 +24,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
@@ -55,6 +55,8 @@ struct Shared {
     wake: Condvar,
     done: Condvar,
     inserted: AtomicBool,
+    /// The worker thread's kernel id, set by the thread as it starts.
+    os_thread_id: OnceLock<u32>,
 }
 
 impl Shared {
@@ -94,6 +96,7 @@ impl Worker {
             wake: Condvar::new(),
             done: Condvar::new(),
             inserted: AtomicBool::new(false),
+            os_thread_id: OnceLock::new(),
         });
         let thread_shared = Arc::clone(&shared);
         let handle = std::thread::Builder::new()
@@ -171,6 +174,16 @@ impl Worker {
         }
     }
 
+    /// The kernel's id of the worker thread (on Linux its `gettid`, the name of its entry
+    /// under `/proc/self/task/`), once the thread has started: after a [`sync`](Self::sync)
+    /// it is known. `None` before that, and on systems without such an id.
+    ///
+    /// For diagnostics and tests: it tells this worker's thread apart from those of the other
+    /// caches in the process, which all carry the same name, `hoard-evict`.
+    pub fn os_thread_id(&self) -> Option<u32> {
+        self.shared.os_thread_id.get().copied()
+    }
+
     /// Whether the worker thread is still running.
     pub fn is_running(&self) -> bool {
         !self.shared.control().exited
@@ -231,6 +244,11 @@ fn lower_priority() {
 }
 
 fn run(shared: &Shared) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Ok(tid) = u32::try_from(rustix::thread::gettid().as_raw_nonzero().get()) {
+        // The thread runs once, so the cell is empty here.
+        let _ = shared.os_thread_id.set(tid);
+    }
     let config = shared.janitor.config();
     if config.low_priority {
         lower_priority();

@@ -9,6 +9,8 @@
 //! - [`memory`]: [`InMemory`], a complete in-memory [`Store`](hoard_core::Store) and
 //!   [`Housekeeping`](hoard_core::Housekeeping) for the tests of code that uses stores.
 //! - [`servers`]: real Redis, memcached and S3 servers on loopback ports, for remote stores.
+//! - [`process`]: one test in a process of its own, for tests that change or measure what
+//!   the whole process shares.
 //! - Test data at the crate root: [`artifact`] and [`noise`]; hostile frames: [`reseal`].
 
 pub mod codec;
@@ -17,6 +19,7 @@ pub mod hasher;
 mod hostile;
 pub mod housekeeping;
 pub mod memory;
+pub mod process;
 pub mod servers;
 pub mod store;
 mod support;

@@ -70,31 +70,34 @@ fn peak_rss_bytes() -> Option<u64> {
 
 #[test]
 fn a_bomb_fails_fast_within_the_declared_length() {
-    // No content size in the header: only the output bound stops the decoder.
-    let bomb = zeros_frame(1 << 30, |_| {});
-    assert!(bomb.len() < 256 * 1024, "the bomb is {} bytes", bomb.len());
-    let zstd = Zstd::default();
-    let before = peak_rss_bytes();
-    let started = Instant::now();
-    let mut out = Vec::new();
-    let err = zstd
-        .decode(&bomb, 1 << 20, &mut out)
-        .err()
-        .map(|e| e.kind());
-    let elapsed = started.elapsed();
-    assert_eq!(err, Some(ErrorKind::Corrupt));
-    assert!(out.is_empty());
-    assert!(out.capacity() <= (1 << 20) + 4096, "{}", out.capacity());
-    // Decoding the whole gigabyte takes seconds here; stopping at 1 MiB takes milliseconds.
-    assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
-    if let (Some(before), Some(after)) = (before, peak_rss_bytes()) {
-        // Generous: other tests may run in this process; a decoded bomb would add 1 GiB.
-        assert!(
-            after - before < 256 << 20,
-            "peak rss grew by {}",
-            after - before
-        );
-    }
+    // The peak resident set is the whole process's: alone, no other test adds to it.
+    hoard_testkit::process::alone("zstd::a_bomb_fails_fast_within_the_declared_length", || {
+        // No content size in the header: only the output bound stops the decoder.
+        let bomb = zeros_frame(1 << 30, |_| {});
+        assert!(bomb.len() < 256 * 1024, "the bomb is {} bytes", bomb.len());
+        let zstd = Zstd::default();
+        let before = peak_rss_bytes();
+        let started = Instant::now();
+        let mut out = Vec::new();
+        let err = zstd
+            .decode(&bomb, 1 << 20, &mut out)
+            .err()
+            .map(|e| e.kind());
+        let elapsed = started.elapsed();
+        assert_eq!(err, Some(ErrorKind::Corrupt));
+        assert!(out.is_empty());
+        assert!(out.capacity() <= (1 << 20) + 4096, "{}", out.capacity());
+        // Decoding the whole gigabyte takes seconds here; stopping at 1 MiB takes milliseconds.
+        assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+        if let (Some(before), Some(after)) = (before, peak_rss_bytes()) {
+            // A decoded bomb would add 1 GiB.
+            assert!(
+                after - before < 256 << 20,
+                "peak rss grew by {}",
+                after - before
+            );
+        }
+    });
 }
 
 #[test]

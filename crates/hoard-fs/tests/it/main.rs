@@ -104,34 +104,39 @@ fn layout_is_versioned_sharded_and_tagged() {
 
 #[test]
 fn modes_are_private_whatever_the_umask() {
-    // nextest runs every test in its own process, so the umask change stays here.
-    let old = rustix_umask(0);
-    let (dir, store) = fresh();
-    store.put(&ns("n"), &digest(2), b"x").expect("put");
-    rustix_umask(old);
-    let entry = store.entry_path(&ns("n"), &digest(2));
-    assert_eq!(mode(&entry), 0o600);
-    let mut p = entry.parent().map(Path::to_path_buf);
-    while let Some(d) = p {
-        if d == dir.path() {
-            break;
+    // The umask is the whole process's: alone, the change reaches no other test.
+    hoard_testkit::process::alone("modes_are_private_whatever_the_umask", || {
+        let old = rustix_umask(0);
+        let (dir, store) = fresh();
+        store.put(&ns("n"), &digest(2), b"x").expect("put");
+        rustix_umask(old);
+        let entry = store.entry_path(&ns("n"), &digest(2));
+        assert_eq!(mode(&entry), 0o600);
+        let mut p = entry.parent().map(Path::to_path_buf);
+        while let Some(d) = p {
+            if d == dir.path() {
+                break;
+            }
+            assert_eq!(mode(&d), 0o700, "{}", d.display());
+            p = d.parent().map(Path::to_path_buf);
         }
-        assert_eq!(mode(&d), 0o700, "{}", d.display());
-        p = d.parent().map(Path::to_path_buf);
-    }
-    assert_eq!(mode(&dir.path().join("cache/CACHEDIR.TAG")), 0o600);
+        assert_eq!(mode(&dir.path().join("cache/CACHEDIR.TAG")), 0o600);
+    });
 }
 
 #[test]
 fn group_sharing_uses_group_modes() {
-    let old = rustix_umask(0o022);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = FsStore::open_with(dir.path().join("c"), FsOptions::new().group_shared(true))
-        .expect("open");
-    store.put(&ns("n"), &digest(2), b"x").expect("put");
-    rustix_umask(old);
-    assert_eq!(mode(&store.entry_path(&ns("n"), &digest(2))), 0o640);
-    assert_eq!(mode(&dir.path().join("c/v1/n")), 0o2770);
+    // The umask is the whole process's: alone, no other test changes it meanwhile.
+    hoard_testkit::process::alone("group_sharing_uses_group_modes", || {
+        let old = rustix_umask(0o022);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = FsStore::open_with(dir.path().join("c"), FsOptions::new().group_shared(true))
+            .expect("open");
+        store.put(&ns("n"), &digest(2), b"x").expect("put");
+        rustix_umask(old);
+        assert_eq!(mode(&store.entry_path(&ns("n"), &digest(2))), 0o640);
+        assert_eq!(mode(&dir.path().join("c/v1/n")), 0o2770);
+    });
 }
 
 fn rustix_umask(mask: u32) -> u32 {

@@ -6,6 +6,7 @@ mod codec;
 mod data;
 mod hasher;
 mod memory;
+mod process;
 mod store;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};

@@ -141,53 +141,62 @@ fn another_keys_entry_under_this_name_is_a_miss() {
 
 #[test]
 fn a_multi_gigabyte_declaration_is_a_miss_without_allocating() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let cache = cache_in(&dir);
-    let key = cache.key(b"liar");
-    cache.put(&key, &hoard_testkit::artifact(10_000, 4));
-    let path = entry_path(&dir, &cache, &key);
-    let good = std::fs::read(&path).expect("entry");
-    let liar = hoard_testkit::reseal(good, |b| {
-        b[24..32].copy_from_slice(&(8u64 << 30).to_le_bytes())
-    });
-    overwrite(&path, &liar);
-    let (got, peak) = peak_heap_during(|| cache.try_get(&key));
-    assert_eq!(got.map_err(|e| e.kind()), Err(ErrorKind::TooLarge));
-    assert!(peak < 1 << 20, "peak heap {peak} bytes");
+    // The heap figures are the whole process's: alone, no other test adds to them.
+    hoard_testkit::process::alone(
+        "corruption::a_multi_gigabyte_declaration_is_a_miss_without_allocating",
+        || {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let cache = cache_in(&dir);
+            let key = cache.key(b"liar");
+            cache.put(&key, &hoard_testkit::artifact(10_000, 4));
+            let path = entry_path(&dir, &cache, &key);
+            let good = std::fs::read(&path).expect("entry");
+            let liar = hoard_testkit::reseal(good, |b| {
+                b[24..32].copy_from_slice(&(8u64 << 30).to_le_bytes())
+            });
+            overwrite(&path, &liar);
+            let (got, peak) = peak_heap_during(|| cache.try_get(&key));
+            assert_eq!(got.map_err(|e| e.kind()), Err(ErrorKind::TooLarge));
+            assert!(peak < 1 << 20, "peak heap {peak} bytes");
+        },
+    );
 }
 
 #[test]
 fn a_zstd_bomb_is_a_miss_within_the_cap() {
-    use std::io::Write;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let cap: u64 = 1 << 20;
-    let cache = Cache::builder(dir.path().join("cache"))
-        .max_entry_size(cap)
-        .build()
-        .expect("build");
-    let key = cache.key(b"bomb");
-    cache.put(&key, &vec![0u8; cap as usize]);
-    let path = entry_path(&dir, &cache, &key);
-    let honest = std::fs::read(&path).expect("entry");
+    // The heap figures are the whole process's: alone, no other test adds to them.
+    hoard_testkit::process::alone("corruption::a_zstd_bomb_is_a_miss_within_the_cap", || {
+        use std::io::Write;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cap: u64 = 1 << 20;
+        let cache = Cache::builder(dir.path().join("cache"))
+            .max_entry_size(cap)
+            .build()
+            .expect("build");
+        let key = cache.key(b"bomb");
+        cache.put(&key, &vec![0u8; cap as usize]);
+        let path = entry_path(&dir, &cache, &key);
+        let honest = std::fs::read(&path).expect("entry");
 
-    // 1 GiB of zeros in a few dozen KiB, in place of the honest 1 MiB payload.
-    let mut enc = zstd::stream::Encoder::new(Vec::new(), 19).expect("encoder");
-    let zeros = vec![0u8; 1 << 20];
-    for _ in 0..1024 {
-        enc.write_all(&zeros).expect("compress");
-    }
-    let bomb_payload = enc.finish().expect("finish");
-    let mut bomb = honest[..frame::HEADER_LEN].to_vec();
-    bomb.extend_from_slice(&bomb_payload);
-    let bomb = hoard_testkit::reseal(bomb, |b| {
-        b[32..40].copy_from_slice(&(bomb_payload.len() as u64).to_le_bytes());
+        // 1 GiB of zeros in a few dozen KiB, in place of the honest 1 MiB payload.
+        let mut enc = zstd::stream::Encoder::new(Vec::new(), 19).expect("encoder");
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..1024 {
+            enc.write_all(&zeros).expect("compress");
+        }
+        let bomb_payload = enc.finish().expect("finish");
+        let mut bomb = honest[..frame::HEADER_LEN].to_vec();
+        bomb.extend_from_slice(&bomb_payload);
+        let bomb = hoard_testkit::reseal(bomb, |b| {
+            b[32..40].copy_from_slice(&(bomb_payload.len() as u64).to_le_bytes());
+        });
+        overwrite(&path, &bomb);
+        let (got, peak) = peak_heap_during(|| cache.try_get(&key));
+        assert_eq!(got.map_err(|e| e.kind()), Err(ErrorKind::Corrupt));
+        let limit = cap as usize + bomb.len() + (16 << 20);
+        assert!(peak < limit, "peak heap {peak} bytes, limit {limit}");
+        assert!(!path.exists(), "the bomb was removed");
     });
-    overwrite(&path, &bomb);
-    let (got, peak) = peak_heap_during(|| cache.try_get(&key));
-    assert_eq!(got.map_err(|e| e.kind()), Err(ErrorKind::Corrupt));
-    let limit = cap as usize + bomb.len() + (16 << 20);
-    assert!(peak < limit, "peak heap {peak} bytes, limit {limit}");
-    assert!(!path.exists(), "the bomb was removed");
 }
 
 #[test]
@@ -331,57 +340,63 @@ fn garbage_in_every_sidecar_file_is_treated_as_absent() {
 
 #[test]
 fn wrong_file_types_at_entry_paths_are_quick_misses() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let cache = cache_in(&dir);
-    let keys: Vec<Key> = (0..4).map(|i| cache.key(format!("odd {i}"))).collect();
-    for k in &keys {
-        cache.put(k, b"placeholder");
-    }
-    let paths: Vec<_> = keys.iter().map(|k| entry_path(&dir, &cache, k)).collect();
-    for (i, p) in paths.iter().enumerate() {
-        #[expect(clippy::disallowed_methods, reason = "the test replaces an entry")]
-        std::fs::remove_file(p).expect("clear");
-        match i {
-            0 => {
-                let ok = std::process::Command::new("mkfifo")
-                    .arg(p)
-                    .status()
-                    .expect("mkfifo");
-                assert!(ok.success());
+    // The heap figures are the whole process's: alone, no other test adds to them.
+    hoard_testkit::process::alone(
+        "corruption::wrong_file_types_at_entry_paths_are_quick_misses",
+        || {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let cache = cache_in(&dir);
+            let keys: Vec<Key> = (0..4).map(|i| cache.key(format!("odd {i}"))).collect();
+            for k in &keys {
+                cache.put(k, b"placeholder");
             }
-            1 => std::fs::create_dir(p).expect("a directory"),
-            2 => std::os::unix::fs::symlink("/dev/zero", p).expect("a symlink"),
-            _ => std::fs::File::create(p)
-                .expect("create")
-                .set_len(10 << 30)
-                .expect("a 10 GiB sparse file"),
-        }
-    }
-    for (k, p) in keys.iter().zip(&paths) {
-        let started = std::time::Instant::now();
-        let (got, peak) = peak_heap_during(|| cache.try_get(k));
-        let took = started.elapsed();
-        assert!(!matches!(got, Ok(Some(_))), "{}: {got:?}", p.display());
-        assert!(
-            took < std::time::Duration::from_millis(100),
-            "{}: {took:?}",
-            p.display()
-        );
-        assert!(peak < 1 << 20, "{}: peak heap {peak}", p.display());
-    }
-    let janitor = cache.worker().expect("worker").janitor();
-    let started = std::time::Instant::now();
-    janitor.cleanup_now().expect("cleanup");
-    janitor
-        .recompress_all(&hoard::Identity, None)
-        .expect("recompress");
-    assert!(started.elapsed() < std::time::Duration::from_secs(5));
-    // A put replaces any of them with a real entry.
-    for (k, p) in keys.iter().zip(&paths) {
-        if p.is_dir() && !p.is_symlink() {
-            continue;
-        }
-        assert!(cache.put(k, b"real"), "{}", p.display());
-        assert_eq!(cache.get(k).as_deref(), Some(&b"real"[..]));
-    }
+            let paths: Vec<_> = keys.iter().map(|k| entry_path(&dir, &cache, k)).collect();
+            for (i, p) in paths.iter().enumerate() {
+                #[expect(clippy::disallowed_methods, reason = "the test replaces an entry")]
+                std::fs::remove_file(p).expect("clear");
+                match i {
+                    0 => {
+                        let ok = std::process::Command::new("mkfifo")
+                            .arg(p)
+                            .status()
+                            .expect("mkfifo");
+                        assert!(ok.success());
+                    }
+                    1 => std::fs::create_dir(p).expect("a directory"),
+                    2 => std::os::unix::fs::symlink("/dev/zero", p).expect("a symlink"),
+                    _ => std::fs::File::create(p)
+                        .expect("create")
+                        .set_len(10 << 30)
+                        .expect("a 10 GiB sparse file"),
+                }
+            }
+            for (k, p) in keys.iter().zip(&paths) {
+                let started = std::time::Instant::now();
+                let (got, peak) = peak_heap_during(|| cache.try_get(k));
+                let took = started.elapsed();
+                assert!(!matches!(got, Ok(Some(_))), "{}: {got:?}", p.display());
+                assert!(
+                    took < std::time::Duration::from_millis(100),
+                    "{}: {took:?}",
+                    p.display()
+                );
+                assert!(peak < 1 << 20, "{}: peak heap {peak}", p.display());
+            }
+            let janitor = cache.worker().expect("worker").janitor();
+            let started = std::time::Instant::now();
+            janitor.cleanup_now().expect("cleanup");
+            janitor
+                .recompress_all(&hoard::Identity, None)
+                .expect("recompress");
+            assert!(started.elapsed() < std::time::Duration::from_secs(5));
+            // A put replaces any of them with a real entry.
+            for (k, p) in keys.iter().zip(&paths) {
+                if p.is_dir() && !p.is_symlink() {
+                    continue;
+                }
+                assert!(cache.put(k, b"real"), "{}", p.display());
+                assert_eq!(cache.get(k).as_deref(), Some(&b"real"[..]));
+            }
+        },
+    );
 }

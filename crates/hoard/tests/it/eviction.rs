@@ -54,13 +54,25 @@ fn entry_count(root: &Path) -> usize {
     n
 }
 
-/// Threads of this process named `name` (nextest runs each test in its own process).
-fn threads_named(name: &str) -> usize {
-    std::fs::read_dir("/proc/self/task")
-        .expect("tasks")
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-        .filter(|comm| comm.trim() == name)
-        .count()
+/// The name of thread `tid` of this process, `None` once the kernel has reaped it.
+fn thread_name(tid: u32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/self/task/{tid}/comm"))
+        .ok()
+        .map(|comm| comm.trim_end().to_owned())
+}
+
+/// Waits until the kernel has reaped thread `tid`, which a join does not wait for: the joiner
+/// wakes as the thread releases its memory, a moment before the thread leaves
+/// `/proc/self/task`. False if it is still there after ten seconds.
+fn reaped(tid: u32) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while thread_name(tid).is_some() {
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::yield_now();
+    }
+    true
 }
 
 #[test]
@@ -78,16 +90,19 @@ fn the_builder_starts_a_worker_for_its_own_store_only() {
         .build()
         .expect("cache");
     assert!(plugin.worker().is_none());
-    // A thread names itself once it runs: a completed round proves it does.
-    cache.worker().expect("worker").sync();
-    assert_eq!(threads_named("hoard-evict"), 1);
+    // Other tests' workers may run in this process too: look at this cache's thread only.
+    // It names itself once it runs, and a completed round proves it does.
+    let worker = cache.worker().expect("worker");
+    worker.sync();
+    let tid = worker.os_thread_id().expect("the thread has started");
+    assert_eq!(thread_name(tid).as_deref(), Some("hoard-evict"));
     // The worker lives as long as the last clone.
     let clone = cache.clone();
     drop(cache);
     assert!(clone.worker().is_some_and(|w| w.is_running()));
-    assert_eq!(threads_named("hoard-evict"), 1);
+    assert_eq!(thread_name(tid).as_deref(), Some("hoard-evict"));
     drop(clone);
-    assert_eq!(threads_named("hoard-evict"), 0, "stopped and joined");
+    assert!(reaped(tid), "stopped and joined");
 }
 
 #[test]

@@ -14,8 +14,9 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Counts live heap bytes and their peak, so that tests can prove a hostile entry did not
-/// make hoard allocate beyond its cap. nextest runs each test in its own process, so the
-/// figures belong to the test that reads them.
+/// make hoard allocate beyond its cap. The figures are the whole process's: a test that
+/// reads them runs in a process of its own ([`hoard_testkit::process::alone`]), so that they
+/// belong to it under `cargo test` as under nextest.
 struct Tracking;
 
 static LIVE: AtomicUsize = AtomicUsize::new(0);
@@ -63,7 +64,8 @@ unsafe impl GlobalAlloc for Tracking {
 #[global_allocator]
 static ALLOCATOR: Tracking = Tracking;
 
-/// Runs `f` and returns its result and the peak of live heap bytes above the level at entry.
+/// Runs `f` and returns its result and the peak of live heap bytes above the level at entry
+/// (in the whole process: call it from a test that runs alone).
 pub(crate) fn peak_heap_during<T>(f: impl FnOnce() -> T) -> (T, usize) {
     let base = LIVE.load(Ordering::Relaxed);
     PEAK.store(base, Ordering::Relaxed);

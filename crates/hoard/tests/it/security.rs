@@ -502,41 +502,46 @@ fn insecure_roots_are_refused_and_best_effort_still_computes() {
 
 #[test]
 fn with_umask_000_directories_are_0700_and_files_0600() {
-    // nextest runs each test in its own process: the umask stays here.
-    let old = rustix::process::umask(rustix::fs::Mode::empty());
-    let dir = tempfile::tempdir().expect("tempdir");
-    let root = dir.path().join("deep/cache");
-    let cache = Cache::builder(&root).build().expect("open");
-    for k in 0..20 {
-        cache.put(&key(&cache, k), &value(k, 0));
-    }
-    let worker = cache.worker().expect("a worker");
-    worker.sync();
-    let janitor = worker.janitor();
-    janitor
-        .cleanup_with(Limits::new(5, 1 << 30))
-        .expect("cleanup");
-    janitor
-        .merge_usage(cache.namespace(), &[(*key(&cache, 1).digest(), 1)])
-        .expect("usage");
-    rustix::process::umask(old);
-    let mut seen = (0, 0);
-    let mut stack = vec![dir.path().join("deep")];
-    while let Some(d) = stack.pop() {
-        let mode = std::fs::symlink_metadata(&d).expect("stat").mode() & 0o7777;
-        assert_eq!(mode, 0o700, "{}", d.display());
-        seen.0 += 1;
-        for e in std::fs::read_dir(&d).expect("read_dir").flatten() {
-            let md = e.metadata().expect("stat");
-            if md.is_dir() {
-                stack.push(e.path());
-            } else {
-                assert_eq!(md.mode() & 0o7777, 0o600, "{}", e.path().display());
-                seen.1 += 1;
+    // The umask is the whole process's: alone, the change reaches no other test.
+    hoard_testkit::process::alone(
+        "security::with_umask_000_directories_are_0700_and_files_0600",
+        || {
+            let old = rustix::process::umask(rustix::fs::Mode::empty());
+            let dir = tempfile::tempdir().expect("tempdir");
+            let root = dir.path().join("deep/cache");
+            let cache = Cache::builder(&root).build().expect("open");
+            for k in 0..20 {
+                cache.put(&key(&cache, k), &value(k, 0));
             }
-        }
-    }
-    assert!(seen.0 >= 5 && seen.1 >= 8, "{seen:?}");
+            let worker = cache.worker().expect("a worker");
+            worker.sync();
+            let janitor = worker.janitor();
+            janitor
+                .cleanup_with(Limits::new(5, 1 << 30))
+                .expect("cleanup");
+            janitor
+                .merge_usage(cache.namespace(), &[(*key(&cache, 1).digest(), 1)])
+                .expect("usage");
+            rustix::process::umask(old);
+            let mut seen = (0, 0);
+            let mut stack = vec![dir.path().join("deep")];
+            while let Some(d) = stack.pop() {
+                let mode = std::fs::symlink_metadata(&d).expect("stat").mode() & 0o7777;
+                assert_eq!(mode, 0o700, "{}", d.display());
+                seen.0 += 1;
+                for e in std::fs::read_dir(&d).expect("read_dir").flatten() {
+                    let md = e.metadata().expect("stat");
+                    if md.is_dir() {
+                        stack.push(e.path());
+                    } else {
+                        assert_eq!(md.mode() & 0o7777, 0o600, "{}", e.path().display());
+                        seen.1 += 1;
+                    }
+                }
+            }
+            assert!(seen.0 >= 5 && seen.1 >= 8, "{seen:?}");
+        },
+    );
 }
 
 /// Labels and keys that have broken path-building code elsewhere.
