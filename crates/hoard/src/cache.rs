@@ -51,6 +51,8 @@ pub struct CacheBuilder {
     worker_clock: Option<Arc<dyn Clock>>,
     #[cfg(feature = "remote")]
     pub(crate) remote: Option<crate::tier::RemoteSettings>,
+    #[cfg(feature = "remote")]
+    pub(crate) remote_clock: Option<Arc<dyn hoard_remote::Clock>>,
 }
 
 enum Location {
@@ -105,6 +107,8 @@ impl CacheBuilder {
             worker_clock: None,
             #[cfg(feature = "remote")]
             remote: None,
+            #[cfg(feature = "remote")]
+            remote_clock: None,
         }
     }
 
@@ -237,7 +241,7 @@ impl CacheBuilder {
         #[cfg(feature = "remote")]
         let (store, remote) = match self.remote {
             Some(settings) => {
-                let tier = settings.open(store, keeper.clone())?;
+                let tier = settings.open(store, keeper.clone(), self.remote_clock)?;
                 (Arc::clone(&tier.store), Some(tier))
             }
             None => (store, None),

@@ -11,7 +11,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hoard_core::{Error, ErrorKind, Housekeeping, LockTarget, Result, StateName, Store};
 use hoard_remote::{
-    RemoteAccess, RemoteConfig, RemoteStats, RemoteStore, TierStats, TieredStore, WritePolicy,
+    Clock, RemoteAccess, RemoteConfig, RemoteStats, RemoteStore, TierStats, TieredStore,
+    WritePolicy,
 };
 
 use crate::cache::{Cache, CacheBuilder};
@@ -53,14 +54,19 @@ impl RemoteSettings {
         self
     }
 
-    /// Opens the remote and puts `local` in front of it; `keeper`, the local store's
-    /// maintenance view, keeps the lifetime counters.
+    /// Opens the remote (its breaker on `clock`, if given) and puts `local` in front of it;
+    /// `keeper`, the local store's maintenance view, keeps the lifetime counters.
     pub(crate) fn open(
         self,
         local: Arc<dyn Store>,
         keeper: Option<Arc<dyn Housekeeping>>,
+        clock: Option<Arc<dyn Clock>>,
     ) -> Result<Tier> {
-        let remote = Arc::new(RemoteStore::open(self.config)?);
+        let mut remote = RemoteStore::open(self.config)?;
+        if let Some(clock) = clock {
+            remote = remote.with_clock(clock);
+        }
+        let remote = Arc::new(remote);
         let tier = Arc::new(TieredStore::new(
             local,
             Arc::clone(&remote) as Arc<dyn Store>,
@@ -409,6 +415,16 @@ impl CacheBuilder {
     #[must_use]
     pub fn remote(mut self, settings: RemoteSettings) -> Self {
         self.remote = Some(settings);
+        self
+    }
+
+    /// The clock the remote's circuit breaker reads (default: the system's monotonic
+    /// clock; feature `remote`). For tests and simulations, with
+    /// [`ManualClock`](hoard_remote::ManualClock): cool-downs then pass when the clock is
+    /// advanced. Operation timeouts stay real time.
+    #[must_use]
+    pub fn remote_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.remote_clock = Some(clock);
         self
     }
 }
