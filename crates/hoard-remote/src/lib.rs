@@ -5,14 +5,17 @@
 //! - [`RemoteStore`] (`remote`): the [`Store`](hoard_core::Store) on OpenDAL.
 //! - [`TieredStore`] (`tiered`): a local store in front of a remote one.
 //! - [`RemoteStats`], [`TierStats`] (`stats`): their counters.
+//! - [`Clock`] (`clock`): where the circuit breaker reads the time; [`ManualClock`] for tests.
 //! - `breaker` (private): the circuit breaker.
 
 mod breaker;
+mod clock;
 mod config;
 mod remote;
 mod stats;
 mod tiered;
 
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
     Backend, Credentials, DEFAULT_COOLDOWN, DEFAULT_PREFIX, DEFAULT_TIMEOUT,
     MEMCACHED_DEFAULT_MAX_ITEM, PASSWORD_ENV, PREFIX_MAX_LEN, REDIS_DEFAULT_MAX_ITEM, RemoteConfig,

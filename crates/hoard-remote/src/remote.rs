@@ -6,7 +6,7 @@ use std::future::Future;
 use std::ops::ControlFlow;
 use std::pin::Pin;
 use std::sync::atomic::AtomicU64;
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant, SystemTime};
 
 use futures_core::Stream;
@@ -15,6 +15,7 @@ use opendal::{HttpTransporter, Operator, services};
 use opendal_http_transport_reqwest::ReqwestTransport;
 
 use crate::breaker::{Admit, Breaker, Tripped};
+use crate::clock::{Clock, SystemClock};
 use crate::config::{Backend, PASSWORD_ENV, RemoteConfig, USERNAME_ENV};
 use crate::stats::{RemoteCounters, RemoteStats};
 
@@ -39,7 +40,8 @@ use crate::stats::{RemoteCounters, RemoteStats};
 ///   miss) and counts towards the circuit breaker: after
 ///   [`RemoteConfig::failure_threshold`] consecutive failures, operations fail at once for
 ///   [`RemoteConfig::cooldown`], then a single probe decides whether the remote is back. A
-///   dead remote therefore costs one timeout per cool-down.
+///   dead remote therefore costs one timeout per cool-down. The breaker reads its time from a
+///   [`Clock`] ([`with_clock`](Self::with_clock)); timeouts are always real time.
 /// - **Listing.** S3 lists (under the prefix); Redis and memcached cannot, and `list`
 ///   returns [`ErrorKind::NotSupportedByStore`].
 /// - **Runtime.** OpenDAL is async; the store owns a two-thread tokio runtime and blocks the
@@ -50,6 +52,7 @@ pub struct RemoteStore {
     op: Operator,
     runtime: Option<tokio::runtime::Runtime>,
     breaker: Breaker,
+    clock: Arc<dyn Clock>,
     counters: RemoteCounters,
 }
 
@@ -94,8 +97,18 @@ impl RemoteStore {
             config,
             op,
             runtime: Some(runtime),
+            clock: Arc::new(SystemClock),
             counters: RemoteCounters::default(),
         })
+    }
+
+    /// Reads the circuit breaker's time from `clock` (default: [`SystemClock`]), so that a
+    /// test can step through cool-downs with a [`ManualClock`](crate::ManualClock). The
+    /// per-operation timeout stays real time.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The configuration the store was opened with.
@@ -142,7 +155,7 @@ impl RemoteStore {
         F: Future<Output = opendal::Result<T>> + Send + 'static,
         T: Send + 'static,
     {
-        let admit = self.breaker.admit(Instant::now());
+        let admit = self.breaker.admit(self.clock.now());
         if admit == Admit::Bypass {
             RemoteCounters::bump(&self.counters.bypassed);
             return Outcome::Bypassed;
@@ -204,7 +217,7 @@ impl RemoteStore {
                 format!("remote {} {what} of {key} failed: {e}", self.config.url())
             }
         };
-        if self.breaker.failure(Instant::now()) == Tripped::Yes {
+        if self.breaker.failure(self.clock.now()) == Tripped::Yes {
             RemoteCounters::bump(&self.counters.breaker_trips);
             tracing::warn!(
                 remote = self.config.url(),

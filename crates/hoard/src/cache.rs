@@ -52,6 +52,8 @@ pub struct CacheBuilder {
     worker_clock: Option<Arc<dyn Clock>>,
     #[cfg(feature = "remote")]
     pub(crate) remote: Option<crate::tier::RemoteSettings>,
+    #[cfg(feature = "remote")]
+    pub(crate) remote_clock: Option<Arc<dyn hoard_remote::Clock>>,
 }
 
 enum Location {
@@ -106,6 +108,8 @@ impl CacheBuilder {
             worker_clock: None,
             #[cfg(feature = "remote")]
             remote: None,
+            #[cfg(feature = "remote")]
+            remote_clock: None,
         }
     }
 
@@ -238,7 +242,7 @@ impl CacheBuilder {
         #[cfg(feature = "remote")]
         let (store, mut remote) = match self.remote {
             Some(settings) => {
-                let tier = settings.open(store)?;
+                let tier = settings.open(store, self.remote_clock)?;
                 (Arc::clone(&tier.store), Some(tier))
             }
             None => (store, None),

@@ -10,7 +10,8 @@ use std::time::SystemTime;
 use hoard_core::{Housekeeping, Result, Store};
 use hoard_evict::{CounterSource, Janitor, SharedStats, WorkerConfig};
 use hoard_remote::{
-    RemoteAccess, RemoteConfig, RemoteStats, RemoteStore, TierStats, TieredStore, WritePolicy,
+    Clock, RemoteAccess, RemoteConfig, RemoteStats, RemoteStore, TierStats, TieredStore,
+    WritePolicy,
 };
 
 use crate::cache::{Cache, CacheBuilder};
@@ -52,9 +53,13 @@ impl RemoteSettings {
         self
     }
 
-    /// Opens the remote and puts `local` in front of it.
-    pub(crate) fn open(self, local: Arc<dyn Store>) -> Result<Tier> {
-        let remote = Arc::new(RemoteStore::open(self.config)?);
+    /// Opens the remote (its breaker on `clock`, if given) and puts `local` in front of it.
+    pub(crate) fn open(self, local: Arc<dyn Store>, clock: Option<Arc<dyn Clock>>) -> Result<Tier> {
+        let mut remote = RemoteStore::open(self.config)?;
+        if let Some(clock) = clock {
+            remote = remote.with_clock(clock);
+        }
+        let remote = Arc::new(remote);
         let tier = Arc::new(TieredStore::new(
             local,
             Arc::clone(&remote) as Arc<dyn Store>,
@@ -278,6 +283,16 @@ impl CacheBuilder {
     #[must_use]
     pub fn remote(mut self, settings: RemoteSettings) -> Self {
         self.remote = Some(settings);
+        self
+    }
+
+    /// The clock the remote's circuit breaker reads (default: the system's monotonic
+    /// clock; feature `remote`). For tests and simulations, with
+    /// [`ManualClock`](hoard_remote::ManualClock): cool-downs then pass when the clock is
+    /// advanced. Operation timeouts stay real time.
+    #[must_use]
+    pub fn remote_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.remote_clock = Some(clock);
         self
     }
 }

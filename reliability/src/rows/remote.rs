@@ -7,10 +7,15 @@
 //! one timeout per cool-down (plus one, for the cool-down under way); after a restart the
 //! same processes share entries again without being reopened; a damaged remote value is
 //! rejected, not served.
+//!
+//! The caches' circuit breakers run on a manual clock that each round of an outage phase
+//! advances by a fraction of the cool-down: cool-downs pass at a known rate of rounds,
+//! whatever the machine's speed, and nothing sleeps through one. Timeouts stay real time.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hoard::remote::RemoteConfig;
+use hoard::remote::{ManualClock, RemoteConfig};
 use hoard::{Cache, CacheBuilder, Key, RemoteSettings};
 use hoard_testkit::servers::{self, Kind, Server};
 
@@ -20,8 +25,12 @@ use crate::row::{Row, RowResult, Tier};
 /// The per-operation timeout of the row's caches.
 const TIMEOUT: Duration = Duration::from_millis(200);
 
-/// The circuit breaker's cool-down of the row's caches.
-const COOLDOWN: Duration = Duration::from_millis(500);
+/// The circuit breaker's cool-down of the row's caches, on their manual clock.
+const COOLDOWN: Duration = Duration::from_secs(30);
+
+/// Rounds of an outage phase per cool-down: each round advances the clock by this fraction
+/// of [`COOLDOWN`].
+const ROUNDS_PER_COOLDOWN: u32 = 4;
 
 /// The row.
 pub(crate) struct Outage;
@@ -64,7 +73,11 @@ fn value_of(i: u64) -> Vec<u8> {
     hoard_testkit::noise(len, i)
 }
 
-fn machine(dir: &std::path::Path, server: &Server) -> Result<Cache, String> {
+fn machine(
+    dir: &std::path::Path,
+    server: &Server,
+    clock: &Arc<ManualClock>,
+) -> Result<Cache, String> {
     let config = RemoteConfig::parse(&server.url(""))
         .and_then(|c| c.prefix("reliability"))
         .and_then(|c| c.timeout(TIMEOUT))
@@ -74,6 +87,7 @@ fn machine(dir: &std::path::Path, server: &Server) -> Result<Cache, String> {
         .namespace("reliability-remote")
         .without_worker()
         .remote(RemoteSettings::new(config))
+        .remote_clock(clock.clone())
         .build()
         .map_err(|e| format!("cannot open a cache with a remote tier: {e}"))
 }
@@ -90,8 +104,15 @@ struct Phase {
 }
 
 /// Gets of the remote-only `shared` keys and put-then-get of local keys on `b` for
-/// `length`, judging every answer.
-fn degrade(b: &Cache, shared: &[(Key, Vec<u8>)], length: Duration, tag: &str) -> Phase {
+/// `length`, judging every answer; each round advances `clock` by a
+/// [`ROUNDS_PER_COOLDOWN`]th of the cool-down.
+fn degrade(
+    b: &Cache,
+    clock: &ManualClock,
+    shared: &[(Key, Vec<u8>)],
+    length: Duration,
+    tag: &str,
+) -> Phase {
     let mut p = Phase::default();
     let start = Instant::now();
     let mut n = 0u64;
@@ -112,6 +133,7 @@ fn degrade(b: &Cache, shared: &[(Key, Vec<u8>)], length: Duration, tag: &str) ->
         if !stored || b.get(&local).as_deref() != Some(&v[..]) {
             p.failed_puts += 1;
         }
+        clock.advance(COOLDOWN / ROUNDS_PER_COOLDOWN);
         n += 1;
     }
     p.elapsed = start.elapsed();
@@ -122,8 +144,9 @@ fn outage(tier: &Tier) -> Result<RowResult, String> {
     let mut res = RowResult::ran();
     let dir = arena("remote-outage")?;
     let mut server = Server::start(Kind::Redis);
-    let a = machine(&dir.path().join("a"), &server)?;
-    let b = machine(&dir.path().join("b"), &server)?;
+    let clock = Arc::new(ManualClock::new());
+    let a = machine(&dir.path().join("a"), &server, &clock)?;
+    let b = machine(&dir.path().join("b"), &server, &clock)?;
     let keys = tier.count(50);
     let shared: Vec<(Key, Vec<u8>)> = (0..keys)
         .map(|i| (a.key(format!("shared {i}")), value_of(i)))
@@ -137,22 +160,22 @@ fn outage(tier: &Tier) -> Result<RowResult, String> {
 
     // Killed: connections refused, then reconnect attempts until the timeout.
     server.kill();
-    let killed = degrade(&b, &shared, length, "killed");
+    let killed = degrade(&b, &clock, &shared, length, "killed");
     // Hung: a live process that answers nothing.
     server.restart();
     server.pause();
     let before_hung = b.remote().map(|t| t.remote_stats()).unwrap_or_default();
-    let hung = degrade(&b, &shared, length, "hung");
+    let hung = degrade(&b, &clock, &shared, length, "hung");
     server.resume();
     let r = b.remote().map(|t| t.remote_stats()).unwrap_or_default();
     let timeouts = r.timeouts;
     let hung_timeouts = r.timeouts - before_hung.timeouts;
     // At most one per cool-down, plus one for the cool-down under way, per phase.
-    let allowed = |p: &Phase| (p.elapsed.as_millis() / COOLDOWN.as_millis()) as u64 + 1;
+    let allowed = |p: &Phase| p.gets / u64::from(ROUNDS_PER_COOLDOWN) + 1;
     let excess = timeouts.saturating_sub(allowed(&killed) + allowed(&hung));
 
     // Restarted (the data went with the old process): the same caches share again.
-    std::thread::sleep(COOLDOWN);
+    clock.advance(COOLDOWN);
     let fresh: Vec<(Key, Vec<u8>)> = (0..keys.min(20))
         .map(|i| (a.key(format!("after {i}")), value_of(1000 + i)))
         .collect();
@@ -165,7 +188,8 @@ fn outage(tier: &Tier) -> Result<RowResult, String> {
             not_shared += u64::from(!shared_now);
         }
         if not_shared > 0 {
-            std::thread::sleep(COOLDOWN / 5);
+            // A reconnection may cost a failed probe: let the next cool-down pass.
+            clock.advance(COOLDOWN);
         }
     }
 
@@ -201,7 +225,7 @@ fn outage(tier: &Tier) -> Result<RowResult, String> {
         };
         servers::redis_command(server.port(), &[b"SET", object.as_bytes(), &bad]);
         let dir_c = dir.path().join(format!("c{i}"));
-        let c = machine(&dir_c, &server)?;
+        let c = machine(&dir_c, &server, &clock)?;
         if c.get(k).is_some_and(|g| g != *v) {
             damaged_wrong += 1;
         }
@@ -233,14 +257,14 @@ fn outage(tier: &Tier) -> Result<RowResult, String> {
         .info(rejected, "of 3 damaged remote values rejected by the tier")
         .zero(3u64.saturating_sub(rejected), "damaged values not rejected");
     res.note(format!(
-        "killed for {:.1} s: {} rounds, slowest {} ms; hung (SIGSTOP) for {:.1} s: {} rounds, slowest {} ms; cool-down {} ms",
+        "killed for {:.1} s: {} rounds, slowest {} ms; hung (SIGSTOP) for {:.1} s: {} rounds, slowest {} ms; a cool-down every {} rounds (manual clock)",
         killed.elapsed.as_secs_f64(),
         killed.gets,
         killed.slowest.as_millis(),
         hung.elapsed.as_secs_f64(),
         hung.gets,
         hung.slowest.as_millis(),
-        COOLDOWN.as_millis()
+        ROUNDS_PER_COOLDOWN
     ));
     Ok(res)
 }

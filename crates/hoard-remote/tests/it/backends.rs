@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use hoard_core::{Digest, ErrorKind, Key, Namespace, Store, StoreExt, frame};
 use hoard_fs::FsStore;
 use hoard_remote::{
-    Backend, Credentials, MEMCACHED_DEFAULT_MAX_ITEM, RemoteAccess, RemoteConfig, RemoteStore,
-    TieredStore, WritePolicy,
+    Backend, Credentials, MEMCACHED_DEFAULT_MAX_ITEM, ManualClock, RemoteAccess, RemoteConfig,
+    RemoteStore, TieredStore, WritePolicy,
 };
 use hoard_testkit::servers::{self, Kind, Server};
 
@@ -328,58 +328,97 @@ fn write_back_writes_in_the_background_and_counts_what_it_drops() {
     );
 }
 
-/// A killed server: every operation fails fast (connection refused), the breaker trips
-/// once per cool-down, and a restarted server is used again without reopening the store.
-#[test]
-fn a_killed_redis_costs_one_failure_per_cooldown_and_comes_back() {
-    let mut server = Server::start(Kind::Redis);
-    let cooldown = Duration::from_millis(400);
-    // A killed server is not refused fast: the client keeps reconnecting until the timeout.
+/// A remote on a manual clock: the breaker's cool-downs pass when the test says so.
+fn on_clock(server: &Server, timeout: Duration) -> (RemoteStore, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new());
     let remote = RemoteStore::open(
-        config(&server)
-            .timeout(Duration::from_millis(300))
+        config(server)
+            .timeout(timeout)
             .expect("test step")
-            .cooldown(cooldown),
+            .cooldown(COOLDOWN),
     )
-    .expect("test step");
-    let (key, f) = framed(11, 500);
-    remote.put(&ns(), key.digest(), &f).expect("test step");
-    server.kill();
-    let start = Instant::now();
+    .expect("test step")
+    .with_clock(clock.clone());
+    (remote, clock)
+}
+
+/// The cool-down of the outage tests: long, since only the manual clock passes it.
+const COOLDOWN: Duration = Duration::from_secs(30);
+
+/// Gets `key` through a remote that is down until the breaker has bypassed `bypassed` gets
+/// in a row, each at once; returns the slowest.
+fn bypassed_gets(remote: &RemoteStore, key: &Key, bypassed: u64) -> Duration {
+    let before = remote.stats().bypassed;
     let mut slowest = Duration::ZERO;
-    let mut gets = 0;
-    while start.elapsed() < cooldown * 5 {
+    for _ in 0..bypassed {
         let t = Instant::now();
         assert!(remote.get(&ns(), key.digest(), 1 << 20).is_err());
         slowest = slowest.max(t.elapsed());
-        gets += 1;
-        std::thread::sleep(Duration::from_millis(2));
     }
-    let stats = remote.stats();
-    eprintln!(
-        "redis killed: {gets} gets in {:?}, slowest {slowest:?}, {} sent and failed, {} bypassed, {} trips",
-        start.elapsed(),
-        stats.get_failures,
-        stats.bypassed,
-        stats.breaker_trips
+    assert_eq!(
+        remote.stats().bypassed - before,
+        bypassed,
+        "{:?}",
+        remote.stats()
     );
-    assert!(
-        stats.breaker_trips >= 1 && stats.breaker_trips <= 6,
-        "{stats:?}"
-    );
-    assert!(
-        stats.get_failures <= stats.breaker_trips + 1,
-        "one failure per cool-down: {stats:?}"
-    );
-    assert!(stats.bypassed + stats.get_failures == gets, "{stats:?}");
+    slowest
+}
+
+/// Steps the clock through cool-downs until an operation reaches the server again: a
+/// restarted or resumed server may take a few attempts (reconnection) before it answers.
+fn comes_back(remote: &RemoteStore, clock: &ManualClock, works: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        clock.advance(COOLDOWN);
+        if works() {
+            return !remote.is_bypassed();
+        }
+    }
+    false
+}
+
+/// A killed server: the first operation fails (the client keeps reconnecting until the
+/// timeout), the breaker trips, every operation in the cool-down fails at once, and each
+/// cool-down costs exactly one more failure (the probe); a restarted server is used again
+/// without reopening the store.
+#[test]
+fn a_killed_redis_costs_one_failure_per_cooldown_and_comes_back() {
+    let mut server = Server::start(Kind::Redis);
+    let timeout = Duration::from_millis(300);
+    let (remote, clock) = on_clock(&server, timeout);
+    let (key, f) = framed(11, 500);
+    remote.put(&ns(), key.digest(), &f).expect("test step");
+    server.kill();
+    for cooldowns in 1..=3u64 {
+        let t = Instant::now();
+        assert!(remote.get(&ns(), key.digest(), 1 << 20).is_err());
+        let failed = t.elapsed();
+        let stats = remote.stats();
+        assert_eq!(
+            (stats.get_failures, stats.breaker_trips),
+            (cooldowns, cooldowns),
+            "one failure, and one trip, per cool-down: {stats:?}"
+        );
+        assert!(
+            failed < timeout + Duration::from_millis(500),
+            "a failure costs at most the timeout: {failed:?}"
+        );
+        let slowest = bypassed_gets(&remote, &key, 20);
+        assert!(
+            slowest < timeout,
+            "a bypassed get waits for nothing: {slowest:?}"
+        );
+        // Just before the cool-down ends, still bypassed.
+        clock.advance(COOLDOWN - Duration::from_millis(1));
+        bypassed_gets(&remote, &key, 1);
+        clock.advance(Duration::from_millis(1));
+    }
+    eprintln!("redis killed: {:?}", remote.stats());
     server.restart();
-    std::thread::sleep(cooldown);
-    let back = (0..50).any(|_| {
-        std::thread::sleep(Duration::from_millis(20));
-        remote.put(&ns(), key.digest(), &f).is_ok()
-    });
     assert!(
-        back,
+        comes_back(&remote, &clock, || remote
+            .put(&ns(), key.digest(), &f)
+            .is_ok()),
         "the restarted server is used again: {:?}",
         remote.stats()
     );
@@ -393,57 +432,48 @@ fn a_killed_redis_costs_one_failure_per_cooldown_and_comes_back() {
 }
 
 /// A hung server (SIGSTOP: connections are accepted by the kernel, nothing answers): the
-/// first get waits the timeout, then the breaker bypasses the remote for the cool-down.
+/// first get waits the timeout (real time, whatever the clock), then the breaker bypasses
+/// the remote for the cool-down; each cool-down costs one more timeout.
 #[test]
 fn a_hung_redis_costs_one_timeout_per_cooldown() {
     let server = Server::start(Kind::Redis);
     let timeout = Duration::from_millis(300);
-    let cooldown = Duration::from_secs(1);
-    let remote = RemoteStore::open(
-        config(&server)
-            .timeout(timeout)
-            .expect("test step")
-            .cooldown(cooldown),
-    )
-    .expect("test step");
+    let (remote, clock) = on_clock(&server, timeout);
     let (key, f) = framed(12, 500);
     remote.put(&ns(), key.digest(), &f).expect("test step");
     server.pause();
-    let start = Instant::now();
-    let mut slowest = Duration::ZERO;
-    let mut gets = 0u64;
-    while start.elapsed() < cooldown * 3 + cooldown / 2 {
+    for cooldowns in 1..=2u64 {
         let t = Instant::now();
         assert!(remote.get(&ns(), key.digest(), 1 << 20).is_err());
-        slowest = slowest.max(t.elapsed());
-        gets += 1;
-        std::thread::sleep(Duration::from_millis(5));
+        let waited = t.elapsed();
+        assert!(
+            waited >= timeout && waited < timeout + Duration::from_millis(500),
+            "a hung server costs one real timeout: {waited:?}"
+        );
+        let stats = remote.stats();
+        assert_eq!(
+            (stats.timeouts, stats.breaker_trips),
+            (cooldowns, cooldowns),
+            "{stats:?}"
+        );
+        let slowest = bypassed_gets(&remote, &key, 20);
+        assert!(
+            slowest < timeout,
+            "a bypassed get waits for nothing: {slowest:?}"
+        );
+        clock.advance(COOLDOWN);
     }
+    eprintln!("redis hung: {:?}", remote.stats());
     server.resume();
-    let stats = remote.stats();
-    eprintln!(
-        "redis hung: {gets} gets in {:?}, slowest {slowest:?}, {} timeouts, {} bypassed, {} trips (cool-down {cooldown:?})",
-        start.elapsed(),
-        stats.timeouts,
-        stats.bypassed,
-        stats.breaker_trips
-    );
     assert!(
-        stats.timeouts >= 1 && stats.timeouts <= 4,
-        "at most one per cool-down: {stats:?}"
+        comes_back(&remote, &clock, || {
+            remote
+                .get(&ns(), key.digest(), 1 << 20)
+                .is_ok_and(|v| v.is_some())
+        }),
+        "{:?}",
+        remote.stats()
     );
-    assert!(
-        slowest < timeout + Duration::from_millis(500),
-        "slowest {slowest:?}"
-    );
-    std::thread::sleep(cooldown);
-    let back = (0..100).any(|_| {
-        std::thread::sleep(Duration::from_millis(20));
-        remote
-            .get(&ns(), key.digest(), 1 << 20)
-            .is_ok_and(|v| v.is_some())
-    });
-    assert!(back, "{:?}", remote.stats());
 }
 
 /// A caller inside its own tokio runtime (an async build tool calling the sync API): the

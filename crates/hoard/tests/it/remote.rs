@@ -2,9 +2,10 @@
 //! with their own directories ("machines") sharing entries through each backend, a Redis
 //! killed and restarted under a running cache, and the `[cache.remote]` table.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hoard::remote::{Credentials, RemoteAccess, RemoteConfig, WritePolicy};
+use hoard::remote::{Credentials, ManualClock, RemoteAccess, RemoteConfig, WritePolicy};
 use hoard::{
     Cache, CacheBuilder, CacheConfig, ErrorKind, FsStore, RemoteSettings, remote_lifetime_stats,
     zero_remote_stats,
@@ -108,72 +109,90 @@ fn two_machines_share_entries_through_s3() {
 
 /// Redis killed under a running cache: gets of remote-only entries become misses, puts
 /// still succeed locally, a dead remote costs one failure per cool-down; after a restart
-/// the same process uses the remote again.
+/// the same process uses the remote again. The breakers run on a manual clock, so the test
+/// steps through cool-downs rather than sleeping through them.
 #[test]
 fn a_killed_redis_degrades_to_local_and_comes_back() {
+    const COOLDOWNS: u64 = 3;
+    const ROUNDS_PER_COOLDOWN: u64 = 10;
     let mut server = Server::start(Kind::Redis);
-    let cooldown = Duration::from_millis(500);
+    let cooldown = Duration::from_secs(30);
+    let timeout = Duration::from_millis(300);
     let config = remote_config(&server, "killed")
-        .timeout(Duration::from_millis(300))
+        .timeout(timeout)
         .expect("timeout")
         .cooldown(cooldown);
+    let clock = Arc::new(ManualClock::new());
+    let on_clock = |dir: &tempfile::TempDir| {
+        CacheBuilder::new(dir.path().join("cache"))
+            .namespace("remote-facade")
+            .without_worker()
+            .remote(RemoteSettings::new(config.clone()))
+            .remote_clock(clock.clone())
+            .build()
+            .expect("cache with a remote tier")
+    };
     let (da, db) = (
         tempfile::tempdir().expect("dir"),
         tempfile::tempdir().expect("dir"),
     );
-    let a = machine(&da, RemoteSettings::new(config.clone()));
-    let b = machine(&db, RemoteSettings::new(config));
+    let (a, b) = (on_clock(&da), on_clock(&db));
     let shared = a.key("shared");
     assert!(a.put(&shared, b"before the kill"));
 
     server.kill();
-    let start = Instant::now();
     let mut slowest = Duration::ZERO;
     let mut rounds = 0u64;
-    while start.elapsed() < cooldown * 4 {
-        let t = Instant::now();
-        assert_eq!(b.get(&shared), None, "the remote is gone: a miss");
-        slowest = slowest.max(t.elapsed());
-        let local = b.key(format!("local {rounds}"));
-        assert!(b.put(&local, b"kept locally"), "puts succeed locally");
-        assert_eq!(b.get(&local).as_deref(), Some(&b"kept locally"[..]));
-        rounds += 1;
+    for _ in 0..COOLDOWNS {
+        for _ in 0..ROUNDS_PER_COOLDOWN {
+            let t = Instant::now();
+            assert_eq!(b.get(&shared), None, "the remote is gone: a miss");
+            slowest = slowest.max(t.elapsed());
+            let local = b.key(format!("local {rounds}"));
+            assert!(b.put(&local, b"kept locally"), "puts succeed locally");
+            assert_eq!(b.get(&local).as_deref(), Some(&b"kept locally"[..]));
+            rounds += 1;
+        }
+        clock.advance(cooldown);
     }
     let r = b.remote().expect("tier").remote_stats();
     eprintln!(
-        "redis down for {:?}: {rounds} rounds of get+put+get, slowest miss {slowest:?}, \
-         {} failed remote operations ({} timeouts), {} bypassed, {} breaker trips \
-         (cool-down {cooldown:?})",
-        start.elapsed(),
+        "redis down for {COOLDOWNS} cool-downs: {rounds} rounds of get+put+get, slowest miss \
+         {slowest:?}, {} failed remote operations ({} timeouts), {} bypassed, {} breaker trips",
         r.get_failures + r.put_failures,
         r.timeouts,
         r.bypassed,
         r.breaker_trips
     );
-    assert!(
-        r.get_failures + r.put_failures <= r.breaker_trips + 1,
-        "{r:?}"
+    assert_eq!(
+        (r.get_failures + r.put_failures, r.breaker_trips),
+        (COOLDOWNS, COOLDOWNS),
+        "one failure per cool-down: {r:?}"
     );
-    assert!(r.breaker_trips <= 5, "{r:?}");
     assert!(r.bypassed >= rounds, "{r:?}");
+    assert!(
+        slowest < timeout + Duration::from_millis(500),
+        "{slowest:?}"
+    );
     assert_eq!(b.stats().errors, 0, "remote failures are not cache errors");
 
     server.restart();
     let again = a.key("after the restart");
-    std::thread::sleep(cooldown);
-    let back = (0..50).any(|_| {
-        std::thread::sleep(Duration::from_millis(50));
-        a.put(&again, b"after") && a.remote().is_some_and(|t| !t.is_bypassed())
-    });
+    // A reconnection may take a probe or two; each failed probe costs a cool-down.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut back = false;
+    while !back && Instant::now() < deadline {
+        clock.advance(cooldown);
+        back = a.put(&again, b"after") && a.remote().is_some_and(|t| !t.is_bypassed());
+    }
     assert!(back, "A writes to the restarted server");
     // Redis lost its data with the restart; the new entry reaches B through it.
-    let deadline = Instant::now() + Duration::from_secs(5);
     while b.get(&again).is_none() {
         assert!(
             Instant::now() < deadline,
             "B reads from the restarted server"
         );
-        std::thread::sleep(Duration::from_millis(50));
+        clock.advance(cooldown);
     }
     assert_eq!(b.get(&again).as_deref(), Some(&b"after"[..]));
 }
