@@ -74,15 +74,15 @@ fn remote(server: &Server) -> RemoteStore {
     let config = match server.kind() {
         // moto checks no signature, but refuses anonymous requests to a private bucket.
         Kind::S3 => config
-            .endpoint(&server.endpoint())
+            .with_endpoint(&server.endpoint())
             .expect("an S3 endpoint")
-            .credentials(Credentials::new("hoard-test", "hoard-test")),
-        _ => config.prefix(&prefix).expect("a remote prefix"),
+            .with_credentials(Credentials::new("hoard-test", "hoard-test")),
+        _ => config.with_prefix(&prefix).expect("a remote prefix"),
     };
     let config = config
-        .timeout(Duration::from_secs(10))
+        .with_timeout(Duration::from_secs(10))
         .expect("a remote timeout")
-        .failure_threshold(u32::MAX)
+        .with_failure_threshold(u32::MAX)
         .expect("a failure threshold");
     RemoteStore::open(config).expect("opening the remote store")
 }
@@ -168,7 +168,7 @@ fn remote_group(c: &mut Criterion, kind: Kind, name: &str) -> u64 {
         // memcached keeps items up to 1 MiB (`-I 1m`, key and item header included), so a
         // 1 MiB payload's frame is over `MEMCACHED_DEFAULT_MAX_ITEM` and its put would be
         // skipped: that size is not measured there (the table shows `-`).
-        if f.len() as u64 > store.config().item_size_limit() {
+        if f.len() as u64 > store.config().max_item_size() {
             continue;
         }
         let digest = *key.digest();

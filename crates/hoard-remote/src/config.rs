@@ -82,7 +82,7 @@ impl fmt::Display for Backend {
 /// |---|---|---|
 /// | `redis://host[:port][/db]` | Redis | `rediss://` for TLS; port 6379, database 0 by default |
 /// | `memcached://host[:port]` | memcached | port 11211 by default |
-/// | `s3://bucket[/prefix]` | S3 | set [`endpoint`](Self::endpoint) for a non-AWS server and [`region`](Self::region) |
+/// | `s3://bucket[/prefix]` | S3 | set [`with_endpoint`](Self::with_endpoint) for a non-AWS server and [`with_region`](Self::with_region) |
 ///
 /// Credentials never come from the URL or a config file (a URL with a user or password is
 /// refused): Redis and memcached read [`USERNAME_ENV`] and [`PASSWORD_ENV`]; S3 reads
@@ -201,7 +201,7 @@ impl RemoteConfig {
     /// The key prefix of a Redis or memcached remote (default [`DEFAULT_PREFIX`]): segments
     /// of `[A-Za-z0-9._-]` separated by `/`, at most [`PREFIX_MAX_LEN`] bytes. An S3 remote
     /// takes its prefix from the URL's path instead, and refuses this setting.
-    pub fn prefix(mut self, prefix: &str) -> Result<Self> {
+    pub fn with_prefix(mut self, prefix: &str) -> Result<Self> {
         let prefix = prefix.trim_matches('/');
         let bad = |why: String| {
             Error::new(
@@ -221,7 +221,7 @@ impl RemoteConfig {
 
     /// The S3 server to talk to (`http://127.0.0.1:9000`, say); AWS's regional endpoint
     /// when unset. Refused for other backends, whose URL names the server.
-    pub fn endpoint(mut self, endpoint: &str) -> Result<Self> {
+    pub fn with_endpoint(mut self, endpoint: &str) -> Result<Self> {
         if self.backend != Backend::S3 {
             return Err(Error::new(
                 ErrorKind::Config,
@@ -254,7 +254,7 @@ impl RemoteConfig {
 
     /// The S3 region (default `us-east-1`, which S3-compatible servers accept). Refused for
     /// other backends.
-    pub fn region(mut self, region: &str) -> Result<Self> {
+    pub fn with_region(mut self, region: &str) -> Result<Self> {
         let ok = !region.is_empty()
             && region.len() <= 64
             && region
@@ -274,7 +274,7 @@ impl RemoteConfig {
     }
 
     /// The per-operation timeout (default [`DEFAULT_TIMEOUT`]); at least 1 ms.
-    pub fn timeout(mut self, timeout: Duration) -> Result<Self> {
+    pub fn with_timeout(mut self, timeout: Duration) -> Result<Self> {
         if timeout < Duration::from_millis(1) {
             return Err(Error::new(
                 ErrorKind::Config,
@@ -288,14 +288,14 @@ impl RemoteConfig {
     /// How long the circuit breaker bypasses the remote after it tripped (default
     /// [`DEFAULT_COOLDOWN`]); zero turns the breaker off.
     #[must_use]
-    pub fn cooldown(mut self, cooldown: Duration) -> Self {
+    pub fn with_cooldown(mut self, cooldown: Duration) -> Self {
         self.cooldown = cooldown;
         self
     }
 
     /// Consecutive failures (errors or timeouts) that trip the breaker (default 1: a dead
     /// remote costs one timeout per cool-down). At least 1.
-    pub fn failure_threshold(mut self, failures: u32) -> Result<Self> {
+    pub fn with_failure_threshold(mut self, failures: u32) -> Result<Self> {
         if failures == 0 {
             return Err(Error::new(
                 ErrorKind::Config,
@@ -309,7 +309,7 @@ impl RemoteConfig {
     /// The largest frame sent to the remote (default [`Backend::default_max_item_size`]);
     /// a larger one is skipped and counted, never chunked. Raise it for a memcached started
     /// with a larger `-I`.
-    pub fn max_item_size(mut self, bytes: u64) -> Result<Self> {
+    pub fn with_max_item_size(mut self, bytes: u64) -> Result<Self> {
         if bytes == 0 {
             return Err(Error::new(
                 ErrorKind::Config,
@@ -323,13 +323,13 @@ impl RemoteConfig {
     /// Credentials given by the program, instead of the environment's (a secret store, a
     /// test server). They are never shown by `Debug`.
     #[must_use]
-    pub fn credentials(mut self, credentials: Credentials) -> Self {
+    pub fn with_credentials(mut self, credentials: Credentials) -> Self {
         self.credentials = Some(credentials);
         self
     }
 
-    /// The credentials given with [`credentials`](Self::credentials), if any.
-    pub fn given_credentials(&self) -> Option<&Credentials> {
+    /// The credentials given with [`with_credentials`](Self::with_credentials), if any.
+    pub fn credentials(&self) -> Option<&Credentials> {
         self.credentials.as_ref()
     }
 
@@ -344,37 +344,37 @@ impl RemoteConfig {
     }
 
     /// The key prefix (for S3, the URL's path or [`DEFAULT_PREFIX`]).
-    pub fn key_prefix(&self) -> &str {
+    pub fn prefix(&self) -> &str {
         &self.prefix
     }
 
     /// The S3 endpoint, if set.
-    pub fn endpoint_url(&self) -> Option<&str> {
+    pub fn endpoint(&self) -> Option<&str> {
         self.endpoint.as_deref()
     }
 
     /// The S3 region, if set.
-    pub fn region_name(&self) -> Option<&str> {
+    pub fn region(&self) -> Option<&str> {
         self.region.as_deref()
     }
 
     /// The per-operation timeout.
-    pub fn operation_timeout(&self) -> Duration {
+    pub fn timeout(&self) -> Duration {
         self.timeout
     }
 
     /// The circuit breaker's cool-down.
-    pub fn breaker_cooldown(&self) -> Duration {
+    pub fn cooldown(&self) -> Duration {
         self.cooldown
     }
 
     /// Consecutive failures that trip the breaker.
-    pub fn breaker_threshold(&self) -> u32 {
+    pub fn failure_threshold(&self) -> u32 {
         self.failure_threshold
     }
 
     /// The largest frame sent to the remote.
-    pub fn item_size_limit(&self) -> u64 {
+    pub fn max_item_size(&self) -> u64 {
         self.max_item_size
     }
 
@@ -414,7 +414,7 @@ fn redact(url: &str) -> String {
     }
 }
 
-/// A user (or access key id) and a secret, for [`RemoteConfig::credentials`]. `Debug`
+/// A user (or access key id) and a secret, for [`RemoteConfig::with_credentials`]. `Debug`
 /// shows neither.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
@@ -470,25 +470,25 @@ mod tests {
             (r.backend(), r.host(), r.port(), r.redis_db()),
             (Backend::Redis, "127.0.0.1", Some(6390), 3)
         );
-        assert_eq!(r.key_prefix(), DEFAULT_PREFIX);
+        assert_eq!(r.prefix(), DEFAULT_PREFIX);
         let m = RemoteConfig::parse("memcached://cache.local").expect("a valid remote setting");
         assert_eq!((m.backend(), m.port()), (Backend::Memcached, None));
-        assert_eq!(m.item_size_limit(), MEMCACHED_DEFAULT_MAX_ITEM);
+        assert_eq!(m.max_item_size(), MEMCACHED_DEFAULT_MAX_ITEM);
         let s = RemoteConfig::parse("s3://builds/ci/hoard")
             .expect("a valid remote setting")
-            .endpoint("http://127.0.0.1:9000")
+            .with_endpoint("http://127.0.0.1:9000")
             .expect("a valid remote setting")
-            .region("eu-west-1")
+            .with_region("eu-west-1")
             .expect("a valid remote setting");
         assert_eq!(
-            (s.backend(), s.host(), s.key_prefix()),
+            (s.backend(), s.host(), s.prefix()),
             (Backend::S3, "builds", "ci/hoard")
         );
-        assert_eq!(s.endpoint_url(), Some("http://127.0.0.1:9000"));
+        assert_eq!(s.endpoint(), Some("http://127.0.0.1:9000"));
         assert_eq!(
             RemoteConfig::parse("s3://builds")
                 .expect("a valid remote setting")
-                .key_prefix(),
+                .prefix(),
             DEFAULT_PREFIX
         );
     }
@@ -513,25 +513,25 @@ mod tests {
             assert!(e.message().contains(&redact(url)), "{url}: {e}");
         }
         let redis = RemoteConfig::parse("redis://h").expect("a valid remote setting");
-        assert!(redis.clone().endpoint("http://x").is_err());
-        assert!(redis.clone().region("eu-west-1").is_err());
-        assert!(redis.clone().prefix("a/../b").is_err());
-        assert!(redis.clone().prefix(&"x".repeat(65)).is_err());
+        assert!(redis.clone().with_endpoint("http://x").is_err());
+        assert!(redis.clone().with_region("eu-west-1").is_err());
+        assert!(redis.clone().with_prefix("a/../b").is_err());
+        assert!(redis.clone().with_prefix(&"x".repeat(65)).is_err());
         assert_eq!(
             redis
                 .clone()
-                .prefix("/team/a/")
+                .with_prefix("/team/a/")
                 .expect("a valid remote setting")
-                .key_prefix(),
+                .prefix(),
             "team/a"
         );
-        assert!(redis.clone().timeout(Duration::ZERO).is_err());
-        assert!(redis.clone().failure_threshold(0).is_err());
-        assert!(redis.max_item_size(0).is_err());
+        assert!(redis.clone().with_timeout(Duration::ZERO).is_err());
+        assert!(redis.clone().with_failure_threshold(0).is_err());
+        assert!(redis.with_max_item_size(0).is_err());
         let s3 = RemoteConfig::parse("s3://b").expect("a valid remote setting");
-        assert!(s3.clone().prefix("x").is_err());
-        assert!(s3.clone().endpoint("ftp://x").is_err());
-        assert!(s3.endpoint("http://u:p@x").is_err());
+        assert!(s3.clone().with_prefix("x").is_err());
+        assert!(s3.clone().with_endpoint("ftp://x").is_err());
+        assert!(s3.with_endpoint("http://u:p@x").is_err());
     }
 
     #[test]
@@ -547,7 +547,7 @@ mod tests {
         }
         let c = RemoteConfig::parse("redis://h:1/2")
             .expect("a valid remote setting")
-            .credentials(Credentials::new("me", "hunter2"));
+            .with_credentials(Credentials::new("me", "hunter2"));
         let dbg = format!("{c:?}");
         assert!(
             dbg.contains("redis://h:1/2") && !dbg.contains("hunter2"),
