@@ -74,15 +74,15 @@ fn remote(server: &Server) -> RemoteStore {
     let config = match server.kind() {
         // moto checks no signature, but refuses anonymous requests to a private bucket.
         Kind::S3 => config
-            .with_endpoint(&server.endpoint())
+            .endpoint(&server.endpoint())
             .expect("an S3 endpoint")
-            .with_credentials(Credentials::new("hoard-test", "hoard-test")),
-        _ => config.with_prefix(&prefix).expect("a remote prefix"),
+            .credentials(Credentials::new("hoard-test", "hoard-test")),
+        _ => config.prefix(&prefix).expect("a remote prefix"),
     };
     let config = config
-        .with_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(10))
         .expect("a remote timeout")
-        .with_failure_threshold(u32::MAX)
+        .failure_threshold(u32::MAX)
         .expect("a failure threshold");
     RemoteStore::open(config).expect("opening the remote store")
 }
@@ -168,7 +168,7 @@ fn remote_group(c: &mut Criterion, kind: Kind, name: &str) -> u64 {
         // memcached keeps items up to 1 MiB (`-I 1m`, key and item header included), so a
         // 1 MiB payload's frame is over `MEMCACHED_DEFAULT_MAX_ITEM` and its put would be
         // skipped: that size is not measured there (the table shows `-`).
-        if f.len() as u64 > store.config().max_item_size() {
+        if f.len() as u64 > store.config().get_max_item_size() {
             continue;
         }
         let digest = *key.digest();

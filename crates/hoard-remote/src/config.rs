@@ -82,7 +82,13 @@ impl fmt::Display for Backend {
 /// |---|---|---|
 /// | `redis://host[:port][/db]` | Redis | `rediss://` for TLS; port 6379, database 0 by default |
 /// | `memcached://host[:port]` | memcached | port 11211 by default |
-/// | `s3://bucket[/prefix]` | S3 | set [`with_endpoint`](Self::with_endpoint) for a non-AWS server and [`with_region`](Self::with_region) |
+/// | `s3://bucket[/prefix]` | S3 | set [`endpoint`](Self::endpoint) for a non-AWS server and [`region`](Self::region) |
+///
+/// Each setting has one name (its `[cache.remote]` key's, `-` spelled `_`, where it has a
+/// key), used as [`std::process::Command`] uses `arg` and `get_args`: the setter is the name
+/// (`timeout(d)`), the getter is `get_` and the name (`get_timeout()`). The setters' names are
+/// those of every release; the getters' older names (`operation_timeout`, `key_prefix`, ...)
+/// still work, deprecated.
 ///
 /// Credentials never come from the URL or a config file (a URL with a user or password is
 /// refused): Redis and memcached read [`USERNAME_ENV`] and [`PASSWORD_ENV`]; S3 reads
@@ -201,7 +207,7 @@ impl RemoteConfig {
     /// The key prefix of a Redis or memcached remote (default [`DEFAULT_PREFIX`]): segments
     /// of `[A-Za-z0-9._-]` separated by `/`, at most [`PREFIX_MAX_LEN`] bytes. An S3 remote
     /// takes its prefix from the URL's path instead, and refuses this setting.
-    pub fn with_prefix(mut self, prefix: &str) -> Result<Self> {
+    pub fn prefix(mut self, prefix: &str) -> Result<Self> {
         let prefix = prefix.trim_matches('/');
         let bad = |why: String| {
             Error::new(
@@ -221,7 +227,7 @@ impl RemoteConfig {
 
     /// The S3 server to talk to (`http://127.0.0.1:9000`, say); AWS's regional endpoint
     /// when unset. Refused for other backends, whose URL names the server.
-    pub fn with_endpoint(mut self, endpoint: &str) -> Result<Self> {
+    pub fn endpoint(mut self, endpoint: &str) -> Result<Self> {
         if self.backend != Backend::S3 {
             return Err(Error::new(
                 ErrorKind::Config,
@@ -254,7 +260,7 @@ impl RemoteConfig {
 
     /// The S3 region (default `us-east-1`, which S3-compatible servers accept). Refused for
     /// other backends.
-    pub fn with_region(mut self, region: &str) -> Result<Self> {
+    pub fn region(mut self, region: &str) -> Result<Self> {
         let ok = !region.is_empty()
             && region.len() <= 64
             && region
@@ -274,7 +280,7 @@ impl RemoteConfig {
     }
 
     /// The per-operation timeout (default [`DEFAULT_TIMEOUT`]); at least 1 ms.
-    pub fn with_timeout(mut self, timeout: Duration) -> Result<Self> {
+    pub fn timeout(mut self, timeout: Duration) -> Result<Self> {
         if timeout < Duration::from_millis(1) {
             return Err(Error::new(
                 ErrorKind::Config,
@@ -288,14 +294,14 @@ impl RemoteConfig {
     /// How long the circuit breaker bypasses the remote after it tripped (default
     /// [`DEFAULT_COOLDOWN`]); zero turns the breaker off.
     #[must_use]
-    pub fn with_cooldown(mut self, cooldown: Duration) -> Self {
+    pub fn cooldown(mut self, cooldown: Duration) -> Self {
         self.cooldown = cooldown;
         self
     }
 
     /// Consecutive failures (errors or timeouts) that trip the breaker (default 1: a dead
     /// remote costs one timeout per cool-down). At least 1.
-    pub fn with_failure_threshold(mut self, failures: u32) -> Result<Self> {
+    pub fn failure_threshold(mut self, failures: u32) -> Result<Self> {
         if failures == 0 {
             return Err(Error::new(
                 ErrorKind::Config,
@@ -309,7 +315,7 @@ impl RemoteConfig {
     /// The largest frame sent to the remote (default [`Backend::default_max_item_size`]);
     /// a larger one is skipped and counted, never chunked. Raise it for a memcached started
     /// with a larger `-I`.
-    pub fn with_max_item_size(mut self, bytes: u64) -> Result<Self> {
+    pub fn max_item_size(mut self, bytes: u64) -> Result<Self> {
         if bytes == 0 {
             return Err(Error::new(
                 ErrorKind::Config,
@@ -323,13 +329,13 @@ impl RemoteConfig {
     /// Credentials given by the program, instead of the environment's (a secret store, a
     /// test server). They are never shown by `Debug`.
     #[must_use]
-    pub fn with_credentials(mut self, credentials: Credentials) -> Self {
+    pub fn credentials(mut self, credentials: Credentials) -> Self {
         self.credentials = Some(credentials);
         self
     }
 
-    /// The credentials given with [`with_credentials`](Self::with_credentials), if any.
-    pub fn credentials(&self) -> Option<&Credentials> {
+    /// The credentials given with [`credentials`](Self::credentials), if any.
+    pub fn get_credentials(&self) -> Option<&Credentials> {
         self.credentials.as_ref()
     }
 
@@ -343,39 +349,89 @@ impl RemoteConfig {
         self.backend
     }
 
-    /// The key prefix (for S3, the URL's path or [`DEFAULT_PREFIX`]).
-    pub fn prefix(&self) -> &str {
+    /// The key prefix set with [`prefix`](Self::prefix) (for S3, the URL's path or
+    /// [`DEFAULT_PREFIX`]).
+    pub fn get_prefix(&self) -> &str {
         &self.prefix
     }
 
-    /// The S3 endpoint, if set.
-    pub fn endpoint(&self) -> Option<&str> {
+    /// The S3 endpoint set with [`endpoint`](Self::endpoint), if any.
+    pub fn get_endpoint(&self) -> Option<&str> {
         self.endpoint.as_deref()
     }
 
-    /// The S3 region, if set.
-    pub fn region(&self) -> Option<&str> {
+    /// The S3 region set with [`region`](Self::region), if any.
+    pub fn get_region(&self) -> Option<&str> {
         self.region.as_deref()
     }
 
-    /// The per-operation timeout.
-    pub fn timeout(&self) -> Duration {
+    /// The per-operation timeout (see [`timeout`](Self::timeout)).
+    pub fn get_timeout(&self) -> Duration {
         self.timeout
     }
 
-    /// The circuit breaker's cool-down.
-    pub fn cooldown(&self) -> Duration {
+    /// The circuit breaker's cool-down (see [`cooldown`](Self::cooldown)).
+    pub fn get_cooldown(&self) -> Duration {
         self.cooldown
     }
 
-    /// Consecutive failures that trip the breaker.
-    pub fn failure_threshold(&self) -> u32 {
+    /// Consecutive failures that trip the breaker (see
+    /// [`failure_threshold`](Self::failure_threshold)).
+    pub fn get_failure_threshold(&self) -> u32 {
         self.failure_threshold
     }
 
-    /// The largest frame sent to the remote.
-    pub fn max_item_size(&self) -> u64 {
+    /// The largest frame sent to the remote (see [`max_item_size`](Self::max_item_size)).
+    pub fn get_max_item_size(&self) -> u64 {
         self.max_item_size
+    }
+
+    /// The former name of [`get_credentials`](Self::get_credentials).
+    #[deprecated(since = "0.2.0", note = "use get_credentials")]
+    pub fn given_credentials(&self) -> Option<&Credentials> {
+        self.get_credentials()
+    }
+
+    /// The former name of [`get_prefix`](Self::get_prefix).
+    #[deprecated(since = "0.2.0", note = "use get_prefix")]
+    pub fn key_prefix(&self) -> &str {
+        self.get_prefix()
+    }
+
+    /// The former name of [`get_endpoint`](Self::get_endpoint).
+    #[deprecated(since = "0.2.0", note = "use get_endpoint")]
+    pub fn endpoint_url(&self) -> Option<&str> {
+        self.get_endpoint()
+    }
+
+    /// The former name of [`get_region`](Self::get_region).
+    #[deprecated(since = "0.2.0", note = "use get_region")]
+    pub fn region_name(&self) -> Option<&str> {
+        self.get_region()
+    }
+
+    /// The former name of [`get_timeout`](Self::get_timeout).
+    #[deprecated(since = "0.2.0", note = "use get_timeout")]
+    pub fn operation_timeout(&self) -> Duration {
+        self.get_timeout()
+    }
+
+    /// The former name of [`get_cooldown`](Self::get_cooldown).
+    #[deprecated(since = "0.2.0", note = "use get_cooldown")]
+    pub fn breaker_cooldown(&self) -> Duration {
+        self.get_cooldown()
+    }
+
+    /// The former name of [`get_failure_threshold`](Self::get_failure_threshold).
+    #[deprecated(since = "0.2.0", note = "use get_failure_threshold")]
+    pub fn breaker_threshold(&self) -> u32 {
+        self.get_failure_threshold()
+    }
+
+    /// The former name of [`get_max_item_size`](Self::get_max_item_size).
+    #[deprecated(since = "0.2.0", note = "use get_max_item_size")]
+    pub fn item_size_limit(&self) -> u64 {
+        self.get_max_item_size()
     }
 
     /// The host (or S3 bucket) the URL names.
@@ -414,7 +470,7 @@ fn redact(url: &str) -> String {
     }
 }
 
-/// A user (or access key id) and a secret, for [`RemoteConfig::with_credentials`]. `Debug`
+/// A user (or access key id) and a secret, for [`RemoteConfig::credentials`]. `Debug`
 /// shows neither.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
@@ -470,25 +526,25 @@ mod tests {
             (r.backend(), r.host(), r.port(), r.redis_db()),
             (Backend::Redis, "127.0.0.1", Some(6390), 3)
         );
-        assert_eq!(r.prefix(), DEFAULT_PREFIX);
+        assert_eq!(r.get_prefix(), DEFAULT_PREFIX);
         let m = RemoteConfig::parse("memcached://cache.local").expect("a valid remote setting");
         assert_eq!((m.backend(), m.port()), (Backend::Memcached, None));
-        assert_eq!(m.max_item_size(), MEMCACHED_DEFAULT_MAX_ITEM);
+        assert_eq!(m.get_max_item_size(), MEMCACHED_DEFAULT_MAX_ITEM);
         let s = RemoteConfig::parse("s3://builds/ci/hoard")
             .expect("a valid remote setting")
-            .with_endpoint("http://127.0.0.1:9000")
+            .endpoint("http://127.0.0.1:9000")
             .expect("a valid remote setting")
-            .with_region("eu-west-1")
+            .region("eu-west-1")
             .expect("a valid remote setting");
         assert_eq!(
-            (s.backend(), s.host(), s.prefix()),
+            (s.backend(), s.host(), s.get_prefix()),
             (Backend::S3, "builds", "ci/hoard")
         );
-        assert_eq!(s.endpoint(), Some("http://127.0.0.1:9000"));
+        assert_eq!(s.get_endpoint(), Some("http://127.0.0.1:9000"));
         assert_eq!(
             RemoteConfig::parse("s3://builds")
                 .expect("a valid remote setting")
-                .prefix(),
+                .get_prefix(),
             DEFAULT_PREFIX
         );
     }
@@ -513,25 +569,57 @@ mod tests {
             assert!(e.message().contains(&redact(url)), "{url}: {e}");
         }
         let redis = RemoteConfig::parse("redis://h").expect("a valid remote setting");
-        assert!(redis.clone().with_endpoint("http://x").is_err());
-        assert!(redis.clone().with_region("eu-west-1").is_err());
-        assert!(redis.clone().with_prefix("a/../b").is_err());
-        assert!(redis.clone().with_prefix(&"x".repeat(65)).is_err());
+        assert!(redis.clone().endpoint("http://x").is_err());
+        assert!(redis.clone().region("eu-west-1").is_err());
+        assert!(redis.clone().prefix("a/../b").is_err());
+        assert!(redis.clone().prefix(&"x".repeat(65)).is_err());
         assert_eq!(
             redis
                 .clone()
-                .with_prefix("/team/a/")
+                .prefix("/team/a/")
                 .expect("a valid remote setting")
-                .prefix(),
+                .get_prefix(),
             "team/a"
         );
-        assert!(redis.clone().with_timeout(Duration::ZERO).is_err());
-        assert!(redis.clone().with_failure_threshold(0).is_err());
-        assert!(redis.with_max_item_size(0).is_err());
+        assert!(redis.clone().timeout(Duration::ZERO).is_err());
+        assert!(redis.clone().failure_threshold(0).is_err());
+        assert!(redis.max_item_size(0).is_err());
         let s3 = RemoteConfig::parse("s3://b").expect("a valid remote setting");
-        assert!(s3.clone().with_prefix("x").is_err());
-        assert!(s3.clone().with_endpoint("ftp://x").is_err());
-        assert!(s3.with_endpoint("http://u:p@x").is_err());
+        assert!(s3.clone().prefix("x").is_err());
+        assert!(s3.clone().endpoint("ftp://x").is_err());
+        assert!(s3.endpoint("http://u:p@x").is_err());
+    }
+
+    #[test]
+    #[expect(
+        deprecated,
+        reason = "the getters' released names must keep answering like get_<name>"
+    )]
+    fn the_old_getter_names_forward_to_the_get_names() {
+        let s = RemoteConfig::parse("s3://b/p")
+            .and_then(|c| c.endpoint("http://127.0.0.1:9000"))
+            .and_then(|c| c.region("eu-west-1"))
+            .and_then(|c| c.timeout(Duration::from_millis(250)))
+            .and_then(|c| c.failure_threshold(3))
+            .and_then(|c| c.max_item_size(4096))
+            .expect("a valid remote setting")
+            .cooldown(Duration::from_secs(7))
+            .credentials(Credentials::new("id", "secret"));
+        assert_eq!(s.key_prefix(), "p");
+        assert_eq!(s.endpoint_url(), Some("http://127.0.0.1:9000"));
+        assert_eq!(s.region_name(), Some("eu-west-1"));
+        assert_eq!(s.operation_timeout(), Duration::from_millis(250));
+        assert_eq!(s.breaker_cooldown(), Duration::from_secs(7));
+        assert_eq!(s.breaker_threshold(), 3);
+        assert_eq!(s.item_size_limit(), 4096);
+        assert_eq!(
+            s.given_credentials(),
+            Some(&Credentials::new("id", "secret"))
+        );
+        assert_eq!(
+            (s.get_prefix(), s.get_endpoint(), s.get_region()),
+            (s.key_prefix(), s.endpoint_url(), s.region_name())
+        );
     }
 
     #[test]
@@ -547,7 +635,7 @@ mod tests {
         }
         let c = RemoteConfig::parse("redis://h:1/2")
             .expect("a valid remote setting")
-            .with_credentials(Credentials::new("me", "hunter2"));
+            .credentials(Credentials::new("me", "hunter2"));
         let dbg = format!("{c:?}");
         assert!(
             dbg.contains("redis://h:1/2") && !dbg.contains("hunter2"),

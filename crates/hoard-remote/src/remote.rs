@@ -26,7 +26,7 @@ use crate::stats::{RemoteCounters, RemoteStats};
 ///   per-prefix request rates want.
 /// - **Frames as they are.** The store moves the bytes hoard framed; whoever reads them
 ///   verifies them, so a value damaged or swapped in the remote is a miss, never served.
-/// - **Sizes.** A frame larger than [`RemoteConfig::with_max_item_size`] (memcached's default item
+/// - **Sizes.** A frame larger than [`RemoteConfig::max_item_size`] (memcached's default item
 ///   limit is 1 MiB) is not sent: the put fails with [`ErrorKind::TooLarge`] and is counted
 ///   in [`RemoteStats::skipped_too_large`]. Large artifacts are not chunked: a chunked value
 ///   is several keys that the backend evicts independently and that concurrent writers can
@@ -34,11 +34,11 @@ use crate::stats::{RemoteCounters, RemoteStats};
 ///   by its limit: on S3 with a ranged read; Redis and memcached return whole values (at
 ///   most their own item limit), which are refused with [`ErrorKind::TooLarge`] when over
 ///   the limit.
-/// - **Failures.** Each operation has a timeout ([`RemoteConfig::with_timeout`]). An error or a
+/// - **Failures.** Each operation has a timeout ([`RemoteConfig::timeout`]). An error or a
 ///   timeout is returned as an [`ErrorKind::Io`] error (the facade turns it into a counted
 ///   miss) and counts towards the circuit breaker: after
-///   [`RemoteConfig::with_failure_threshold`] consecutive failures, operations fail at once for
-///   [`RemoteConfig::with_cooldown`], then a single probe decides whether the remote is back. A
+///   [`RemoteConfig::failure_threshold`] consecutive failures, operations fail at once for
+///   [`RemoteConfig::cooldown`], then a single probe decides whether the remote is back. A
 ///   dead remote therefore costs one timeout per cool-down.
 /// - **Listing.** S3 lists (under the prefix); Redis and memcached cannot, and `list`
 ///   returns [`ErrorKind::NotSupportedByStore`].
@@ -57,7 +57,7 @@ impl fmt::Debug for RemoteStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RemoteStore")
             .field("url", &self.config.url())
-            .field("prefix", &self.config.prefix())
+            .field("prefix", &self.config.get_prefix())
             .field("breaker_open", &self.breaker.is_open())
             .finish_non_exhaustive()
     }
@@ -90,7 +90,7 @@ impl RemoteStore {
                 .with_source(e)
             })?;
         Ok(Self {
-            breaker: Breaker::new(config.failure_threshold(), config.cooldown()),
+            breaker: Breaker::new(config.get_failure_threshold(), config.get_cooldown()),
             config,
             op,
             runtime: Some(runtime),
@@ -125,13 +125,13 @@ impl RemoteStore {
         match self.config.backend() {
             Backend::S3 => format!(
                 "{}/{}/{}/{}",
-                self.config.prefix(),
+                self.config.get_prefix(),
                 ns.as_str(),
                 &hex[..2],
                 hex
             ),
             Backend::Redis | Backend::Memcached => {
-                format!("{}/{}/{}", self.config.prefix(), ns.as_str(), hex)
+                format!("{}/{}/{}", self.config.get_prefix(), ns.as_str(), hex)
             }
         }
     }
@@ -147,7 +147,7 @@ impl RemoteStore {
             RemoteCounters::bump(&self.counters.bypassed);
             return Outcome::Bypassed;
         }
-        let timeout = self.config.timeout();
+        let timeout = self.config.get_timeout();
         let timed = async move { tokio::time::timeout(timeout, fut).await.ok() };
         let runtime = self.runtime();
         let result = if tokio::runtime::Handle::try_current().is_ok() {
@@ -197,7 +197,7 @@ impl RemoteStore {
                 format!(
                     "remote {} {what} of {key} timed out after {:?}",
                     self.config.url(),
-                    self.config.timeout()
+                    self.config.get_timeout()
                 )
             }
             Failure::Error(e) => {
@@ -208,7 +208,7 @@ impl RemoteStore {
             RemoteCounters::bump(&self.counters.breaker_trips);
             tracing::warn!(
                 remote = self.config.url(),
-                cooldown = ?self.config.cooldown(),
+                cooldown = ?self.config.get_cooldown(),
                 "remote failing; bypassing it for the cool-down: {message}"
             );
         }
@@ -243,7 +243,7 @@ impl RemoteStore {
     /// Checks that the remote answers: one read of a key that does not exist. Counts like
     /// any other operation (a failure trips the breaker).
     pub fn ping(&self) -> Result<Duration> {
-        let key = format!("{}/.ping", self.config.prefix());
+        let key = format!("{}/.ping", self.config.get_prefix());
         let op = self.op.clone();
         let path = key.clone();
         let start = Instant::now();
@@ -327,7 +327,7 @@ impl Store for RemoteStore {
 
     fn put(&self, ns: &Namespace, digest: &Digest, frame: &[u8]) -> Result<()> {
         let key = self.object_key(ns, digest);
-        let limit = self.config.max_item_size();
+        let limit = self.config.get_max_item_size();
         if frame.len() as u64 > limit {
             RemoteCounters::bump(&self.counters.skipped_too_large);
             return Err(Error::new(
@@ -375,7 +375,7 @@ impl Store for RemoteStore {
                 ),
             ));
         }
-        let prefix = format!("{}/", self.config.prefix());
+        let prefix = format!("{}/", self.config.get_prefix());
         let (op, dir) = (self.op.clone(), prefix.clone());
         let opened = self.run(async move { op.lister_with(&dir).recursive(true).await });
         let mut lister = self.settle("list", &prefix, opened, &self.counters.get_failures)?;
@@ -483,7 +483,7 @@ fn env(name: &str) -> Option<String> {
 /// The program's credentials, else [`USERNAME_ENV`] / [`PASSWORD_ENV`] (a password alone
 /// is Redis's `AUTH password`).
 fn user_and_password(config: &RemoteConfig) -> Option<(String, String)> {
-    if let Some(c) = config.credentials() {
+    if let Some(c) = config.get_credentials() {
         return Some((c.user.clone(), c.secret.clone()));
     }
     env(PASSWORD_ENV).map(|password| (env(USERNAME_ENV).unwrap_or_default(), password))
@@ -518,15 +518,15 @@ fn operator(config: &RemoteConfig) -> Result<Operator> {
             let mut b = services::S3::default()
                 .bucket(config.host())
                 .root("/")
-                .region(config.region().unwrap_or("us-east-1"))
+                .region(config.get_region().unwrap_or("us-east-1"))
                 // Credentials come from the environment only, read here; nothing else.
                 .disable_config_load()
                 .disable_ec2_metadata();
-            if let Some(endpoint) = config.endpoint() {
+            if let Some(endpoint) = config.get_endpoint() {
                 b = b.endpoint(endpoint);
             }
             let given = config
-                .credentials()
+                .get_credentials()
                 .map(|c| (c.user.clone(), c.secret.clone()));
             match given.or_else(|| env("AWS_ACCESS_KEY_ID").zip(env("AWS_SECRET_ACCESS_KEY"))) {
                 Some((id, secret)) => {

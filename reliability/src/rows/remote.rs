@@ -66,10 +66,10 @@ fn value_of(i: u64) -> Vec<u8> {
 
 fn machine(dir: &std::path::Path, server: &Server) -> Result<Cache, String> {
     let config = RemoteConfig::parse(&server.url(""))
-        .and_then(|c| c.with_prefix("reliability"))
-        .and_then(|c| c.with_timeout(TIMEOUT))
+        .and_then(|c| c.prefix("reliability"))
+        .and_then(|c| c.timeout(TIMEOUT))
         .map_err(|e| e.to_string())?
-        .with_cooldown(COOLDOWN);
+        .cooldown(COOLDOWN);
     CacheBuilder::new(dir)
         .namespace("reliability-remote")
         .without_worker()
@@ -171,7 +171,7 @@ fn outage(tier: &Tier) -> Result<RowResult, String> {
 
     // Damaged in Redis behind hoard's back: a flipped bit, a cut, another key's frame.
     let remote = a.remote().ok_or("cache A has no remote tier")?;
-    let prefix = remote.config().prefix().to_owned();
+    let prefix = remote.config().get_prefix().to_owned();
     let mut damaged_wrong = 0u64;
     let ns = a.namespace().as_str().to_owned();
     for (i, (k, v)) in fresh.iter().enumerate().take(3) {

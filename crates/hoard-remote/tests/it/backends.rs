@@ -29,12 +29,12 @@ fn config(server: &Server) -> RemoteConfig {
     let c = match server.kind() {
         // moto checks no signature, but refuses anonymous requests to a private bucket.
         Kind::S3 => c
-            .with_endpoint(&server.endpoint())
+            .endpoint(&server.endpoint())
             .expect("test step")
-            .with_credentials(Credentials::new("hoard-test", "hoard-test")),
-        _ => c.with_prefix(&prefix).expect("test step"),
+            .credentials(Credentials::new("hoard-test", "hoard-test")),
+        _ => c.prefix(&prefix).expect("test step"),
     };
-    c.with_timeout(Duration::from_secs(5)).expect("test step")
+    c.timeout(Duration::from_secs(5)).expect("test step")
 }
 
 fn store(server: &Server) -> RemoteStore {
@@ -87,7 +87,7 @@ fn s3_lists_only_its_own_names_under_its_prefix() {
     let (key, f) = framed(1, 1000);
     s.put(&ns(), key.digest(), &f).expect("test step");
     // Foreign objects beside and under the prefix are not entries.
-    let prefix = s.config().prefix().to_owned();
+    let prefix = s.config().get_prefix().to_owned();
     for junk in [
         format!("{prefix}/remote-test/zz/{}", key.digest().to_hex()),
         format!("{prefix}/remote-test/{}", key.digest().to_hex()),
@@ -337,9 +337,9 @@ fn a_killed_redis_costs_one_failure_per_cooldown_and_comes_back() {
     // A killed server is not refused fast: the client keeps reconnecting until the timeout.
     let remote = RemoteStore::open(
         config(&server)
-            .with_timeout(Duration::from_millis(300))
+            .timeout(Duration::from_millis(300))
             .expect("test step")
-            .with_cooldown(cooldown),
+            .cooldown(cooldown),
     )
     .expect("test step");
     let (key, f) = framed(11, 500);
@@ -401,9 +401,9 @@ fn a_hung_redis_costs_one_timeout_per_cooldown() {
     let cooldown = Duration::from_secs(1);
     let remote = RemoteStore::open(
         config(&server)
-            .with_timeout(timeout)
+            .timeout(timeout)
             .expect("test step")
-            .with_cooldown(cooldown),
+            .cooldown(cooldown),
     )
     .expect("test step");
     let (key, f) = framed(12, 500);

@@ -195,24 +195,24 @@ fn set_key(
         "url" => config,
         "prefix" => {
             let text = keys::string(value, "a key prefix").map_err(fail)?;
-            config.with_prefix(text).map_err(refused)?
+            config.prefix(text).map_err(refused)?
         }
         "endpoint" => {
             let text = keys::string(value, "an http(s) URL").map_err(fail)?;
-            config.with_endpoint(text).map_err(refused)?
+            config.endpoint(text).map_err(refused)?
         }
         "region" => {
             let text = keys::string(value, "a region name").map_err(fail)?;
-            config.with_region(text).map_err(refused)?
+            config.region(text).map_err(refused)?
         }
         "timeout" => {
             let timeout = millis_or_duration(value).map_err(fail)?;
-            config.with_timeout(timeout).map_err(refused)?
+            config.timeout(timeout).map_err(refused)?
         }
-        "cooldown" => config.with_cooldown(keys::duration(value).map_err(fail)?),
+        "cooldown" => config.cooldown(keys::duration(value).map_err(fail)?),
         "max-item-size" => {
             let n = keys::size(value).map_err(fail)?;
-            config.with_max_item_size(n).map_err(refused)?
+            config.max_item_size(n).map_err(refused)?
         }
         "write-policy" => {
             tier.policy = keys::choice(
@@ -306,18 +306,18 @@ pub(crate) fn render(settings: &crate::RemoteSettings) -> String {
     let q = |s: &str| toml::Value::String(s.to_owned()).to_string();
     let mut out = format!("[cache.remote]\nurl = {}\n", q(c.url()));
     if c.backend() != Backend::S3 {
-        out.push_str(&format!("prefix = {}\n", q(c.prefix())));
+        out.push_str(&format!("prefix = {}\n", q(c.get_prefix())));
     }
-    if let Some(endpoint) = c.endpoint() {
+    if let Some(endpoint) = c.get_endpoint() {
         out.push_str(&format!("endpoint = {}\n", q(endpoint)));
     }
-    if let Some(region) = c.region() {
+    if let Some(region) = c.get_region() {
         out.push_str(&format!("region = {}\n", q(region)));
     }
     out.push_str(&format!(
         "timeout = {}\ncooldown = {}\nwrite-policy = {}\n",
-        q(&render_timeout(c.timeout())),
-        q(&super::units::render_duration(c.cooldown())),
+        q(&render_timeout(c.get_timeout())),
+        q(&super::units::render_duration(c.get_cooldown())),
         q(settings.policy.as_str())
     ));
     if let WritePolicy::Back { queue } = settings.policy {
@@ -326,7 +326,7 @@ pub(crate) fn render(settings: &crate::RemoteSettings) -> String {
     out.push_str(&format!(
         "read-only = {}\nmax-item-size = {}\n",
         settings.access == RemoteAccess::ReadOnly,
-        q(&super::units::render_size(c.max_item_size()))
+        q(&super::units::render_size(c.get_max_item_size()))
     ));
     out
 }

@@ -15,10 +15,10 @@ fn remote_config(server: &Server, prefix: &str) -> RemoteConfig {
     let c = RemoteConfig::parse(&server.url(prefix)).expect("server url");
     match server.kind() {
         Kind::S3 => c
-            .with_endpoint(&server.endpoint())
+            .endpoint(&server.endpoint())
             .expect("endpoint")
-            .with_credentials(Credentials::new("hoard-test", "hoard-test")),
-        _ => c.with_prefix(prefix).expect("prefix"),
+            .credentials(Credentials::new("hoard-test", "hoard-test")),
+        _ => c.prefix(prefix).expect("prefix"),
     }
 }
 
@@ -114,9 +114,9 @@ fn a_killed_redis_degrades_to_local_and_comes_back() {
     let mut server = Server::start(Kind::Redis);
     let cooldown = Duration::from_millis(500);
     let config = remote_config(&server, "killed")
-        .with_timeout(Duration::from_millis(300))
+        .timeout(Duration::from_millis(300))
         .expect("timeout")
-        .with_cooldown(cooldown);
+        .cooldown(cooldown);
     let (da, db) = (
         tempfile::tempdir().expect("dir"),
         tempfile::tempdir().expect("dir"),
@@ -242,8 +242,8 @@ fn the_remote_table_parses_renders_and_refuses_clearly() {
                 read-only = true\n";
     let c = CacheConfig::from_toml_str(text, None).expect("valid");
     let r = c.remote.as_ref().expect("remote");
-    assert_eq!(r.config.prefix(), "ci");
-    assert_eq!(r.config.timeout(), Duration::from_millis(500));
+    assert_eq!(r.config.get_prefix(), "ci");
+    assert_eq!(r.config.get_timeout(), Duration::from_millis(500));
     assert_eq!(r.policy, WritePolicy::Back { queue: 64 });
     assert_eq!(r.access, RemoteAccess::ReadOnly);
     let shown = c.remote_toml().expect("rendered");
