@@ -168,7 +168,7 @@ fn remote_group(c: &mut Criterion, kind: Kind, name: &str) -> u64 {
         // memcached keeps items up to 1 MiB (`-I 1m`, key and item header included), so a
         // 1 MiB payload's frame is over `MEMCACHED_DEFAULT_MAX_ITEM` and its put would be
         // skipped: that size is not measured there (the table shows `-`).
-        if f.len() as u64 > store.config().item_size_limit() {
+        if f.len() as u64 > store.config().get_max_item_size() {
             continue;
         }
         let digest = *key.digest();

@@ -84,6 +84,12 @@ impl fmt::Display for Backend {
 /// | `memcached://host[:port]` | memcached | port 11211 by default |
 /// | `s3://bucket[/prefix]` | S3 | set [`endpoint`](Self::endpoint) for a non-AWS server and [`region`](Self::region) |
 ///
+/// Each setting has one name (its `[cache.remote]` key's, `-` spelled `_`, where it has a
+/// key), used as [`std::process::Command`] uses `arg` and `get_args`: the setter is the name
+/// (`timeout(d)`), the getter is `get_` and the name (`get_timeout()`). The setters' names are
+/// those of every release; the getters' older names (`operation_timeout`, `key_prefix`, ...)
+/// still work, deprecated.
+///
 /// Credentials never come from the URL or a config file (a URL with a user or password is
 /// refused): Redis and memcached read [`USERNAME_ENV`] and [`PASSWORD_ENV`]; S3 reads
 /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN` (no profile files,
@@ -329,7 +335,7 @@ impl RemoteConfig {
     }
 
     /// The credentials given with [`credentials`](Self::credentials), if any.
-    pub fn given_credentials(&self) -> Option<&Credentials> {
+    pub fn get_credentials(&self) -> Option<&Credentials> {
         self.credentials.as_ref()
     }
 
@@ -343,39 +349,89 @@ impl RemoteConfig {
         self.backend
     }
 
-    /// The key prefix (for S3, the URL's path or [`DEFAULT_PREFIX`]).
-    pub fn key_prefix(&self) -> &str {
+    /// The key prefix set with [`prefix`](Self::prefix) (for S3, the URL's path or
+    /// [`DEFAULT_PREFIX`]).
+    pub fn get_prefix(&self) -> &str {
         &self.prefix
     }
 
-    /// The S3 endpoint, if set.
-    pub fn endpoint_url(&self) -> Option<&str> {
+    /// The S3 endpoint set with [`endpoint`](Self::endpoint), if any.
+    pub fn get_endpoint(&self) -> Option<&str> {
         self.endpoint.as_deref()
     }
 
-    /// The S3 region, if set.
-    pub fn region_name(&self) -> Option<&str> {
+    /// The S3 region set with [`region`](Self::region), if any.
+    pub fn get_region(&self) -> Option<&str> {
         self.region.as_deref()
     }
 
-    /// The per-operation timeout.
-    pub fn operation_timeout(&self) -> Duration {
+    /// The per-operation timeout (see [`timeout`](Self::timeout)).
+    pub fn get_timeout(&self) -> Duration {
         self.timeout
     }
 
-    /// The circuit breaker's cool-down.
-    pub fn breaker_cooldown(&self) -> Duration {
+    /// The circuit breaker's cool-down (see [`cooldown`](Self::cooldown)).
+    pub fn get_cooldown(&self) -> Duration {
         self.cooldown
     }
 
-    /// Consecutive failures that trip the breaker.
-    pub fn breaker_threshold(&self) -> u32 {
+    /// Consecutive failures that trip the breaker (see
+    /// [`failure_threshold`](Self::failure_threshold)).
+    pub fn get_failure_threshold(&self) -> u32 {
         self.failure_threshold
     }
 
-    /// The largest frame sent to the remote.
-    pub fn item_size_limit(&self) -> u64 {
+    /// The largest frame sent to the remote (see [`max_item_size`](Self::max_item_size)).
+    pub fn get_max_item_size(&self) -> u64 {
         self.max_item_size
+    }
+
+    /// The former name of [`get_credentials`](Self::get_credentials).
+    #[deprecated(since = "0.2.0", note = "use get_credentials")]
+    pub fn given_credentials(&self) -> Option<&Credentials> {
+        self.get_credentials()
+    }
+
+    /// The former name of [`get_prefix`](Self::get_prefix).
+    #[deprecated(since = "0.2.0", note = "use get_prefix")]
+    pub fn key_prefix(&self) -> &str {
+        self.get_prefix()
+    }
+
+    /// The former name of [`get_endpoint`](Self::get_endpoint).
+    #[deprecated(since = "0.2.0", note = "use get_endpoint")]
+    pub fn endpoint_url(&self) -> Option<&str> {
+        self.get_endpoint()
+    }
+
+    /// The former name of [`get_region`](Self::get_region).
+    #[deprecated(since = "0.2.0", note = "use get_region")]
+    pub fn region_name(&self) -> Option<&str> {
+        self.get_region()
+    }
+
+    /// The former name of [`get_timeout`](Self::get_timeout).
+    #[deprecated(since = "0.2.0", note = "use get_timeout")]
+    pub fn operation_timeout(&self) -> Duration {
+        self.get_timeout()
+    }
+
+    /// The former name of [`get_cooldown`](Self::get_cooldown).
+    #[deprecated(since = "0.2.0", note = "use get_cooldown")]
+    pub fn breaker_cooldown(&self) -> Duration {
+        self.get_cooldown()
+    }
+
+    /// The former name of [`get_failure_threshold`](Self::get_failure_threshold).
+    #[deprecated(since = "0.2.0", note = "use get_failure_threshold")]
+    pub fn breaker_threshold(&self) -> u32 {
+        self.get_failure_threshold()
+    }
+
+    /// The former name of [`get_max_item_size`](Self::get_max_item_size).
+    #[deprecated(since = "0.2.0", note = "use get_max_item_size")]
+    pub fn item_size_limit(&self) -> u64 {
+        self.get_max_item_size()
     }
 
     /// The host (or S3 bucket) the URL names.
@@ -470,10 +526,10 @@ mod tests {
             (r.backend(), r.host(), r.port(), r.redis_db()),
             (Backend::Redis, "127.0.0.1", Some(6390), 3)
         );
-        assert_eq!(r.key_prefix(), DEFAULT_PREFIX);
+        assert_eq!(r.get_prefix(), DEFAULT_PREFIX);
         let m = RemoteConfig::parse("memcached://cache.local").expect("a valid remote setting");
         assert_eq!((m.backend(), m.port()), (Backend::Memcached, None));
-        assert_eq!(m.item_size_limit(), MEMCACHED_DEFAULT_MAX_ITEM);
+        assert_eq!(m.get_max_item_size(), MEMCACHED_DEFAULT_MAX_ITEM);
         let s = RemoteConfig::parse("s3://builds/ci/hoard")
             .expect("a valid remote setting")
             .endpoint("http://127.0.0.1:9000")
@@ -481,14 +537,14 @@ mod tests {
             .region("eu-west-1")
             .expect("a valid remote setting");
         assert_eq!(
-            (s.backend(), s.host(), s.key_prefix()),
+            (s.backend(), s.host(), s.get_prefix()),
             (Backend::S3, "builds", "ci/hoard")
         );
-        assert_eq!(s.endpoint_url(), Some("http://127.0.0.1:9000"));
+        assert_eq!(s.get_endpoint(), Some("http://127.0.0.1:9000"));
         assert_eq!(
             RemoteConfig::parse("s3://builds")
                 .expect("a valid remote setting")
-                .key_prefix(),
+                .get_prefix(),
             DEFAULT_PREFIX
         );
     }
@@ -522,7 +578,7 @@ mod tests {
                 .clone()
                 .prefix("/team/a/")
                 .expect("a valid remote setting")
-                .key_prefix(),
+                .get_prefix(),
             "team/a"
         );
         assert!(redis.clone().timeout(Duration::ZERO).is_err());
@@ -532,6 +588,38 @@ mod tests {
         assert!(s3.clone().prefix("x").is_err());
         assert!(s3.clone().endpoint("ftp://x").is_err());
         assert!(s3.endpoint("http://u:p@x").is_err());
+    }
+
+    #[test]
+    #[expect(
+        deprecated,
+        reason = "the getters' released names must keep answering like get_<name>"
+    )]
+    fn the_old_getter_names_forward_to_the_get_names() {
+        let s = RemoteConfig::parse("s3://b/p")
+            .and_then(|c| c.endpoint("http://127.0.0.1:9000"))
+            .and_then(|c| c.region("eu-west-1"))
+            .and_then(|c| c.timeout(Duration::from_millis(250)))
+            .and_then(|c| c.failure_threshold(3))
+            .and_then(|c| c.max_item_size(4096))
+            .expect("a valid remote setting")
+            .cooldown(Duration::from_secs(7))
+            .credentials(Credentials::new("id", "secret"));
+        assert_eq!(s.key_prefix(), "p");
+        assert_eq!(s.endpoint_url(), Some("http://127.0.0.1:9000"));
+        assert_eq!(s.region_name(), Some("eu-west-1"));
+        assert_eq!(s.operation_timeout(), Duration::from_millis(250));
+        assert_eq!(s.breaker_cooldown(), Duration::from_secs(7));
+        assert_eq!(s.breaker_threshold(), 3);
+        assert_eq!(s.item_size_limit(), 4096);
+        assert_eq!(
+            s.given_credentials(),
+            Some(&Credentials::new("id", "secret"))
+        );
+        assert_eq!(
+            (s.get_prefix(), s.get_endpoint(), s.get_region()),
+            (s.key_prefix(), s.endpoint_url(), s.region_name())
+        );
     }
 
     #[test]

@@ -60,7 +60,7 @@ impl fmt::Debug for RemoteStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RemoteStore")
             .field("url", &self.config.url())
-            .field("prefix", &self.config.key_prefix())
+            .field("prefix", &self.config.get_prefix())
             .field("breaker_open", &self.breaker.is_open())
             .finish_non_exhaustive()
     }
@@ -93,7 +93,7 @@ impl RemoteStore {
                 .with_source(e)
             })?;
         Ok(Self {
-            breaker: Breaker::new(config.breaker_threshold(), config.breaker_cooldown()),
+            breaker: Breaker::new(config.get_failure_threshold(), config.get_cooldown()),
             config,
             op,
             runtime: Some(runtime),
@@ -138,13 +138,13 @@ impl RemoteStore {
         match self.config.backend() {
             Backend::S3 => format!(
                 "{}/{}/{}/{}",
-                self.config.key_prefix(),
+                self.config.get_prefix(),
                 ns.as_str(),
                 &hex[..2],
                 hex
             ),
             Backend::Redis | Backend::Memcached => {
-                format!("{}/{}/{}", self.config.key_prefix(), ns.as_str(), hex)
+                format!("{}/{}/{}", self.config.get_prefix(), ns.as_str(), hex)
             }
         }
     }
@@ -160,7 +160,7 @@ impl RemoteStore {
             RemoteCounters::bump(&self.counters.bypassed);
             return Outcome::Bypassed;
         }
-        let timeout = self.config.operation_timeout();
+        let timeout = self.config.get_timeout();
         let timed = async move { tokio::time::timeout(timeout, fut).await.ok() };
         let runtime = self.runtime();
         let result = if tokio::runtime::Handle::try_current().is_ok() {
@@ -210,7 +210,7 @@ impl RemoteStore {
                 format!(
                     "remote {} {what} of {key} timed out after {:?}",
                     self.config.url(),
-                    self.config.operation_timeout()
+                    self.config.get_timeout()
                 )
             }
             Failure::Error(e) => {
@@ -221,7 +221,7 @@ impl RemoteStore {
             RemoteCounters::bump(&self.counters.breaker_trips);
             tracing::warn!(
                 remote = self.config.url(),
-                cooldown = ?self.config.breaker_cooldown(),
+                cooldown = ?self.config.get_cooldown(),
                 "remote failing; bypassing it for the cool-down: {message}"
             );
         }
@@ -256,7 +256,7 @@ impl RemoteStore {
     /// Checks that the remote answers: one read of a key that does not exist. Counts like
     /// any other operation (a failure trips the breaker).
     pub fn ping(&self) -> Result<Duration> {
-        let key = format!("{}/.ping", self.config.key_prefix());
+        let key = format!("{}/.ping", self.config.get_prefix());
         let op = self.op.clone();
         let path = key.clone();
         let start = Instant::now();
@@ -340,7 +340,7 @@ impl Store for RemoteStore {
 
     fn put(&self, ns: &Namespace, digest: &Digest, frame: &[u8]) -> Result<()> {
         let key = self.object_key(ns, digest);
-        let limit = self.config.item_size_limit();
+        let limit = self.config.get_max_item_size();
         if frame.len() as u64 > limit {
             RemoteCounters::bump(&self.counters.skipped_too_large);
             return Err(Error::new(
@@ -388,7 +388,7 @@ impl Store for RemoteStore {
                 ),
             ));
         }
-        let prefix = format!("{}/", self.config.key_prefix());
+        let prefix = format!("{}/", self.config.get_prefix());
         let (op, dir) = (self.op.clone(), prefix.clone());
         let opened = self.run(async move { op.lister_with(&dir).recursive(true).await });
         let mut lister = self.settle("list", &prefix, opened, &self.counters.get_failures)?;
@@ -496,7 +496,7 @@ fn env(name: &str) -> Option<String> {
 /// The program's credentials, else [`USERNAME_ENV`] / [`PASSWORD_ENV`] (a password alone
 /// is Redis's `AUTH password`).
 fn user_and_password(config: &RemoteConfig) -> Option<(String, String)> {
-    if let Some(c) = config.given_credentials() {
+    if let Some(c) = config.get_credentials() {
         return Some((c.user.clone(), c.secret.clone()));
     }
     env(PASSWORD_ENV).map(|password| (env(USERNAME_ENV).unwrap_or_default(), password))
@@ -531,15 +531,15 @@ fn operator(config: &RemoteConfig) -> Result<Operator> {
             let mut b = services::S3::default()
                 .bucket(config.host())
                 .root("/")
-                .region(config.region_name().unwrap_or("us-east-1"))
+                .region(config.get_region().unwrap_or("us-east-1"))
                 // Credentials come from the environment only, read here; nothing else.
                 .disable_config_load()
                 .disable_ec2_metadata();
-            if let Some(endpoint) = config.endpoint_url() {
+            if let Some(endpoint) = config.get_endpoint() {
                 b = b.endpoint(endpoint);
             }
             let given = config
-                .given_credentials()
+                .get_credentials()
                 .map(|c| (c.user.clone(), c.secret.clone()));
             match given.or_else(|| env("AWS_ACCESS_KEY_ID").zip(env("AWS_SECRET_ACCESS_KEY"))) {
                 Some((id, secret)) => {

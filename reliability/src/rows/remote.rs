@@ -195,7 +195,7 @@ fn outage(tier: &Tier) -> Result<RowResult, String> {
 
     // Damaged in Redis behind hoard's back: a flipped bit, a cut, another key's frame.
     let remote = a.remote().ok_or("cache A has no remote tier")?;
-    let prefix = remote.config().key_prefix().to_owned();
+    let prefix = remote.config().get_prefix().to_owned();
     let mut damaged_wrong = 0u64;
     let ns = a.namespace().as_str().to_owned();
     for (i, (k, v)) in fresh.iter().enumerate().take(3) {

@@ -239,8 +239,8 @@ impl RemoteSummary {
             backend: c.backend().as_str().to_owned(),
             write_policy: settings.policy.as_str().to_owned(),
             read_only: settings.access == hoard::remote::RemoteAccess::ReadOnly,
-            timeout_ms: ms(c.operation_timeout()),
-            cooldown_ms: ms(c.breaker_cooldown()),
+            timeout_ms: ms(c.get_timeout()),
+            cooldown_ms: ms(c.get_cooldown()),
             ..Self::default()
         }
     }

@@ -87,7 +87,7 @@ fn s3_lists_only_its_own_names_under_its_prefix() {
     let (key, f) = framed(1, 1000);
     s.put(&ns(), key.digest(), &f).expect("test step");
     // Foreign objects beside and under the prefix are not entries.
-    let prefix = s.config().key_prefix().to_owned();
+    let prefix = s.config().get_prefix().to_owned();
     for junk in [
         format!("{prefix}/remote-test/zz/{}", key.digest().to_hex()),
         format!("{prefix}/remote-test/{}", key.digest().to_hex()),

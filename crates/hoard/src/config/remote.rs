@@ -306,18 +306,18 @@ pub(crate) fn render(settings: &crate::RemoteSettings) -> String {
     let q = |s: &str| toml::Value::String(s.to_owned()).to_string();
     let mut out = format!("[cache.remote]\nurl = {}\n", q(c.url()));
     if c.backend() != Backend::S3 {
-        out.push_str(&format!("prefix = {}\n", q(c.key_prefix())));
+        out.push_str(&format!("prefix = {}\n", q(c.get_prefix())));
     }
-    if let Some(endpoint) = c.endpoint_url() {
+    if let Some(endpoint) = c.get_endpoint() {
         out.push_str(&format!("endpoint = {}\n", q(endpoint)));
     }
-    if let Some(region) = c.region_name() {
+    if let Some(region) = c.get_region() {
         out.push_str(&format!("region = {}\n", q(region)));
     }
     out.push_str(&format!(
         "timeout = {}\ncooldown = {}\nwrite-policy = {}\n",
-        q(&render_timeout(c.operation_timeout())),
-        q(&super::units::render_duration(c.breaker_cooldown())),
+        q(&render_timeout(c.get_timeout())),
+        q(&super::units::render_duration(c.get_cooldown())),
         q(settings.policy.as_str())
     ));
     if let WritePolicy::Back { queue } = settings.policy {
@@ -326,7 +326,7 @@ pub(crate) fn render(settings: &crate::RemoteSettings) -> String {
     out.push_str(&format!(
         "read-only = {}\nmax-item-size = {}\n",
         settings.access == RemoteAccess::ReadOnly,
-        q(&super::units::render_size(c.item_size_limit()))
+        q(&super::units::render_size(c.get_max_item_size()))
     ));
     out
 }

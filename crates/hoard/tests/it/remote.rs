@@ -261,8 +261,8 @@ fn the_remote_table_parses_renders_and_refuses_clearly() {
                 read-only = true\n";
     let c = CacheConfig::from_toml_str(text, None).expect("valid");
     let r = c.remote.as_ref().expect("remote");
-    assert_eq!(r.config.key_prefix(), "ci");
-    assert_eq!(r.config.operation_timeout(), Duration::from_millis(500));
+    assert_eq!(r.config.get_prefix(), "ci");
+    assert_eq!(r.config.get_timeout(), Duration::from_millis(500));
     assert_eq!(r.policy, WritePolicy::Back { queue: 64 });
     assert_eq!(r.access, RemoteAccess::ReadOnly);
     let shown = c.remote_toml().expect("rendered");
