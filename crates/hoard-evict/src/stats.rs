@@ -6,36 +6,61 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
-/// The ten lifetime counters of hoard's maintenance and bookkeeping: the one counters type
-/// behind [`EvictStats`] (one process) and [`SharedStats`] (every process, summed), and
-/// what `hoard stats` prints.
-///
-/// Adding is saturating: a counter pinned at the maximum is more honest than one that
-/// wrapped to zero.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Counts {
+/// Declares [`Counts`] from one list of fields: the struct, [`Counts::fields`] (names and
+/// values in the persisted order) and the array conversions, so that the list is written
+/// once.
+macro_rules! counts {
+    ($($(#[$doc:meta])* $field:ident,)*) => {
+        /// The ten lifetime counters of hoard's maintenance and bookkeeping: the one counters
+        /// type behind [`EvictStats`] (one process) and [`SharedStats`] (every process,
+        /// summed), and what `hoard stats` prints.
+        ///
+        /// Adding is saturating: a counter pinned at the maximum is more honest than one
+        /// that wrapped to zero.
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        #[non_exhaustive]
+        pub struct Counts {
+            $($(#[$doc])* pub $field: u64,)*
+        }
+
+        impl Counts {
+            /// Every counter with its name, in the order the `counters` state stores them
+            /// (and `hoard stats` prints them): hits, misses, inserts, evictions,
+            /// recompressions, corrupt, dropped events, cleanups, temps swept, errors.
+            pub fn fields(&self) -> [(&'static str, u64); LIFETIME_COUNTERS] {
+                [$((stringify!($field), self.$field),)*]
+            }
+
+            pub(crate) fn from_array(c: Lifetime) -> Self {
+                let [$($field,)*] = c;
+                Self { $($field,)* }
+            }
+        }
+    };
+}
+
+counts! {
     /// Hits reported to the worker.
-    pub hits: u64,
+    hits,
     /// Misses reported to the worker.
-    pub misses: u64,
+    misses,
     /// Inserts reported to the worker.
-    pub inserts: u64,
+    inserts,
     /// Entries evicted (by cleanups and the explicit eviction operations).
-    pub evictions: u64,
+    evictions,
     /// Entries recompressed.
-    pub recompressions: u64,
+    recompressions,
     /// Entries found failing verification (by the worker, or reported to it) and removed.
-    pub corrupt: u64,
+    corrupt,
     /// Hit events dropped because the event table was full (see
     /// [`WorkerConfig::event_capacity`](crate::WorkerConfig::event_capacity)).
-    pub dropped_events: u64,
+    dropped_events,
     /// Cleanups run (scheduled and explicit).
-    pub cleanups: u64,
+    cleanups,
     /// Stale temp files swept.
-    pub temps_swept: u64,
+    temps_swept,
     /// Maintenance operations that failed (I/O errors); each is logged with `tracing`.
-    pub errors: u64,
+    errors,
 }
 
 /// How many lifetime counters there are: the persisted order is [`Counts::fields`]'.
@@ -46,24 +71,6 @@ pub(crate) const LIFETIME_COUNTERS: usize = 10;
 pub(crate) type Lifetime = [u64; LIFETIME_COUNTERS];
 
 impl Counts {
-    /// Every counter with its name, in the order the `counters` state stores them (and
-    /// `hoard stats` prints them): hits, misses, inserts, evictions, recompressions,
-    /// corrupt, dropped events, cleanups, temps swept, errors.
-    pub fn fields(&self) -> [(&'static str, u64); LIFETIME_COUNTERS] {
-        [
-            ("hits", self.hits),
-            ("misses", self.misses),
-            ("inserts", self.inserts),
-            ("evictions", self.evictions),
-            ("recompressions", self.recompressions),
-            ("corrupt", self.corrupt),
-            ("dropped_events", self.dropped_events),
-            ("cleanups", self.cleanups),
-            ("temps_swept", self.temps_swept),
-            ("errors", self.errors),
-        ]
-    }
-
     /// Each counter of `self` plus the same counter of `other`, saturating.
     #[must_use]
     pub fn saturating_add(&self, other: &Counts) -> Counts {
@@ -76,33 +83,6 @@ impl Counts {
 
     pub(crate) fn to_array(self) -> Lifetime {
         self.fields().map(|(_, v)| v)
-    }
-
-    pub(crate) fn from_array(c: Lifetime) -> Self {
-        let [
-            hits,
-            misses,
-            inserts,
-            evictions,
-            recompressions,
-            corrupt,
-            dropped_events,
-            cleanups,
-            temps_swept,
-            errors,
-        ] = c;
-        Self {
-            hits,
-            misses,
-            inserts,
-            evictions,
-            recompressions,
-            corrupt,
-            dropped_events,
-            cleanups,
-            temps_swept,
-            errors,
-        }
     }
 }
 
@@ -209,18 +189,21 @@ impl Counters {
         EvictStats {
             entries: get(&self.entries),
             bytes: get(&self.bytes),
-            counts: Counts {
-                hits: get(&self.hits),
-                misses: get(&self.misses),
-                inserts: get(&self.inserts),
-                evictions: get(&self.evictions),
-                recompressions: get(&self.recompressions),
-                corrupt: get(&self.corrupt),
-                dropped_events: get(&self.dropped_events),
-                cleanups: get(&self.cleanups),
-                temps_swept: get(&self.temps_swept),
-                errors: get(&self.errors),
-            },
+            counts: Counts::from_array(
+                [
+                    &self.hits,
+                    &self.misses,
+                    &self.inserts,
+                    &self.evictions,
+                    &self.recompressions,
+                    &self.corrupt,
+                    &self.dropped_events,
+                    &self.cleanups,
+                    &self.temps_swept,
+                    &self.errors,
+                ]
+                .map(get),
+            ),
         }
     }
 

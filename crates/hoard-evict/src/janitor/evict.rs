@@ -64,14 +64,7 @@ impl Janitor {
     ) -> Result<EvictReport> {
         let now_ms = self.now_ms();
         let stale_before = now_ms.saturating_sub(dur_ms(self.config.task_timeout));
-        let mut buckets = Vec::new();
-        self.store.buckets(&mut |info| {
-            if only.is_none_or(|ns| info.bucket.namespace() == ns) {
-                buckets.push(info.bucket);
-            }
-            ControlFlow::Continue(())
-        })?;
-        buckets.sort();
+        let buckets = self.buckets_of(only)?;
         let mut report = EvictReport::default();
         let mut acct = self.load_accounting();
         for bucket in &buckets {

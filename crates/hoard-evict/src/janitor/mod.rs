@@ -20,11 +20,12 @@ mod recompress;
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::ops::ControlFlow;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hoard_core::{
-    Bucket, Codec, Decoders, Error, HeldLock, Housekeeping, Item, LockTarget, Result,
+    Bucket, Codec, Decoders, Error, HeldLock, Housekeeping, Item, LockTarget, Namespace, Result,
 };
 
 use crate::clock::{Clock, SystemClock};
@@ -183,6 +184,19 @@ impl Janitor {
     /// The clock.
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
+    }
+
+    /// The store's buckets, of one namespace or of all, in order.
+    pub(super) fn buckets_of(&self, only: Option<&Namespace>) -> Result<Vec<Bucket>> {
+        let mut buckets = Vec::new();
+        self.store.buckets(&mut |info| {
+            if only.is_none_or(|ns| info.bucket.namespace() == ns) {
+                buckets.push(info.bucket);
+            }
+            ControlFlow::Continue(())
+        })?;
+        buckets.sort();
+        Ok(buckets)
     }
 
     fn now_ms(&self) -> i64 {

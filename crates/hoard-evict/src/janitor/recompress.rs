@@ -77,14 +77,7 @@ impl Janitor {
         codec: &dyn Codec,
         only: Option<&Namespace>,
     ) -> Result<RecompressReport> {
-        let mut buckets = Vec::new();
-        self.store.buckets(&mut |info| {
-            if only.is_none_or(|ns| info.bucket.namespace() == ns) {
-                buckets.push(info.bucket);
-            }
-            ControlFlow::Continue(())
-        })?;
-        buckets.sort();
+        let buckets = self.buckets_of(only)?;
         let mut report = RecompressReport::default();
         for bucket in &buckets {
             let mut digests = Vec::new();
