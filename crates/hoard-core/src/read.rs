@@ -43,7 +43,7 @@
 //! let entry = read::read_entry(&store, &ns, Expected::Key(&key), 1 << 20)
 //!     .expect("an intact entry")
 //!     .expect("present");
-//! assert_eq!(entry.decode(&decoders).expect("identity decodes"), b"machine code");
+//! assert_eq!(entry.decode_with(&decoders).expect("identity decodes"), b"machine code");
 //!
 //! // Another key's name: the same bytes are a corrupt entry, never a hit.
 //! let other = Key::new(HasherId::Sha256, Digest::from_bytes([8; 32]));
