@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use hoard_core::{Digest, EntryInfo, Error, ErrorKind, Namespace, Result, Store};
+use hoard_core::{Digest, EntryInfo, Error, ErrorKind, Namespace, Result, Store, frame};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, RenameFlags, ResolveFlags};
 use rustix::io::Errno;
 
@@ -142,6 +142,22 @@ pub struct FsStore {
     /// Every system call goes through here (see the `io` module).
     io: Box<dyn Io>,
 }
+
+/// What a file read by [`FsStore::read_file_beneath`] holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Contents {
+    /// An entry: a frame, whose fixed header is checked before a large one is read whole.
+    Frame,
+    /// Anything else (a state blob): read whole, judged by the caller.
+    Opaque,
+}
+
+/// Entries up to this size are read in one call, header and payload together, and judged
+/// whole by the caller's parse: a separate header read would add a system call to every
+/// small hit and save at most this much. Larger ones are read header first, so that a
+/// planted file that cannot be a frame of its size (a sparse gigabyte, a huge file of
+/// garbage) costs a 96-byte read, never its size in memory and time.
+const EAGER_READ_MAX: u64 = 64 * 1024;
 
 const CACHEDIR_TAG: &str = "CACHEDIR.TAG";
 const CACHEDIR_TAG_BODY: &[u8] = b"Signature: 8a477f597d28d172789f06886806bc55\n\
@@ -364,18 +380,34 @@ impl FsStore {
         p
     }
 
-    /// Opens `parts` beneath the root without following symlinks and reads it: an entry
-    /// or a state file, named by `what` in errors. Absent is `Ok(None)`; a symlink on the
-    /// path is [`ErrorKind::Insecure`]; the file must be a regular file of at most `limit`
-    /// bytes, and exactly the size `fstat` reports is read (see `Sys::read_to_capacity`).
-    /// `O_NONBLOCK` keeps a planted FIFO from blocking. `shown` builds the path for error
-    /// messages only, so the hit path allocates none.
+    /// Opens `parts` beneath the root without following symlinks and reads it: a state
+    /// file, named by `what` in errors. See [`read_file_beneath`](Self::read_file_beneath).
     fn read_beneath(
         &self,
         parts: &[&str],
         limit: u64,
         what: &str,
         shown: &dyn Fn() -> PathBuf,
+    ) -> Result<Option<Vec<u8>>> {
+        self.read_file_beneath(parts, limit, what, shown, Contents::Opaque)
+    }
+
+    /// Opens `parts` beneath the root without following symlinks and reads it: an entry
+    /// or a state file, named by `what` in errors. Absent is `Ok(None)`; a symlink on the
+    /// path is [`ErrorKind::Insecure`]; the file must be a regular file of at most `limit`
+    /// bytes, and exactly the size `fstat` reports is read (see `Sys::read_to_capacity`).
+    /// A [`Contents::Frame`] larger than [`EAGER_READ_MAX`] is read in two steps: its fixed
+    /// header first, checked with [`frame::check_prefix`] against that size, and the rest
+    /// only if the header can begin a frame of that size (see [`EAGER_READ_MAX`]).
+    /// `O_NONBLOCK` keeps a planted FIFO from blocking. `shown` builds the path for error
+    /// messages only, so the hit path allocates none.
+    fn read_file_beneath(
+        &self,
+        parts: &[&str],
+        limit: u64,
+        what: &str,
+        shown: &dyn Fn() -> PathBuf,
+        contents: Contents,
     ) -> Result<Option<Vec<u8>>> {
         let fd = match self.open_beneath(
             parts,
@@ -408,15 +440,27 @@ impl FsStore {
             )
             .with_path(shown()));
         }
-        let mut buf = Vec::new();
-        buf.try_reserve_exact(usize::try_from(size).unwrap_or(usize::MAX))
-            .map_err(|_| {
-                Error::new(
-                    ErrorKind::TooLarge,
-                    format!("cannot allocate {size} bytes for a {what}"),
-                )
-                .with_path(shown())
-            })?;
+        let mut buf = if contents == Contents::Frame && size > EAGER_READ_MAX {
+            // `with_capacity` allocates exactly this much, so only the header is read.
+            let mut head = Vec::with_capacity(frame::HEADER_LEN);
+            self.sys()
+                .read_to_capacity(fd.as_fd(), &mut head)
+                .map_err(|e| io_err(format!("cannot read {what}"), &shown(), e))?;
+            frame::check_prefix(&head, size).map_err(|e| e.with_path(shown()))?;
+            head
+        } else {
+            Vec::new()
+        };
+        let rest = usize::try_from(size)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(buf.len());
+        buf.try_reserve_exact(rest).map_err(|_| {
+            Error::new(
+                ErrorKind::TooLarge,
+                format!("cannot allocate {size} bytes for a {what}"),
+            )
+            .with_path(shown())
+        })?;
         self.sys()
             .read_to_capacity(fd.as_fd(), &mut buf)
             .map_err(|e| io_err(format!("cannot read {what}"), &shown(), e))?;
@@ -633,9 +677,13 @@ impl Store for FsStore {
     fn get(&self, ns: &Namespace, digest: &Digest, limit: u64) -> Result<Option<Vec<u8>>> {
         let name = EntryName::new(digest);
         let parts = [LAYOUT_DIR, ns.as_str(), name.shard(), name.as_str()];
-        self.read_beneath(&parts, limit, "cache entry", &|| {
-            self.entry_path(ns, digest)
-        })
+        self.read_file_beneath(
+            &parts,
+            limit,
+            "cache entry",
+            &|| self.entry_path(ns, digest),
+            Contents::Frame,
+        )
     }
 
     fn put(&self, ns: &Namespace, digest: &Digest, frame: &[u8]) -> Result<()> {

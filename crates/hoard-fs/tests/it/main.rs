@@ -3,6 +3,7 @@
 mod attacks;
 mod faults;
 mod housekeeping;
+mod planted;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
