@@ -177,9 +177,10 @@ impl FsStore {
     /// Opens (creating if needed) a cache directory.
     ///
     /// The root is refused with [`ErrorKind::Insecure`] if it is a symlink, owned by another
-    /// user, or writable by others (by its group too, unless `group_shared`). Missing
-    /// directories are created with mode `0700` (`2770` when shared) whatever the umask; a
-    /// `CACHEDIR.TAG` is written so that backup tools skip the cache.
+    /// user, or writable by others (by its group too, unless `group_shared`). A missing
+    /// root and the directories below it are created with mode `0700` (`2770` when shared)
+    /// whatever the umask (missing parents of the root get that mode less the umask, like
+    /// `mkdir -p`); a `CACHEDIR.TAG` is written so that backup tools skip the cache.
     pub fn open_with(root: impl AsRef<Path>, options: FsOptions) -> Result<Self> {
         Self::open_with_io(root.as_ref(), options, Box::new(RealIo))
     }
@@ -208,12 +209,12 @@ impl FsStore {
             ));
         }
         let sys = Sys::new(io.as_ref());
-        match sys.lstat_path(&root) {
-            Ok(_) => {}
+        let created = match sys.lstat_path(&root) {
+            Ok(_) => false,
             Err(Errno::NOENT) => create_dir_all(sys, &root, options.dir_mode())
                 .map_err(|e| io_err("cannot create cache directory", &root, e))?,
             Err(e) => return Err(io_err("cannot inspect cache directory", &root, e)),
-        }
+        };
         let root_fd = sys
             .open_path(
                 &root,
@@ -234,6 +235,13 @@ impl FsStore {
                 e => io_err("cannot open cache directory", &root, e),
             })?;
         check_root_ownership(sys, &root, root_fd.as_fd(), options)?;
+        if created {
+            // `mkdir` applied the umask (and Linux ignores its setgid bit): the root gets the
+            // mode of every directory below it. It passed the ownership check above, and a
+            // mode narrowed by the umask passes it before as after.
+            sys.fchmod(root_fd.as_fd(), options.dir_mode())
+                .map_err(|e| io_err("cannot set cache directory mode", &root, e))?;
+        }
         let store = Self {
             root,
             root_fd,
@@ -574,20 +582,25 @@ fn c_path(name: &CStr) -> &Path {
     Path::new(OsStr::from_bytes(name.to_bytes()))
 }
 
-/// Creates `path` and its missing parents with `mode`, like `mkdir -p`; an existing one is
-/// left as it is (opening it checks what it is).
-fn create_dir_all(sys: Sys<'_>, path: &Path, mode: Mode) -> std::result::Result<(), Errno> {
+/// Creates `path` and its missing parents with `mode` (less the umask), like `mkdir -p`; an
+/// existing one is left as it is (opening it checks what it is). Returns whether `path`
+/// itself was created by this call.
+fn create_dir_all(sys: Sys<'_>, path: &Path, mode: Mode) -> std::result::Result<bool, Errno> {
     match sys.mkdir_path(path, mode) {
-        Ok(()) | Err(Errno::EXIST) => return Ok(()),
+        Ok(()) => return Ok(true),
+        Err(Errno::EXIST) => return Ok(false),
         Err(Errno::NOENT) => {}
         Err(e) => return Err(e),
     }
     match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => create_dir_all(sys, parent, mode)?,
+        Some(parent) if !parent.as_os_str().is_empty() => {
+            create_dir_all(sys, parent, mode)?;
+        }
         _ => return Err(Errno::NOENT),
     }
     match sys.mkdir_path(path, mode) {
-        Ok(()) | Err(Errno::EXIST) => Ok(()),
+        Ok(()) => Ok(true),
+        Err(Errno::EXIST) => Ok(false),
         Err(e) => Err(e),
     }
 }
