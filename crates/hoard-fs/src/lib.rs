@@ -556,6 +556,26 @@ impl FsStore {
         Ok(())
     }
 
+    /// Whether a symlink sits at one of the directories `parts` below the root (checked from
+    /// the root down, stopping at the first that is not a directory): tells a planted link
+    /// from a file after an open with `O_NOFOLLOW | O_DIRECTORY` failed with ENOTDIR.
+    fn symlink_on_path(&self, parts: &[&str]) -> bool {
+        let mut rel = PathBuf::new();
+        for part in parts {
+            rel.push(part);
+            match self
+                .sys()
+                .statat(self.root_fd.as_fd(), &rel, AtFlags::SYMLINK_NOFOLLOW)
+                .map(|st| FileType::from_raw_mode(st.st_mode))
+            {
+                Ok(FileType::Symlink) => return true,
+                Ok(FileType::Directory) => {}
+                _ => return false,
+            }
+        }
+        false
+    }
+
     /// A subdirectory `name` of `parent`, if it is a real directory (never a symlink) and
     /// can be opened.
     fn open_subdir(&self, parent: &OwnedFd, name: &CStr) -> Option<OwnedFd> {
@@ -721,8 +741,22 @@ impl Store for FsStore {
 
     fn remove(&self, ns: &Namespace, digest: &Digest) -> Result<bool> {
         let name = EntryName::new(digest);
-        let dir = match self.open_dir(&[LAYOUT_DIR, ns.as_str(), name.shard()]) {
+        let parts = [LAYOUT_DIR, ns.as_str(), name.shard()];
+        let dir = match self.open_dir(&parts) {
             Ok(fd) => fd,
+            // Nothing is removed through a symlinked directory (what it points to is not
+            // ours), and saying so keeps a caller from taking the entry for gone. A link in
+            // the middle of the path is ELOOP; one in the last place, opened with
+            // `O_NOFOLLOW | O_DIRECTORY`, is ENOTDIR, like a file there.
+            Err(e @ (Errno::LOOP | Errno::XDEV | Errno::NOTDIR))
+                if e != Errno::NOTDIR || self.symlink_on_path(&parts) =>
+            {
+                return Err(Error::new(
+                    ErrorKind::Insecure,
+                    "a symlink sits on the path of a cache entry; nothing is removed through it",
+                )
+                .with_path(self.entry_path(ns, digest)));
+            }
             Err(Errno::NOENT | Errno::NOTDIR) => return Ok(false),
             Err(e) => {
                 return Err(io_err(
