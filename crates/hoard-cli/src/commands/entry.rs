@@ -115,6 +115,10 @@ pub(crate) fn get(
         return Ok(Status::Negative);
     };
     let key = opened.cache.key(key_text);
+    // The cache removes an entry that fails verification and counts a removal that failed
+    // (a symlinked directory on its path, which hoard never removes through; a cache this
+    // user cannot write) as an error: the only way to tell which happened.
+    let errors_before = opened.cache.stats().errors;
     let value = match opened.cache.try_get(&key) {
         Ok(Some(value)) => value,
         Ok(None) => {
@@ -124,10 +128,22 @@ pub(crate) fn get(
             return Ok(Status::Negative);
         }
         Err(e) if matches!(e.kind(), ErrorKind::Corrupt | ErrorKind::Insecure) => {
-            out.note(&format!(
-                "miss: the entry for key {key_text:?} failed verification and was removed: {}",
-                e.message()
-            ));
+            let removed = opened.cache.stats().errors == errors_before;
+            // Left in place, the message names the path: that is where the user has to look.
+            out.note(&match (removed, e.kind()) {
+                (true, _) => format!(
+                    "miss: the entry for key {key_text:?} failed verification and was removed: {}",
+                    e.message()
+                ),
+                (false, ErrorKind::Insecure) => format!(
+                    "miss: the entry for key {key_text:?} was not read and was left in place, \
+                     since hoard neither follows nor removes through a symlink: {e}"
+                ),
+                (false, _) => format!(
+                    "miss: the entry for key {key_text:?} failed verification and could not be \
+                     removed: {e}"
+                ),
+            });
             return Ok(Status::Negative);
         }
         Err(e) if matches!(e.kind(), ErrorKind::Unsupported | ErrorKind::TooLarge) => {
