@@ -18,6 +18,9 @@
 //!   failpoint at call `n=` and runs one operation `op=` (`put`, `cleanup` or `recompress`,
 //!   see [`failpoint_op`]): it dies of SIGKILL right before that call. With `n=0` nothing
 //!   crashes and it reports `result calls=<N>`, the calls the operation makes (the probe).
+//! - `planted`: opens the cache at `dir=` and reads the key named `key=` once (the
+//!   `planted` row's files); reports the outcome (see `rows::planted::outcome`), the read's
+//!   time in µs and this process's peak resident memory (VmHWM) in KiB.
 //!
 //! Every role prints `ready` once its cache is open and `result k=v ...` at the end, and
 //! stops when its stdin reaches end of file (the parent closed it or died).
@@ -60,6 +63,7 @@ pub(crate) fn main(args: &[String]) -> ExitCode {
         "nofile" => nofile(&opts),
         "fsize" => fsize(&opts),
         "failpoint" => failpoint(&opts),
+        "planted" => planted(&opts),
         other => Err(format!("unknown role `{other}`")),
     };
     match outcome {
@@ -563,5 +567,32 @@ fn failpoint(o: &Opts) -> Result<(), String> {
     faults.disarm();
     outcome?;
     result(&[("calls", faults.calls())]);
+    Ok(())
+}
+
+fn planted(o: &Opts) -> Result<(), String> {
+    use crate::rows::planted::outcome;
+    let cache = o.cache()?;
+    let key = cache.key(o.str("key")?);
+    let started = std::time::Instant::now();
+    let got = cache.try_get(&key);
+    let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let outcome = match got {
+        Ok(Some(_)) => outcome::HIT,
+        Ok(None) => outcome::MISS,
+        Err(e) if e.kind() == hoard::ErrorKind::Corrupt => outcome::CORRUPT,
+        Err(e) if e.kind() == hoard::ErrorKind::TooLarge => outcome::TOO_LARGE,
+        Err(_) => outcome::OTHER,
+    };
+    let peak = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .ok_or("no VmHWM in /proc/self/status")?;
+    result(&[("outcome", outcome), ("us", us), ("peak_kib", peak)]);
     Ok(())
 }

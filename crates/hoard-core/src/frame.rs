@@ -20,12 +20,18 @@
 //! | 96 | .. | zero padding up to the payload offset |
 //! | offset | payload length | the encoded payload; the frame ends exactly here |
 //!
-//! Reading verifies, in order: length of the fixed header, magic, the checksum (whose place
-//! and algorithm every format version keeps, so that any damage is corruption), version (a
-//! newer one is [`ErrorKind::Unsupported`]), that the payload ends exactly at the end of the
-//! bytes (truncation and appended bytes are caught), the flags, ids and padding, and,
-//! with [`Frame::verify_for`], the key and the size cap. Only then is the payload decoded,
-//! into a buffer of exactly the declared length.
+//! Reading verifies, in order: what the fixed header alone can tell ([`check_prefix`]: its
+//! length, the magic, and, for a format version this build reads, that the payload ends
+//! exactly at the end of the bytes, so truncation and appended bytes are caught), then the
+//! checksum (whose place and algorithm every format version keeps, so that any damage is
+//! corruption), version (a newer one is [`ErrorKind::Unsupported`]), the flags, ids and
+//! padding, and, with [`Frame::verify_for`], the key and the size cap. Only then is the
+//! payload decoded, into a buffer of exactly the declared length.
+//!
+//! A store that knows a frame's length before reading it (a file's size) can run
+//! [`check_prefix`] on the first [`HEADER_LEN`] bytes and refuse a planted file (a sparse
+//! gigabyte, say) without reading the rest; [`Frame::parse`] runs the same check first, so
+//! the early refusal never turns away a frame the full parse would accept.
 
 use xxhash_rust::xxh3::Xxh3;
 
@@ -189,6 +195,60 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(a)
 }
 
+/// Checks what the first bytes of a frame tell without the rest: that a frame of
+/// `frame_len` bytes can hold the fixed header, starts with [`MAGIC`] and, when it claims a
+/// format version this build reads, that its payload offset lies past the header and
+/// offset + payload length is exactly `frame_len`.
+///
+/// `head` is the start of the frame: at least [`HEADER_LEN`] bytes of it (more are
+/// ignored), fewer only when the frame is that short. `frame_len` is the length of the whole
+/// frame, as its store knows it (a file's size).
+///
+/// A failure is [`ErrorKind::Corrupt`]. The version is not judged here: a frame that claims
+/// a newer version passes (its layout past the frozen fields is unknown to this build), and
+/// only its checksum, which needs the whole frame, can tell damage from a newer format.
+/// [`Frame::parse`] runs this check first, so whatever it refuses the parse refuses too.
+pub fn check_prefix(head: &[u8], frame_len: u64) -> Result<()> {
+    if frame_len < HEADER_LEN as u64 {
+        return Err(Error::corrupt(format!(
+            "frame is {frame_len} bytes, shorter than its {HEADER_LEN}-byte header"
+        )));
+    }
+    if head.len() < HEADER_LEN {
+        return Err(Error::corrupt(format!(
+            "only {} bytes of a {frame_len}-byte frame could be read, fewer than its \
+             {HEADER_LEN}-byte header",
+            head.len()
+        )));
+    }
+    if head[..8] != MAGIC {
+        return Err(Error::corrupt("frame does not start with the hoard magic"));
+    }
+    if u16_at(head, 8) <= FORMAT_VERSION {
+        declared_lengths(head, frame_len)?;
+    }
+    Ok(())
+}
+
+/// The payload offset and length a frame of a version this build reads declares, checked
+/// against the header and the frame's length.
+fn declared_lengths(head: &[u8], frame_len: u64) -> Result<(usize, u64)> {
+    let offset = usize::from(u16_at(head, 10));
+    if offset < HEADER_LEN {
+        return Err(Error::corrupt(format!(
+            "frame payload offset {offset} lies inside its header"
+        )));
+    }
+    let payload_len = u64_at(head, 32);
+    if frame_len.checked_sub(offset as u64) != Some(payload_len) {
+        return Err(Error::corrupt(format!(
+            "frame is {frame_len} bytes but declares {} (payload offset {offset} + length {payload_len}): truncated or extended",
+            (offset as u64).saturating_add(payload_len)
+        )));
+    }
+    Ok((offset, payload_len))
+}
+
 /// A frame whose structure and checksum were verified, borrowing its bytes.
 #[derive(Clone, Debug)]
 pub struct Frame<'a> {
@@ -202,18 +262,10 @@ impl<'a> Frame<'a> {
     /// Errors are [`ErrorKind::Corrupt`], or [`ErrorKind::Unsupported`] for a frame of a
     /// newer format version or with an id this build does not know. Never panics.
     pub fn parse(bytes: &'a [u8]) -> Result<Self> {
-        if bytes.len() < HEADER_LEN {
-            return Err(Error::corrupt(format!(
-                "frame is {} bytes, shorter than its {HEADER_LEN}-byte header",
-                bytes.len()
-            )));
-        }
-        if bytes[..8] != MAGIC {
-            return Err(Error::corrupt("frame does not start with the hoard magic"));
-        }
-        // The checksum comes first: its place and algorithm are frozen across format
-        // versions, so damage anywhere (a flipped version bit included) is corruption, and
-        // only an intact frame can be "from a newer hoard".
+        check_prefix(bytes, bytes.len() as u64)?;
+        // The checksum comes before the version: its place and algorithm are frozen across
+        // format versions, so damage anywhere (a flipped version bit included) is
+        // corruption, and only an intact frame can be "from a newer hoard".
         let stored = u128::from_le_bytes(
             bytes[CHECKSUM_AT..HEADER_LEN]
                 .try_into()
@@ -234,21 +286,9 @@ impl<'a> Frame<'a> {
                 ),
             ));
         }
-        let offset = usize::from(u16_at(bytes, 10));
-        if offset < HEADER_LEN {
-            return Err(Error::corrupt(format!(
-                "frame payload offset {offset} lies inside its header"
-            )));
-        }
-        let payload_len = u64_at(bytes, 32);
-        let actual = (bytes.len() as u64).checked_sub(offset as u64);
-        if actual != Some(payload_len) {
-            return Err(Error::corrupt(format!(
-                "frame is {} bytes but declares {} (payload offset {offset} + length {payload_len}): truncated or extended",
-                bytes.len(),
-                (offset as u64).saturating_add(payload_len)
-            )));
-        }
+        // Checked by `check_prefix` already, now that the version is known to be one this
+        // build reads; asked again for the values.
+        let (offset, payload_len) = declared_lengths(bytes, bytes.len() as u64)?;
         let flags = u32_at(bytes, 20);
         if flags != 0 {
             return Err(Error::new(

@@ -117,6 +117,11 @@ impl EntryInfo {
 ///   may refuse larger frames with [`ErrorKind::TooLarge`], storing nothing; it documents
 ///   the limit. Every other put of a valid frame is stored.
 /// - **Misses are `Ok(None)`.** Only failures to answer are errors.
+/// - **Early refusal is allowed.** A store that knows a value's length before reading it may
+///   refuse a value whose first bytes already fail [`frame::check_prefix`](crate::frame::check_prefix)
+///   with that check's [`ErrorKind::Corrupt`] error instead of reading the rest (a planted
+///   sparse gigabyte then costs a header read). It never refuses a value that passes the
+///   check, whatever its contents.
 /// - **Containment.** No namespace or digest makes the store touch anything outside its own
 ///   space (directory, prefix, key space).
 /// - **Listing** visits each entry at most once and may miss entries written during the

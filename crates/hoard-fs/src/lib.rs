@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use hoard_core::{Digest, EntryInfo, Error, ErrorKind, Namespace, Result, Store};
+use hoard_core::{Digest, EntryInfo, Error, ErrorKind, Namespace, Result, Store, frame};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, RenameFlags, ResolveFlags};
 use rustix::io::Errno;
 
@@ -143,6 +143,22 @@ pub struct FsStore {
     io: Box<dyn Io>,
 }
 
+/// What a file read by [`FsStore::read_file_beneath`] holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Contents {
+    /// An entry: a frame, whose fixed header is checked before a large one is read whole.
+    Frame,
+    /// Anything else (a state blob): read whole, judged by the caller.
+    Opaque,
+}
+
+/// Entries up to this size are read in one call, header and payload together, and judged
+/// whole by the caller's parse: a separate header read would add a system call to every
+/// small hit and save at most this much. Larger ones are read header first, so that a
+/// planted file that cannot be a frame of its size (a sparse gigabyte, a huge file of
+/// garbage) costs a 96-byte read, never its size in memory and time.
+const EAGER_READ_MAX: u64 = 64 * 1024;
+
 const CACHEDIR_TAG: &str = "CACHEDIR.TAG";
 const CACHEDIR_TAG_BODY: &[u8] = b"Signature: 8a477f597d28d172789f06886806bc55\n\
 # This file is a cache directory tag created by hoard.\n\
@@ -161,9 +177,10 @@ impl FsStore {
     /// Opens (creating if needed) a cache directory.
     ///
     /// The root is refused with [`ErrorKind::Insecure`] if it is a symlink, owned by another
-    /// user, or writable by others (by its group too, unless `group_shared`). Missing
-    /// directories are created with mode `0700` (`2770` when shared) whatever the umask; a
-    /// `CACHEDIR.TAG` is written so that backup tools skip the cache.
+    /// user, or writable by others (by its group too, unless `group_shared`). A missing
+    /// root and the directories below it are created with mode `0700` (`2770` when shared)
+    /// whatever the umask (missing parents of the root get that mode less the umask, like
+    /// `mkdir -p`); a `CACHEDIR.TAG` is written so that backup tools skip the cache.
     pub fn open_with(root: impl AsRef<Path>, options: FsOptions) -> Result<Self> {
         Self::open_with_io(root.as_ref(), options, Box::new(RealIo))
     }
@@ -192,12 +209,12 @@ impl FsStore {
             ));
         }
         let sys = Sys::new(io.as_ref());
-        match sys.lstat_path(&root) {
-            Ok(_) => {}
+        let created = match sys.lstat_path(&root) {
+            Ok(_) => false,
             Err(Errno::NOENT) => create_dir_all(sys, &root, options.dir_mode())
                 .map_err(|e| io_err("cannot create cache directory", &root, e))?,
             Err(e) => return Err(io_err("cannot inspect cache directory", &root, e)),
-        }
+        };
         let root_fd = sys
             .open_path(
                 &root,
@@ -218,6 +235,13 @@ impl FsStore {
                 e => io_err("cannot open cache directory", &root, e),
             })?;
         check_root_ownership(sys, &root, root_fd.as_fd(), options)?;
+        if created {
+            // `mkdir` applied the umask (and Linux ignores its setgid bit): the root gets the
+            // mode of every directory below it. It passed the ownership check above, and a
+            // mode narrowed by the umask passes it before as after.
+            sys.fchmod(root_fd.as_fd(), options.dir_mode())
+                .map_err(|e| io_err("cannot set cache directory mode", &root, e))?;
+        }
         let store = Self {
             root,
             root_fd,
@@ -364,18 +388,34 @@ impl FsStore {
         p
     }
 
-    /// Opens `parts` beneath the root without following symlinks and reads it: an entry
-    /// or a state file, named by `what` in errors. Absent is `Ok(None)`; a symlink on the
-    /// path is [`ErrorKind::Insecure`]; the file must be a regular file of at most `limit`
-    /// bytes, and exactly the size `fstat` reports is read (see `Sys::read_to_capacity`).
-    /// `O_NONBLOCK` keeps a planted FIFO from blocking. `shown` builds the path for error
-    /// messages only, so the hit path allocates none.
+    /// Opens `parts` beneath the root without following symlinks and reads it: a state
+    /// file, named by `what` in errors. See [`read_file_beneath`](Self::read_file_beneath).
     fn read_beneath(
         &self,
         parts: &[&str],
         limit: u64,
         what: &str,
         shown: &dyn Fn() -> PathBuf,
+    ) -> Result<Option<Vec<u8>>> {
+        self.read_file_beneath(parts, limit, what, shown, Contents::Opaque)
+    }
+
+    /// Opens `parts` beneath the root without following symlinks and reads it: an entry
+    /// or a state file, named by `what` in errors. Absent is `Ok(None)`; a symlink on the
+    /// path is [`ErrorKind::Insecure`]; the file must be a regular file of at most `limit`
+    /// bytes, and exactly the size `fstat` reports is read (see `Sys::read_to_capacity`).
+    /// A [`Contents::Frame`] larger than [`EAGER_READ_MAX`] is read in two steps: its fixed
+    /// header first, checked with [`frame::check_prefix`] against that size, and the rest
+    /// only if the header can begin a frame of that size (see [`EAGER_READ_MAX`]).
+    /// `O_NONBLOCK` keeps a planted FIFO from blocking. `shown` builds the path for error
+    /// messages only, so the hit path allocates none.
+    fn read_file_beneath(
+        &self,
+        parts: &[&str],
+        limit: u64,
+        what: &str,
+        shown: &dyn Fn() -> PathBuf,
+        contents: Contents,
     ) -> Result<Option<Vec<u8>>> {
         let fd = match self.open_beneath(
             parts,
@@ -408,15 +448,27 @@ impl FsStore {
             )
             .with_path(shown()));
         }
-        let mut buf = Vec::new();
-        buf.try_reserve_exact(usize::try_from(size).unwrap_or(usize::MAX))
-            .map_err(|_| {
-                Error::new(
-                    ErrorKind::TooLarge,
-                    format!("cannot allocate {size} bytes for a {what}"),
-                )
-                .with_path(shown())
-            })?;
+        let mut buf = if contents == Contents::Frame && size > EAGER_READ_MAX {
+            // `with_capacity` allocates exactly this much, so only the header is read.
+            let mut head = Vec::with_capacity(frame::HEADER_LEN);
+            self.sys()
+                .read_to_capacity(fd.as_fd(), &mut head)
+                .map_err(|e| io_err(format!("cannot read {what}"), &shown(), e))?;
+            frame::check_prefix(&head, size).map_err(|e| e.with_path(shown()))?;
+            head
+        } else {
+            Vec::new()
+        };
+        let rest = usize::try_from(size)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(buf.len());
+        buf.try_reserve_exact(rest).map_err(|_| {
+            Error::new(
+                ErrorKind::TooLarge,
+                format!("cannot allocate {size} bytes for a {what}"),
+            )
+            .with_path(shown())
+        })?;
         self.sys()
             .read_to_capacity(fd.as_fd(), &mut buf)
             .map_err(|e| io_err(format!("cannot read {what}"), &shown(), e))?;
@@ -504,6 +556,26 @@ impl FsStore {
         Ok(())
     }
 
+    /// Whether a symlink sits at one of the directories `parts` below the root (checked from
+    /// the root down, stopping at the first that is not a directory): tells a planted link
+    /// from a file after an open with `O_NOFOLLOW | O_DIRECTORY` failed with ENOTDIR.
+    fn symlink_on_path(&self, parts: &[&str]) -> bool {
+        let mut rel = PathBuf::new();
+        for part in parts {
+            rel.push(part);
+            match self
+                .sys()
+                .statat(self.root_fd.as_fd(), &rel, AtFlags::SYMLINK_NOFOLLOW)
+                .map(|st| FileType::from_raw_mode(st.st_mode))
+            {
+                Ok(FileType::Symlink) => return true,
+                Ok(FileType::Directory) => {}
+                _ => return false,
+            }
+        }
+        false
+    }
+
     /// A subdirectory `name` of `parent`, if it is a real directory (never a symlink) and
     /// can be opened.
     fn open_subdir(&self, parent: &OwnedFd, name: &CStr) -> Option<OwnedFd> {
@@ -530,20 +602,25 @@ fn c_path(name: &CStr) -> &Path {
     Path::new(OsStr::from_bytes(name.to_bytes()))
 }
 
-/// Creates `path` and its missing parents with `mode`, like `mkdir -p`; an existing one is
-/// left as it is (opening it checks what it is).
-fn create_dir_all(sys: Sys<'_>, path: &Path, mode: Mode) -> std::result::Result<(), Errno> {
+/// Creates `path` and its missing parents with `mode` (less the umask), like `mkdir -p`; an
+/// existing one is left as it is (opening it checks what it is). Returns whether `path`
+/// itself was created by this call.
+fn create_dir_all(sys: Sys<'_>, path: &Path, mode: Mode) -> std::result::Result<bool, Errno> {
     match sys.mkdir_path(path, mode) {
-        Ok(()) | Err(Errno::EXIST) => return Ok(()),
+        Ok(()) => return Ok(true),
+        Err(Errno::EXIST) => return Ok(false),
         Err(Errno::NOENT) => {}
         Err(e) => return Err(e),
     }
     match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => create_dir_all(sys, parent, mode)?,
+        Some(parent) if !parent.as_os_str().is_empty() => {
+            create_dir_all(sys, parent, mode)?;
+        }
         _ => return Err(Errno::NOENT),
     }
     match sys.mkdir_path(path, mode) {
-        Ok(()) | Err(Errno::EXIST) => Ok(()),
+        Ok(()) => Ok(true),
+        Err(Errno::EXIST) => Ok(false),
         Err(e) => Err(e),
     }
 }
@@ -633,9 +710,13 @@ impl Store for FsStore {
     fn get(&self, ns: &Namespace, digest: &Digest, limit: u64) -> Result<Option<Vec<u8>>> {
         let name = EntryName::new(digest);
         let parts = [LAYOUT_DIR, ns.as_str(), name.shard(), name.as_str()];
-        self.read_beneath(&parts, limit, "cache entry", &|| {
-            self.entry_path(ns, digest)
-        })
+        self.read_file_beneath(
+            &parts,
+            limit,
+            "cache entry",
+            &|| self.entry_path(ns, digest),
+            Contents::Frame,
+        )
     }
 
     fn put(&self, ns: &Namespace, digest: &Digest, frame: &[u8]) -> Result<()> {
@@ -660,8 +741,22 @@ impl Store for FsStore {
 
     fn remove(&self, ns: &Namespace, digest: &Digest) -> Result<bool> {
         let name = EntryName::new(digest);
-        let dir = match self.open_dir(&[LAYOUT_DIR, ns.as_str(), name.shard()]) {
+        let parts = [LAYOUT_DIR, ns.as_str(), name.shard()];
+        let dir = match self.open_dir(&parts) {
             Ok(fd) => fd,
+            // Nothing is removed through a symlinked directory (what it points to is not
+            // ours), and saying so keeps a caller from taking the entry for gone. A link in
+            // the middle of the path is ELOOP; one in the last place, opened with
+            // `O_NOFOLLOW | O_DIRECTORY`, is ENOTDIR, like a file there.
+            Err(e @ (Errno::LOOP | Errno::XDEV | Errno::NOTDIR))
+                if e != Errno::NOTDIR || self.symlink_on_path(&parts) =>
+            {
+                return Err(Error::new(
+                    ErrorKind::Insecure,
+                    "a symlink sits on the path of a cache entry; nothing is removed through it",
+                )
+                .with_path(self.entry_path(ns, digest)));
+            }
             Err(Errno::NOENT | Errno::NOTDIR) => return Ok(false),
             Err(e) => {
                 return Err(io_err(

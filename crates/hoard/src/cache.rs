@@ -582,7 +582,10 @@ impl Cache {
     /// An entry that fails verification (damaged, truncated, another key's, not a regular
     /// file) is removed and reported as [`ErrorKind::Corrupt`] (or [`ErrorKind::Insecure`] for
     /// a symlink); an entry from a newer hoard or in a codec not compiled in is
-    /// [`ErrorKind::Unsupported`] and left alone. Every outcome is counted.
+    /// [`ErrorKind::Unsupported`] and left alone. A bad entry that cannot be removed (behind
+    /// a symlinked directory, through which nothing is removed, or in a cache this process
+    /// cannot write) stays, and the failed removal is counted in [`Stats::errors`]. Every
+    /// outcome is counted.
     pub fn try_get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
         let c = &self.inner.counters;
         match self.lookup(key) {
@@ -639,7 +642,7 @@ impl Cache {
                     Ok(_) => {}
                     Err(e) => {
                         Counters::bump(&c.errors);
-                        tracing::warn!(%key, error = %e, "cannot remove a bad cache entry");
+                        tracing::warn!(%key, error = %e, "cannot remove a bad cache entry; it stays in place");
                     }
                 }
             }

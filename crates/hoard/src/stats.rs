@@ -17,7 +17,8 @@ pub struct Stats {
     pub misses: u64,
     /// Entries written.
     pub inserts: u64,
-    /// Entries that failed verification (and were removed).
+    /// Entries that failed verification (and were removed, unless the removal failed, which
+    /// counts in `errors` too).
     pub corrupt: u64,
     /// Store or codec failures (I/O errors, failed writes and removals).
     pub errors: u64,

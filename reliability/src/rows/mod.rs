@@ -11,6 +11,7 @@ mod crash;
 mod exhaust;
 mod failpoints;
 mod io_errors;
+pub(crate) mod planted;
 mod power;
 mod remote;
 mod security;
@@ -38,6 +39,7 @@ pub(crate) fn all() -> Vec<Box<dyn Row>> {
     rows.extend(io_errors::rows());
     rows.extend(security::rows());
     rows.extend(corruption::rows());
+    rows.extend(planted::rows());
     rows.extend(remote::rows());
     rows
 }

@@ -2,7 +2,8 @@
 
 use std::fmt::Write as _;
 use std::fs::File;
-use std::io::{self, IsTerminal, Read, Write};
+use std::io::{self, IsTerminal, Read, Seek, Write};
+use std::os::fd::AsFd;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -34,63 +35,81 @@ pub(crate) fn put(
     Ok(Status::Success)
 }
 
-/// The bytes of `file` (standard input for `-` or none), refused beyond `max` bytes before
-/// they are read, so an oversized input costs no memory.
+/// The bytes of `file` (standard input for `-` or none), at most `max` of them.
+///
+/// An input whose size is known (a regular file, named or redirected to standard input) is
+/// refused from that size before anything is read. Any other (a pipe, a device such as
+/// `/dev/zero`) is read through `Read::take` up to one byte past the cap and refused at
+/// that byte: it never costs more memory than the largest value the cache would take.
 fn read_input(file: Option<&Path>, max: u64, out: Output) -> CliResult<Vec<u8>> {
-    let too_large = |what: &str, len: Option<u64>| {
-        let len = len.map_or_else(|| "more than".to_owned(), |n| format!("{n} bytes,"));
-        CliError::new(format!(
-            "{what} is {len} above the {max}-byte max entry size (`max-entry-size`)"
-        ))
-    };
     match file.filter(|p| p.as_os_str() != "-") {
         Some(path) => {
             let f = File::open(path).map_err(|e| CliError::file("cannot open input", path, &e))?;
-            let len = f
+            let meta = f
                 .metadata()
-                .map_err(|e| CliError::file("cannot inspect input", path, &e))?
-                .len();
-            if len > max {
-                return Err(too_large(&format!("input {}", path.display()), Some(len)));
-            }
-            // Exactly the file's size, so the value costs no more memory than itself.
-            let mut data = Vec::new();
-            data.try_reserve_exact(usize::try_from(len).unwrap_or(usize::MAX))
-                .map_err(|_| {
-                    CliError::new(format!(
-                        "cannot allocate {len} bytes for input {}",
-                        path.display()
-                    ))
-                })?;
-            f.take(max.saturating_add(1))
-                .read_to_end(&mut data)
-                .map_err(|e| CliError::file("cannot read input", path, &e))?;
-            if data.len() as u64 > max {
-                return Err(too_large(&format!("input {}", path.display()), None));
-            }
-            Ok(data)
+                .map_err(|e| CliError::file("cannot inspect input", path, &e))?;
+            let known = meta.is_file().then(|| meta.len());
+            read_bounded(f, known, max, &format!("input {}", path.display()), |e| {
+                CliError::file("cannot read input", path, e)
+            })
         }
         None => {
-            if io::stdin().is_terminal() {
+            let stdin = io::stdin();
+            if stdin.is_terminal() {
                 out.note("reading the value from standard input (end it with Ctrl-D)");
             }
-            let mut data = Vec::new();
-            io::stdin()
-                .lock()
-                .take(max.saturating_add(1))
-                .read_to_end(&mut data)
-                .map_err(|e| {
-                    CliError::new(format!(
-                        "cannot read standard input: {}",
-                        crate::error::lowercase_first(&e.to_string())
-                    ))
-                })?;
-            if data.len() as u64 > max {
-                return Err(too_large("standard input", None));
-            }
-            Ok(data)
+            read_bounded(stdin.lock(), stdin_len(), max, "standard input", |e| {
+                CliError::new(format!(
+                    "cannot read standard input: {}",
+                    crate::error::lowercase_first(&e.to_string())
+                ))
+            })
         }
     }
+}
+
+/// What is left to read of standard input when it is a regular file (`< file`): its size
+/// past the current offset. `None` for a pipe, a terminal or a device.
+fn stdin_len() -> Option<u64> {
+    let fd = io::stdin().as_fd().try_clone_to_owned().ok()?;
+    let mut f = File::from(fd);
+    let meta = f.metadata().ok().filter(std::fs::Metadata::is_file)?;
+    // The duplicate shares the offset: asking for it moves nothing.
+    let at = f.stream_position().ok()?;
+    Some(meta.len().saturating_sub(at))
+}
+
+/// Reads `input` (called `what` in messages), at most `max` bytes: refused at once when its
+/// `known` length is above, otherwise as soon as a byte past `max` arrives.
+fn read_bounded(
+    input: impl Read,
+    known: Option<u64>,
+    max: u64,
+    what: &str,
+    read_failed: impl FnOnce(&io::Error) -> CliError,
+) -> CliResult<Vec<u8>> {
+    let refuse = |size: &str| {
+        CliError::new(format!(
+            "{what} {size} the {max}-byte max entry size (`max-entry-size`); nothing was stored"
+        ))
+    };
+    let mut data = Vec::new();
+    if let Some(len) = known {
+        if len > max {
+            return Err(refuse(&format!("is {len} bytes, above")));
+        }
+        // Exactly the input's size, so the value costs no more memory than itself.
+        data.try_reserve_exact(usize::try_from(len).unwrap_or(usize::MAX))
+            .map_err(|_| CliError::new(format!("cannot allocate {len} bytes for {what}")))?;
+    }
+    input
+        .take(max.saturating_add(1))
+        .read_to_end(&mut data)
+        .map_err(|e| read_failed(&e))?;
+    if data.len() as u64 > max {
+        return Err(refuse("is larger than"));
+    }
+    Ok(data)
 }
 
 /// `hoard get KEY [-o FILE]`.
@@ -115,6 +134,10 @@ pub(crate) fn get(
         return Ok(Status::Negative);
     };
     let key = opened.cache.key(key_text);
+    // The cache removes an entry that fails verification and counts a removal that failed
+    // (a symlinked directory on its path, which hoard never removes through; a cache this
+    // user cannot write) as an error: the only way to tell which happened.
+    let errors_before = opened.cache.stats().errors;
     let value = match opened.cache.try_get(&key) {
         Ok(Some(value)) => value,
         Ok(None) => {
@@ -124,10 +147,22 @@ pub(crate) fn get(
             return Ok(Status::Negative);
         }
         Err(e) if matches!(e.kind(), ErrorKind::Corrupt | ErrorKind::Insecure) => {
-            out.note(&format!(
-                "miss: the entry for key {key_text:?} failed verification and was removed: {}",
-                e.message()
-            ));
+            let removed = opened.cache.stats().errors == errors_before;
+            // Left in place, the message names the path: that is where the user has to look.
+            out.note(&match (removed, e.kind()) {
+                (true, _) => format!(
+                    "miss: the entry for key {key_text:?} failed verification and was removed: {}",
+                    e.message()
+                ),
+                (false, ErrorKind::Insecure) => format!(
+                    "miss: the entry for key {key_text:?} was not read and was left in place, \
+                     since hoard neither follows nor removes through a symlink: {e}"
+                ),
+                (false, _) => format!(
+                    "miss: the entry for key {key_text:?} failed verification and could not be \
+                     removed: {e}"
+                ),
+            });
             return Ok(Status::Negative);
         }
         Err(e) if matches!(e.kind(), ErrorKind::Unsupported | ErrorKind::TooLarge) => {

@@ -1,5 +1,6 @@
 //! `hoard put` / `get` of a 100 MiB value stay within a small multiple of the value in
-//! memory, measured as the child's own peak resident set: the `VmHWM` of its image, which
+//! memory, and refusals (a planted sparse gigabyte, an input above the cap) within a small
+//! bound, measured as the child's own peak resident set: the `VmHWM` of its image, which
 //! the command reports itself with `-v`.
 //!
 //! Not `wait4`'s `ru_maxrss`: Linux carries that figure over from the parent's image across
@@ -18,11 +19,11 @@ const VALUE: usize = 100 << 20;
 const BOUND: u64 = 3 * VALUE as u64;
 
 /// Runs `cmd` with `-v` to its end and returns its exit status and the peak resident memory
-/// in bytes it reports for itself.
+/// in bytes it reports for itself. Its standard input is what the command was given
+/// (`Env::command` sets none).
 fn run_measured(mut cmd: Command) -> (i32, u64) {
     let out = cmd
         .arg("-v")
-        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .output()
@@ -105,4 +106,132 @@ fn get_of_100_mib_stays_within_three_times_the_value() {
         std::fs::read(&output).expect("written") == value,
         "read back intact"
     );
+}
+
+/// The bound for refusals: a small fraction of what the planted inputs would cost read.
+const REFUSAL_BOUND: u64 = 64 << 20;
+
+#[test]
+fn get_of_a_planted_sparse_gigabyte_is_a_quick_miss_in_little_memory() {
+    let env = Env::new();
+    let cache = env.cache();
+    cache
+        .try_put(&cache.key("k"), b"value")
+        .expect("the value is stored");
+    drop(cache);
+    let path = crate::entry_path(&env, "k");
+    let f = std::fs::File::create(&path).expect("the entry is writable");
+    f.set_len(1 << 30).expect("a sparse gigabyte");
+    drop(f);
+    let started = std::time::Instant::now();
+    let mut cmd = env.command();
+    cmd.args(["--dir", s(&env.dir()), "-v", "get", "k"]);
+    let (code, peak) = run_measured(cmd);
+    let took = started.elapsed();
+    assert_eq!(code, 1, "a miss");
+    eprintln!(
+        "hoard get of a sparse 1 GiB entry: peak RSS {:.1} MiB in {took:?}",
+        mib(peak)
+    );
+    assert!(
+        peak < REFUSAL_BOUND,
+        "get peaked at {:.1} MiB, above {:.1} MiB",
+        mib(peak),
+        mib(REFUSAL_BOUND)
+    );
+    assert!(!path.exists(), "the planted file is removed as corrupt");
+}
+
+/// Where `put`'s input comes from.
+#[derive(Clone, Copy, Debug)]
+enum Input<'a> {
+    /// A path argument.
+    Arg(&'a std::path::Path),
+    /// Standard input redirected from a file.
+    Stdin(&'a std::path::Path),
+    /// A pipe that carries 64 MiB of zeros (`head -c` of `/dev/zero`).
+    Pipe,
+}
+
+/// `hoard --config CONFIG put z` with `input`, and the `head` feeding a pipe (to be waited
+/// for once the command is dropped).
+fn put_command(
+    env: &Env,
+    config: &std::path::Path,
+    input: Input<'_>,
+) -> (Command, Option<std::process::Child>) {
+    let mut cmd = env.command();
+    cmd.args(["--dir", s(&env.dir()), "--config", s(config), "put", "z"]);
+    let mut feeder = None;
+    match input {
+        Input::Arg(path) => {
+            cmd.arg(path);
+        }
+        Input::Stdin(path) => {
+            cmd.stdin(std::fs::File::open(path).expect("the input opens"));
+        }
+        Input::Pipe => {
+            let mut head = Command::new("head")
+                .args(["-c", "67108864", "/dev/zero"])
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("head starts");
+            cmd.stdin(head.stdout.take().expect("a piped stdout"));
+            feeder = Some(head);
+        }
+    }
+    (cmd, feeder)
+}
+
+#[test]
+fn put_of_an_input_above_the_cap_is_refused_before_it_is_read() {
+    let env = Env::new();
+    let cap: u64 = 1 << 20;
+    let config = env.file("small.toml", b"[cache]\nmax-entry-size = \"1Mi\"\n");
+    let big = env.file("big.bin", &vec![7u8; (cap + 1) as usize]);
+    let zero = std::path::Path::new("/dev/zero");
+    for input in [
+        Input::Arg(zero),
+        Input::Arg(&big),
+        Input::Stdin(&big),
+        Input::Pipe,
+    ] {
+        let (mut cmd, feeder) = put_command(&env, &config, input);
+        let done = cmd.output().expect("the hoard binary runs");
+        drop(cmd);
+        if let Some(mut head) = feeder {
+            let _ = head.wait();
+        }
+        let stderr = String::from_utf8_lossy(&done.stderr);
+        assert_eq!(done.status.code(), Some(2), "{input:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!("the {cap}-byte max entry size (`max-entry-size`)")),
+            "{input:?}: {stderr}"
+        );
+        let expected = match input {
+            Input::Arg(p) if p == zero => "input /dev/zero is larger than".to_owned(),
+            Input::Arg(p) => format!("input {} is {} bytes, above", p.display(), cap + 1),
+            Input::Stdin(_) => format!("standard input is {} bytes, above", cap + 1),
+            Input::Pipe => "standard input is larger than".to_owned(),
+        };
+        assert!(stderr.contains(&expected), "{input:?}: {stderr}");
+
+        let (cmd, feeder) = put_command(&env, &config, input);
+        let (code, peak) = run_measured(cmd);
+        if let Some(mut head) = feeder {
+            let _ = head.wait();
+        }
+        assert_eq!(code, 2, "{input:?}");
+        eprintln!(
+            "hoard put of {input:?} above a 1 MiB cap: peak RSS {:.1} MiB",
+            mib(peak)
+        );
+        assert!(
+            peak < REFUSAL_BOUND,
+            "{input:?}: put peaked at {:.1} MiB",
+            mib(peak)
+        );
+    }
+    let cache = env.cache();
+    assert!(cache.get(&cache.key("z")).is_none(), "nothing stored");
 }

@@ -124,3 +124,48 @@ fn verify_on_an_empty_or_missing_cache_succeeds_and_draws_no_progress_off_a_term
     // stderr is a pipe here, not a terminal: no progress bar, no escape sequences.
     assert!(r.stderr.is_empty(), "{:?}", r.stderr);
 }
+
+#[test]
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the test moves a shard away to plant symlinks, then puts it back"
+)]
+fn get_through_a_symlinked_shard_says_the_entry_was_left_in_place() {
+    let env = Env::new();
+    env.run_with_stdin(&["put", "k"], b"value").expect_code(0);
+    let entry = entry_path(&env, "k");
+    let shard = entry.parent().expect("a shard directory");
+    // The shard's real contents moved elsewhere, a symlink to them in its place.
+    let elsewhere = env.path("elsewhere");
+    std::fs::rename(shard, &elsewhere).expect("move the shard");
+    std::os::unix::fs::symlink(&elsewhere, shard).expect("plant the link");
+    let moved = elsewhere.join(entry.file_name().expect("a file name"));
+    for _ in 0..2 {
+        let r = env.run(&["get", "k"]).expect_code(1);
+        assert!(r.stdout.is_empty());
+        assert!(!r.stderr.contains("was removed"), "{}", r.stderr);
+        assert!(r.stderr.contains("left in place"), "{}", r.stderr);
+        assert!(r.stderr.contains("symlink"), "{}", r.stderr);
+        assert!(
+            r.stderr.contains(&entry.display().to_string()),
+            "{}",
+            r.stderr
+        );
+        assert!(moved.exists(), "nothing is removed through the link");
+        assert!(shard.is_symlink(), "the link itself stays");
+    }
+    // A symlink at the entry's own name is removed (the link, never its target), and
+    // the message says so.
+    std::fs::remove_file(shard).expect("remove the planted link");
+    std::fs::rename(&elsewhere, shard).expect("put the shard back");
+    let target = env.file("target", b"not yours");
+    std::fs::remove_file(&entry).expect("clear the entry");
+    std::os::unix::fs::symlink(&target, &entry).expect("plant an entry link");
+    let r = env.run(&["get", "k"]).expect_code(1);
+    assert!(r.stderr.contains("was removed"), "{}", r.stderr);
+    assert!(
+        std::fs::symlink_metadata(&entry).is_err(),
+        "the link is gone"
+    );
+    assert!(target.exists(), "its target stays");
+}

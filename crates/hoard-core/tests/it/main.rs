@@ -263,6 +263,90 @@ fn a_resealed_multi_gigabyte_declaration_is_refused_without_allocating() {
 }
 
 #[test]
+fn the_header_check_passes_every_intact_frame_and_no_other_length() {
+    for len in [0usize, 1, 100, 20_000] {
+        for codec in [&Plain as &dyn Codec, &Rle] {
+            let bytes = frame::encode(&key(4), codec, &sample(len), 0).expect("encode");
+            let total = bytes.len() as u64;
+            frame::check_prefix(&bytes[..HEADER_LEN], total).expect("the header alone");
+            frame::check_prefix(&bytes, total).expect("more than the header");
+            for other in [0, 95, 96, total - 1, total + 1, u64::MAX] {
+                if other == total {
+                    continue;
+                }
+                assert_eq!(
+                    frame::check_prefix(&bytes[..HEADER_LEN], other)
+                        .err()
+                        .map(|e| e.kind()),
+                    Some(ErrorKind::Corrupt),
+                    "{len}-byte {} frame checked as {other} bytes",
+                    codec.id()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_header_check_refuses_what_the_first_bytes_rule_out() {
+    let corrupt = |head: &[u8], len: u64| {
+        frame::check_prefix(head, len)
+            .err()
+            .map(|e| (e.kind(), e.message().to_owned()))
+    };
+    // A sparse file: zeros where the magic should be.
+    let (kind, why) = corrupt(&[0; HEADER_LEN], 1 << 30).expect("refused");
+    assert_eq!(kind, ErrorKind::Corrupt);
+    assert!(why.contains("magic"), "{why}");
+    // An intact header declaring far more than the file holds, or less.
+    let good = frame::encode(&key(5), &Plain, &sample(1000), 0).expect("encode");
+    let mut huge = good[..HEADER_LEN].to_vec();
+    huge[32..40].copy_from_slice(&(1u64 << 50).to_le_bytes());
+    let (kind, why) = corrupt(&huge, good.len() as u64).expect("refused");
+    assert_eq!(kind, ErrorKind::Corrupt);
+    assert!(why.contains("truncated or extended"), "{why}");
+    let mut inside = good[..HEADER_LEN].to_vec();
+    inside[10..12].copy_from_slice(&40u16.to_le_bytes());
+    assert_eq!(
+        corrupt(&inside, good.len() as u64).map(|c| c.0),
+        Some(ErrorKind::Corrupt)
+    );
+    // Too short to hold a header, or fewer bytes given than the frame has.
+    assert_eq!(
+        corrupt(&good[..50], 50).map(|c| c.0),
+        Some(ErrorKind::Corrupt)
+    );
+    assert_eq!(
+        corrupt(&good[..50], good.len() as u64).map(|c| c.0),
+        Some(ErrorKind::Corrupt)
+    );
+}
+
+#[test]
+fn the_header_check_leaves_a_newer_version_to_the_checksum() {
+    let good = frame::encode(&key(6), &Plain, b"abc", 0).expect("encode");
+    // A newer format may lay its header out differently: its lengths are not judged, so an
+    // intact frame of a newer hoard stays Unsupported (left on disk), never Corrupt.
+    let newer = reseal(good.clone(), |b| {
+        b[8..10].copy_from_slice(&2u16.to_le_bytes());
+        b[32..40].copy_from_slice(&u64::MAX.to_le_bytes());
+    });
+    frame::check_prefix(&newer, newer.len() as u64).expect("not judged by its lengths");
+    assert_eq!(
+        Frame::parse(&newer).err().map(|e| e.kind()),
+        Some(ErrorKind::Unsupported)
+    );
+    // Damage that makes a frame claim a newer version is still caught, by the checksum.
+    let mut flipped = good;
+    flipped[9] ^= 0x80;
+    frame::check_prefix(&flipped, flipped.len() as u64).expect("not judged by its lengths");
+    assert_eq!(
+        Frame::parse(&flipped).err().map(|e| e.kind()),
+        Some(ErrorKind::Corrupt)
+    );
+}
+
+#[test]
 fn decoding_with_the_wrong_codec_is_refused() {
     let bytes = frame::encode(&key(1), &Rle, b"aaaa", 0).expect("encode");
     let parsed = Frame::parse(&bytes).expect("parse");
@@ -308,6 +392,32 @@ proptest! {
             let _ = f.verify_for(&key(0), 1 << 16);
             let _ = f.decode(&Rle);
             let _ = f.decode(&Plain);
+        }
+    }
+
+    /// The header check never refuses what the full parse accepts, and whatever it refuses
+    /// the parse refuses with the same kind: a store may use it to stop reading early.
+    #[test]
+    fn the_header_check_agrees_with_the_parse(
+        data in proptest::collection::vec(any::<u8>(), 0..300),
+        at in 0usize..96,
+        value in any::<u8>(),
+        resealed in any::<bool>(),
+    ) {
+        let good = frame::encode(&key(7), &Rle, &data, 0).expect("encode");
+        let edited = if resealed {
+            reseal(good, |b| b[at] = value)
+        } else {
+            let mut b = good;
+            b[at] = value;
+            b
+        };
+        let early = frame::check_prefix(&edited[..HEADER_LEN], edited.len() as u64);
+        let full = Frame::parse(&edited);
+        match (early, full) {
+            (Err(e), Err(f)) => prop_assert_eq!(e.kind(), f.kind()),
+            (Err(e), Ok(_)) => prop_assert!(false, "refused early, parsed in full: {}", e),
+            (Ok(()), _) => {}
         }
     }
 

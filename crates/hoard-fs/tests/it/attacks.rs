@@ -95,7 +95,12 @@ fn symlinked_directories_at_every_level_are_never_followed() {
         assert!(!matches!(got, Ok(Some(_))), "{level}: read through a link");
         let put = store.put(&n, &digest(1), b"frame");
         assert!(put.is_err(), "{level}: wrote through a link");
-        let _ = store.remove(&n, &digest(1));
+        // Refused as insecure, not "nothing there": the caller must not take it for gone.
+        assert_eq!(
+            store.remove(&n, &digest(1)).map_err(|e| e.kind()),
+            Err(ErrorKind::Insecure),
+            "{level}: remove through a link"
+        );
         match store.entries() {
             Ok(listed) => assert!(listed.is_empty(), "{level}: listed through a link"),
             Err(e) => assert_eq!(e.kind(), ErrorKind::Insecure, "{level}: {e}"),

@@ -3,6 +3,7 @@
 mod attacks;
 mod faults;
 mod housekeeping;
+mod planted;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -136,6 +137,9 @@ fn group_sharing_uses_group_modes() {
         rustix_umask(old);
         assert_eq!(mode(&store.entry_path(&ns("n"), &digest(2))), 0o640);
         assert_eq!(mode(&dir.path().join("c/v1/n")), 0o2770);
+        // The root itself too, though the umask narrowed what mkdir made of it.
+        assert_eq!(mode(&dir.path().join("c")), 0o2770);
+        assert_eq!(mode(&dir.path().join("c/v1")), 0o2770);
     });
 }
 

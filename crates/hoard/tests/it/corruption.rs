@@ -163,6 +163,54 @@ fn a_multi_gigabyte_declaration_is_a_miss_without_allocating() {
 }
 
 #[test]
+fn a_planted_sparse_gigabyte_is_a_miss_read_no_further_than_its_header() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = cache_in(&dir);
+    let key = cache.key(b"sparse");
+    cache.put(&key, b"value");
+    let path = entry_path(&dir, &cache, &key);
+    std::fs::File::create(&path)
+        .and_then(|f| f.set_len(1 << 30))
+        .expect("a sparse gigabyte");
+    let started = std::time::Instant::now();
+    let (got, peak) = peak_heap_during(|| cache.try_get(&key));
+    assert_eq!(got.map_err(|e| e.kind()), Err(ErrorKind::Corrupt));
+    assert!(peak < 1 << 20, "peak heap {peak} bytes");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!path.exists(), "the planted file was removed");
+    assert_eq!((cache.stats().corrupt, cache.stats().errors), (1, 0));
+}
+
+#[test]
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the test moves a shard away to plant a symlink in its place"
+)]
+fn a_symlinked_shard_is_a_miss_that_removes_nothing_and_says_so() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = cache_in(&dir);
+    let key = cache.key(b"behind a link");
+    cache.put(&key, b"value");
+    let path = entry_path(&dir, &cache, &key);
+    let shard = path.parent().expect("shard");
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::rename(shard, &elsewhere).expect("move the shard");
+    std::os::unix::fs::symlink(&elsewhere, shard).expect("plant the link");
+    for round in 1..=2 {
+        let got = cache.try_get(&key);
+        assert_eq!(got.map_err(|e| e.kind()), Err(ErrorKind::Insecure));
+        // The removal was refused, and counted: nothing was removed.
+        assert_eq!(cache.stats().errors, round);
+        assert!(shard.is_symlink());
+        assert!(elsewhere.join(path.file_name().expect("name")).exists());
+    }
+}
+
+#[test]
 fn a_zstd_bomb_is_a_miss_within_the_cap() {
     // The heap figures are the whole process's: alone, no other test adds to them.
     hoard_testkit::process::alone("corruption::a_zstd_bomb_is_a_miss_within_the_cap", || {
