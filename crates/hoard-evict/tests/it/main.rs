@@ -2,6 +2,7 @@
 //! times are exact, driven by a `ManualClock`: no sleeps anywhere.
 
 mod counters;
+mod locks;
 mod lru;
 mod mem;
 mod ops;
