@@ -9,8 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hoard::evict::{MERGE_LOCK_WAIT, OPERATION_LOCK_WAIT};
-use hoard::{Cache, ErrorKind, FsStore, Housekeeping};
-use hoard_core::{LockTarget, StateName};
+use hoard::{Cache, ErrorKind, FsStore, Housekeeping, LockTarget, StateName};
 
 /// What a loaded machine may add to a bound before the test calls it a hang.
 const SLACK: Duration = Duration::from_secs(2);
