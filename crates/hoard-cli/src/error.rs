@@ -143,6 +143,18 @@ mod tests {
             "cannot open cache directory: /c: permission denied"
         );
         assert_eq!(one_line("a\nb\tc"), "a\\nb\\tc");
+        let busy = hoard::Error::new(
+            hoard::ErrorKind::Busy,
+            "the \"cleanup\" lock is held by another process",
+        );
+        assert_eq!(
+            describe(&busy),
+            "busy: the \"cleanup\" lock is held by another process"
+        );
+        assert!(matches!(
+            CliError::hoard("cleanup failed", &busy.with_path("/c/state/cleanup.lock")),
+            CliError::Failed(m) if m == "busy: /c/state/cleanup.lock is held by another process"
+        ));
         assert!(matches!(
             CliError::output(&io::Error::from(io::ErrorKind::BrokenPipe)),
             CliError::BrokenPipe
