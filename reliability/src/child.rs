@@ -14,6 +14,17 @@
 //!   of them free.
 //! - `fsize`: run under `ulimit -f`; puts values on both sides of the limit and reads large
 //!   existing entries.
+//! - `holder`: takes the lock `lock=` (`counters`, `cleanup`, `usage`, or `entry`: the
+//!   entry lock of key `key=`), says `ready` and holds it until its stdin ends; the parent
+//!   stops it (SIGSTOP) meanwhile, as Ctrl-Z would.
+//! - `lockuser`: `rounds=` times, opens the cache with its eviction worker, puts `puts=`
+//!   values under keys of `keys=` and gets as many keys of `read=`, syncs the worker and
+//!   drops the cache, timing each step: the slowest open, get or put and the slowest sync
+//!   or drop are in its result (µs).
+//! - `lockcleaner`: runs each explicit operation once through a cache's worker
+//!   (recompressions, a cleanup with tight limits, evictions by age and by namespace,
+//!   zeroing the counters), timing each; a busy lock is counted, not an error, and so are
+//!   the entries recompression skipped.
 //! - `failpoint`: opens the cache at `dir=` through hoard-fs's fault seam, arms the crash
 //!   failpoint at call `n=` and runs one operation `op=` (`put`, `cleanup` or `recompress`,
 //!   see [`failpoint_op`]): it dies of SIGKILL right before that call. With `n=0` nothing
@@ -32,11 +43,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hoard::evict::{Codecs, Janitor, Limits, WorkerConfig};
 use hoard::{
-    Cache, CacheBuilder, Durability, FsOptions, FsStore, Housekeeping, Identity, Namespace, Zstd,
+    Cache, CacheBuilder, Durability, FsOptions, FsStore, Housekeeping, Identity, LockTarget,
+    Namespace, StateName, Zstd,
 };
 use hoard_fs::fault::Faults;
 
@@ -64,6 +76,9 @@ pub(crate) fn main(args: &[String]) -> ExitCode {
         "fsize" => fsize(&opts),
         "failpoint" => failpoint(&opts),
         "planted" => planted(&opts),
+        "holder" => holder(&opts),
+        "lockuser" => lockuser(&opts),
+        "lockcleaner" => lockcleaner(&opts),
         other => Err(format!("unknown role `{other}`")),
     };
     match outcome {
@@ -366,6 +381,165 @@ fn cleaner(o: &Opts) -> Result<(), String> {
         ("recompressed", recompressed),
         ("corrupt", corrupt),
         ("errors", errors),
+    ]);
+    Ok(())
+}
+
+/// Blocks until stdin reaches end of file: the parent wants the child to stop.
+fn wait_for_stop() {
+    let mut line = String::new();
+    let stdin = std::io::stdin();
+    let mut lock = stdin.lock();
+    while matches!(lock.read_line(&mut line), Ok(n) if n > 0) {
+        line.clear();
+    }
+}
+
+fn holder(o: &Opts) -> Result<(), String> {
+    let store = FsStore::open(o.dir()?).map_err(|e| format!("cannot open the store: {e}"))?;
+    let which = o.str("lock")?;
+    let held = if which == "entry" {
+        let cache = o.cache()?;
+        let k = u32::try_from(o.num("key", 0)?).map_err(|_| "key too large".to_owned())?;
+        let key = value::key(&cache, k);
+        store.lock(LockTarget::Entry(cache.namespace(), key.digest()), false)
+    } else {
+        let name = StateName::new(which).map_err(|e| e.to_string())?;
+        store.lock(LockTarget::Named(&name), false)
+    }
+    .map_err(|e| format!("cannot take the {which} lock: {e}"))?
+    .ok_or_else(|| format!("the {which} lock is held already"))?;
+    say("ready");
+    wait_for_stop();
+    drop(held);
+    result(&[("held", 1)]);
+    Ok(())
+}
+
+/// Microseconds, saturating.
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+fn lockuser(o: &Opts) -> Result<(), String> {
+    let keys = o.keys("keys")?;
+    let read = o.keys("read")?;
+    let id = u32::try_from(o.num("writer", 0)?).map_err(|_| "writer id too large".to_owned())?;
+    let mut rng = fastrand::Rng::with_seed(o.num("seed", 0)?);
+    let (rounds, puts) = (o.num("rounds", 4)?, o.num("puts", 40)?);
+    say("ready");
+    let (mut ok, mut failed, mut seq) = (0u64, 0u64, 0u64);
+    let (mut slowest_rw, mut slowest_exit) = (Duration::ZERO, Duration::ZERO);
+    let mut tally = ReadTally::default();
+    for _ in 0..rounds {
+        let started = Instant::now();
+        let cache = o.cache()?;
+        slowest_rw = slowest_rw.max(started.elapsed());
+        for _ in 0..puts {
+            let k = rng.u32(keys.clone());
+            let stamp = Stamp {
+                key: k,
+                writer: id,
+                seq,
+            };
+            seq += 1;
+            let data = value::make(stamp, value::size(&mut rng, 24, 16 << 10));
+            let started = Instant::now();
+            let put = cache.try_put(&value::key(&cache, k), &data);
+            slowest_rw = slowest_rw.max(started.elapsed());
+            match put {
+                Ok(()) => ok += 1,
+                Err(e) => {
+                    failed += 1;
+                    say(&format!("fail {k} {}: {e}", sys::error_class(&e)));
+                }
+            }
+            let started = Instant::now();
+            let got = value::read_back(&cache, rng.u32(read.clone()));
+            slowest_rw = slowest_rw.max(started.elapsed());
+            tally.add(&got);
+        }
+        let started = Instant::now();
+        if let Some(worker) = cache.worker() {
+            worker.sync();
+        }
+        slowest_exit = slowest_exit.max(started.elapsed());
+        let started = Instant::now();
+        drop(cache);
+        slowest_exit = slowest_exit.max(started.elapsed());
+    }
+    let mut pairs = vec![
+        ("puts", ok),
+        ("failed", failed),
+        ("slowest_rw_us", micros(slowest_rw)),
+        ("slowest_exit_us", micros(slowest_exit)),
+    ];
+    pairs.extend(tally.pairs());
+    result(&pairs);
+    Ok(())
+}
+
+fn lockcleaner(o: &Opts) -> Result<(), String> {
+    let limits = Limits::new(o.num("count", 8)?, o.num("bytes", 256 << 10)?);
+    let cache = Cache::builder(o.dir()?)
+        .namespace(NAMESPACE)
+        .worker(WorkerConfig::new().limits(limits))
+        .build()
+        .map_err(|e| format!("cannot open the cache: {e}"))?;
+    let janitor = cache
+        .worker()
+        .ok_or_else(|| "the cache has no worker".to_owned())?
+        .janitor();
+    let ns = Namespace::new(NAMESPACE).map_err(|e| e.to_string())?;
+    let other = Namespace::new("reliability-other").map_err(|e| e.to_string())?;
+    let fast = Zstd::new(1).map_err(|e| e.to_string())?;
+    let strong = Zstd::new(6).map_err(|e| e.to_string())?;
+    say("ready");
+    let (mut ops, mut busy, mut errors, mut skipped) = (0u64, 0u64, 0u64, 0u64);
+    let mut slowest = Duration::ZERO;
+    let mut time = |name: &str, op: &mut dyn FnMut() -> hoard::Result<u64>| {
+        let started = Instant::now();
+        let outcome = op();
+        slowest = slowest.max(started.elapsed());
+        ops += 1;
+        match outcome {
+            Ok(n) => skipped += n,
+            Err(e) if e.kind() == hoard::ErrorKind::Busy => busy += 1,
+            Err(e) => {
+                errors += 1;
+                say(&format!("error {name}: {e}"));
+            }
+        }
+    };
+    // Recompressions first, while every seeded entry is still there (the cleanup evicts).
+    time("recompress", &mut || {
+        janitor.recompress_all(&fast, Some(&ns)).map(|r| r.skipped)
+    });
+    time("recompress", &mut || {
+        janitor
+            .recompress_all(&strong, Some(&ns))
+            .map(|r| r.skipped)
+    });
+    time("cleanup", &mut || janitor.cleanup_now().map(|_| 0));
+    time("evict by age", &mut || {
+        janitor
+            .evict_older_than(Duration::from_secs(86_400))
+            .map(|_| 0)
+    });
+    time("evict by namespace", &mut || {
+        janitor.evict_namespace(&other).map(|_| 0)
+    });
+    time("zero", &mut || janitor.zero_stats().map(|_| 0));
+    let started = Instant::now();
+    drop(cache);
+    let exit = started.elapsed();
+    result(&[
+        ("ops", ops),
+        ("busy", busy),
+        ("errors", errors),
+        ("skipped", skipped),
+        ("slowest_op_us", micros(slowest)),
+        ("slowest_exit_us", micros(exit)),
     ]);
     Ok(())
 }

@@ -165,6 +165,16 @@ impl Proc {
         self.stdin = None;
     }
 
+    /// Sends `signal` (`Signal::STOP`, `Signal::CONT`) to it, if it is still running.
+    pub(crate) fn signal(&mut self, signal: rustix::process::Signal) -> Result<(), String> {
+        if self.status.is_some() {
+            return Err(format!("the {} child has already ended", self.role));
+        }
+        // Not reaped yet, so the pid is still this child's.
+        rustix::process::kill_process(rustix::process::Pid::from_child(&self.child), signal)
+            .map_err(|e| format!("cannot signal the {} child: {e}", self.role))
+    }
+
     /// SIGKILL, at once.
     pub(crate) fn kill(&mut self) {
         if self.status.is_none() {

@@ -47,8 +47,13 @@ impl CliError {
         Self::Failed(message.into())
     }
 
-    /// A failure of hoard's, prefixed by what was being done (`cannot store key "k"`).
+    /// A failure of hoard's, prefixed by what was being done (`cannot store key "k"`). A
+    /// lock held by another process needs no context: `busy: <lock> is held by another
+    /// process` says what to wait for.
     pub(crate) fn hoard(context: impl fmt::Display, err: &hoard::Error) -> Self {
+        if err.kind() == hoard::ErrorKind::Busy {
+            return Self::Failed(describe(err));
+        }
         Self::Failed(format!("{context}: {}", describe(err)))
     }
 
@@ -81,8 +86,19 @@ impl From<hoard::Error> for CliError {
 }
 
 /// hoard's message, path and operating-system cause on one line:
-/// `cannot open cache directory: /c: permission denied (os error 13)`.
+/// `cannot open cache directory: /c: permission denied (os error 13)`; a lock held by
+/// another process (hoard-evict's bounded waits gave up) as
+/// `busy: /c/state/cleanup.lock is held by another process`.
 pub(crate) fn describe(err: &hoard::Error) -> String {
+    if err.kind() == hoard::ErrorKind::Busy {
+        let lock = err
+            .path()
+            .map_or_else(|| err.message().to_owned(), |p| p.display().to_string());
+        let lock = lock
+            .strip_suffix(" is held by another process")
+            .unwrap_or(&lock);
+        return format!("busy: {lock} is held by another process");
+    }
     let mut line = err.to_string();
     if let Some(cause) = std::error::Error::source(err) {
         line.push_str(": ");
@@ -131,6 +147,18 @@ mod tests {
             "cannot open cache directory: /c: permission denied"
         );
         assert_eq!(one_line("a\nb\tc"), "a\\nb\\tc");
+        let busy = hoard::Error::new(
+            hoard::ErrorKind::Busy,
+            "the \"cleanup\" lock is held by another process",
+        );
+        assert_eq!(
+            describe(&busy),
+            "busy: the \"cleanup\" lock is held by another process"
+        );
+        assert!(matches!(
+            CliError::hoard("cleanup failed", &busy.with_path("/c/state/cleanup.lock")),
+            CliError::Failed(m) if m == "busy: /c/state/cleanup.lock is held by another process"
+        ));
         assert!(matches!(
             CliError::output(&io::Error::from(io::ErrorKind::BrokenPipe)),
             CliError::BrokenPipe

@@ -34,6 +34,9 @@ pub enum ErrorKind {
     Config,
     /// The store does not offer this operation (listing a key-value backend, for example).
     NotSupportedByStore,
+    /// Another process holds a lock the operation needs, and did not let go within the
+    /// operation's bound; the path, when known, is the lock's.
+    Busy,
 }
 
 impl ErrorKind {
@@ -48,6 +51,7 @@ impl ErrorKind {
             Self::Insecure => "insecure location",
             Self::Config => "configuration error",
             Self::NotSupportedByStore => "not supported by this store",
+            Self::Busy => "busy",
         }
     }
 }

@@ -8,6 +8,7 @@
 use std::any::Any;
 use std::fmt;
 use std::ops::ControlFlow;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -262,7 +263,9 @@ impl fmt::Debug for HeldLock {
 ///   the same store, released when the [`HeldLock`] is dropped or its holder dies. With
 ///   `wait == false` a lock held by anyone else (another process, or another `HeldLock` in
 ///   this one) is `Ok(None)`; with `wait == true` the call blocks until the lock is free. An
-///   entry lock on a missing entry is `Ok(None)`.
+///   entry lock on a missing entry is `Ok(None)`. Callers that must not hang on a stopped
+///   holder poll with `wait == false` until a deadline (hoard-evict's `lock_within`);
+///   [`lock_path`](Self::lock_path) names the lock in their "busy" messages.
 /// - **State.** [`write_state`](Self::write_state) replaces a small named blob atomically;
 ///   [`read_state`](Self::read_state) returns it, `Ok(None)` if absent, and never returns
 ///   or allocates more than `limit` bytes (a larger blob is [`ErrorKind::TooLarge`]). State
@@ -294,6 +297,14 @@ pub trait Housekeeping: Store {
     /// Takes the advisory lock `target`, waiting for it if `wait`.
     fn lock(&self, target: LockTarget<'_>, wait: bool) -> Result<Option<HeldLock>>;
 
+    /// Where the lock `target` lives, for messages that must name it (a lock file's path),
+    /// or `None` (the default) when the store has nothing an operator could look up.
+    /// Does no I/O and never creates anything.
+    fn lock_path(&self, target: LockTarget<'_>) -> Option<PathBuf> {
+        let _ = target;
+        None
+    }
+
     /// The state blob `name`, if there is one, read with at most `limit` bytes.
     fn read_state(&self, name: &StateName, limit: u64) -> Result<Option<Vec<u8>>>;
 
@@ -323,6 +334,9 @@ macro_rules! forward_housekeeping {
             }
             fn lock(&self, target: LockTarget<'_>, wait: bool) -> Result<Option<HeldLock>> {
                 (**self).lock(target, wait)
+            }
+            fn lock_path(&self, target: LockTarget<'_>) -> Option<PathBuf> {
+                (**self).lock_path(target)
             }
             fn read_state(&self, name: &StateName, limit: u64) -> Result<Option<Vec<u8>>> {
                 (**self).read_state(name, limit)

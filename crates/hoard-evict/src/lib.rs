@@ -5,6 +5,8 @@
 //! - [`WorkerConfig`] and [`Limits`]: the settings (wasmtime-cache's worker keys and
 //!   defaults, plus hoard's).
 //! - [`Clock`]: injectable time ([`SystemClock`], [`ManualClock`]).
+//! - [`lock`]: the bounded lock waits ([`lock_within`], [`OPERATION_LOCK_WAIT`],
+//!   [`MERGE_LOCK_WAIT`]): no lock another process holds can hang a cache.
 //! - [`EvictStats`]: the counters of this process; [`SharedStats`]: the lifetime counters of
 //!   every process that used the store.
 //!
@@ -14,6 +16,7 @@
 mod clock;
 mod config;
 mod janitor;
+pub mod lock;
 mod sidecar;
 mod stats;
 mod table;
@@ -25,5 +28,6 @@ pub use janitor::{
     CleanupReport, Codecs, EvictReport, Janitor, RecompressReport, Recompressed, Survey,
     read_named_counters, read_shared_stats, zero_named_counters,
 };
+pub use lock::{MERGE_LOCK_WAIT, OPERATION_LOCK_WAIT, busy_error, lock_within};
 pub use stats::{CounterSource, Counts, EvictStats, SharedStats};
 pub use worker::Worker;

@@ -19,6 +19,11 @@
 //!    once per [`usage_merge_period`](crate::WorkerConfig::usage_merge_period), and at every
 //!    [`Worker::sync`] and [`Worker::stop`]): see [`SharedStats`](crate::SharedStats).
 //!
+//! No lock is waited for without a limit (see [`crate::lock`]): the scheduled work of a
+//! round tries each lock once and skips the work if another process holds it; the merge at
+//! [`Worker::sync`] and [`Worker::stop`] waits at most
+//! [`MERGE_LOCK_WAIT`](crate::MERGE_LOCK_WAIT).
+//!
 //! [`Housekeeping::touch`]: hoard_core::Housekeeping::touch
 
 use std::collections::HashMap;
@@ -31,6 +36,7 @@ use std::time::{Duration, SystemTime};
 use hoard_core::{Digest, Error, ErrorKind, Namespace, Result};
 
 use crate::janitor::{Janitor, to_ms};
+use crate::lock::MERGE_LOCK_WAIT;
 use crate::stats::{Counters, EvictStats};
 use crate::table::{CountMap, DigestHash, HitTable, count_map};
 
@@ -158,8 +164,12 @@ impl Worker {
     }
 
     /// Runs a round now and waits for it: every event recorded before the call has been
-    /// applied when this returns (a cleanup run, if one was due, and the counters merged
-    /// into the shared lifetime counters). Returns at once if the worker has stopped.
+    /// applied when this returns (a cleanup run, if one was due and no other process was
+    /// running one, and the counters merged into the shared lifetime counters, unless
+    /// another process held their lock for all of [`MERGE_LOCK_WAIT`]: the next merge then
+    /// adds them). Returns at once if the worker has stopped.
+    ///
+    /// [`MERGE_LOCK_WAIT`]: crate::MERGE_LOCK_WAIT
     pub fn sync(&self) {
         let s = &*self.shared;
         let mut c = s.control();
@@ -190,7 +200,12 @@ impl Worker {
     }
 
     /// Stops the thread after a last round (pending hits applied, counters merged) and
-    /// joins it.
+    /// joins it. The last merge waits at most [`MERGE_LOCK_WAIT`] for the `counters` lock:
+    /// if another process holds it all along (a stopped process, say), this process's
+    /// unmerged counts are lost, and a warning says how many. Use counts not merged yet
+    /// are lost too (as when the `usage` lock is busy).
+    ///
+    /// [`MERGE_LOCK_WAIT`]: crate::MERGE_LOCK_WAIT
     pub fn stop(&self) {
         {
             let mut c = self.shared.control();
@@ -283,7 +298,7 @@ fn run(shared: &Shared) {
             (c.requested, c.stop)
         };
         let forced = stop || target > shared.control().completed;
-        round(shared, &mut local, forced);
+        round(shared, &mut local, forced, stop);
         let mut c = shared.control();
         c.completed = c.completed.max(target);
         if stop {
@@ -296,7 +311,8 @@ fn run(shared: &Shared) {
     }
 }
 
-fn round(shared: &Shared, local: &mut Local, forced: bool) {
+/// One round; `forced` by `sync` or `stop`, `last` at `stop`.
+fn round(shared: &Shared, local: &mut Local, forced: bool, last: bool) {
     let janitor = &shared.janitor;
     let config = janitor.config();
     let now = janitor.clock().now();
@@ -363,16 +379,28 @@ fn round(shared: &Shared, local: &mut Local, forced: bool) {
     }
     // Last, so that what this round's cleanup evicted is in the same merge.
     if forced || now_ms.saturating_sub(local.last_counters_ms) >= merge_period {
-        merge_counters(janitor, local, now_ms, forced);
+        merge_counters(janitor, local, now_ms, forced, last);
     }
 }
 
 /// Adds the counts since the last merge to the shared lifetime counters. A scheduled merge
 /// skips a lock another process holds (the next round retries); `sync` and `stop` wait
-/// for it, so that their callers see the counts merged.
-fn merge_counters(janitor: &Janitor, local: &mut Local, now_ms: i64, wait: bool) {
-    match janitor.merge_counters(wait) {
+/// for it, for at most [`MERGE_LOCK_WAIT`], so that their callers see the counts merged
+/// unless the lock's holder is stuck. What the `last` merge (at `stop`) could not add is
+/// lost, and logged.
+fn merge_counters(janitor: &Janitor, local: &mut Local, now_ms: i64, forced: bool, last: bool) {
+    let bound = if forced {
+        MERGE_LOCK_WAIT
+    } else {
+        Duration::ZERO
+    };
+    match janitor.merge_counters(bound) {
         Ok(true) => local.last_counters_ms = now_ms,
+        Ok(false) if last => tracing::warn!(
+            lost = janitor.unmerged_total(),
+            "the \"counters\" lock is held by another process: the counts of this process \
+             that were not merged yet are lost"
+        ),
         Ok(false) => {}
         Err(e) => {
             janitor.error("cannot add to the lifetime counters", &e);

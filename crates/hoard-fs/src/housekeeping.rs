@@ -511,6 +511,19 @@ impl Housekeeping for FsStore {
         }
     }
 
+    /// `state/<name>.lock` under the root for a named lock, the entry's file for an entry
+    /// lock.
+    fn lock_path(&self, target: LockTarget<'_>) -> Option<std::path::PathBuf> {
+        match target {
+            LockTarget::Named(name) => Some(self.join(&[
+                STATE_DIR,
+                &format!("{}{LOCK_SUFFIX}", Self::state_name_of(name)),
+            ])),
+            LockTarget::Entry(ns, digest) => Some(self.entry_path(ns, digest)),
+            _ => None,
+        }
+    }
+
     fn read_state(&self, name: &StateName, limit: u64) -> Result<Option<Vec<u8>>> {
         let parts = [STATE_DIR, Self::state_name_of(name)];
         self.read_beneath(&parts, limit, "state file", &|| self.join(&parts))

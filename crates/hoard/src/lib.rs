@@ -42,8 +42,9 @@ pub use tier::{
 };
 
 pub use hoard_core::{
-    Codec, CodecId, Decoders, Digest, Disposition, EntryInfo, Error, ErrorKind, HasherId,
-    Housekeeping, Key, KeyHasher, Namespace, Result, Store, StoreExt, VerifiedFrame, frame, read,
+    Codec, CodecId, Decoders, Digest, Disposition, EntryInfo, Error, ErrorKind, HasherId, HeldLock,
+    Housekeeping, Key, KeyHasher, LockTarget, Namespace, Result, StateName, Store, StoreExt,
+    VerifiedFrame, frame, read,
 };
 /// The eviction worker: [`WorkerConfig`](evict::WorkerConfig), [`Worker`](evict::Worker),
 /// [`Janitor`](evict::Janitor) and the clocks.

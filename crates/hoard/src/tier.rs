@@ -190,7 +190,10 @@ impl RemoteTier<'_> {
     /// Adds what this process counted since the last merge to the lifetime counters in the
     /// cache directory (the eviction worker also does it about once a minute, and both do
     /// when the cache is dropped). A cache on a store given with
-    /// [`CacheBuilder::with_store`] keeps none: `Ok(false)`.
+    /// [`CacheBuilder::with_store`] keeps none: `Ok(false)`. Waits at most
+    /// [`MERGE_LOCK_WAIT`](hoard_evict::MERGE_LOCK_WAIT) for another process's merge: a
+    /// lock held longer is an [`ErrorKind::Busy`](crate::ErrorKind::Busy) error, and the
+    /// counts wait for the next merge.
     pub fn sync(&self) -> Result<bool> {
         match self.janitor {
             Some(janitor) => janitor.merge_stats().map(|()| true),
@@ -259,7 +262,9 @@ pub fn remote_lifetime_stats(keeper: &dyn Housekeeping) -> Result<Option<RemoteL
 }
 
 /// Zeroes the lifetime remote counters (and only those) and returns what they were.
-/// [`Janitor::zero_stats`] zeroes every lifetime counter, the remote ones included.
+/// [`Janitor::zero_stats`] zeroes every lifetime counter, the remote ones included. Waits
+/// at most [`OPERATION_LOCK_WAIT`](hoard_evict::OPERATION_LOCK_WAIT) for another process's
+/// merge: a lock held longer is an [`ErrorKind::Busy`](crate::ErrorKind::Busy) error.
 pub fn zero_remote_stats(keeper: &dyn Housekeeping) -> Result<Option<RemoteLifetime>> {
     let before = hoard_evict::read_shared_stats(keeper)?;
     let mut zeroed = BTreeMap::new();

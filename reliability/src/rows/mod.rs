@@ -11,6 +11,7 @@ mod crash;
 mod exhaust;
 mod failpoints;
 mod io_errors;
+mod locks;
 pub(crate) mod planted;
 mod power;
 mod remote;
@@ -36,6 +37,7 @@ pub(crate) fn all() -> Vec<Box<dyn Row>> {
     rows.extend(power::rows());
     rows.extend(exhaust::rows());
     rows.extend(concurrency::rows());
+    rows.extend(locks::rows());
     rows.extend(io_errors::rows());
     rows.extend(security::rows());
     rows.extend(corruption::rows());

@@ -51,7 +51,9 @@ A miss for \fBget\fR or \fBinspect\fR; bad entries found by \fBverify\fR without
 .TP
 2
 A usage error, an unreadable configuration or an I/O failure. One line on stderr names
-the path or key.
+the path or key. Also \fBgc\fR, \fBevict\fR and \fBstats \-\-zero\fR when another process
+holds the lock they need for more than 2 s: "busy: DIR/state/cleanup.lock is held by
+another process".
 "#;
 
 /// The man page of the top command, or of the command at `path` (`["config", "new"]`).

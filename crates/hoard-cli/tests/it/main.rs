@@ -9,6 +9,7 @@
 mod config;
 mod counters;
 mod entries;
+mod locks;
 mod maintain;
 mod memory;
 mod remote;

@@ -101,15 +101,21 @@ impl Janitor {
         }
     }
 
-    /// Runs a cleanup to the configured limits now, waiting for any other cleanup to end.
+    /// Runs a cleanup to the configured limits now, waiting for any other cleanup to end
+    /// (see [`cleanup_with`](Self::cleanup_with)).
     pub fn cleanup_now(&self) -> Result<CleanupReport> {
         self.cleanup_with(self.config.limits)
     }
 
-    /// Runs a cleanup to `limits` now, waiting for any other cleanup to end.
+    /// Runs a cleanup to `limits` now, waiting for any other cleanup to end, for at most
+    /// [`OPERATION_LOCK_WAIT`]: a `cleanup` lock held longer (by a stopped process, say) is
+    /// an [`ErrorKind::Busy`](hoard_core::ErrorKind::Busy) error naming it, and nothing is
+    /// done.
+    ///
+    /// [`OPERATION_LOCK_WAIT`]: crate::OPERATION_LOCK_WAIT
     pub fn cleanup_with(&self, limits: Limits) -> Result<CleanupReport> {
         let report = {
-            let _lock = self.lock_cleanup(true)?;
+            let _lock = self.lock_cleanup_for_operation()?;
             self.cleanup_locked(limits, true)
         };
         // A failed cleanup may still have evicted some entries: merge either way.
@@ -123,7 +129,7 @@ impl Janitor {
     ///
     /// [`WorkerConfig::cleanup_interval`]: crate::WorkerConfig::cleanup_interval
     pub fn cleanup_if_due(&self) -> Result<Option<CleanupReport>> {
-        let Some(_lock) = self.lock_cleanup(false)? else {
+        let Some(_lock) = self.try_lock_cleanup()? else {
             return Ok(None);
         };
         let now_ms = self.now_ms();

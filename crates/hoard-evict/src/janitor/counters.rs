@@ -1,16 +1,17 @@
 //! This process's counters and the lifetime counters shared by every process that used
 //! the store (see [`SharedStats`]).
 
-use std::sync::PoisonError;
+use std::sync::{OnceLock, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use std::collections::BTreeMap;
 
-use hoard_core::{Error, ErrorKind, HeldLock, Housekeeping, LockTarget, Result, StateName};
+use hoard_core::{ErrorKind, Housekeeping, LockTarget, Result, StateName};
 
 use super::{Janitor, Merged};
+use crate::lock::{self, MERGE_LOCK_WAIT, OPERATION_LOCK_WAIT};
 use crate::sidecar::{self, NamedTally, Tally};
-use crate::stats::{Counts, EvictStats, LIFETIME_COUNTERS, SharedStats};
+use crate::stats::{Counts, EvictStats, LIFETIME_COUNTERS, Lifetime, SharedStats};
 
 /// The time `ms` milliseconds after the epoch (before it if negative).
 fn from_ms(ms: i64) -> SystemTime {
@@ -53,16 +54,20 @@ pub fn read_named_counters(store: &dyn Housekeeping) -> Result<Option<BTreeMap<S
 
 /// Zeroes the named lifetime counters whose name starts with `prefix` (every process's),
 /// under the counters lock, and returns what they held. The ten [`Counts`] and other named
-/// counters are left alone. `wait`: wait for another process's merge to end; without it, a
-/// held lock is an [`ErrorKind::Io`] error naming it.
+/// counters are left alone. `wait`: wait for another process's merge to end, for at most
+/// [`OPERATION_LOCK_WAIT`]; without it, the lock is tried once. A lock held longer is an
+/// [`ErrorKind::Busy`] error naming it, and nothing is zeroed.
 pub fn zero_named_counters(
     store: &dyn Housekeeping,
     prefix: &str,
     wait: bool,
 ) -> Result<BTreeMap<String, u64>> {
-    let _lock = store
-        .lock(LockTarget::Named(&sidecar::counters_lock()), wait)?
-        .ok_or_else(counters_busy)?;
+    let bound = if wait {
+        OPERATION_LOCK_WAIT
+    } else {
+        Duration::ZERO
+    };
+    let _lock = lock::lock_or_busy(store, counters_target(), bound)?;
     let mut named = match load_named(store) {
         Ok(n) => n.unwrap_or_default(),
         Err(e) => {
@@ -81,11 +86,10 @@ pub fn zero_named_counters(
     Ok(zeroed)
 }
 
-fn counters_busy() -> Error {
-    Error::new(
-        ErrorKind::Io,
-        "the store did not grant the named lock \"counters\" that guards the lifetime counters",
-    )
+/// The lock that guards the lifetime counters.
+fn counters_target() -> LockTarget<'static> {
+    static NAME: OnceLock<StateName> = OnceLock::new();
+    LockTarget::Named(NAME.get_or_init(sidecar::counters_lock))
 }
 
 /// Reads one counters blob: `Ok(None)` when absent, damaged, larger than any blob of ours
@@ -132,6 +136,18 @@ fn load_named(store: &dyn Housekeeping) -> Result<Option<NamedTally>> {
     )
 }
 
+/// What a janitor counted since its last merge.
+struct Unmerged {
+    /// What each of the ten counters gained.
+    delta: Lifetime,
+    /// The ten counters now.
+    current: Lifetime,
+    /// What each named counter that grew gained.
+    named_delta: BTreeMap<String, u64>,
+    /// Every named counter now.
+    named_now: BTreeMap<String, u64>,
+}
+
 impl Janitor {
     /// The counters of this janitor's operations in this process (hits and misses only
     /// count when a [`Worker`](crate::Worker) reports them). The totals of every process
@@ -154,12 +170,18 @@ impl Janitor {
     }
 
     /// Adds what this process counted since its last merge to the lifetime counters
-    /// shared by every process, waiting for another process's merge to end. The worker
-    /// does this on its own (see [`SharedStats`]); so do the explicit operations here.
+    /// shared by every process, waiting for another process's merge to end, for at most
+    /// [`MERGE_LOCK_WAIT`] (a lock held longer is an [`ErrorKind::Busy`] error naming
+    /// it). The worker does this on its own (see [`SharedStats`]); so do the explicit
+    /// operations here.
     ///
     /// On failure nothing is marked as merged: the counts are added by the next merge.
     pub fn merge_stats(&self) -> Result<()> {
-        self.merge_counters(true).map(|_| ())
+        if self.merge_counters(MERGE_LOCK_WAIT)? {
+            Ok(())
+        } else {
+            Err(lock::busy_error(self.store.as_ref(), counters_target()))
+        }
     }
 
     /// Zeroes the lifetime counters shared by every process (ccache's `-z`), the named
@@ -168,9 +190,14 @@ impl Janitor {
     /// (a periodic `hoard stats --zero`) loses no count in between. What this process
     /// counted and had not merged yet is dropped with them; other processes add what they
     /// count from their next merge on.
+    ///
+    /// Waits for another process's merge to end for at most [`OPERATION_LOCK_WAIT`]: a
+    /// `counters` lock held longer is an [`ErrorKind::Busy`] error naming it, and nothing
+    /// is zeroed.
     pub fn zero_stats(&self) -> Result<Option<SharedStats>> {
         let mut merged = self.merged.lock().unwrap_or_else(PoisonError::into_inner);
-        let _lock = self.lock_counters(true)?.ok_or_else(counters_busy)?;
+        let _lock =
+            lock::lock_or_busy(self.store.as_ref(), counters_target(), OPERATION_LOCK_WAIT)?;
         let store = self.store.as_ref();
         // An unreadable state is overwritten too: zeroing is what the operator asked for.
         let before = match (load_tally(store), load_named(store)) {
@@ -195,11 +222,6 @@ impl Janitor {
         Ok(before)
     }
 
-    fn lock_counters(&self, wait: bool) -> Result<Option<HeldLock>> {
-        self.store
-            .lock(LockTarget::Named(&sidecar::counters_lock()), wait)
-    }
-
     /// Every named counter of every source, now.
     fn named_now(&self) -> BTreeMap<String, u64> {
         let mut all = BTreeMap::new();
@@ -212,11 +234,8 @@ impl Janitor {
         all
     }
 
-    /// Adds the counts since the last merge to the shared lifetime counters, under the
-    /// `counters` lock (read, add, write). `Ok(false)`: `wait` was false and another
-    /// process held the lock; nothing was merged.
-    pub(crate) fn merge_counters(&self, wait: bool) -> Result<bool> {
-        let mut merged = self.merged.lock().unwrap_or_else(PoisonError::into_inner);
+    /// What was counted since the last merge.
+    fn unmerged(&self, merged: &Merged) -> Unmerged {
         let current = self.counters.lifetime();
         let mut delta = [0u64; LIFETIME_COUNTERS];
         for ((d, c), m) in delta.iter_mut().zip(&current).zip(merged.counts.iter()) {
@@ -231,10 +250,42 @@ impl Janitor {
             })
             .filter(|(_, d)| *d > 0)
             .collect();
+        Unmerged {
+            delta,
+            current,
+            named_delta,
+            named_now,
+        }
+    }
+
+    /// How many counts (the ten counters and the named ones, summed) no merge has added to
+    /// the lifetime counters yet: what a process that exits now loses.
+    pub(crate) fn unmerged_total(&self) -> u64 {
+        let merged = self.merged.lock().unwrap_or_else(PoisonError::into_inner);
+        let pending = self.unmerged(&merged);
+        pending
+            .delta
+            .iter()
+            .chain(pending.named_delta.values())
+            .fold(0u64, |sum, d| sum.saturating_add(*d))
+    }
+
+    /// Adds the counts since the last merge to the shared lifetime counters, under the
+    /// `counters` lock (read, add, write), waiting for the lock for at most `bound` (zero:
+    /// one try). `Ok(false)`: another process held the lock all along; nothing was
+    /// merged, and the next merge adds these counts too.
+    pub(crate) fn merge_counters(&self, bound: Duration) -> Result<bool> {
+        let mut merged = self.merged.lock().unwrap_or_else(PoisonError::into_inner);
+        let Unmerged {
+            delta,
+            current,
+            named_delta,
+            named_now,
+        } = self.unmerged(&merged);
         if delta.iter().all(|&d| d == 0) && named_delta.is_empty() {
             return Ok(true);
         }
-        let Some(_lock) = self.lock_counters(wait)? else {
+        let Some(_lock) = lock::lock_within(self.store.as_ref(), counters_target(), bound)? else {
             return Ok(false);
         };
         let store = self.store.as_ref();
@@ -258,10 +309,17 @@ impl Janitor {
     }
 
     /// After an explicit operation: its counts go to the shared totals now, so that the
-    /// next `hoard stats` shows them even if this process runs on. Best effort.
+    /// next `hoard stats` shows them even if this process runs on. Best effort: a lock
+    /// held for more than [`MERGE_LOCK_WAIT`] leaves them to the next merge (the worker's,
+    /// at the latest when it stops).
     pub(super) fn merge_after_operation(&self) {
-        if let Err(e) = self.merge_counters(true) {
-            self.error("cannot add to the lifetime counters", &e);
+        match self.merge_counters(MERGE_LOCK_WAIT) {
+            Ok(true) => {}
+            Ok(false) => tracing::debug!(
+                "the \"counters\" lock is held by another process; the counts of this \
+                 operation wait for the next merge"
+            ),
+            Err(e) => self.error("cannot add to the lifetime counters", &e),
         }
     }
 }

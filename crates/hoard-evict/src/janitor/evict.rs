@@ -6,6 +6,7 @@ use std::time::Duration;
 use hoard_core::{Item, ItemKind, LockTarget, Namespace, Result};
 
 use super::{Janitor, dur_ms, to_ms};
+use crate::lock::{self, MERGE_LOCK_WAIT};
 use crate::sidecar;
 use crate::stats::Counters;
 
@@ -23,10 +24,14 @@ pub struct EvictReport {
 
 impl Janitor {
     /// Evicts every entry (of every namespace) last used more than `age` ago, and sweeps
-    /// stale temp files. Waits for any running cleanup.
+    /// stale temp files. Waits for any running cleanup, for at most
+    /// [`OPERATION_LOCK_WAIT`]: a `cleanup` lock held longer is an
+    /// [`ErrorKind::Busy`](hoard_core::ErrorKind::Busy) error naming it, and nothing is done.
+    ///
+    /// [`OPERATION_LOCK_WAIT`]: crate::OPERATION_LOCK_WAIT
     pub fn evict_older_than(&self, age: Duration) -> Result<EvictReport> {
         let report = {
-            let _lock = self.lock_cleanup(true)?;
+            let _lock = self.lock_cleanup_for_operation()?;
             let now_ms = self.now_ms();
             let cutoff = now_ms.saturating_sub(dur_ms(age));
             self.evict_where(None, |j, item| j.last_use_ms(item, now_ms) < cutoff)
@@ -36,7 +41,14 @@ impl Janitor {
     }
 
     /// Evicts every entry of namespace `ns` (and its stale temp files) and forgets its use
-    /// counts. Waits for any running cleanup.
+    /// counts. Waits for any running cleanup, for at most [`OPERATION_LOCK_WAIT`]: a
+    /// `cleanup` lock held longer is an [`ErrorKind::Busy`](hoard_core::ErrorKind::Busy)
+    /// error naming it, and nothing is done. The use counts are forgotten only if the
+    /// `usage` lock is free within [`MERGE_LOCK_WAIT`]; otherwise they stay (they are
+    /// advisory: an entry that is gone is never recompressed) and a warning says so.
+    ///
+    /// [`OPERATION_LOCK_WAIT`]: crate::OPERATION_LOCK_WAIT
+    /// [`MERGE_LOCK_WAIT`]: crate::MERGE_LOCK_WAIT
     pub fn evict_namespace(&self, ns: &Namespace) -> Result<EvictReport> {
         let report = self.evict_namespace_locked(ns);
         self.merge_after_operation();
@@ -44,15 +56,23 @@ impl Janitor {
     }
 
     fn evict_namespace_locked(&self, ns: &Namespace) -> Result<EvictReport> {
-        let _lock = self.lock_cleanup(true)?;
+        let _lock = self.lock_cleanup_for_operation()?;
         let report = self.evict_where(Some(ns), |_, _| true)?;
-        let usage_lock = self
-            .store
-            .lock(LockTarget::Named(&sidecar::usage_lock()), true)?;
+        let usage_lock = lock::lock_within(
+            self.store.as_ref(),
+            LockTarget::Named(&sidecar::usage_lock()),
+            MERGE_LOCK_WAIT,
+        )?;
         if usage_lock.is_some() {
             let mut usage = self.load_usage();
             usage.records.remove(ns);
             self.save_usage(&usage);
+        } else {
+            tracing::warn!(
+                namespace = %ns,
+                "the \"usage\" lock is held by another process: the namespace's use counts \
+                 are kept"
+            );
         }
         Ok(report)
     }

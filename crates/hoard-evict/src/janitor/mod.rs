@@ -30,6 +30,7 @@ use hoard_core::{
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::WorkerConfig;
+use crate::lock::{self, OPERATION_LOCK_WAIT};
 use crate::sidecar::{self, Accounting};
 use crate::stats::{CounterSource, Counters, Lifetime};
 
@@ -217,9 +218,21 @@ impl Janitor {
         }
     }
 
-    fn lock_cleanup(&self, wait: bool) -> Result<Option<HeldLock>> {
+    /// Tries the cleanup lock once: `Ok(None)` if another process holds it (the worker's
+    /// scheduled cleanups skip it).
+    fn try_lock_cleanup(&self) -> Result<Option<HeldLock>> {
         self.store
-            .lock(LockTarget::Named(&sidecar::cleanup_lock()), wait)
+            .lock(LockTarget::Named(&sidecar::cleanup_lock()), false)
+    }
+
+    /// The cleanup lock for an explicit operation: waits at most [`OPERATION_LOCK_WAIT`],
+    /// then fails as busy.
+    fn lock_cleanup_for_operation(&self) -> Result<HeldLock> {
+        lock::lock_or_busy(
+            self.store.as_ref(),
+            LockTarget::Named(&sidecar::cleanup_lock()),
+            OPERATION_LOCK_WAIT,
+        )
     }
 
     fn load_accounting(&self) -> Accounting {

@@ -2,6 +2,7 @@
 //! store (`InMemory`), whose times are exact, driven by a `ManualClock`: no sleeps anywhere.
 
 mod counters;
+mod locks;
 mod lru;
 mod ops;
 mod worker;

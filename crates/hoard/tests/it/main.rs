@@ -5,6 +5,7 @@ mod config;
 mod corruption;
 mod eviction;
 mod faults;
+mod locks;
 mod multiprocess;
 #[cfg(feature = "remote")]
 mod remote;

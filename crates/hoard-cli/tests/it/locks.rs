@@ -1,0 +1,115 @@
+//! A lock held by another process (util-linux `flock`, as in issue 13's reproduction) never
+//! hangs a command: `gc`, `evict` and `stats --zero` say "busy" within their bound with
+//! status 2; `put`, `get` and `stats` are not delayed beyond the merge bound.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hoard::evict::{MERGE_LOCK_WAIT, OPERATION_LOCK_WAIT};
+
+use crate::{Env, Run, s, text};
+
+/// What a loaded machine may add to a bound (and a process's start) before the test calls
+/// it a hang.
+const SLACK: Duration = Duration::from_secs(3);
+
+/// A file locked (`flock`, exclusive) by another process until this is dropped.
+struct HeldElsewhere {
+    child: Child,
+}
+
+impl HeldElsewhere {
+    fn new(file: &Path) -> Self {
+        // `cat` inherits the locked descriptor and holds it until its stdin closes.
+        let mut child = Command::new("flock")
+            .arg(file)
+            .args(["sh", "-c", "echo held; exec cat >/dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("util-linux flock runs");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("a piped stdout"))
+            .read_line(&mut line)
+            .expect("flock reports");
+        assert_eq!(line.trim(), "held", "flock {}", file.display());
+        Self { child }
+    }
+}
+
+impl Drop for HeldElsewhere {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+/// A cache with one entry (put by the command, so that `state/` exists) and the path of
+/// its lock file `name`.
+fn cache_and_lock(env: &Env, name: &str) -> PathBuf {
+    let input = env.file("in", &text(1, 10_000));
+    env.run(&["put", "k", s(&input)]).expect_code(0);
+    env.dir().join("state").join(format!("{name}.lock"))
+}
+
+/// Runs `hoard ARGS`, asserting that it ended within `bound` plus the slack.
+#[track_caller]
+fn run_within(env: &Env, bound: Duration, args: &[&str]) -> Run {
+    let started = Instant::now();
+    let run = env.run(args);
+    let took = started.elapsed();
+    assert!(
+        took <= bound + SLACK,
+        "{args:?} took {took:?}, bound {bound:?}"
+    );
+    run
+}
+
+#[track_caller]
+fn assert_busy(run: &Run, lock: &Path) {
+    assert_eq!(run.code, 2, "stderr: {}", run.stderr);
+    assert_eq!(
+        run.one_error_line(),
+        format!("hoard: busy: {} is held by another process", lock.display())
+    );
+}
+
+#[test]
+fn gc_and_evict_are_busy_while_another_process_holds_the_cleanup_lock() {
+    let env = Env::new();
+    let lock = cache_and_lock(&env, "cleanup");
+    let held = HeldElsewhere::new(&lock);
+    assert_busy(&run_within(&env, OPERATION_LOCK_WAIT, &["gc"]), &lock);
+    assert_busy(
+        &run_within(&env, OPERATION_LOCK_WAIT, &["evict", "--older-than", "1s"]),
+        &lock,
+    );
+    // Nothing was evicted, and the entry is still served at once.
+    let got = run_within(&env, MERGE_LOCK_WAIT, &["get", "k"]).expect_code(0);
+    assert_eq!(got.stdout, text(1, 10_000));
+    drop(held);
+    env.run(&["gc"]).expect_code(0);
+}
+
+#[test]
+fn stats_zero_is_busy_and_put_and_get_are_not_held_up_by_the_counters_lock() {
+    let env = Env::new();
+    let lock = cache_and_lock(&env, "counters");
+    let held = HeldElsewhere::new(&lock);
+    assert_busy(
+        &run_within(&env, OPERATION_LOCK_WAIT, &["stats", "--zero"]),
+        &lock,
+    );
+    let input = env.file("in2", &text(2, 5_000));
+    run_within(&env, MERGE_LOCK_WAIT, &["put", "k2", s(&input)]).expect_code(0);
+    let got = run_within(&env, MERGE_LOCK_WAIT, &["get", "k2"]).expect_code(0);
+    assert_eq!(got.stdout, text(2, 5_000));
+    run_within(&env, MERGE_LOCK_WAIT, &["stats"]).expect_code(0);
+    // A recompression and a gc run; only their counts wait (and are lost at exit).
+    run_within(&env, MERGE_LOCK_WAIT, &["recompress", "--level", "5"]).expect_code(0);
+    run_within(&env, MERGE_LOCK_WAIT, &["gc"]).expect_code(0);
+    drop(held);
+    env.run(&["stats", "--zero"]).expect_code(0);
+}
