@@ -61,9 +61,9 @@ fn thread_name(tid: u32) -> Option<String> {
         .map(|comm| comm.trim_end().to_owned())
 }
 
-/// Waits until the kernel has reaped thread `tid`, which a join does not wait for: the joiner
-/// wakes as the thread releases its memory, a moment before the thread leaves
-/// `/proc/self/task`. False if it is still there after ten seconds.
+/// Waits until the kernel has reaped thread `tid`, which a join does not wait for: a join
+/// returns when the kernel clears the thread's id word, early in the thread's exit, a moment
+/// before the thread leaves `/proc/self/task`. False if it is still there after ten seconds.
 fn reaped(tid: u32) -> bool {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while thread_name(tid).is_some() {
