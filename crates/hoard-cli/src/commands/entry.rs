@@ -48,7 +48,7 @@ fn read_input(file: Option<&Path>, max: u64, out: Output) -> CliResult<Vec<u8>> 
             let meta = f
                 .metadata()
                 .map_err(|e| CliError::file("cannot inspect input", path, &e))?;
-            let known = meta.is_file().then(|| meta.len());
+            let known = meta.is_file().then_some(meta.len());
             read_bounded(f, known, max, &format!("input {}", path.display()), |e| {
                 CliError::file("cannot read input", path, e)
             })
