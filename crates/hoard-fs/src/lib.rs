@@ -369,14 +369,15 @@ impl FsStore {
     /// path is [`ErrorKind::Insecure`]; the file must be a regular file of at most `limit`
     /// bytes, and exactly the size `fstat` reports is read (see `Sys::read_to_capacity`).
     /// `O_NONBLOCK` keeps a planted FIFO from blocking. `shown` builds the path for error
-    /// messages only, so the hit path allocates none.
+    /// messages only, so the hit path allocates none. Returns the bytes with the `fstat` of
+    /// the descriptor they were read through.
     fn read_beneath(
         &self,
         parts: &[&str],
         limit: u64,
         what: &str,
         shown: &dyn Fn() -> PathBuf,
-    ) -> Result<Option<Vec<u8>>> {
+    ) -> Result<Option<(Vec<u8>, rustix::fs::Stat)>> {
         let fd = match self.open_beneath(
             parts,
             OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
@@ -420,7 +421,7 @@ impl FsStore {
         self.sys()
             .read_to_capacity(fd.as_fd(), &mut buf)
             .map_err(|e| io_err(format!("cannot read {what}"), &shown(), e))?;
-        Ok(Some(buf))
+        Ok(Some((buf, st)))
     }
 
     /// Writes `bytes` to a fresh temp file in `dir` (named by `temp_name` from a random
@@ -436,21 +437,7 @@ impl FsStore {
         shown: &Path,
         what: &str,
     ) -> Result<()> {
-        let mut attempts = 0;
-        let temp = loop {
-            let temp = temp_name(fastrand::u64(..));
-            match self.write_temp(dir, &temp, bytes, shown) {
-                Ok(()) => break temp,
-                Err(e)
-                    if attempts < 3
-                        && e.io_source().and_then(std::io::Error::raw_os_error)
-                            == Some(Errno::EXIST.raw_os_error()) =>
-                {
-                    attempts += 1;
-                }
-                Err(e) => return Err(e),
-            }
-        };
+        let temp = self.write_fresh_temp(dir, temp_name, bytes, shown)?;
         let mut guard = TempGuard {
             sys: self.sys(),
             dir,
@@ -462,6 +449,33 @@ impl FsStore {
             .map_err(|e| io_err(format!("cannot move {what} into place"), shown, e))?;
         guard.armed = false;
         Ok(())
+    }
+
+    /// Writes `bytes` to a fresh temp file in `dir`, synced as the durability asks, and
+    /// returns its name: named by `temp_name` from a random nonce, retried on the
+    /// astronomically rare collision with a leftover. Nothing is left behind on failure.
+    fn write_fresh_temp(
+        &self,
+        dir: BorrowedFd<'_>,
+        temp_name: &dyn Fn(u64) -> String,
+        bytes: &[u8],
+        shown: &Path,
+    ) -> Result<String> {
+        let mut attempts = 0;
+        loop {
+            let temp = temp_name(fastrand::u64(..));
+            match self.write_temp(dir, &temp, bytes, shown) {
+                Ok(()) => return Ok(temp),
+                Err(e)
+                    if attempts < 3
+                        && e.io_source().and_then(std::io::Error::raw_os_error)
+                            == Some(Errno::EXIST.raw_os_error()) =>
+                {
+                    attempts += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     fn write_temp(
@@ -633,9 +647,10 @@ impl Store for FsStore {
     fn get(&self, ns: &Namespace, digest: &Digest, limit: u64) -> Result<Option<Vec<u8>>> {
         let name = EntryName::new(digest);
         let parts = [LAYOUT_DIR, ns.as_str(), name.shard(), name.as_str()];
-        self.read_beneath(&parts, limit, "cache entry", &|| {
+        let read = self.read_beneath(&parts, limit, "cache entry", &|| {
             self.entry_path(ns, digest)
-        })
+        })?;
+        Ok(read.map(|(bytes, _)| bytes))
     }
 
     fn put(&self, ns: &Namespace, digest: &Digest, frame: &[u8]) -> Result<()> {
