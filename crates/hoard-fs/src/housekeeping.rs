@@ -257,7 +257,15 @@ impl FsStore {
             self.put_back(dir, &aside, &name, &shown)?;
             return Ok(false);
         }
-        match sys.renameat(dir, &temp, name.as_str(), RenameFlags::NOREPLACE) {
+        let moved = match sys.renameat(dir, &temp, name.as_str(), RenameFlags::NOREPLACE) {
+            // No renameat2 here: a plain rename, with the same microseconds of exposure
+            // as moving an entry back in `put_back`.
+            Err(Errno::INVAL | Errno::NOSYS) => {
+                sys.renameat(dir, &temp, name.as_str(), RenameFlags::empty())
+            }
+            other => other,
+        };
+        match moved {
             Ok(()) => {}
             // A newer put took the name: the checked version is older than it, and goes
             // (ours goes with the guard).
@@ -265,22 +273,10 @@ impl FsStore {
                 let _ = sys.unlinkat(dir, &aside.grave);
                 return Ok(false);
             }
-            // No renameat2 here: a plain rename, with the same microseconds of exposure
-            // as moving an entry back in `put_back`.
-            Err(Errno::INVAL | Errno::NOSYS) => {
-                if let Err(e) = sys.renameat(dir, &temp, name.as_str(), RenameFlags::empty()) {
-                    let _ = self.put_back(dir, &aside, &name, &shown);
-                    return Err(io_err(
-                        "cannot move recompressed entry into place",
-                        &shown,
-                        e,
-                    ));
-                }
-            }
             Err(e) => {
                 let _ = self.put_back(dir, &aside, &name, &shown);
                 return Err(io_err(
-                    "cannot move recompressed entry into place",
+                    "cannot move replacement entry into place",
                     &shown,
                     e,
                 ));
