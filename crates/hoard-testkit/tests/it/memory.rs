@@ -251,10 +251,7 @@ fn replacements_take_the_clock_change_the_stamp_and_are_counted() {
     let (space, d) = (ns("n"), digest(0x21));
     let bucket = InMemory::bucket_of(&space, &d);
     s.put_with_times(&space, &d, b"old", Some(t(5)), Some(t(6)));
-    let (read_bucket, item, bytes) = s
-        .read_item(&space, &d, 10)
-        .expect("read")
-        .expect("present");
+    let (read_bucket, item, bytes) = s.read_item(&space, &d, 10).expect("read").expect("present");
     assert_eq!((&read_bucket, bytes.as_slice()), (&bucket, &b"old"[..]));
     let (before, _) = scan(&s, &bucket);
     assert!(s.replace_item(&bucket, &item, b"new").expect("replace"));
@@ -266,7 +263,10 @@ fn replacements_take_the_clock_change_the_stamp_and_are_counted() {
     );
     // Not an entry of that bucket, or a temporary object: nothing to replace.
     let elsewhere = InMemory::bucket_of(&space, &digest(0x00));
-    assert!(!s.replace_item(&elsewhere, &items[0], b"x").expect("replace"));
+    assert!(
+        !s.replace_item(&elsewhere, &items[0], b"x")
+            .expect("replace")
+    );
     s.put_temp(&space, &d, 7, b"partial", t(9));
     let (_, items) = scan(&s, &bucket);
     let temp = items
@@ -278,7 +278,9 @@ fn replacements_take_the_clock_change_the_stamp_and_are_counted() {
     s.fail(Op::ReplaceItem, true);
     s.fail(Op::ReadItem, true);
     assert!(s.read_item(&space, &d, 10).is_err());
-    let e = s.replace_item(&bucket, &items[0], b"x").expect_err("failing");
+    let e = s
+        .replace_item(&bucket, &items[0], b"x")
+        .expect_err("failing");
     assert!(e.message().contains("replacement"), "{e}");
     assert_eq!(s.entry(&space, &d).expect("there").bytes, b"new");
 }
