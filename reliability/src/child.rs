@@ -6,9 +6,14 @@
 //!   after each put that returned success, which is what the power rows hold it to. With
 //!   `cut=<path>` it prints `late <key> <seq>` instead once that file exists: the parent
 //!   creates it just before cutting power, so such a put may have returned after the cut.
+//! - `owner`: the only writer of the keys of its range: puts fresh versions of them (with
+//!   increasing sequence numbers) and after each put reads one of them back, which must be
+//!   the last version it acknowledged: an older one is a rollback (`rollback ...` lines and
+//!   the `rollbacks` count). It ends with `last <key> <seq>` for each key it wrote.
 //! - `reader`: gets random keys of its range and judges every hit until stopped.
 //! - `cleaner`: runs the eviction janitor's cleanup with tight limits (and, with
-//!   `recompress=1`, recompression to alternating codecs) until stopped; with `once=1` it
+//!   `recompress=1`, recompression to alternating codecs; with `upgrade=1`, the worker's
+//!   recompression of each key of `keys=` to zstd level 19) until stopped; with `once=1` it
 //!   waits for `go` and runs one cleanup.
 //! - `nofile`: run under `ulimit -n`; exhausts its descriptors and puts and gets with 0 to 3
 //!   of them free.
@@ -45,7 +50,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use hoard::evict::{Codecs, Janitor, Limits, WorkerConfig};
+use hoard::evict::{Codecs, Janitor, Limits, Recompressed, WorkerConfig};
 use hoard::{
     Cache, CacheBuilder, Durability, FsOptions, FsStore, Housekeeping, Identity, LockTarget,
     Namespace, StateName, Zstd,
@@ -70,6 +75,7 @@ pub(crate) fn main(args: &[String]) -> ExitCode {
     };
     let outcome = match role.as_str() {
         "writer" => writer(&opts),
+        "owner" => owner(&opts),
         "reader" => reader(&opts),
         "cleaner" => cleaner(&opts),
         "nofile" => nofile(&opts),
@@ -144,7 +150,8 @@ impl Opts {
     }
 
     /// The cache the role works on: `durability=`, `codec=` (`zstd` or `identity`),
-    /// `worker=1` for the default eviction worker.
+    /// `worker=1` for the default eviction worker, `threshold=N` for one that recompresses
+    /// entries used N times, merging use counts every few milliseconds.
     fn cache(&self) -> Result<Cache, String> {
         let durability = match self.0.get("durability").map(String::as_str) {
             None | Some("none") => Durability::None,
@@ -162,6 +169,14 @@ impl Opts {
         };
         if !self.flag("worker") {
             b = b.without_worker();
+        } else if self.0.contains_key("threshold") {
+            let fast = Duration::from_millis(20);
+            b = b.worker(
+                WorkerConfig::new()
+                    .usage_threshold(self.num("threshold", 0)?)
+                    .flush_period(fast)
+                    .usage_merge_period(fast),
+            );
         }
         b.build().map_err(|e| format!("cannot open the cache: {e}"))
     }
@@ -239,6 +254,120 @@ fn writer(o: &Opts) -> Result<(), String> {
     Ok(())
 }
 
+/// What an owner's reads of its own keys found.
+#[derive(Default)]
+struct OwnerTally {
+    checks: u64,
+    current: u64,
+    rollbacks: u64,
+    misses: u64,
+    wrong: u64,
+    errors: u64,
+}
+
+impl OwnerTally {
+    /// Judges a read of key `k`, whose last acknowledged put (by `owner`) was `want`.
+    fn judge(&mut self, k: u32, owner: u32, want: u64, read: Read) {
+        self.checks += 1;
+        match read {
+            Read::Good(s) if s.writer == owner && s.seq == want => self.current += 1,
+            Read::Good(s) if s.writer == owner && s.seq < want => {
+                self.rollbacks += 1;
+                if self.rollbacks <= 3 {
+                    say(&format!(
+                        "rollback key {k}: read seq {} after seq {want} was acknowledged",
+                        s.seq
+                    ));
+                }
+            }
+            Read::Good(s) => {
+                self.wrong += 1;
+                if self.wrong <= 3 {
+                    say(&format!(
+                        "wrong key {k}: read writer {} seq {}, the last put was seq {want}",
+                        s.writer, s.seq
+                    ));
+                }
+            }
+            // For the moment an eviction or a recompression has the entry aside.
+            Read::Miss => self.misses += 1,
+            Read::Short | Read::Wrong(_) => {
+                self.wrong += 1;
+                if self.wrong <= 3 {
+                    say(&format!("wrong key {k}: {read:?}"));
+                }
+            }
+            Read::Corrupt(why) | Read::Error(why) => {
+                self.errors += 1;
+                if self.errors <= 3 {
+                    say(&format!("error key {k}: {why}"));
+                }
+            }
+        }
+    }
+}
+
+fn owner(o: &Opts) -> Result<(), String> {
+    let cache = o.cache()?;
+    let keys = o.keys("keys")?;
+    let id = u32::try_from(o.num("writer", 0)?).map_err(|_| "writer id too large".to_owned())?;
+    let mut rng = fastrand::Rng::with_seed(o.num("seed", 0)?);
+    let (min, max) = (o.num("min", 24)? as usize, o.num("max", 64 << 10)? as usize);
+    let puts = o.num("puts", 0)?;
+    let stop = stop_flag();
+    say("ready");
+    let mut last: BTreeMap<u32, u64> = BTreeMap::new();
+    let (mut ok, mut failed) = (0u64, 0u64);
+    let mut tally = OwnerTally::default();
+    let mut seq = 0u64;
+    while (puts == 0 || seq < puts) && !stop.load(Ordering::Relaxed) {
+        seq += 1;
+        let k = rng.u32(keys.clone());
+        let stamp = Stamp {
+            key: k,
+            writer: id,
+            seq,
+        };
+        let data = value::make(stamp, value::size(&mut rng, min, max));
+        match cache.try_put(&value::key(&cache, k), &data) {
+            Ok(()) => {
+                ok += 1;
+                last.insert(k, seq);
+            }
+            Err(e) => {
+                failed += 1;
+                say(&format!("fail {k} {}: {e}", sys::error_class(&e)));
+            }
+        }
+        let k = rng.u32(keys.clone());
+        if let Some(&want) = last.get(&k) {
+            tally.judge(k, id, want, value::read_back(&cache, k));
+        }
+    }
+    for (&k, &want) in &last {
+        tally.judge(k, id, want, value::read_back(&cache, k));
+    }
+    let worker_recompressions = cache.worker().map_or(0, |w| {
+        w.sync();
+        w.stats().recompressions
+    });
+    for (k, seq) in &last {
+        say(&format!("last {k} {seq}"));
+    }
+    result(&[
+        ("puts", ok),
+        ("failed", failed),
+        ("checks", tally.checks),
+        ("current", tally.current),
+        ("rollbacks", tally.rollbacks),
+        ("misses", tally.misses),
+        ("wrong", tally.wrong),
+        ("errors", tally.errors),
+        ("worker_recompressions", worker_recompressions),
+    ]);
+    Ok(())
+}
+
 #[derive(Default)]
 struct ReadTally {
     reads: u64,
@@ -310,9 +439,13 @@ fn janitor(o: &Opts) -> Result<Janitor, String> {
     let limits = Limits::new(o.num("count", 8)?, o.num("bytes", 256 << 10)?);
     let config = WorkerConfig::new().limits(limits);
     let zstd = Zstd::new(3).map_err(|e| e.to_string())?;
-    let codecs = Codecs::new()
+    let mut codecs = Codecs::new()
         .decoder(Arc::new(zstd))
         .decoder(Arc::new(Identity));
+    if o.flag("upgrade") {
+        // The worker's codec for popular entries, at the facade's default optimized level.
+        codecs = codecs.optimized(Arc::new(Zstd::new(19).map_err(|e| e.to_string())?));
+    }
     Ok(Janitor::new(Arc::new(store) as Arc<dyn Housekeeping>, config).with_codecs(codecs))
 }
 
@@ -334,6 +467,14 @@ fn cleaner(o: &Opts) -> Result<(), String> {
         return Ok(());
     }
     let recompress = o.flag("recompress");
+    // The keys whose entries the worker's rule upgrades (`upgrade=1`), named by a cache of
+    // the same directory.
+    let upgrades: Vec<hoard::Key> = if o.flag("upgrade") {
+        let cache = o.cache()?;
+        o.keys("keys")?.map(|k| value::key(&cache, k)).collect()
+    } else {
+        Vec::new()
+    };
     let targets: Vec<Arc<dyn hoard::Codec>> = vec![
         Arc::new(Zstd::new(1).map_err(|e| e.to_string())?),
         Arc::new(Identity),
@@ -343,6 +484,7 @@ fn cleaner(o: &Opts) -> Result<(), String> {
     say("ready");
     let (mut cleanups, mut evicted, mut swept, mut recompressed, mut corrupt, mut errors) =
         (0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
+    let mut upgraded = 0u64;
     let mut i = 0usize;
     while !stop.load(Ordering::Relaxed) {
         match janitor.cleanup_now() {
@@ -369,6 +511,17 @@ fn cleaner(o: &Opts) -> Result<(), String> {
                 }
             }
         }
+        for key in &upgrades {
+            match janitor.recompress(&ns, key.digest()) {
+                Ok(Recompressed::Done { .. }) => upgraded += 1,
+                Ok(Recompressed::Corrupt) => corrupt += 1,
+                Ok(_) => {}
+                Err(e) => {
+                    errors += 1;
+                    say(&format!("error upgrade: {e}"));
+                }
+            }
+        }
         i += 1;
         // Pacing, not synchronisation: on two cores a cleaner spinning flat out would
         // starve the writers it is meant to race.
@@ -379,6 +532,7 @@ fn cleaner(o: &Opts) -> Result<(), String> {
         ("evicted", evicted),
         ("swept", swept),
         ("recompressed", recompressed),
+        ("upgraded", upgraded),
         ("corrupt", corrupt),
         ("errors", errors),
     ]);

@@ -1,6 +1,6 @@
 //! The [`Housekeeping`] trait: what a maintenance worker (hoard-evict) needs from a store
-//! beyond [`Store`]: per-bucket listings with last-use times, conditional removal, recording
-//! use, advisory locks, and small sidecar state.
+//! beyond [`Store`]: per-bucket listings with last-use times, conditional removal and
+//! replacement, recording use, advisory locks, and small sidecar state.
 //!
 //! The vocabulary types ([`Bucket`], [`Item`], [`StateName`], [`LockTarget`], [`HeldLock`])
 //! carry no I/O; stores fill them in.
@@ -256,6 +256,18 @@ impl fmt::Debug for HeldLock {
 ///   it is still the version that was scanned and returns `Ok(true)`; if it is gone or was
 ///   replaced in the meantime, it returns `Ok(false)` and the newer entry stays readable
 ///   (a reader may see a miss for the moment of the check, never a wrong frame).
+/// - **Versioned reads and conditional replacement.** [`read_item`](Self::read_item)
+///   returns an entry's bytes (bounded by `limit` as [`Store::get`] is), its bucket, and the
+///   [`Item`] of exactly the version those bytes are: never the version of a put that
+///   landed during the read. [`replace_item`](Self::replace_item) replaces the entry an
+///   `item` (scanned or read) names with a new frame only if the entry is still exactly
+///   that version, and returns `Ok(true)`; if it was replaced, removed or is not that
+///   version, it returns `Ok(false)`, the caller's frame is dropped and the entry stays as
+///   it is (readers may see a miss for the moment of the check, as for removal). A newer
+///   put always wins, including one that lands while the replacement runs. Readers see
+///   the old frame or the new one, never a mix; the replacement is a new version and
+///   changes the bucket's stamp. So a caller that reads with `read_item`, derives a frame
+///   from the bytes and replaces with the item it read never rolls back a newer put.
 /// - **Use.** [`touch`](Self::touch) sets the last-use time of existing entries (precision
 ///   of at least one second) and skips missing ones; it never changes an entry's contents,
 ///   version or bucket stamp.
@@ -289,6 +301,21 @@ pub trait Housekeeping: Store {
 
     /// Removes `item` from `bucket` if it is still the version that was scanned.
     fn remove_item(&self, bucket: &Bucket, item: &Item) -> Result<bool>;
+
+    /// Reads the entry `(ns, digest)` with at most `limit` bytes, as [`Store::get`] does,
+    /// and returns it with its bucket and the item describing the version read; `Ok(None)`
+    /// if there is none.
+    fn read_item(
+        &self,
+        ns: &Namespace,
+        digest: &Digest,
+        limit: u64,
+    ) -> Result<Option<(Bucket, Item, Vec<u8>)>>;
+
+    /// Replaces the entry `item` of `bucket` names with `frame` if the entry is still
+    /// exactly that version; `Ok(false)`, changing nothing, if it was replaced, removed or
+    /// is not that version (or `item` is not an entry of `bucket`).
+    fn replace_item(&self, bucket: &Bucket, item: &Item, frame: &[u8]) -> Result<bool>;
 
     /// Sets the last-use time of each `(digest, time)` of namespace `ns` that exists;
     /// returns how many were set.
@@ -328,6 +355,17 @@ macro_rules! forward_housekeeping {
             }
             fn remove_item(&self, bucket: &Bucket, item: &Item) -> Result<bool> {
                 (**self).remove_item(bucket, item)
+            }
+            fn read_item(
+                &self,
+                ns: &Namespace,
+                digest: &Digest,
+                limit: u64,
+            ) -> Result<Option<(Bucket, Item, Vec<u8>)>> {
+                (**self).read_item(ns, digest, limit)
+            }
+            fn replace_item(&self, bucket: &Bucket, item: &Item, frame: &[u8]) -> Result<bool> {
+                (**self).replace_item(bucket, item, frame)
             }
             fn touch(&self, ns: &Namespace, used: &[(Digest, SystemTime)]) -> Result<u64> {
                 (**self).touch(ns, used)

@@ -56,7 +56,10 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::frame::{self, Frame, FrameHeader};
-use crate::{Codec, CodecId, Digest, Error, ErrorKind, Key, Namespace, Result, Store};
+use crate::{
+    Bucket, Codec, CodecId, Digest, Error, ErrorKind, Housekeeping, Item, Key, Namespace, Result,
+    Store,
+};
 
 /// What a failed read means for the entry it was reading.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -301,9 +304,43 @@ pub fn read_entry<S: Store + ?Sized>(
     expected: Expected<'_>,
     max_decoded_len: u64,
 ) -> Result<Option<VerifiedFrame>, Rejected> {
-    let limit = frame::max_frame_len(max_decoded_len);
-    match store.get(ns, expected.digest(), limit) {
-        Ok(Some(bytes)) => VerifiedFrame::check(bytes, expected, max_decoded_len).map(Some),
+    let read = read_with(expected, max_decoded_len, |limit| {
+        Ok(store
+            .get(ns, expected.digest(), limit)?
+            .map(|bytes| (bytes, ())))
+    })?;
+    Ok(read.map(|(found, ())| found))
+}
+
+/// [`read_entry`] through [`Housekeeping::read_item`], for a caller that may replace what
+/// it read: the verified frame with its bucket and the [`Item`] of exactly the version
+/// read, which [`Housekeeping::replace_item`] takes. The frame's hasher is taken from its
+/// header, as for [`Expected::Digest`].
+pub fn read_versioned<S: Housekeeping + ?Sized>(
+    store: &S,
+    ns: &Namespace,
+    digest: &Digest,
+    max_decoded_len: u64,
+) -> Result<Option<(Bucket, Item, VerifiedFrame)>, Rejected> {
+    let read = read_with(Expected::Digest(digest), max_decoded_len, |limit| {
+        let read = store.read_item(ns, digest, limit)?;
+        Ok(read.map(|(bucket, item, bytes)| (bytes, (bucket, item))))
+    })?;
+    Ok(read.map(|(found, (bucket, item))| (bucket, item, found)))
+}
+
+/// The sequence both reads share: `read` is given the byte limit of `max_decoded_len` and
+/// returns the stored bytes with whatever else it learned.
+fn read_with<T>(
+    expected: Expected<'_>,
+    max_decoded_len: u64,
+    read: impl FnOnce(u64) -> Result<Option<(Vec<u8>, T)>>,
+) -> Result<Option<(VerifiedFrame, T)>, Rejected> {
+    match read(frame::max_frame_len(max_decoded_len)) {
+        Ok(Some((bytes, more))) => {
+            let found = VerifiedFrame::check(bytes, expected, max_decoded_len)?;
+            Ok(Some((found, more)))
+        }
         Ok(None) => Ok(None),
         Err(e) => Err(Rejected::new(e, None)),
     }

@@ -6,7 +6,8 @@
 
 use std::ffi::CStr;
 use std::ops::ControlFlow;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hoard_core::{
@@ -20,7 +21,7 @@ use rustix::io::Errno;
 
 use crate::io::Sys;
 use crate::layout::{self, EntryName, LAYOUT_DIR, LOCK_SUFFIX, STATE_DIR, TEMP_PREFIX};
-use crate::{FsStore, c_path, io_err, time_of};
+use crate::{Contents, Durability, FsStore, TempGuard, c_path, io_err, time_of};
 
 /// A directory modified this recently may be modified again within the same timestamp tick
 /// without its mtime changing (coarse kernel clocks, 1-2 s on some filesystems), so its
@@ -150,6 +151,56 @@ impl FsStore {
         }
     }
 
+    /// Moves the entry `name` of `dir` aside under a fresh temp name and checks the
+    /// version of what it moved: a rename is atomic, so what is checked is exactly what
+    /// left the entry's name, and a put that lands in the meantime is never touched.
+    /// `None` if there was no entry.
+    fn move_aside(
+        &self,
+        dir: BorrowedFd<'_>,
+        name: &EntryName,
+        version: u128,
+        shown: &Path,
+    ) -> Result<Option<Aside>> {
+        let sys = self.sys();
+        let grave = name.temp_name(fastrand::u64(..));
+        match sys.renameat(dir, name.as_str(), &grave, RenameFlags::empty()) {
+            Ok(()) => {}
+            Err(Errno::NOENT) => return Ok(None),
+            Err(e) => return Err(io_err("cannot move cache entry aside", shown, e)),
+        }
+        let same = match sys.statat(dir, &grave, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => is_file(&st) && version_of(&st) == version,
+            Err(_) => false,
+        };
+        Ok(Some(Aside { grave, same }))
+    }
+
+    /// Moves an entry that [`move_aside`](Self::move_aside) took back to its name, unless a
+    /// newer put already took the name, in which case the moved one is the older and goes.
+    fn put_back(
+        &self,
+        dir: BorrowedFd<'_>,
+        aside: &Aside,
+        name: &EntryName,
+        shown: &Path,
+    ) -> Result<()> {
+        let sys = self.sys();
+        match sys.renameat(dir, &aside.grave, name.as_str(), RenameFlags::NOREPLACE) {
+            Ok(()) => Ok(()),
+            Err(Errno::EXIST) => {
+                let _ = sys.unlinkat(dir, &aside.grave);
+                Ok(())
+            }
+            // No renameat2 here: a plain rename, which may replace a put that landed in
+            // the last microseconds with an equally valid older frame of the same key.
+            Err(Errno::INVAL | Errno::NOSYS) => sys
+                .renameat(dir, &aside.grave, name.as_str(), RenameFlags::empty())
+                .map_err(|e| io_err("cannot move cache entry back", shown, e)),
+            Err(e) => Err(io_err("cannot move cache entry back", shown, e)),
+        }
+    }
+
     fn remove_entry_if(
         &self,
         dir: &OwnedFd,
@@ -159,44 +210,86 @@ impl FsStore {
     ) -> Result<bool> {
         let name = EntryName::new(digest);
         let shown = self.entry_path(bucket.namespace(), digest);
-        // Move the entry aside under a temp name first: a rename is atomic, so what is
-        // checked below is exactly what left the entry's name, and a put that lands in the
-        // meantime is never removed.
-        let grave = name.temp_name(fastrand::u64(..));
+        let dir = dir.as_fd();
+        let Some(aside) = self.move_aside(dir, &name, item.version, &shown)? else {
+            return Ok(false);
+        };
+        if !aside.same {
+            self.put_back(dir, &aside, &name, &shown)?;
+            return Ok(false);
+        }
+        match self.sys().unlinkat(dir, &aside.grave) {
+            Ok(()) | Err(Errno::NOENT) => Ok(true),
+            Err(e) => Err(io_err("cannot remove cache entry", &shown, e)),
+        }
+    }
+
+    /// Replaces the entry `digest` of `dir` with `frame` if it is still `item`'s version:
+    /// the new frame is written to a temp file first (synced as the durability asks), then
+    /// the entry is moved aside and checked as for a removal; only the checked version is
+    /// swapped out, and the new frame moves in with `RENAME_NOREPLACE`, so that a put that
+    /// lands at the name in between (newer than both frames) wins.
+    fn replace_entry_if(
+        &self,
+        dir: &OwnedFd,
+        bucket: &Bucket,
+        digest: &Digest,
+        item: &Item,
+        frame: &[u8],
+    ) -> Result<bool> {
+        let name = EntryName::new(digest);
+        let shown = self.entry_path(bucket.namespace(), digest);
         let sys = self.sys();
         let dir = dir.as_fd();
-        match sys.renameat(dir, name.as_str(), &grave, RenameFlags::empty()) {
-            Ok(()) => {}
-            Err(Errno::NOENT) => return Ok(false),
-            Err(e) => return Err(io_err("cannot move cache entry aside", &shown, e)),
-        }
-        let same = match sys.statat(dir, &grave, AtFlags::SYMLINK_NOFOLLOW) {
-            Ok(st) => is_file(&st) && version_of(&st) == item.version,
-            Err(_) => false,
+        // Written before the entry is touched, so that it is away from its name for no
+        // longer than a stat and two renames.
+        let temp = self.write_fresh_temp(dir, &|nonce| name.temp_name(nonce), frame, &shown)?;
+        let mut ours = TempGuard {
+            sys,
+            dir,
+            name: &temp,
+            armed: true,
         };
-        if same {
-            return match sys.unlinkat(dir, &grave) {
-                Ok(()) | Err(Errno::NOENT) => Ok(true),
-                Err(e) => Err(io_err("cannot remove cache entry", &shown, e)),
-            };
+        let Some(aside) = self.move_aside(dir, &name, item.version, &shown)? else {
+            return Ok(false);
+        };
+        if !aside.same {
+            self.put_back(dir, &aside, &name, &shown)?;
+            return Ok(false);
         }
-        // Not the scanned version: put it back unless a newer put already took the name,
-        // in which case the moved one is the older and goes.
-        match sys.renameat(dir, &grave, name.as_str(), RenameFlags::NOREPLACE) {
-            Ok(()) => Ok(false),
-            Err(Errno::EXIST) => {
-                let _ = sys.unlinkat(dir, &grave);
-                Ok(false)
-            }
-            // No renameat2 here: a plain rename, which may replace a put that landed in
-            // the last microseconds with an equally valid older frame of the same key.
+        let moved = match sys.renameat(dir, &temp, name.as_str(), RenameFlags::NOREPLACE) {
+            // No renameat2 here: a plain rename, with the same microseconds of exposure
+            // as moving an entry back in `put_back`.
             Err(Errno::INVAL | Errno::NOSYS) => {
-                sys.renameat(dir, &grave, name.as_str(), RenameFlags::empty())
-                    .map_err(|e| io_err("cannot move cache entry back", &shown, e))?;
-                Ok(false)
+                sys.renameat(dir, &temp, name.as_str(), RenameFlags::empty())
             }
-            Err(e) => Err(io_err("cannot move cache entry back", &shown, e)),
+            other => other,
+        };
+        match moved {
+            Ok(()) => {}
+            // A newer put took the name: the checked version is older than it, and goes
+            // (ours goes with the guard).
+            Err(Errno::EXIST) => {
+                let _ = sys.unlinkat(dir, &aside.grave);
+                return Ok(false);
+            }
+            Err(e) => {
+                let _ = self.put_back(dir, &aside, &name, &shown);
+                return Err(io_err(
+                    "cannot move replacement entry into place",
+                    &shown,
+                    e,
+                ));
+            }
         }
+        ours.armed = false;
+        // Best effort: the swap is done; a leftover is a temp file that cleanup sweeps.
+        let _ = sys.unlinkat(dir, &aside.grave);
+        if self.options.durability == Durability::Full {
+            sys.fsync(dir)
+                .map_err(|e| io_err("cannot sync cache directory", &shown, e))?;
+        }
+        Ok(true)
     }
 
     fn state_dir(&self) -> Result<OwnedFd> {
@@ -245,6 +338,26 @@ fn is_state_temp(name: &str) -> bool {
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         && StateName::new(state).is_ok()
+}
+
+/// An entry moved aside by `FsStore::move_aside`: its temp name, and whether it is the
+/// version that was asked for.
+struct Aside {
+    grave: String,
+    same: bool,
+}
+
+/// The item a file of kind `kind` with status `st` is.
+fn item_of(kind: ItemKind, st: &Stat) -> Item {
+    let (ms, mns) = mtime_of(st);
+    let (as_, ans) = atime_of(st);
+    Item::new(
+        kind,
+        u64::try_from(st.st_size).unwrap_or(0),
+        stat_time(ms, mns),
+        stat_time(as_, ans),
+        version_of(st),
+    )
 }
 
 /// Takes an exclusive `flock` on `fd`; `None` if `wait` is false and another holds it. The
@@ -337,16 +450,7 @@ impl Housekeeping for FsStore {
             if !is_file(&st) {
                 continue;
             }
-            let (ms, mns) = mtime_of(&st);
-            let (as_, ans) = atime_of(&st);
-            let item = Item::new(
-                kind,
-                u64::try_from(st.st_size).unwrap_or(0),
-                stat_time(ms, mns),
-                stat_time(as_, ans),
-                version_of(&st),
-            );
-            if visit(item).is_break() {
+            if visit(item_of(kind, &st)).is_break() {
                 break;
             }
         }
@@ -392,6 +496,50 @@ impl Housekeeping for FsStore {
             }
             _ => Ok(false),
         }
+    }
+
+    fn read_item(
+        &self,
+        ns: &Namespace,
+        digest: &Digest,
+        limit: u64,
+    ) -> Result<Option<(Bucket, Item, Vec<u8>)>> {
+        let name = EntryName::new(digest);
+        let parts = [LAYOUT_DIR, ns.as_str(), name.shard(), name.as_str()];
+        // The version comes from the `fstat` of the descriptor the bytes are read through,
+        // and an entry file is never written after it is renamed into place: the item is
+        // exactly the version of these bytes, whatever lands at the name meanwhile. (A
+        // stat of the name before and after the read could not tell that the name held
+        // another file in between, say a put that an eviction's put-back replaced again.)
+        let Some((bytes, st)) = self.read_file_beneath(
+            &parts,
+            limit,
+            "cache entry",
+            &|| self.entry_path(ns, digest),
+            Contents::Frame,
+        )?
+        else {
+            return Ok(None);
+        };
+        let bucket = Bucket::new(ns.clone(), name.shard())?;
+        Ok(Some((
+            bucket,
+            item_of(ItemKind::Entry(*digest), &st),
+            bytes,
+        )))
+    }
+
+    fn replace_item(&self, bucket: &Bucket, item: &Item, frame: &[u8]) -> Result<bool> {
+        let ItemKind::Entry(digest) = item.kind else {
+            return Ok(false);
+        };
+        if EntryName::new(&digest).shard() != bucket.name() {
+            return Ok(false);
+        }
+        let Some(dir) = self.open_bucket(bucket)? else {
+            return Ok(false);
+        };
+        self.replace_entry_if(&dir, bucket, &digest, item, frame)
     }
 
     fn touch(&self, ns: &Namespace, used: &[(Digest, SystemTime)]) -> Result<u64> {

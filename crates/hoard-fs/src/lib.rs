@@ -145,7 +145,7 @@ pub struct FsStore {
 
 /// What a file read by [`FsStore::read_file_beneath`] holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Contents {
+pub(crate) enum Contents {
     /// An entry: a frame, whose fixed header is checked before a large one is read whole.
     Frame,
     /// Anything else (a state blob): read whole, judged by the caller.
@@ -390,14 +390,15 @@ impl FsStore {
 
     /// Opens `parts` beneath the root without following symlinks and reads it: a state
     /// file, named by `what` in errors. See [`read_file_beneath`](Self::read_file_beneath).
-    fn read_beneath(
+    pub(crate) fn read_beneath(
         &self,
         parts: &[&str],
         limit: u64,
         what: &str,
         shown: &dyn Fn() -> PathBuf,
     ) -> Result<Option<Vec<u8>>> {
-        self.read_file_beneath(parts, limit, what, shown, Contents::Opaque)
+        let read = self.read_file_beneath(parts, limit, what, shown, Contents::Opaque)?;
+        Ok(read.map(|(bytes, _)| bytes))
     }
 
     /// Opens `parts` beneath the root without following symlinks and reads it: an entry
@@ -408,15 +409,16 @@ impl FsStore {
     /// header first, checked with [`frame::check_prefix`] against that size, and the rest
     /// only if the header can begin a frame of that size (see [`EAGER_READ_MAX`]).
     /// `O_NONBLOCK` keeps a planted FIFO from blocking. `shown` builds the path for error
-    /// messages only, so the hit path allocates none.
-    fn read_file_beneath(
+    /// messages only, so the hit path allocates none. Returns the bytes with the `fstat` of
+    /// the descriptor they were read through.
+    pub(crate) fn read_file_beneath(
         &self,
         parts: &[&str],
         limit: u64,
         what: &str,
         shown: &dyn Fn() -> PathBuf,
         contents: Contents,
-    ) -> Result<Option<Vec<u8>>> {
+    ) -> Result<Option<(Vec<u8>, rustix::fs::Stat)>> {
         let fd = match self.open_beneath(
             parts,
             OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
@@ -472,7 +474,7 @@ impl FsStore {
         self.sys()
             .read_to_capacity(fd.as_fd(), &mut buf)
             .map_err(|e| io_err(format!("cannot read {what}"), &shown(), e))?;
-        Ok(Some(buf))
+        Ok(Some((buf, st)))
     }
 
     /// Writes `bytes` to a fresh temp file in `dir` (named by `temp_name` from a random
@@ -488,21 +490,7 @@ impl FsStore {
         shown: &Path,
         what: &str,
     ) -> Result<()> {
-        let mut attempts = 0;
-        let temp = loop {
-            let temp = temp_name(fastrand::u64(..));
-            match self.write_temp(dir, &temp, bytes, shown) {
-                Ok(()) => break temp,
-                Err(e)
-                    if attempts < 3
-                        && e.io_source().and_then(std::io::Error::raw_os_error)
-                            == Some(Errno::EXIST.raw_os_error()) =>
-                {
-                    attempts += 1;
-                }
-                Err(e) => return Err(e),
-            }
-        };
+        let temp = self.write_fresh_temp(dir, temp_name, bytes, shown)?;
         let mut guard = TempGuard {
             sys: self.sys(),
             dir,
@@ -514,6 +502,33 @@ impl FsStore {
             .map_err(|e| io_err(format!("cannot move {what} into place"), shown, e))?;
         guard.armed = false;
         Ok(())
+    }
+
+    /// Writes `bytes` to a fresh temp file in `dir`, synced as the durability asks, and
+    /// returns its name: named by `temp_name` from a random nonce, retried on the
+    /// astronomically rare collision with a leftover. Nothing is left behind on failure.
+    fn write_fresh_temp(
+        &self,
+        dir: BorrowedFd<'_>,
+        temp_name: &dyn Fn(u64) -> String,
+        bytes: &[u8],
+        shown: &Path,
+    ) -> Result<String> {
+        let mut attempts = 0;
+        loop {
+            let temp = temp_name(fastrand::u64(..));
+            match self.write_temp(dir, &temp, bytes, shown) {
+                Ok(()) => return Ok(temp),
+                Err(e)
+                    if attempts < 3
+                        && e.io_source().and_then(std::io::Error::raw_os_error)
+                            == Some(Errno::EXIST.raw_os_error()) =>
+                {
+                    attempts += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     fn write_temp(
@@ -710,13 +725,14 @@ impl Store for FsStore {
     fn get(&self, ns: &Namespace, digest: &Digest, limit: u64) -> Result<Option<Vec<u8>>> {
         let name = EntryName::new(digest);
         let parts = [LAYOUT_DIR, ns.as_str(), name.shard(), name.as_str()];
-        self.read_file_beneath(
+        let read = self.read_file_beneath(
             &parts,
             limit,
             "cache entry",
             &|| self.entry_path(ns, digest),
             Contents::Frame,
-        )
+        )?;
+        Ok(read.map(|(bytes, _)| bytes))
     }
 
     fn put(&self, ns: &Namespace, digest: &Digest, frame: &[u8]) -> Result<()> {

@@ -28,6 +28,10 @@ pub fn run_all<S: Housekeeping>(make: impl Fn() -> S) {
     scans_stop_when_told(&make());
     remove_item_removes_the_scanned_version(&make());
     remove_item_spares_a_replaced_entry(&make());
+    read_item_reports_the_version_read(&make());
+    replace_item_replaces_the_version_read(&make());
+    replace_item_spares_a_newer_put(&make());
+    replace_item_leaves_a_removed_entry_removed(&make());
     touch_sets_the_last_use_time(&make());
     stamps_change_when_items_change(&make());
     named_locks_exclude_each_other(&make());
@@ -236,6 +240,208 @@ pub fn remove_item_spares_a_replaced_entry<S: Housekeeping + ?Sized>(store: &S) 
         other => panic!(
             "housekeeping contract broken ({CLAUSE}): the newer put of {space}/{d} is gone: {other:?}"
         ),
+    }
+}
+
+/// `read_item` of the entry `d` of `space`, which must be there.
+fn read_item_of<S: Housekeeping + ?Sized>(
+    store: &S,
+    clause: &str,
+    space: &Namespace,
+    d: &Digest,
+) -> (Bucket, Item, Vec<u8>) {
+    match store.read_item(space, d, u64::MAX) {
+        Ok(Some(read)) => read,
+        Ok(None) => {
+            panic!(
+                "housekeeping contract broken ({clause}): read_item of stored {space}/{d} missed"
+            )
+        }
+        Err(e) => panic!("housekeeping contract broken ({clause}): read_item failed: {e}"),
+    }
+}
+
+fn replace<S: Housekeeping + ?Sized>(
+    store: &S,
+    clause: &str,
+    bucket: &Bucket,
+    item: &Item,
+    frame: &[u8],
+) -> bool {
+    store.replace_item(bucket, item, frame).unwrap_or_else(|e| {
+        panic!("housekeeping contract broken ({clause}): replace_item failed: {e}")
+    })
+}
+
+/// Asserts that `(space, d)` reads as `want` (`None`: a miss) and that its bucket holds no
+/// temporary object: a replacement, done or refused, leaves none behind.
+fn assert_holds<S: Housekeeping + ?Sized>(
+    store: &S,
+    clause: &str,
+    space: &Namespace,
+    d: &Digest,
+    want: Option<&[u8]>,
+    what: &str,
+) {
+    match store.get(space, d, u64::MAX) {
+        Ok(got) => assert!(
+            got.as_deref() == want,
+            "housekeeping contract broken ({clause}): {space}/{d} does not hold {what} \
+             (holds {:?} bytes)",
+            got.map(|g| g.len())
+        ),
+        Err(e) => panic!("housekeeping contract broken ({clause}): get of {space}/{d} failed: {e}"),
+    }
+    let temps: Vec<ItemKind> = items_of(store, clause, space)
+        .into_values()
+        .flatten()
+        .map(|i| i.kind)
+        .filter(|k| matches!(k, ItemKind::Temp { .. }))
+        .collect();
+    assert!(
+        temps.is_empty(),
+        "housekeeping contract broken ({clause}): temporary objects left behind: {temps:?}"
+    );
+}
+
+/// `read_item` returns the stored bytes with the entry's bucket and the version a scan
+/// reports; a missing entry is `None`; the limit bounds it as it bounds a get.
+pub fn read_item_reports_the_version_read<S: Housekeeping + ?Sized>(store: &S) {
+    const CLAUSE: &str = "versioned reads";
+    let space = ns("read-item");
+    let (d, missing) = (digest(35_000), digest(35_001));
+    let frame = sample_frame(&d, 300, 1);
+    put(store, CLAUSE, &space, &d, &frame);
+    let (bucket, item, bytes) = read_item_of(store, CLAUSE, &space, &d);
+    assert!(
+        bytes == frame,
+        "housekeeping contract broken ({CLAUSE}): read_item returned other bytes than stored"
+    );
+    let Some((scanned_bucket, scanned)) = find_entry(store, CLAUSE, &space, &d) else {
+        panic!("housekeeping contract broken ({CLAUSE}): stored entry {space}/{d} not scanned");
+    };
+    assert_eq!(
+        (&bucket, item.kind, item.stored_len, item.version),
+        (
+            &scanned_bucket,
+            scanned.kind,
+            scanned.stored_len,
+            scanned.version
+        ),
+        "housekeeping contract broken ({CLAUSE}): read_item and a scan disagree on {space}/{d}"
+    );
+    assert!(
+        matches!(store.read_item(&space, &missing, u64::MAX), Ok(None)),
+        "housekeeping contract broken ({CLAUSE}): read_item of a missing entry is not None"
+    );
+    match store.read_item(&space, &d, frame.len() as u64 - 1) {
+        Err(e) if e.kind() == ErrorKind::TooLarge => {}
+        other => panic!(
+            "housekeeping contract broken ({CLAUSE}): read_item below the entry's length \
+             returned {:?}, expected ErrorKind::TooLarge",
+            other.map(|o| o.map(|(_, _, b)| b.len()))
+        ),
+    }
+}
+
+/// `replace_item` of the version read (or scanned) replaces it (`true`): a get returns the
+/// new frame, whose version differs; the old item then replaces nothing (`false`).
+pub fn replace_item_replaces_the_version_read<S: Housekeeping + ?Sized>(store: &S) {
+    const CLAUSE: &str = "conditional replacement";
+    let space = ns("replace");
+    let d = digest(36_000);
+    put(store, CLAUSE, &space, &d, &sample_frame(&d, 400, 1));
+    let (bucket, item, _) = read_item_of(store, CLAUSE, &space, &d);
+    let second = sample_frame(&d, 150, 2);
+    assert!(
+        replace(store, CLAUSE, &bucket, &item, &second),
+        "housekeeping contract broken ({CLAUSE}): replace_item of the version read returned false"
+    );
+    assert_holds(store, CLAUSE, &space, &d, Some(&second), "the replacement");
+    let (_, after, _) = read_item_of(store, CLAUSE, &space, &d);
+    assert_ne!(
+        after.version, item.version,
+        "housekeeping contract broken ({CLAUSE}): a replacement kept the entry's version"
+    );
+    let third = sample_frame(&d, 150, 3);
+    assert!(
+        !replace(store, CLAUSE, &bucket, &item, &third),
+        "housekeeping contract broken ({CLAUSE}): a replaced version was replaced again"
+    );
+    assert_holds(
+        store,
+        CLAUSE,
+        &space,
+        &d,
+        Some(&second),
+        "the first replacement",
+    );
+    // A scanned item names a version just as well.
+    let Some((bucket, scanned)) = find_entry(store, CLAUSE, &space, &d) else {
+        panic!("housekeeping contract broken ({CLAUSE}): replaced entry {space}/{d} not scanned");
+    };
+    assert!(
+        replace(store, CLAUSE, &bucket, &scanned, &third),
+        "housekeeping contract broken ({CLAUSE}): replace_item of the scanned version returned false"
+    );
+    assert_holds(
+        store,
+        CLAUSE,
+        &space,
+        &d,
+        Some(&third),
+        "the second replacement",
+    );
+}
+
+/// A put after the read wins: `replace_item` of the version read returns `false` and the
+/// newer frame stays readable.
+pub fn replace_item_spares_a_newer_put<S: Housekeeping + ?Sized>(store: &S) {
+    const CLAUSE: &str = "conditional replacement spares newer puts";
+    let space = ns("replace-newer");
+    let d = digest(37_000);
+    put(store, CLAUSE, &space, &d, &sample_frame(&d, 400, 1));
+    let (bucket, item, _) = read_item_of(store, CLAUSE, &space, &d);
+    let newer = sample_frame(&d, 400, 2);
+    put(store, CLAUSE, &space, &d, &newer);
+    assert!(
+        !replace(store, CLAUSE, &bucket, &item, &sample_frame(&d, 100, 3)),
+        "housekeeping contract broken ({CLAUSE}): replace_item replaced a newer put"
+    );
+    assert_holds(store, CLAUSE, &space, &d, Some(&newer), "the newer put");
+}
+
+/// An entry removed after the read stays removed: `replace_item` returns `false` and does
+/// not bring it back.
+pub fn replace_item_leaves_a_removed_entry_removed<S: Housekeeping + ?Sized>(store: &S) {
+    const CLAUSE: &str = "conditional replacement of a removed entry";
+    let space = ns("replace-removed");
+    let (a, b) = (digest(38_000), digest(38_001));
+    for d in [a, b] {
+        put(store, CLAUSE, &space, &d, &sample_frame(&d, 400, 1));
+    }
+    let (bucket_a, item_a, _) = read_item_of(store, CLAUSE, &space, &a);
+    let (bucket_b, item_b, _) = read_item_of(store, CLAUSE, &space, &b);
+    let removed = store
+        .remove(&space, &a)
+        .unwrap_or_else(|e| panic!("housekeeping contract broken ({CLAUSE}): remove failed: {e}"));
+    assert!(
+        removed,
+        "housekeeping contract broken ({CLAUSE}): remove found no entry"
+    );
+    let removed = store.remove_item(&bucket_b, &item_b).unwrap_or_else(|e| {
+        panic!("housekeeping contract broken ({CLAUSE}): remove_item failed: {e}")
+    });
+    assert!(
+        removed,
+        "housekeeping contract broken ({CLAUSE}): remove_item of the version read returned false"
+    );
+    for (d, bucket, item) in [(a, bucket_a, item_a), (b, bucket_b, item_b)] {
+        assert!(
+            !replace(store, CLAUSE, &bucket, &item, &sample_frame(&d, 100, 2)),
+            "housekeeping contract broken ({CLAUSE}): replace_item of a removed entry returned true"
+        );
+        assert_holds(store, CLAUSE, &space, &d, None, "nothing");
     }
 }
 

@@ -100,6 +100,10 @@ pub enum Op {
     ReadState,
     /// [`Housekeeping::write_state`].
     WriteState,
+    /// [`Housekeeping::read_item`].
+    ReadItem,
+    /// [`Housekeeping::replace_item`].
+    ReplaceItem,
 }
 
 impl Op {
@@ -129,7 +133,7 @@ pub struct Stored {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Counts {
-    /// Gets answered (hits and misses).
+    /// Gets answered (hits and misses), [`Housekeeping::read_item`]'s included.
     pub gets: u64,
     /// Puts stored.
     pub puts: u64,
@@ -139,6 +143,8 @@ pub struct Counts {
     pub scans: u64,
     /// Items [`Housekeeping::remove_item`] removed.
     pub removed_items: u64,
+    /// Entries [`Housekeeping::replace_item`] replaced.
+    pub replaced_items: u64,
     /// Entries whose last-use time [`Housekeeping::touch`] set.
     pub touched: u64,
     /// State blobs written.
@@ -152,6 +158,7 @@ struct Counters {
     removes: AtomicU64,
     scans: AtomicU64,
     removed_items: AtomicU64,
+    replaced_items: AtomicU64,
     touched: AtomicU64,
     state_writes: AtomicU64,
 }
@@ -305,6 +312,7 @@ impl InMemory {
             removes: get(&c.removes),
             scans: get(&c.scans),
             removed_items: get(&c.removed_items),
+            replaced_items: get(&c.replaced_items),
             touched: get(&c.touched),
             state_writes: get(&c.state_writes),
         }
@@ -585,6 +593,68 @@ impl Housekeeping for InMemory {
             bump(&self.counters.removed_items, 1);
         }
         Ok(removed)
+    }
+
+    fn read_item(
+        &self,
+        ns: &Namespace,
+        digest: &Digest,
+        limit: u64,
+    ) -> Result<Option<(Bucket, Item, Vec<u8>)>> {
+        self.check(Op::ReadItem, || format!("versioned read of {ns}/{digest}"))?;
+        let found = match self.inner().entries.get(&(ns.clone(), *digest)) {
+            Some(e) if e.bytes.len() as u64 > limit => {
+                return Err(too_large(
+                    format!("entry {ns}/{digest}"),
+                    e.bytes.len(),
+                    limit,
+                ));
+            }
+            // Bytes and version under one lock: the item is exactly the version read.
+            found => found.map(|e| {
+                let item = Item::new(
+                    ItemKind::Entry(*digest),
+                    e.bytes.len() as u64,
+                    e.modified,
+                    e.accessed,
+                    e.version,
+                );
+                (Self::bucket_of(ns, digest), item, e.bytes.clone())
+            }),
+        };
+        bump(&self.counters.gets, 1);
+        Ok(found)
+    }
+
+    fn replace_item(&self, bucket: &Bucket, item: &Item, frame: &[u8]) -> Result<bool> {
+        self.check(Op::ReplaceItem, || {
+            format!("replacement of {:?} in {bucket}", item.kind)
+        })?;
+        let ItemKind::Entry(d) = item.kind else {
+            return Ok(false);
+        };
+        let ns = bucket.namespace();
+        if Self::bucket_of(ns, &d) != *bucket {
+            return Ok(false);
+        }
+        let now = Some((self.clock)());
+        let mut inner = self.inner();
+        let key = (ns.clone(), d);
+        if inner.entries.get(&key).map(|e| e.version) != Some(item.version) {
+            return Ok(false);
+        }
+        let version = inner.changed(ns, &d);
+        inner.entries.insert(
+            key,
+            Stored {
+                bytes: frame.to_vec(),
+                modified: now,
+                accessed: now,
+                version,
+            },
+        );
+        bump(&self.counters.replaced_items, 1);
+        Ok(true)
     }
 
     fn touch(&self, ns: &Namespace, used: &[(Digest, SystemTime)]) -> Result<u64> {

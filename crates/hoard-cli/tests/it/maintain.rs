@@ -1,6 +1,8 @@
 //! `gc`, `evict`, `clear`, `recompress`: the commands that change the cache as a whole.
 
 use std::collections::BTreeSet;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 use hoard::Cache;
 
@@ -306,4 +308,58 @@ fn maintenance_of_a_missing_cache_does_nothing_and_creates_nothing() {
         env.run(args).expect_code(0);
     }
     assert!(!env.dir().exists());
+}
+
+/// Bytes the process `pid` has read so far (`rchar` of `/proc/<pid>/io`), if readable.
+fn bytes_read_by(pid: u32) -> Option<u64> {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    io.lines()
+        .find_map(|l| l.strip_prefix("rchar: "))
+        .and_then(|n| n.trim().parse().ok())
+}
+
+/// Issue 13's reproduction: a put made while `hoard recompress --level 19` runs is never
+/// rolled back. The put lands once the command has read the entry (it has read at least
+/// the entry's size: polled from `/proc`, an observed condition), while it encodes.
+#[test]
+fn recompress_never_rolls_back_a_put_made_while_it_runs() {
+    const LEN: usize = 1 << 20;
+    let env = Env::new();
+    // Stored uncompressed, so the recompression has a large frame to read and real work.
+    let plain = Cache::builder(env.dir())
+        .codec(hoard::Identity)
+        .without_worker()
+        .build()
+        .expect("opens");
+    let key = plain.key("K");
+    for round in 0..3u64 {
+        let (a, b) = (
+            text(round * 1_000_000, LEN),
+            text(round * 1_000_000 + 7, LEN),
+        );
+        plain.try_put(&key, &a).expect("put A");
+        let mut cmd = env.command();
+        cmd.arg("--dir")
+            .arg(env.dir())
+            .args(["recompress", "--level", "19", "--json"])
+            .stdout(Stdio::piped());
+        let child = cmd.spawn().expect("hoard recompress starts");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while bytes_read_by(child.id()).is_some_and(|n| n < LEN as u64) && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        plain.try_put(&key, &b).expect("put B");
+        let out = child.wait_with_output().expect("hoard recompress ends");
+        assert!(out.status.success(), "{out:?}");
+        let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        let (done, lost) = (j["recompressed"].as_u64(), j["skipped"].as_u64());
+        assert_eq!(done.zip(lost).map(|(d, l)| d + l), Some(1), "{j}");
+        println!("round {round}: recompressed {done:?}, lost to the put {lost:?}");
+        let got = env.run(&["get", "K"]).expect_code(0).stdout;
+        assert!(
+            got == b,
+            "round {round}: `get K` returned A after B was put"
+        );
+    }
 }

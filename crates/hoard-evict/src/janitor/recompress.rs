@@ -4,7 +4,7 @@
 use std::ops::ControlFlow;
 
 use hoard_core::frame;
-use hoard_core::read::{self, Disposition, Expected};
+use hoard_core::read::{self, Disposition};
 use hoard_core::{Codec, Digest, Error, ItemKind, LockTarget, Namespace, Result};
 
 use super::Janitor;
@@ -18,7 +18,8 @@ pub struct RecompressReport {
     /// Entries rewritten with the requested codec and level.
     pub recompressed: u64,
     /// Entries already at the requested codec and level, locked by another process,
-    /// gone, larger than the maximum entry size, or in a codec that cannot be decoded here.
+    /// gone, larger than the maximum entry size, in a codec that cannot be decoded here, or
+    /// replaced or removed while they were being recompressed (the newer put stays).
     pub skipped: u64,
     /// Entries found failing verification (removed).
     pub corrupt: u64,
@@ -58,9 +59,11 @@ enum Rule {
 impl Janitor {
     /// Rewrites every entry (of `only`, or of every namespace) that is not already stored
     /// with `codec` at its level. Each entry is locked while it is rewritten, decoded in
-    /// memory (at most [`WorkerConfig::max_entry_size`]), encoded, and put back through the
-    /// store's atomic put.
+    /// memory (at most [`WorkerConfig::max_entry_size`]), encoded, and swapped in with
+    /// [`Housekeeping::replace_item`] only if it is still the version read, so that a put
+    /// made meanwhile is never rolled back (the entry counts as skipped).
     ///
+    /// [`Housekeeping::replace_item`]: hoard_core::Housekeeping::replace_item
     /// [`WorkerConfig::max_entry_size`]: crate::WorkerConfig::max_entry_size
     pub fn recompress_all(
         &self,
@@ -104,7 +107,8 @@ impl Janitor {
 
     /// Recompresses one entry at the optimized level if it is stored with the optimized
     /// codec at a lower level and the result is smaller (what the worker does for popular
-    /// entries). Without an optimized codec, skips.
+    /// entries), and only if it is still the version read when the result is swapped in
+    /// (as for [`recompress_all`](Self::recompress_all)). Without an optimized codec, skips.
     pub fn recompress(&self, ns: &Namespace, digest: &Digest) -> Result<Recompressed> {
         let Some(codec) = self.codecs.optimized.clone() else {
             return Ok(Recompressed::Skipped);
@@ -124,13 +128,13 @@ impl Janitor {
         let Some(_lock) = self.store.lock(LockTarget::Entry(ns, digest), false)? else {
             return Ok(Recompressed::Skipped);
         };
-        let found = match read::read_entry(
-            self.store.as_ref(),
-            ns,
-            Expected::Digest(digest),
-            self.config.max_entry_size,
-        ) {
-            Ok(Some(found)) => found,
+        // The item is the version of exactly these bytes (`read_versioned`), and the
+        // replacement below happens only if the entry is still that version: what is
+        // re-encoded is what is replaced, and a put that lands meanwhile wins.
+        let read =
+            read::read_versioned(self.store.as_ref(), ns, digest, self.config.max_entry_size);
+        let (bucket, item, found) = match read {
+            Ok(Some(read)) => read,
             Ok(None) => return Ok(Recompressed::Skipped),
             Err(r) => return self.unreadable(ns, digest, r.into_error()),
         };
@@ -157,7 +161,9 @@ impl Janitor {
         if matches!(rule, Rule::Upgrade) && after >= before {
             return Ok(Recompressed::Skipped);
         }
-        self.store.put(ns, digest, &fresh)?;
+        if !self.store.replace_item(&bucket, &item, &fresh)? {
+            return Ok(Recompressed::Skipped);
+        }
         Counters::add(&self.counters.recompressions, 1);
         Ok(Recompressed::Done { before, after })
     }

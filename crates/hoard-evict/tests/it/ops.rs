@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use hoard_codec::Zstd;
 use hoard_core::frame::{self, Frame};
-use hoard_core::{HasherId, Housekeeping, Key, LockTarget, StateName, Store};
+use hoard_core::{Codec, CodecId, HasherId, Housekeeping, Key, LockTarget, StateName, Store};
 use hoard_evict::{Codecs, Limits, Recompressed, WorkerConfig};
 
 use crate::{digest, now, ns, setup, state};
@@ -13,7 +13,12 @@ use crate::{digest, now, ns, setup, state};
 const BIG: u64 = 1 << 40;
 
 pub(crate) fn zstd_frame(id: u8, level: i32, created_ms: u64) -> Vec<u8> {
-    let data = hoard_testkit::artifact(20_000, u64::from(id));
+    zstd_frame_of(id, u64::from(id), level, created_ms)
+}
+
+/// A frame of entry `id` holding the artifact of `seed`.
+fn zstd_frame_of(id: u8, seed: u64, level: i32, created_ms: u64) -> Vec<u8> {
+    let data = hoard_testkit::artifact(20_000, seed);
     let codec = Zstd::new(level).expect("level");
     frame::encode(
         &Key::new(HasherId::Sha256, digest(id)),
@@ -330,4 +335,125 @@ fn a_frame_of_another_key_is_corrupt_for_recompression() {
         Recompressed::Corrupt
     );
     assert!(store.entry(&ns("n"), &digest(2)).is_none());
+}
+
+/// A codec that runs `meddle` before each encode: a put (or removal) by someone else in the
+/// moment between a recompression's read and its replacement, placed there exactly.
+struct Meddling {
+    inner: Zstd,
+    meddle: Box<dyn Fn() + Send + Sync>,
+}
+
+impl std::fmt::Debug for Meddling {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Meddling")
+            .field("inner", &self.inner)
+            .finish()
+    }
+}
+
+impl Codec for Meddling {
+    fn id(&self) -> CodecId {
+        self.inner.id()
+    }
+    fn level(&self) -> i32 {
+        self.inner.level()
+    }
+    fn encode(&self, input: &[u8], out: &mut Vec<u8>) -> hoard_core::Result<()> {
+        (self.meddle)();
+        self.inner.encode(input, out)
+    }
+    fn decode(&self, input: &[u8], len: usize, out: &mut Vec<u8>) -> hoard_core::Result<()> {
+        self.inner.decode(input, len, out)
+    }
+}
+
+fn meddling(level: i32, meddle: impl Fn() + Send + Sync + 'static) -> Meddling {
+    Meddling {
+        inner: Zstd::new(level).expect("level"),
+        meddle: Box::new(meddle),
+    }
+}
+
+#[test]
+fn a_put_during_a_recompression_wins() {
+    let (_clock, store, janitor) = setup(WorkerConfig::new());
+    let janitor =
+        janitor.with_codecs(Codecs::new().decoder(Arc::new(Zstd::new(3).expect("level"))));
+    let newer = zstd_frame_of(1, 7, 3, 2000);
+    store
+        .put(&ns("n"), &digest(1), &zstd_frame(1, 3, 1000))
+        .expect("put");
+    let (s, b) = (store.clone(), newer.clone());
+    let target = meddling(19, move || {
+        s.put(&ns("n"), &digest(1), &b).expect("the newer put");
+    });
+    let r = janitor.recompress_all(&target, None).expect("recompress");
+    assert_eq!((r.recompressed, r.skipped), (0, 1), "{r:?}");
+    let stored = store.entry(&ns("n"), &digest(1)).expect("there").bytes;
+    assert!(stored == newer, "the newer put was rolled back");
+    assert_eq!(store.counts().replaced_items, 0);
+    assert_eq!(janitor.stats().recompressions, 0);
+}
+
+#[test]
+fn a_put_during_the_workers_recompression_wins() {
+    let (_clock, store, janitor) = setup(WorkerConfig::new());
+    let newer = zstd_frame_of(1, 7, 3, 2000);
+    let (s, b) = (store.clone(), newer.clone());
+    let janitor = janitor.with_codecs(
+        Codecs::new()
+            .decoder(Arc::new(Zstd::new(3).expect("level")))
+            .optimized(Arc::new(meddling(19, move || {
+                s.put(&ns("n"), &digest(1), &b).expect("the newer put");
+            }))),
+    );
+    store
+        .put(&ns("n"), &digest(1), &zstd_frame(1, 3, 1000))
+        .expect("put");
+    assert_eq!(
+        janitor
+            .recompress(&ns("n"), &digest(1))
+            .expect("recompress"),
+        Recompressed::Skipped
+    );
+    let stored = store.entry(&ns("n"), &digest(1)).expect("there").bytes;
+    assert!(stored == newer, "the newer put was rolled back");
+    // Without meddling, the same entry is recompressed.
+    let plain = janitor.with_codecs(
+        Codecs::new()
+            .decoder(Arc::new(Zstd::new(3).expect("level")))
+            .optimized(Arc::new(Zstd::new(19).expect("level"))),
+    );
+    assert!(matches!(
+        plain.recompress(&ns("n"), &digest(1)).expect("recompress"),
+        Recompressed::Done { .. }
+    ));
+    let stored = store.entry(&ns("n"), &digest(1)).expect("there").bytes;
+    assert_eq!(level_of(&stored), 19);
+    assert_eq!(
+        Frame::parse(&stored)
+            .expect("valid")
+            .header()
+            .created_unix_ms,
+        2000,
+        "the newer put's frame was the one recompressed"
+    );
+}
+
+#[test]
+fn an_entry_removed_during_a_recompression_stays_removed() {
+    let (_clock, store, janitor) = setup(WorkerConfig::new());
+    let janitor =
+        janitor.with_codecs(Codecs::new().decoder(Arc::new(Zstd::new(3).expect("level"))));
+    store
+        .put(&ns("n"), &digest(1), &zstd_frame(1, 3, 1000))
+        .expect("put");
+    let s = store.clone();
+    let target = meddling(19, move || {
+        s.remove(&ns("n"), &digest(1)).expect("remove");
+    });
+    let r = janitor.recompress_all(&target, None).expect("recompress");
+    assert_eq!((r.recompressed, r.skipped), (0, 1), "{r:?}");
+    assert!(store.entry(&ns("n"), &digest(1)).is_none(), "brought back");
 }

@@ -155,6 +155,27 @@ fn nothing_new(_: u8) -> Vec<Vec<u8>> {
     Vec::new()
 }
 
+/// What `replace_item` swaps in for key `k` (a recompression's result, say).
+fn replacement(k: u8) -> Vec<u8> {
+    format!("replacement frame of key {k}")
+        .into_bytes()
+        .repeat(200)
+}
+
+fn replacement_for_1(k: u8) -> Vec<Vec<u8>> {
+    if k == 1 {
+        vec![replacement(1)]
+    } else {
+        Vec::new()
+    }
+}
+
+/// A put between the read and the replacement wins: key 2 may hold the newer put, never
+/// the replacement.
+fn new_for_2(k: u8) -> Vec<Vec<u8>> {
+    if k == 2 { vec![new(2)] } else { Vec::new() }
+}
+
 fn new_for_0_and_fresh(k: u8) -> Vec<Vec<u8>> {
     if k == 0 || k == FRESH {
         vec![new(k)]
@@ -294,6 +315,42 @@ fn ops() -> Vec<Op> {
                 })?;
                 for item in &items {
                     w.store.remove_item(&b, item)?;
+                }
+                Ok(Got::Done)
+            },
+            expect_read: None,
+        },
+        Op {
+            name: "read_item",
+            durability: Durability::None,
+            may_hold: nothing_new,
+            run: |w| {
+                let read = w.store.read_item(&ns("n"), &digest(3), 1 << 20)?;
+                Ok(Got::Read(read.map(|(_, _, bytes)| bytes)))
+            },
+            expect_read: Some(old(3)),
+        },
+        Op {
+            name: "replace_item (the version read, full durability)",
+            durability: Durability::Full,
+            may_hold: replacement_for_1,
+            run: |w| {
+                if let Some((b, item, _)) = w.store.read_item(&ns("n"), &digest(1), 1 << 20)? {
+                    w.store.replace_item(&b, &item, &replacement(1))?;
+                }
+                Ok(Got::Done)
+            },
+            expect_read: None,
+        },
+        Op {
+            name: "replace_item (after a newer put)",
+            durability: Durability::None,
+            may_hold: new_for_2,
+            run: |w| {
+                if let Some((b, item, _)) = w.store.read_item(&ns("n"), &digest(2), 1 << 20)? {
+                    put(w, 2)?;
+                    let replaced = w.store.replace_item(&b, &item, &replacement(2))?;
+                    assert!(!replaced, "a newer put was replaced");
                 }
                 Ok(Got::Done)
             },

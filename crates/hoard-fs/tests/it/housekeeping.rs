@@ -4,6 +4,8 @@
 use std::fs::FileTimes;
 use std::ops::ControlFlow;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
 use std::time::{Duration, SystemTime};
 
 use hoard_core::{Bucket, Housekeeping, Item, ItemKind, LockTarget, StateName, Store};
@@ -209,4 +211,90 @@ fn symlinked_buckets_and_entries_are_neither_scanned_nor_touched() {
     let after = std::fs::metadata(victim.join("a")).expect("stat");
     assert_eq!(before.accessed().ok(), after.accessed().ok());
     assert_eq!(std::fs::read(victim.join("a")).expect("read"), b"precious");
+}
+
+/// One thread puts fresh frames of a key while another reads it with `read_item` and
+/// replaces it with a frame derived from the bytes read, over and over: after the last put,
+/// the entry holds that put's frame or one derived from it, never an older one (a rollback),
+/// and no temp file is left.
+#[test]
+fn replacements_racing_puts_never_roll_back() {
+    const PUTS: u64 = 1500;
+    let (_dir, store) = fresh();
+    let (n, d) = (ns("race"), digest(1));
+    let frame = |seq: u64| format!("put {seq:08};").into_bytes().repeat(40);
+    let derived = |bytes: &[u8]| {
+        let mut out = b"R".to_vec();
+        out.extend_from_slice(bytes.strip_prefix(b"R").unwrap_or(bytes));
+        out
+    };
+    store.put(&n, &d, &frame(0)).expect("put");
+    let done = AtomicBool::new(false);
+    let (replaced, refused) = thread::scope(|s| {
+        let replacer = s.spawn(|| {
+            let (mut replaced, mut refused, mut rounds) = (0u64, 0u64, 0u64);
+            // A few rounds after the last put too, so that some replacement happens.
+            while !done.load(Ordering::Acquire) || rounds < 20 {
+                rounds += 1;
+                let Some((bucket, item, bytes)) = store.read_item(&n, &d, 1 << 20).expect("read")
+                else {
+                    continue;
+                };
+                if store
+                    .replace_item(&bucket, &item, &derived(&bytes))
+                    .expect("replace")
+                {
+                    replaced += 1;
+                } else {
+                    refused += 1;
+                }
+            }
+            (replaced, refused)
+        });
+        for seq in 1..=PUTS {
+            store.put(&n, &d, &frame(seq)).expect("put");
+        }
+        done.store(true, Ordering::Release);
+        replacer.join().expect("the replacer panicked")
+    });
+    println!("{replaced} replacements, {refused} refused (a put came first)");
+    let last = store.get(&n, &d, 1 << 20).expect("get").expect("present");
+    assert!(
+        last.strip_prefix(b"R").unwrap_or(&last) == frame(PUTS),
+        "rolled back to {:?}",
+        String::from_utf8_lossy(&last[..last.len().min(16)])
+    );
+    assert!(replaced > 0);
+    let (bucket, _) = all_buckets(&store).remove(0);
+    let (_, items) = scan(&store, &bucket);
+    assert_eq!(items.len(), 1, "{items:?}");
+}
+
+#[test]
+fn a_planted_symlink_is_neither_read_nor_replaced() {
+    let (dir, store) = fresh();
+    let n = ns("n");
+    store.put(&n, &digest(1), b"entry").expect("put");
+    let (bucket, item, _) = store
+        .read_item(&n, &digest(1), 1 << 20)
+        .expect("read")
+        .expect("present");
+    let entry = store.entry_path(&n, &digest(1));
+    let outside = dir.path().join("outside");
+    plant(&outside, b"not ours");
+    assert!(store.remove(&n, &digest(1)).expect("remove"));
+    std::os::unix::fs::symlink(&outside, &entry).expect("plant a symlink");
+    assert!(store.read_item(&n, &digest(1), 1 << 20).is_err());
+    assert!(
+        !store
+            .replace_item(&bucket, &item, b"replacement")
+            .expect("replace")
+    );
+    assert!(
+        std::fs::symlink_metadata(&entry)
+            .expect("still there")
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(std::fs::read(&outside).expect("read"), b"not ours");
 }

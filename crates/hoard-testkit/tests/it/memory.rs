@@ -244,3 +244,43 @@ fn a_released_lock_wakes_a_waiter_in_another_thread() {
     drop(held);
     assert!(s.lock(entry, false).expect("lock").is_some());
 }
+
+#[test]
+fn replacements_take_the_clock_change_the_stamp_and_are_counted() {
+    let s = InMemory::new().with_clock(|| t(50));
+    let (space, d) = (ns("n"), digest(0x21));
+    let bucket = InMemory::bucket_of(&space, &d);
+    s.put_with_times(&space, &d, b"old", Some(t(5)), Some(t(6)));
+    let (read_bucket, item, bytes) = s.read_item(&space, &d, 10).expect("read").expect("present");
+    assert_eq!((&read_bucket, bytes.as_slice()), (&bucket, &b"old"[..]));
+    let (before, _) = scan(&s, &bucket);
+    assert!(s.replace_item(&bucket, &item, b"new").expect("replace"));
+    let (after, items) = scan(&s, &bucket);
+    assert_ne!(before, after);
+    assert_eq!(
+        (items[0].modified, items[0].accessed, items[0].stored_len),
+        (Some(t(50)), Some(t(50)), 3)
+    );
+    // Not an entry of that bucket, or a temporary object: nothing to replace.
+    let elsewhere = InMemory::bucket_of(&space, &digest(0x00));
+    assert!(
+        !s.replace_item(&elsewhere, &items[0], b"x")
+            .expect("replace")
+    );
+    s.put_temp(&space, &d, 7, b"partial", t(9));
+    let (_, items) = scan(&s, &bucket);
+    let temp = items
+        .iter()
+        .find(|i| matches!(i.kind, ItemKind::Temp { .. }))
+        .expect("the temp");
+    assert!(!s.replace_item(&bucket, temp, b"x").expect("replace"));
+    assert_eq!((s.counts().gets, s.counts().replaced_items), (1, 1));
+    s.fail(Op::ReplaceItem, true);
+    s.fail(Op::ReadItem, true);
+    assert!(s.read_item(&space, &d, 10).is_err());
+    let e = s
+        .replace_item(&bucket, &items[0], b"x")
+        .expect_err("failing");
+    assert!(e.message().contains("replacement"), "{e}");
+    assert_eq!(s.entry(&space, &d).expect("there").bytes, b"new");
+}

@@ -9,8 +9,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use hoard::evict::{Janitor, Limits, ManualClock, WorkerConfig};
-use hoard::{Cache, FsStore, Key, Store};
+use hoard::evict::{Codecs, Janitor, Limits, ManualClock, WorkerConfig};
+use hoard::{Cache, FsStore, Key, Store, Zstd};
 
 const BIG: u64 = 1 << 40;
 const CHILD_ENV: &str = "HOARD_IT_CLEANUP_CHILD";
@@ -517,4 +517,58 @@ fn cleanups_survive_entries_vanishing_and_changing_mid_scan() {
         .cleanup_with(Limits::new(100, BIG))
         .expect("cleanup");
     assert!(r.entries_after <= 100, "{r:?} (had {final_count})");
+}
+
+/// A compressible value of `len` bytes that says which `tag` and `round` it is.
+fn compressible(tag: &str, round: u32, len: usize) -> Vec<u8> {
+    let line = format!("value {tag} of round {round}: the quick brown fox jumps over it\n");
+    let mut out = line.into_bytes().repeat(len / 64 + 1);
+    out.truncate(len);
+    out
+}
+
+/// Issue 13's reproduction, repeated: a large compressible value A, a recompression of the
+/// cache at zstd level 19 on one thread, a put of B under the same key on another while
+/// it runs. Every get afterwards returns B: the recompression either read B (and rewrote
+/// it) or lost the race and left B alone, never rolling back to A.
+#[test]
+fn a_recompression_never_rolls_back_a_put_made_while_it_runs() {
+    const ROUNDS: u32 = 40;
+    const LEN: usize = 4 << 20;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("c");
+    let cache = Cache::builder(&root)
+        .without_worker()
+        .build()
+        .expect("cache");
+    let key = cache.key("recompressed while written");
+    let janitor = Janitor::new(
+        Arc::new(FsStore::open(&root).expect("store")),
+        WorkerConfig::new(),
+    )
+    .with_codecs(Codecs::new().decoder(Arc::new(Zstd::new(3).expect("level"))));
+    let target = Zstd::new(19).expect("level");
+    let (mut rewrote, mut lost) = (0, 0);
+    for round in 0..ROUNDS {
+        let (a, b) = (compressible("A", round, LEN), compressible("B", round, LEN));
+        cache.try_put(&key, &a).expect("put A");
+        let report = std::thread::scope(|s| {
+            let recompressing =
+                s.spawn(|| janitor.recompress_all(&target, Some(cache.namespace())));
+            cache.try_put(&key, &b).expect("put B");
+            recompressing
+                .join()
+                .expect("the recompression panicked")
+                .expect("recompress")
+        });
+        let got = cache.try_get(&key).expect("get").expect("a hit");
+        assert!(
+            got == b,
+            "round {round}: the get returned {:?}, not B",
+            String::from_utf8_lossy(&got[..16])
+        );
+        rewrote += report.recompressed;
+        lost += report.skipped;
+    }
+    println!("{ROUNDS} rounds: {rewrote} recompressions, {lost} lost to the put, 0 rollbacks");
 }
