@@ -185,9 +185,13 @@ fn a_zstd_bomb_is_a_miss_within_the_cap() {
             enc.write_all(&zeros).expect("compress");
         }
         let bomb_payload = enc.finish().expect("finish");
+        // The honest 1 MiB is chunked: the bomb's header is an unchunked (version 1) one.
         let mut bomb = honest[..frame::HEADER_LEN].to_vec();
         bomb.extend_from_slice(&bomb_payload);
         let bomb = hoard_testkit::reseal(bomb, |b| {
+            b[8..10].copy_from_slice(&1u16.to_le_bytes());
+            b[10..12].copy_from_slice(&(frame::HEADER_LEN as u16).to_le_bytes());
+            b[20..24].copy_from_slice(&0u32.to_le_bytes());
             b[32..40].copy_from_slice(&(bomb_payload.len() as u64).to_le_bytes());
         });
         overwrite(&path, &bomb);
@@ -207,7 +211,7 @@ fn a_frame_from_a_newer_hoard_is_a_miss_and_left_alone() {
     cache.put(&key, b"data");
     let path = entry_path(&dir, &cache, &key);
     let newer = hoard_testkit::reseal(std::fs::read(&path).expect("entry"), |b| {
-        b[8..10].copy_from_slice(&2u16.to_le_bytes());
+        b[8..10].copy_from_slice(&3u16.to_le_bytes());
     });
     overwrite(&path, &newer);
     assert_eq!(
