@@ -37,4 +37,16 @@ impl Codec for Identity {
         out.extend_from_slice(input);
         Ok(())
     }
+
+    fn decode_into(&self, input: &[u8], out: &mut [u8]) -> Result<()> {
+        if input.len() != out.len() {
+            return Err(Error::corrupt(format!(
+                "identity payload is {} bytes where {} were declared",
+                input.len(),
+                out.len()
+            )));
+        }
+        out.copy_from_slice(input);
+        Ok(())
+    }
 }

@@ -64,36 +64,49 @@ impl Codec for Lz4 {
     }
 
     fn decode(&self, input: &[u8], decoded_len: usize, out: &mut Vec<u8>) -> Result<()> {
-        // Refusing impossible lengths up front keeps a tiny hostile payload from costing an
-        // allocation and a zeroing pass of whatever length it claims.
-        if decoded_len > input.len().saturating_mul(MAX_RATIO) {
-            return Err(Error::corrupt(format!(
-                "lz4 payload of {} bytes cannot decode to the declared {decoded_len}",
-                input.len()
-            )));
-        }
+        check_ratio(input, decoded_len)?;
         reserve_exact(out, decoded_len, "decode an lz4 payload")?;
         let start = out.len();
         // The safe decoder only writes into initialised memory; zeroing costs a pass over
         // the output, the price of staying free of unsafe code.
         out.resize(start + decoded_len, 0);
-        let result = block::decompress_into(input, &mut out[start..]);
-        match result {
-            Ok(n) if n == decoded_len => Ok(()),
-            Ok(n) => {
-                out.truncate(start);
-                Err(Error::corrupt(format!(
-                    "lz4 payload decodes to {n} bytes where {decoded_len} were declared"
-                )))
-            }
-            Err(e) => {
-                out.truncate(start);
-                Err(Error::corrupt(format!(
-                    "lz4 payload of {} bytes does not decode to the declared {decoded_len}",
-                    input.len()
-                ))
-                .with_source(e))
-            }
+        let result = decompress_exactly(input, &mut out[start..]);
+        if result.is_err() {
+            out.truncate(start);
         }
+        result
+    }
+
+    fn decode_into(&self, input: &[u8], out: &mut [u8]) -> Result<()> {
+        check_ratio(input, out.len())?;
+        decompress_exactly(input, out)
+    }
+}
+
+/// Refuses impossible lengths up front, which keeps a tiny hostile payload from costing an
+/// allocation and a zeroing pass of whatever length it claims.
+fn check_ratio(input: &[u8], decoded_len: usize) -> Result<()> {
+    if decoded_len > input.len().saturating_mul(MAX_RATIO) {
+        return Err(Error::corrupt(format!(
+            "lz4 payload of {} bytes cannot decode to the declared {decoded_len}",
+            input.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Decodes `input` into all of `out`: the block must fill it exactly.
+fn decompress_exactly(input: &[u8], out: &mut [u8]) -> Result<()> {
+    let decoded_len = out.len();
+    match block::decompress_into(input, out) {
+        Ok(n) if n == decoded_len => Ok(()),
+        Ok(n) => Err(Error::corrupt(format!(
+            "lz4 payload decodes to {n} bytes where {decoded_len} were declared"
+        ))),
+        Err(e) => Err(Error::corrupt(format!(
+            "lz4 payload of {} bytes does not decode to the declared {decoded_len}",
+            input.len()
+        ))
+        .with_source(e)),
     }
 }

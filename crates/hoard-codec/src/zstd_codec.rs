@@ -202,26 +202,47 @@ impl Codec for Zstd {
             out.resize(start + decoded_len, 0);
             decompressor.decompress_to_buffer(input, &mut out[start..])
         };
+        let checked = self.checked(decompressor, input, decoded_len, result);
+        if checked.is_err() {
+            out.truncate(start);
+        }
+        checked
+    }
+
+    fn decode_into(&self, input: &[u8], out: &mut [u8]) -> Result<()> {
+        let decoded_len = out.len();
+        check_frame(input, decoded_len)?;
+        let mut decompressor = self.decompressor()?;
+        // zstd writes into the slice and fails rather than write past its end.
+        let result = decompressor.decompress_to_buffer(input, out);
+        self.checked(decompressor, input, decoded_len, result)
+    }
+}
+
+impl Zstd {
+    /// The outcome of a decompression into room for exactly `decoded_len` bytes; the context
+    /// goes back to the pool only after a success.
+    fn checked(
+        &self,
+        decompressor: Decompressor<'static>,
+        input: &[u8],
+        decoded_len: usize,
+        result: std::io::Result<usize>,
+    ) -> Result<()> {
         match result {
             Ok(n) if n == decoded_len => {
                 self.decompressors.give_back(decompressor);
                 Ok(())
             }
-            Ok(n) => {
-                out.truncate(start);
-                Err(Error::corrupt(format!(
-                    "zstd payload decodes to {n} bytes where {decoded_len} were declared"
-                )))
-            }
+            Ok(n) => Err(Error::corrupt(format!(
+                "zstd payload decodes to {n} bytes where {decoded_len} were declared"
+            ))),
             // A failed context is dropped rather than pooled: cheap insurance, errors are rare.
-            Err(e) => {
-                out.truncate(start);
-                Err(Error::corrupt(format!(
-                    "zstd payload of {} bytes does not decode to the declared {decoded_len}",
-                    input.len()
-                ))
-                .with_source(e))
-            }
+            Err(e) => Err(Error::corrupt(format!(
+                "zstd payload of {} bytes does not decode to the declared {decoded_len}",
+                input.len()
+            ))
+            .with_source(e)),
         }
     }
 }

@@ -1,37 +1,74 @@
 //! The entry frame: a self-describing, checksummed envelope around every stored payload.
 //!
 //! Every store holds frames, so integrity is checked end to end whatever the backend. The
-//! layout (format version 1, all integers little-endian) is:
+//! fixed header (all integers little-endian) is the same in every format version:
 //!
 //! | offset | size | field |
 //! |---:|---:|---|
 //! | 0 | 8 | magic `89 68 6f 61 72 64 0d 0a` (`\x89hoard\r\n`) |
-//! | 8 | 2 | format version, `1` |
-//! | 10 | 2 | payload offset: 96, or 4096 for identity payloads of 16 KiB and more |
+//! | 8 | 2 | format version: `1`, or `2` for a frame that uses a version-2 feature |
+//! | 10 | 2 | payload offset: 96, 4096 for identity payloads of 16 KiB and more, or the end of the extension area (version 2) |
 //! | 12 | 2 | hasher id ([`HasherId`]) |
 //! | 14 | 2 | codec id ([`CodecId`]) |
 //! | 16 | 4 | codec level, signed |
-//! | 20 | 4 | flags, `0` in version 1 |
+//! | 20 | 4 | flags: `0` in version 1; in version 2 bit 0 [`FLAG_CHUNKED`], bit 1 reserved for a keyed MAC, the rest reserved |
 //! | 24 | 8 | decoded (uncompressed) length |
 //! | 32 | 8 | payload (stored) length |
 //! | 40 | 8 | creation time, milliseconds since the Unix epoch |
 //! | 48 | 32 | full key digest |
 //! | 80 | 16 | XXH3-128 of bytes `0..80` followed by bytes `96..end` |
-//! | 96 | .. | zero padding up to the payload offset |
+//! | 96 | .. | version 2: the extension area, one record per flag set, in bit order |
+//! | .. | .. | zero padding up to the payload offset |
 //! | offset | payload length | the encoded payload; the frame ends exactly here |
 //!
+//! # Version 2: chunked frames
+//! A frame is written in version 2 only when it uses a version-2 feature; every other frame
+//! keeps the exact bytes of version 1, so older hoard builds keep reading it. Today the one
+//! feature is chunking: a payload whose decoded length is above [`CHUNK_THRESHOLD`] (and whose
+//! codec is not identity) is cut into chunks of [`chunk_len_for`] decoded bytes, each encoded
+//! on its own, so that chunks encode and decode on several threads ([`FrameOptions`]). The
+//! chunk length depends only on the decoded length, never on the thread count: the same value
+//! gives the same bytes on every machine. Its record, at offset 96 when [`FLAG_CHUNKED`] is
+//! set:
+//!
+//! | offset | size | field |
+//! |---:|---:|---|
+//! | 96 | 4 | chunk length: decoded bytes of every chunk but the last (at least [`MIN_CHUNK_LEN`]) |
+//! | 100 | 4 | chunk count `n`: `ceil(decoded length / chunk length)`, at least 1 |
+//! | 104 | 4 × `n` | stored (encoded) length of each chunk, in order; they sum to the payload length |
+//!
+//! The payload is the chunks' encodings, concatenated; the last chunk decodes to the rest
+//! (1 to chunk length bytes). The payload offset is the end of the table: frames written by
+//! this build have at most [`MAX_WRITTEN_CHUNKS`] chunks, so their extension area stays
+//! within 4096 bytes and [`max_frame_len`] still bounds every frame. A reader accepts any
+//! table that fits before the payload offset (a u16, so at most 16,357 chunks).
+//!
+//! Bit 1 is reserved for a keyed MAC (an authenticated cache): its planned record, after the
+//! chunk table (or at offset 96 in an unchunked frame), is 36 bytes: algorithm (u16), key id
+//! (u16) and a 32-byte tag over everything the checksum covers except the tag itself; the
+//! checksum, computed last, covers the tag. A version-2 reader that meets a flag bit it does
+//! not know (bit 1 included, in this build) reports [`ErrorKind::Unsupported`]: the entry is
+//! a miss left on disk, never served without the check the bit asks for.
+//!
+//! # Reading
 //! Reading verifies, in order: what the fixed header alone can tell ([`check_prefix`]: its
 //! length, the magic, and, for a format version this build reads, that the payload ends
 //! exactly at the end of the bytes, so truncation and appended bytes are caught), then the
 //! checksum (whose place and algorithm every format version keeps, so that any damage is
-//! corruption), version (a newer one is [`ErrorKind::Unsupported`]), the flags, ids and
-//! padding, and, with [`Frame::verify_for`], the key and the size cap. Only then is the
-//! payload decoded, into a buffer of exactly the declared length.
+//! corruption), version (a newer one is [`ErrorKind::Unsupported`]), the flags, ids, the
+//! extension area (a chunk table must fit before the payload, describe exactly the decoded
+//! length and sum to exactly the payload length) and the padding, and, with
+//! [`Frame::verify_for`], the key and the size cap. Only then is the payload decoded, into a
+//! buffer of exactly the declared length; each chunk into its own slice of it, of exactly its
+//! own length. Version-1 frames are read exactly as before.
 //!
 //! A store that knows a frame's length before reading it (a file's size) can run
 //! [`check_prefix`] on the first [`HEADER_LEN`] bytes and refuse a planted file (a sparse
 //! gigabyte, say) without reading the rest; [`Frame::parse`] runs the same check first, so
 //! the early refusal never turns away a frame the full parse would accept.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use xxhash_rust::xxh3::Xxh3;
 
@@ -39,8 +76,11 @@ use crate::{Codec, CodecId, DIGEST_LEN, Digest, Error, ErrorKind, HasherId, Key,
 
 /// The eight bytes every frame starts with.
 pub const MAGIC: [u8; 8] = *b"\x89hoard\r\n";
-/// The format version this build writes and the newest it reads.
-pub const FORMAT_VERSION: u16 = 1;
+/// The newest format version this build reads; it writes it for frames that use one of its
+/// features (chunking), and [`FORMAT_VERSION_1`] for every other frame.
+pub const FORMAT_VERSION: u16 = 2;
+/// The format version of frames that use no version-2 feature.
+pub const FORMAT_VERSION_1: u16 = 1;
 /// Length of the fixed header fields; the smallest payload offset.
 pub const HEADER_LEN: usize = 96;
 /// The payload offset of large identity-coded frames, so that a page-aligned memory map of
@@ -48,6 +88,36 @@ pub const HEADER_LEN: usize = 96;
 pub const PAGE_ALIGNED_OFFSET: usize = 4096;
 /// Identity payloads at least this large are page aligned.
 pub const PAGE_ALIGN_THRESHOLD: usize = 16 * 1024;
+
+/// Flag bit 0 (version 2): the payload is a sequence of independently encoded chunks,
+/// described by the chunk table at offset 96 (see the module docs).
+pub const FLAG_CHUNKED: u32 = 1;
+/// Flag bit 1 (version 2), reserved for a keyed MAC record; this build reads no frame that
+/// sets it.
+pub const FLAG_MAC_RESERVED: u32 = 1 << 1;
+/// The flags this build understands.
+const KNOWN_FLAGS: u32 = FLAG_CHUNKED;
+
+/// Frames whose payload decodes to more than this many bytes are chunked (unless their codec
+/// is identity): 512 KiB.
+pub const CHUNK_THRESHOLD: u64 = 512 * 1024;
+/// The smallest chunk length a reader accepts: 4 KiB, so that a tiny chunk length cannot
+/// make a declared length mean millions of chunks.
+pub const MIN_CHUNK_LEN: u32 = 4096;
+/// The most chunks a frame written by this build has: its chunk table (2 KiB) then keeps the
+/// extension area within [`PAGE_ALIGNED_OFFSET`].
+pub const MAX_WRITTEN_CHUNKS: u64 = 512;
+/// Chunk lengths [`chunk_len_for`] chooses lie between these, unless a value is so large
+/// that [`MAX_WRITTEN_CHUNKS`] asks for longer chunks.
+const CHUNK_LEN_RANGE: (u64, u64) = (256 * 1024, 4 * 1024 * 1024);
+/// How many chunks [`chunk_len_for`] aims at: enough for 8 threads, few enough that the
+/// compression lost at chunk borders stays small (see ARCHITECTURE.md for the figures).
+const CHUNKS_AIMED_AT: u64 = 8;
+/// The longest chunk this build writes: 1 GiB, so that a chunk's encoding always fits the
+/// table's u32.
+const MAX_WRITTEN_CHUNK_LEN: u64 = 1 << 30;
+/// Bytes of the chunk table before the stored lengths: chunk length and count.
+const CHUNK_TABLE_FIXED: usize = 8;
 
 const CHECKSUM_AT: usize = 80;
 
@@ -62,11 +132,14 @@ pub const fn max_encoded_len(decoded_len: u64) -> u64 {
 
 /// The largest frame that can hold a payload decoding to `max_decoded_len` bytes: stores are
 /// asked never to return more than this.
+///
+/// It bounds chunked frames too: their payload stays within [`max_encoded_len`] of the whole
+/// decoded length, and their extension area within [`PAGE_ALIGNED_OFFSET`].
 pub const fn max_frame_len(max_decoded_len: u64) -> u64 {
     max_encoded_len(max_decoded_len).saturating_add(PAGE_ALIGNED_OFFSET as u64)
 }
 
-/// Where the payload starts for a frame of `codec` holding `decoded_len` bytes.
+/// Where the payload starts for an unchunked frame of `codec` holding `decoded_len` bytes.
 pub fn payload_offset_for(codec: CodecId, decoded_len: usize) -> usize {
     if codec == CodecId::Identity && decoded_len >= PAGE_ALIGN_THRESHOLD {
         PAGE_ALIGNED_OFFSET
@@ -75,11 +148,100 @@ pub fn payload_offset_for(codec: CodecId, decoded_len: usize) -> usize {
     }
 }
 
+/// The chunk length a frame of `codec` holding `decoded_len` bytes is written with, or `None`
+/// when it is not chunked (identity payloads, and payloads of at most [`CHUNK_THRESHOLD`]).
+///
+/// The rule: an eighth of the decoded length rounded up to a power of two, between 256 KiB
+/// and 4 MiB, and long enough for at most [`MAX_WRITTEN_CHUNKS`] chunks. So 1 MiB is four
+/// chunks of 256 KiB, 16 MiB eight of 2 MiB, 1 GiB 256 of 4 MiB. It depends on nothing else
+/// (not on the thread count), so the same value always gives the same frame.
+pub fn chunk_len_for(codec: CodecId, decoded_len: u64) -> Option<u64> {
+    if codec == CodecId::Identity || decoded_len <= CHUNK_THRESHOLD {
+        return None;
+    }
+    let (floor, ceiling) = CHUNK_LEN_RANGE;
+    let aimed = decoded_len
+        .div_ceil(CHUNKS_AIMED_AT)
+        .next_power_of_two()
+        .clamp(floor, ceiling);
+    let fewest = decoded_len.div_ceil(MAX_WRITTEN_CHUNKS).next_power_of_two();
+    Some(aimed.max(fewest))
+}
+
+/// How frames are encoded and decoded: today, on how many threads.
+///
+/// Options never change the bytes of a frame, only how fast it is made or read. The default
+/// is one thread (the caller's): hoard-core starts no thread unless asked.
+///
+/// ```
+/// use hoard_core::frame::FrameOptions;
+///
+/// let options = FrameOptions::new().with_threads(4);
+/// assert_eq!(options.threads(), 4);
+/// assert_eq!(FrameOptions::new().with_threads(0).threads(), 1);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FrameOptions {
+    threads: usize,
+}
+
+impl Default for FrameOptions {
+    fn default() -> Self {
+        Self { threads: 1 }
+    }
+}
+
+impl FrameOptions {
+    /// The defaults: one thread.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Encode and decode the chunks of a frame on up to `threads` threads, the caller's
+    /// included (0 counts as 1). A frame of `n` chunks uses at most `n`; an unchunked frame
+    /// only the caller's. The threads are scoped to the call: none outlives it.
+    #[must_use]
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+
+    /// The most threads a frame is encoded or decoded on.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+}
+
+/// The chunk table of a chunked (version 2) frame: how its payload is cut.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Chunks {
+    chunk_len: u32,
+    // Shared: headers are cloned into every verified frame and rejection.
+    stored: Arc<[u32]>,
+}
+
+impl Chunks {
+    /// Decoded bytes of every chunk but the last (which holds the rest, 1 to this many).
+    pub fn chunk_len(&self) -> u32 {
+        self.chunk_len
+    }
+
+    /// How many chunks there are.
+    pub fn count(&self) -> usize {
+        self.stored.len()
+    }
+
+    /// The stored (encoded) length of each chunk, in payload order.
+    pub fn stored_lens(&self) -> &[u32] {
+        &self.stored
+    }
+}
+
 /// The decoded header of a frame whose structure and checksum were verified.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct FrameHeader {
-    /// Format version (1).
+    /// Format version: 1, or 2 for a frame that uses a version-2 feature.
     pub version: u16,
     /// Offset of the payload from the start of the frame.
     pub payload_offset: usize,
@@ -89,6 +251,8 @@ pub struct FrameHeader {
     pub codec: CodecId,
     /// Codec level the payload was encoded at.
     pub level: i32,
+    /// The flag bits (0 in version 1; see [`FLAG_CHUNKED`]).
+    pub flags: u32,
     /// Length of the decoded payload.
     pub decoded_len: u64,
     /// Length of the stored (encoded) payload.
@@ -99,6 +263,8 @@ pub struct FrameHeader {
     pub digest: Digest,
     /// The XXH3-128 checksum.
     pub checksum: u128,
+    /// The chunk table, for a chunked frame.
+    pub chunks: Option<Chunks>,
 }
 
 impl FrameHeader {
@@ -108,11 +274,27 @@ impl FrameHeader {
     }
 }
 
-/// Encodes `data` with `codec` and wraps it in a frame for `key`.
+/// Encodes `data` with `codec` and wraps it in a frame for `key`, on the caller's thread.
 ///
-/// Fails with [`ErrorKind::InvalidInput`] if an id is outside its valid range, and with the
-/// codec's error if encoding fails or breaks [`max_encoded_len`].
+/// The same as [`encode_with`] with the default [`FrameOptions`]: the bytes are those any
+/// thread count gives.
 pub fn encode(key: &Key, codec: &dyn Codec, data: &[u8], created_unix_ms: u64) -> Result<Vec<u8>> {
+    encode_with(key, codec, data, created_unix_ms, &FrameOptions::default())
+}
+
+/// Encodes `data` with `codec` and wraps it in a frame for `key`; a chunked frame's chunks
+/// are encoded on up to `options.threads()` threads.
+///
+/// Fails with [`ErrorKind::InvalidInput`] if an id is outside its valid range or the codec
+/// breaks [`max_encoded_len`], with [`ErrorKind::TooLarge`] for a value too large to frame
+/// (over 512 GiB) or to allocate room for, and with the codec's error if encoding fails.
+pub fn encode_with(
+    key: &Key,
+    codec: &dyn Codec,
+    data: &[u8],
+    created_unix_ms: u64,
+    options: &FrameOptions,
+) -> Result<Vec<u8>> {
     let codec_id = codec.id();
     if CodecId::from_u16(codec_id.to_u16()) != Some(codec_id) {
         return Err(Error::new(
@@ -133,6 +315,20 @@ pub fn encode(key: &Key, codec: &dyn Codec, data: &[u8], created_unix_ms: u64) -
             ),
         ));
     }
+    match chunk_len_for(codec_id, data.len() as u64) {
+        None => encode_whole(key, codec, data, created_unix_ms),
+        Some(chunk_len) => encode_chunked(key, codec, data, created_unix_ms, chunk_len, options),
+    }
+}
+
+/// A version-1 frame: the payload is one encoding of the whole value.
+fn encode_whole(
+    key: &Key,
+    codec: &dyn Codec,
+    data: &[u8],
+    created_unix_ms: u64,
+) -> Result<Vec<u8>> {
+    let codec_id = codec.id();
     let offset = payload_offset_for(codec_id, data.len());
     let mut buf = Vec::with_capacity(offset + data.len() / 2 + 64);
     buf.resize(offset, 0);
@@ -148,28 +344,179 @@ pub fn encode(key: &Key, codec: &dyn Codec, data: &[u8], created_unix_ms: u64) -
     if payload_len > max_encoded_len(decoded_len)
         || (codec_id == CodecId::Identity && payload_len != decoded_len)
     {
-        return Err(Error::new(
-            ErrorKind::InvalidInput,
-            format!(
-                "codec {codec_id} encoded {decoded_len} bytes into {payload_len}, beyond its contract"
-            ),
-        ));
+        return Err(beyond_contract(codec_id, decoded_len, payload_len));
     }
-    let h = &mut buf[..HEADER_LEN];
-    h[0..8].copy_from_slice(&MAGIC);
-    h[8..10].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-    h[10..12].copy_from_slice(&(offset as u16).to_le_bytes());
-    h[12..14].copy_from_slice(&hasher.to_u16().to_le_bytes());
-    h[14..16].copy_from_slice(&codec_id.to_u16().to_le_bytes());
-    h[16..20].copy_from_slice(&codec.level().to_le_bytes());
-    h[20..24].copy_from_slice(&0u32.to_le_bytes());
-    h[24..32].copy_from_slice(&decoded_len.to_le_bytes());
-    h[32..40].copy_from_slice(&payload_len.to_le_bytes());
-    h[40..48].copy_from_slice(&created_unix_ms.to_le_bytes());
-    h[48..80].copy_from_slice(key.digest().as_bytes());
-    let sum = checksum(&buf);
-    buf[CHECKSUM_AT..HEADER_LEN].copy_from_slice(&sum.to_le_bytes());
+    let fields = HeaderFields {
+        version: FORMAT_VERSION_1,
+        offset,
+        flags: 0,
+        decoded_len,
+        payload_len,
+        created_unix_ms,
+    };
+    fields.write(&mut buf, key, codec);
+    seal(&mut buf);
     Ok(buf)
+}
+
+/// A version-2 chunked frame: the chunk table, then each chunk's encoding.
+fn encode_chunked(
+    key: &Key,
+    codec: &dyn Codec,
+    data: &[u8],
+    created_unix_ms: u64,
+    chunk_len: u64,
+    options: &FrameOptions,
+) -> Result<Vec<u8>> {
+    let codec_id = codec.id();
+    let decoded_len = data.len() as u64;
+    let too_large = || {
+        Error::new(
+            ErrorKind::TooLarge,
+            format!("a value of {decoded_len} bytes is too large to frame"),
+        )
+    };
+    if chunk_len > MAX_WRITTEN_CHUNK_LEN {
+        return Err(too_large());
+    }
+    let chunk_len = usize::try_from(chunk_len).map_err(|_| too_large())?;
+    let count = data.len().div_ceil(chunk_len);
+    let offset = HEADER_LEN + CHUNK_TABLE_FIXED + 4 * count;
+    // What the contract lets the codec write for all chunks: the frame never reallocates.
+    // Only the pages written are touched.
+    let bound = max_encoded_len(decoded_len).saturating_add(1024 * count as u64);
+    let room = usize::try_from(bound).map_err(|_| too_large())?;
+    let mut buf = Vec::new();
+    reserve(
+        &mut buf,
+        offset.saturating_add(room),
+        "encode a chunked frame",
+    )?;
+    buf.resize(offset, 0);
+    let mut stored = Vec::with_capacity(count);
+    let mut append = |buf: &mut Vec<u8>, chunk: &[u8], encoding: Option<&[u8]>| -> Result<()> {
+        let start = buf.len();
+        match encoding {
+            Some(encoding) => buf.extend_from_slice(encoding),
+            None => codec.encode(chunk, buf)?,
+        }
+        let Some(n) = buf.len().checked_sub(start) else {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!("codec {codec_id} removed bytes it was asked to append to"),
+            ));
+        };
+        if n as u64 > max_encoded_len(chunk.len() as u64) {
+            return Err(beyond_contract(codec_id, chunk.len() as u64, n as u64));
+        }
+        stored.push(u32::try_from(n).expect("a chunk of at most 1 GiB encodes to less than 4 GiB"));
+        Ok(())
+    };
+    let threads = options.threads().min(count);
+    if threads <= 1 {
+        for chunk in data.chunks(chunk_len) {
+            append(&mut buf, chunk, None)?;
+        }
+    } else {
+        // In waves of two chunks per thread, each appended as soon as its wave is done: the
+        // encodings waiting to be appended never hold more than a wave (a put of a large
+        // value stays near the value plus its frame).
+        let chunks: Vec<&[u8]> = data.chunks(chunk_len).collect();
+        for wave in chunks.chunks(2 * threads) {
+            let mut encodings = vec![Vec::new(); wave.len()];
+            let jobs: Vec<(&[u8], &mut Vec<u8>)> =
+                wave.iter().copied().zip(encodings.iter_mut()).collect();
+            run_jobs(threads, jobs, &|(chunk, out)| codec.encode(chunk, out))?;
+            for (chunk, encoding) in wave.iter().zip(encodings) {
+                append(&mut buf, chunk, Some(&encoding))?;
+            }
+        }
+    }
+    let payload_len = (buf.len() - offset) as u64;
+    if payload_len > max_encoded_len(decoded_len)
+        || (codec_id == CodecId::Identity && payload_len != decoded_len)
+    {
+        return Err(beyond_contract(codec_id, decoded_len, payload_len));
+    }
+    let fields = HeaderFields {
+        version: FORMAT_VERSION,
+        offset,
+        flags: FLAG_CHUNKED,
+        decoded_len,
+        payload_len,
+        created_unix_ms,
+    };
+    fields.write(&mut buf, key, codec);
+    let table = &mut buf[HEADER_LEN..offset];
+    table[0..4].copy_from_slice(
+        &u32::try_from(chunk_len)
+            .expect("chunk lengths are at most 1 GiB")
+            .to_le_bytes(),
+    );
+    table[4..8].copy_from_slice(
+        &u32::try_from(count)
+            .expect("at most MAX_WRITTEN_CHUNKS chunks")
+            .to_le_bytes(),
+    );
+    for (slot, len) in table[CHUNK_TABLE_FIXED..].chunks_exact_mut(4).zip(&stored) {
+        slot.copy_from_slice(&len.to_le_bytes());
+    }
+    seal(&mut buf);
+    Ok(buf)
+}
+
+fn beyond_contract(codec: CodecId, decoded_len: u64, payload_len: u64) -> Error {
+    Error::new(
+        ErrorKind::InvalidInput,
+        format!(
+            "codec {codec} encoded {decoded_len} bytes into {payload_len}, beyond its contract"
+        ),
+    )
+}
+
+fn reserve(buf: &mut Vec<u8>, additional: usize, what: &str) -> Result<()> {
+    buf.try_reserve_exact(additional).map_err(|e| {
+        Error::new(
+            ErrorKind::TooLarge,
+            format!("cannot allocate {additional} bytes to {what}"),
+        )
+        .with_source(e)
+    })
+}
+
+/// The header fields that differ between frames of one key and codec.
+struct HeaderFields {
+    version: u16,
+    offset: usize,
+    flags: u32,
+    decoded_len: u64,
+    payload_len: u64,
+    created_unix_ms: u64,
+}
+
+impl HeaderFields {
+    /// Writes the fixed header (all but the checksum) into the first [`HEADER_LEN`] bytes.
+    fn write(&self, buf: &mut [u8], key: &Key, codec: &dyn Codec) {
+        let offset = u16::try_from(self.offset).expect("payload offsets are at most 4096");
+        let h = &mut buf[..HEADER_LEN];
+        h[0..8].copy_from_slice(&MAGIC);
+        h[8..10].copy_from_slice(&self.version.to_le_bytes());
+        h[10..12].copy_from_slice(&offset.to_le_bytes());
+        h[12..14].copy_from_slice(&key.hasher().to_u16().to_le_bytes());
+        h[14..16].copy_from_slice(&codec.id().to_u16().to_le_bytes());
+        h[16..20].copy_from_slice(&codec.level().to_le_bytes());
+        h[20..24].copy_from_slice(&self.flags.to_le_bytes());
+        h[24..32].copy_from_slice(&self.decoded_len.to_le_bytes());
+        h[32..40].copy_from_slice(&self.payload_len.to_le_bytes());
+        h[40..48].copy_from_slice(&self.created_unix_ms.to_le_bytes());
+        h[48..80].copy_from_slice(key.digest().as_bytes());
+    }
+}
+
+/// Writes the checksum of a finished frame.
+fn seal(buf: &mut [u8]) {
+    let sum = checksum(buf);
+    buf[CHECKSUM_AT..HEADER_LEN].copy_from_slice(&sum.to_le_bytes());
 }
 
 fn checksum(frame: &[u8]) -> u128 {
@@ -260,7 +607,7 @@ impl<'a> Frame<'a> {
     /// Parses and verifies the structure and checksum of `bytes` (see the module docs).
     ///
     /// Errors are [`ErrorKind::Corrupt`], or [`ErrorKind::Unsupported`] for a frame of a
-    /// newer format version or with an id this build does not know. Never panics.
+    /// newer format version, with a flag or an id this build does not know. Never panics.
     pub fn parse(bytes: &'a [u8]) -> Result<Self> {
         check_prefix(bytes, bytes.len() as u64)?;
         // The checksum comes before the version: its place and algorithm are frozen across
@@ -290,10 +637,17 @@ impl<'a> Frame<'a> {
         // build reads; asked again for the values.
         let (offset, payload_len) = declared_lengths(bytes, bytes.len() as u64)?;
         let flags = u32_at(bytes, 20);
-        if flags != 0 {
+        let known = if version == FORMAT_VERSION_1 {
+            0
+        } else {
+            KNOWN_FLAGS
+        };
+        if flags & !known != 0 {
             return Err(Error::new(
                 ErrorKind::Unsupported,
-                format!("frame sets flags {flags:#x} unknown to this build"),
+                format!(
+                    "frame of format version {version} sets flags {flags:#x} unknown to this build"
+                ),
             ));
         }
         let raw_hasher = u16_at(bytes, 12);
@@ -310,10 +664,16 @@ impl<'a> Frame<'a> {
                 format!("frame names codec id {raw_codec:#06x} unknown to this build"),
             )
         })?;
-        if bytes[HEADER_LEN..offset].iter().any(|&b| b != 0) {
+        let decoded_len = u64_at(bytes, 24);
+        let (chunks, extension_end) = if flags & FLAG_CHUNKED != 0 {
+            let (chunks, end) = parse_chunks(bytes, offset, decoded_len, payload_len)?;
+            (Some(chunks), end)
+        } else {
+            (None, HEADER_LEN)
+        };
+        if bytes[extension_end..offset].iter().any(|&b| b != 0) {
             return Err(Error::corrupt("frame padding is not zero"));
         }
-        let decoded_len = u64_at(bytes, 24);
         if codec == CodecId::Identity && decoded_len != payload_len {
             return Err(Error::corrupt(format!(
                 "identity frame declares {decoded_len} decoded bytes for a {payload_len}-byte payload"
@@ -327,11 +687,13 @@ impl<'a> Frame<'a> {
             hasher,
             codec,
             level: u32_at(bytes, 16) as i32,
+            flags,
             decoded_len,
             payload_len,
             created_unix_ms: u64_at(bytes, 40),
             digest: Digest::from_bytes(digest),
             checksum: stored,
+            chunks,
         };
         Ok(Self {
             header,
@@ -374,18 +736,89 @@ impl<'a> Frame<'a> {
         Ok(h.clone())
     }
 
-    /// Decodes the payload with `codec` into a buffer of exactly the declared length.
+    /// Decodes the payload with `codec` into a buffer of exactly the declared length, on the
+    /// caller's thread.
     pub fn decode(&self, codec: &dyn Codec) -> Result<Vec<u8>> {
         decode_payload(&self.header, self.payload, codec)
     }
+
+    /// [`decode`](Self::decode), with the chunks of a chunked frame decoded on up to
+    /// `options.threads()` threads.
+    pub fn decode_with_options(
+        &self,
+        codec: &dyn Codec,
+        options: &FrameOptions,
+    ) -> Result<Vec<u8>> {
+        decode_payload_with(&self.header, self.payload, codec, options)
+    }
 }
 
-/// Decodes `payload` as described by `header`, with `codec`, which must match the header.
+/// Reads and checks the chunk table of a chunked frame; returns it and where it ends. Every
+/// count and length is checked against the frame before anything is allocated for it.
+fn parse_chunks(
+    bytes: &[u8],
+    offset: usize,
+    decoded_len: u64,
+    payload_len: u64,
+) -> Result<(Chunks, usize)> {
+    let fixed_end = HEADER_LEN + CHUNK_TABLE_FIXED;
+    if offset < fixed_end {
+        return Err(Error::corrupt(format!(
+            "chunked frame has its payload at offset {offset}, inside its chunk table"
+        )));
+    }
+    let chunk_len = u32_at(bytes, HEADER_LEN);
+    let count = u32_at(bytes, HEADER_LEN + 4);
+    // At most 4 * (2^32 - 1) + 104: no overflow in u64, and compared before any use.
+    let table_end = fixed_end as u64 + 4 * u64::from(count);
+    if table_end > offset as u64 {
+        return Err(Error::corrupt(format!(
+            "chunk table of {count} chunks does not fit before the payload offset {offset}"
+        )));
+    }
+    let table_end = table_end as usize;
+    if chunk_len < MIN_CHUNK_LEN {
+        return Err(Error::corrupt(format!(
+            "chunked frame declares chunks of {chunk_len} bytes, below the minimum of {MIN_CHUNK_LEN}"
+        )));
+    }
+    if count == 0 || decoded_len.div_ceil(u64::from(chunk_len)) != u64::from(count) {
+        return Err(Error::corrupt(format!(
+            "chunked frame declares {count} chunks of {chunk_len} bytes for {decoded_len} decoded bytes"
+        )));
+    }
+    let stored: Arc<[u32]> = bytes[fixed_end..table_end]
+        .chunks_exact(4)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    // At most 16,357 lengths below 2^32: the sum fits in a u64.
+    let sum: u64 = stored.iter().map(|&n| u64::from(n)).sum();
+    if sum != payload_len {
+        return Err(Error::corrupt(format!(
+            "chunk table sums to {sum} stored bytes for a {payload_len}-byte payload"
+        )));
+    }
+    Ok((Chunks { chunk_len, stored }, table_end))
+}
+
+/// Decodes `payload` as described by `header`, with `codec`, which must match the header, on
+/// the caller's thread.
 ///
 /// The output buffer is reserved with `try_reserve_exact` for exactly the declared length, so
 /// an impossible declaration is an error, not an abort; callers bound the declaration first
 /// with [`Frame::verify_for`].
 pub fn decode_payload(header: &FrameHeader, payload: &[u8], codec: &dyn Codec) -> Result<Vec<u8>> {
+    decode_payload_with(header, payload, codec, &FrameOptions::default())
+}
+
+/// [`decode_payload`], with the chunks of a chunked frame decoded on up to
+/// `options.threads()` threads, each into its own part of the one output buffer.
+pub fn decode_payload_with(
+    header: &FrameHeader,
+    payload: &[u8],
+    codec: &dyn Codec,
+    options: &FrameOptions,
+) -> Result<Vec<u8>> {
     if codec.id() != header.codec {
         return Err(Error::new(
             ErrorKind::InvalidInput,
@@ -406,19 +839,100 @@ pub fn decode_payload(header: &FrameHeader, payload: &[u8], codec: &dyn Codec) -
         )
     })?;
     let mut out = Vec::new();
-    out.try_reserve_exact(len).map_err(|_| {
-        Error::new(
-            ErrorKind::TooLarge,
-            format!("cannot allocate {len} bytes to decode an entry"),
-        )
-    })?;
-    codec.decode(payload, len, &mut out)?;
-    if out.len() != len {
+    reserve(&mut out, len, "decode an entry")?;
+    let Some(chunks) = &header.chunks else {
+        codec.decode(payload, len, &mut out)?;
+        if out.len() != len {
+            return Err(Error::corrupt(format!(
+                "{} decoded {} bytes where the frame declares {len}",
+                header.codec,
+                out.len()
+            )));
+        }
+        return Ok(out);
+    };
+    // The header's fields are public: check again that the table fits what is decoded.
+    let chunk_len = chunks.chunk_len as usize;
+    let sum: u64 = chunks.stored.iter().map(|&n| u64::from(n)).sum();
+    if chunk_len == 0 || len.div_ceil(chunk_len) != chunks.count() || sum != payload.len() as u64 {
         return Err(Error::corrupt(format!(
-            "{} decoded {} bytes where the frame declares {len}",
-            header.codec,
-            out.len()
+            "chunk table of {} chunks of {chunk_len} bytes does not describe {len} decoded bytes \
+             in a {}-byte payload",
+            chunks.count(),
+            payload.len()
         )));
     }
+    out.resize(len, 0);
+    let mut jobs = Vec::with_capacity(chunks.count());
+    let mut rest = payload;
+    for (&stored, part) in chunks.stored.iter().zip(out.chunks_mut(chunk_len)) {
+        let (input, tail) = rest
+            .split_at_checked(stored as usize)
+            .expect("the stored lengths sum to the payload length");
+        rest = tail;
+        jobs.push((input, part));
+    }
+    run_jobs(options.threads(), jobs, &|(input, part)| {
+        codec.decode_into(input, part)
+    })?;
     Ok(out)
+}
+
+/// Runs `work` on every job, on up to `threads` threads (the caller's included); returns the
+/// error of the first job, in job order, that failed. After a failure no new job starts.
+///
+/// Scoped threads rather than a pool: no dependency, no pool living on in the process to
+/// compete with an embedder's own (wasmtime compiles with rayon), and spawning costs tens of
+/// microseconds against chunks that take a quarter of a millisecond or more each. A thread
+/// that cannot be started leaves its share to the others.
+fn run_jobs<J: Send>(
+    threads: usize,
+    jobs: Vec<J>,
+    work: &(dyn Fn(J) -> Result<()> + Sync),
+) -> Result<()> {
+    let threads = threads.min(jobs.len());
+    if threads <= 1 {
+        return jobs.into_iter().try_for_each(work);
+    }
+    let queue = Mutex::new(jobs.into_iter().enumerate());
+    let failed = AtomicBool::new(false);
+    let first_error: Mutex<Option<(usize, Error)>> = Mutex::new(None);
+    let worker = || {
+        while !failed.load(Ordering::Relaxed) {
+            let Some((index, job)) = lock(&queue).next() else {
+                break;
+            };
+            if let Err(e) = work(job) {
+                failed.store(true, Ordering::Relaxed);
+                let mut first = lock(&first_error);
+                if first.as_ref().is_none_or(|(at, _)| index < *at) {
+                    *first = Some((index, e));
+                }
+            }
+        }
+    };
+    std::thread::scope(|scope| {
+        for _ in 1..threads {
+            let started = std::thread::Builder::new()
+                .name("hoard-frame".to_owned())
+                .spawn_scoped(scope, worker);
+            if started.is_err() {
+                break;
+            }
+        }
+        worker();
+    });
+    match first_error
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner)
+    {
+        Some((_, e)) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Locks a mutex whose data stays valid whatever a panicking holder did (a queue of jobs, the
+/// first error).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -55,7 +55,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::frame::{self, Frame, FrameHeader};
+use crate::frame::{self, Frame, FrameHeader, FrameOptions};
 use crate::{
     Bucket, Codec, CodecId, Digest, Error, ErrorKind, Housekeeping, Item, Key, Namespace, Result,
     Store,
@@ -109,19 +109,25 @@ impl Expected<'_> {
     }
 }
 
-/// The codecs a reader can decode, by id: one registry for every reader.
+/// The codecs a reader can decode, by id, and how it decodes (the [`FrameOptions`]: on how
+/// many threads the chunks of a frame decode): one registry for every reader.
 ///
 /// The first codec registered for an id is the one used; later ones with the same id are
 /// ignored (so a cache's own codec, registered first, wins over a built-in of that id).
 #[derive(Clone, Default)]
 pub struct Decoders {
     codecs: Vec<Arc<dyn Codec>>,
+    options: FrameOptions,
 }
 
 impl fmt::Debug for Decoders {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list()
-            .entries(self.codecs.iter().map(|c| c.id()))
+        f.debug_struct("Decoders")
+            .field(
+                "codecs",
+                &self.codecs.iter().map(|c| c.id()).collect::<Vec<_>>(),
+            )
+            .field("threads", &self.options.threads())
             .finish()
     }
 }
@@ -148,7 +154,20 @@ impl Decoders {
         self
     }
 
-    /// Adds every codec of `other` whose id is not registered yet.
+    /// Decodes with `options` (default: [`FrameOptions::default`], one thread).
+    #[must_use]
+    pub fn with_options(mut self, options: FrameOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The options frames are decoded with.
+    pub fn options(&self) -> &FrameOptions {
+        &self.options
+    }
+
+    /// Adds every codec of `other` whose id is not registered yet (its options are not
+    /// taken).
     pub fn extend(&mut self, other: &Decoders) {
         for codec in &other.codecs {
             self.add(Arc::clone(codec));
@@ -178,7 +197,7 @@ impl Decoders {
                 ),
             )
         })?;
-        found.decode(codec.as_ref())
+        found.decode_with_options(codec.as_ref(), &self.options)
     }
 }
 
@@ -280,14 +299,25 @@ impl VerifiedFrame {
         self.bytes
     }
 
-    /// Decodes the payload with `codec`, which must be the codec the header names.
+    /// Decodes the payload with `codec`, which must be the codec the header names, on the
+    /// caller's thread.
     pub fn decode(&self, codec: &dyn Codec) -> Result<Vec<u8>> {
         frame::decode_payload(&self.header, self.payload(), codec)
     }
 
-    /// Decodes the payload with the registered codec the header names, classifying a
-    /// failure like a read (a payload that does not decode is corrupt; a codec this build
-    /// lacks is skipped).
+    /// [`decode`](Self::decode), with the chunks of a chunked frame decoded on up to
+    /// `options.threads()` threads.
+    pub fn decode_with_options(
+        &self,
+        codec: &dyn Codec,
+        options: &FrameOptions,
+    ) -> Result<Vec<u8>> {
+        frame::decode_payload_with(&self.header, self.payload(), codec, options)
+    }
+
+    /// Decodes the payload with the registered codec the header names, with the registry's
+    /// [`FrameOptions`], classifying a failure like a read (a payload that does not decode
+    /// is corrupt; a codec this build lacks is skipped).
     pub fn decode_with(&self, decoders: &Decoders) -> Result<Vec<u8>, Rejected> {
         decoders
             .decode(self)

@@ -47,7 +47,15 @@ pub trait HashState: Send + Sync {
 ///   [`ErrorKind::Corrupt`] error. It never grows `out` by more than `decoded_len` bytes, never
 ///   allocates in proportion to anything but `decoded_len`, and never panics, whatever `input`
 ///   holds: input comes from disk or the network and may be hostile.
-/// - `decode(encode(x), x.len())` returns `x`, for every `x`, on every platform.
+/// - [`decode_into`](Self::decode_into) fills all of `out` with the decoding of `input`, which
+///   must decode to exactly `out.len()` bytes, or returns an error ([`ErrorKind::Corrupt`] for
+///   input that does not; `out` then holds unspecified bytes). It never writes outside `out`,
+///   never allocates in proportion to anything but `out.len()`, and never panics. It is how
+///   the chunks of a frame decode in place, each into its own part of one buffer; the
+///   provided version decodes with `decode` into a temporary buffer and copies, so a codec
+///   that does not override it still works, only slower.
+/// - `decode(encode(x), x.len())` returns `x`, for every `x`, on every platform, and so does
+///   `decode_into` into a buffer of `x.len()` bytes.
 /// - [`id`](Self::id) is stable and unique to the format (see [`CodecId`]); any level can
 ///   decode any other level's output.
 pub trait Codec: Send + Sync + Debug + 'static {
@@ -62,6 +70,32 @@ pub trait Codec: Send + Sync + Debug + 'static {
 
     /// Appends exactly `decoded_len` decoded bytes of `input` to `out`.
     fn decode(&self, input: &[u8], decoded_len: usize, out: &mut Vec<u8>) -> Result<()>;
+
+    /// Fills `out` with exactly `out.len()` decoded bytes of `input`.
+    ///
+    /// Provided: decodes with [`decode`](Self::decode) into a temporary buffer, then copies.
+    /// Codecs that can decode into a slice override it to save the copy.
+    fn decode_into(&self, input: &[u8], out: &mut [u8]) -> Result<()> {
+        let mut decoded = Vec::new();
+        decoded.try_reserve_exact(out.len()).map_err(|e| {
+            Error::new(
+                ErrorKind::TooLarge,
+                format!("cannot allocate {} bytes to decode a payload", out.len()),
+            )
+            .with_source(e)
+        })?;
+        self.decode(input, out.len(), &mut decoded)?;
+        if decoded.len() != out.len() {
+            return Err(Error::corrupt(format!(
+                "{} decoded {} bytes where {} were declared",
+                self.id(),
+                decoded.len(),
+                out.len()
+            )));
+        }
+        out.copy_from_slice(&decoded);
+        Ok(())
+    }
 }
 
 /// Metadata of one stored entry, as [`Store::list`] reports it.
@@ -217,6 +251,9 @@ macro_rules! forward_codec {
             }
             fn decode(&self, input: &[u8], decoded_len: usize, out: &mut Vec<u8>) -> Result<()> {
                 (**self).decode(input, decoded_len, out)
+            }
+            fn decode_into(&self, input: &[u8], out: &mut [u8]) -> Result<()> {
+                (**self).decode_into(input, out)
             }
         }
     )*};

@@ -6,11 +6,16 @@
 //! hostile input runs under [`std::panic::catch_unwind`], so a codec that panics is reported
 //! with the input it panicked on rather than aborting the suite.
 //!
+//! Every decode the suite makes with [`Codec::decode`] is repeated with
+//! [`Codec::decode_into`] into a slice of exactly `decoded_len` bytes between guard bytes:
+//! it must agree (the same bytes, or an [`ErrorKind::Corrupt`] error where `decode` failed),
+//! never panic and never write outside the slice.
+//!
 //! Inputs are [`artifact`] (compresses like compiled code) and [`noise`] (does not compress),
-//! of sizes from 0 to 1 MiB. The whole suite takes well under a second on an in-memory
-//! codec in a debug build.
+//! of sizes from 0 to 1 MiB, and a 600 KiB frame, which is chunked. The whole suite takes
+//! about a second on an in-memory codec in a debug build.
 
-use hoard_core::frame::{self, Frame};
+use hoard_core::frame::{self, Frame, FrameOptions};
 use hoard_core::{Codec, CodecId, Error, ErrorKind, HasherId, Key};
 
 use crate::support::{catch, difference, digest};
@@ -59,7 +64,8 @@ fn encode(codec: &dyn Codec, clause: &str, input: &[u8], name: &str) -> Vec<u8> 
 /// Decodes `input` into an `out` that already holds [`PREFIX`] and checks what the contract
 /// promises whatever the input: no panic; on success, exactly `decoded_len` bytes appended
 /// after intact existing bytes; on failure, an [`ErrorKind::Corrupt`] error and `out` grown by
-/// at most `decoded_len`. Returns the decoded bytes, or the error.
+/// at most `decoded_len`. Then checks that [`decode_into`](Codec::decode_into) agrees (see
+/// [`decode_into_agrees`]). Returns the decoded bytes, or the error.
 fn decode_checked(
     codec: &dyn Codec,
     clause: &str,
@@ -77,6 +83,21 @@ fn decode_checked(
             name()
         ),
     };
+    let checked = check_decoded(codec, clause, decoded_len, name, out, result);
+    decode_into_agrees(codec, input, decoded_len, name, &checked);
+    checked
+}
+
+/// The checks of [`decode_checked`] on what `decode` returned and left in `out`.
+fn check_decoded(
+    codec: &dyn Codec,
+    clause: &str,
+    decoded_len: usize,
+    name: &dyn Fn() -> String,
+    mut out: Vec<u8>,
+    result: Result<(), Error>,
+) -> Result<Vec<u8>, Error> {
+    let id = codec.id();
     let grown = out.len().saturating_sub(PREFIX.len());
     match result {
         Ok(()) => {
@@ -114,6 +135,68 @@ fn decode_checked(
             );
             Err(e)
         }
+    }
+}
+
+/// Guard bytes around the slice [`decode_into_agrees`] decodes into.
+const GUARD: [u8; 16] = [0xa5; 16];
+
+/// Decodes `input` with [`Codec::decode_into`] into a slice of exactly `decoded_len` bytes
+/// (between [`GUARD`] bytes) and checks that it agrees with what `decode` gave (`expected`):
+/// no panic, nothing written outside the slice, the same bytes when `decode` succeeded, and an
+/// [`ErrorKind::Corrupt`] error when it failed.
+fn decode_into_agrees(
+    codec: &dyn Codec,
+    input: &[u8],
+    decoded_len: usize,
+    name: &dyn Fn() -> String,
+    expected: &Result<Vec<u8>, Error>,
+) {
+    const CLAUSE: &str = "decode_into agrees with decode";
+    let id = codec.id();
+    let mut buf = Vec::with_capacity(decoded_len + 2 * GUARD.len());
+    buf.extend_from_slice(&GUARD);
+    buf.resize(GUARD.len() + decoded_len, 0x5a);
+    buf.extend_from_slice(&GUARD);
+    let end = GUARD.len() + decoded_len;
+    let result = match catch(|| codec.decode_into(input, &mut buf[GUARD.len()..end])) {
+        Ok(result) => result,
+        Err(message) => panic!(
+            "codec contract broken (decode_into never panics): {id} panicked decoding {} into \
+             {decoded_len} bytes: {message}",
+            name()
+        ),
+    };
+    assert!(
+        buf[..GUARD.len()] == GUARD && buf[end..] == GUARD,
+        "codec contract broken (decode_into never writes outside `out`): {id} wrote around the \
+         {decoded_len}-byte slice decoding {}",
+        name()
+    );
+    match (result, expected) {
+        (Ok(()), Ok(decoded)) => assert!(
+            buf[GUARD.len()..end] == decoded[..],
+            "codec contract broken ({CLAUSE}): {id} decoded {} into {} with decode_into",
+            name(),
+            difference(&buf[GUARD.len()..end], decoded)
+        ),
+        (Ok(()), Err(e)) => panic!(
+            "codec contract broken ({CLAUSE}): {id} decode_into accepted {} as {decoded_len} \
+             bytes, which decode refused: {e}",
+            name()
+        ),
+        (Err(e), Ok(_)) => panic!(
+            "codec contract broken ({CLAUSE}): {id} decode_into refused {} as {decoded_len} \
+             bytes, which decode accepted: {e}",
+            name()
+        ),
+        (Err(e), Err(_)) => assert!(
+            e.kind() == ErrorKind::Corrupt,
+            "codec contract broken (decode_into failures are ErrorKind::Corrupt): {id} failed \
+             decoding {} into {decoded_len} bytes with kind {:?}: {e}",
+            name(),
+            e.kind()
+        ),
     }
 }
 
@@ -414,12 +497,16 @@ pub fn garbage_is_safe(codec: &dyn Codec) {
 
 /// A frame round trip: [`frame::encode`] with the codec, [`Frame::parse`],
 /// [`Frame::verify_for`] and [`Frame::decode`] give back the data, for payloads of 0, 100,
-/// 20,000 (above the page-alignment threshold for identity) and 64 KiB bytes, and the header
-/// records the codec's id and level.
+/// 20,000 (above the page-alignment threshold for identity), 64 KiB and 600 KiB (chunked,
+/// unless the codec is identity; also encoded on 2 threads and decoded on 3) bytes, and the
+/// header records the codec's id and level.
 pub fn frame_round_trip(codec: &dyn Codec) {
     const CLAUSE: &str = "frames of this codec round trip";
     let id = codec.id();
-    for (i, len) in [0usize, 100, 20_000, 64 * 1024].into_iter().enumerate() {
+    for (i, len) in [0usize, 100, 20_000, 64 * 1024, 600 * 1024]
+        .into_iter()
+        .enumerate()
+    {
         let seed = 8000 + i as u64;
         let name = input_name("artifact", len, seed);
         let data = artifact(len, seed);
@@ -456,5 +543,39 @@ pub fn frame_round_trip(codec: &dyn Codec) {
             "codec contract broken ({CLAUSE}): the frame of {name} with {id} decoded into {}",
             difference(&decoded, &data)
         );
+        let chunked = frame::chunk_len_for(id, len as u64).is_some();
+        assert!(
+            header.chunks.is_some() == chunked,
+            "codec contract broken ({CLAUSE}): the frame of {name} with {id} is {}chunked",
+            if chunked { "not " } else { "" }
+        );
+        if chunked {
+            frame_round_trip_on_threads(codec, &key, &data, &name);
+        }
     }
+}
+
+/// A chunked frame encoded on 2 threads and decoded on 3 gives back the data.
+fn frame_round_trip_on_threads(codec: &dyn Codec, key: &Key, data: &[u8], name: &str) {
+    const CLAUSE: &str = "chunked frames of this codec round trip on several threads";
+    let id = codec.id();
+    let outcome = catch(|| {
+        let options = FrameOptions::new().with_threads(2);
+        let bytes = frame::encode_with(key, codec, data, 1_700_000_000_000, &options)?;
+        Frame::parse(&bytes)?.decode_with_options(codec, &FrameOptions::new().with_threads(3))
+    });
+    let decoded = outcome
+        .unwrap_or_else(|message| {
+            panic!(
+                "codec contract broken ({CLAUSE}): {id} panicked on the frame of {name}: {message}"
+            )
+        })
+        .unwrap_or_else(|e| {
+            panic!("codec contract broken ({CLAUSE}): the frame of {name} with {id} failed: {e}")
+        });
+    assert!(
+        decoded == data,
+        "codec contract broken ({CLAUSE}): the frame of {name} with {id} decoded into {}",
+        difference(&decoded, data)
+    );
 }

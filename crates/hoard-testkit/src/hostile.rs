@@ -10,8 +10,8 @@ use hoard_core::frame::HEADER_LEN;
 /// ```
 /// let digest = hoard_core::Digest::from_bytes([1; 32]);
 /// let frame = hoard_testkit::store::frame_for(&digest, b"abc");
-/// let newer = hoard_testkit::reseal(frame, |b| b[8] = 2);
-/// let err = hoard_core::frame::Frame::parse(&newer).expect_err("version 2 is unknown");
+/// let newer = hoard_testkit::reseal(frame, |b| b[8] = 3);
+/// let err = hoard_core::frame::Frame::parse(&newer).expect_err("version 3 is unknown");
 /// assert_eq!(err.kind(), hoard_core::ErrorKind::Unsupported);
 /// # Ok::<(), hoard_core::Error>(())
 /// ```

@@ -9,7 +9,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use hoard_core::read::{self, Decoders, Disposition, Expected, Rejected};
 use hoard_core::{
     Codec, Digest, EntryInfo, Error, ErrorKind, Housekeeping, Key, KeyHasher, Namespace, Result,
-    Store, frame,
+    Store,
+    frame::{self, FrameOptions},
 };
 use hoard_evict::{Clock, Codecs, CounterSource, Janitor, Worker, WorkerConfig};
 use hoard_fs::{Durability, FsOptions, FsStore};
@@ -39,6 +40,7 @@ pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
 /// | maximum entry size | 1 GiB decoded |
 /// | serialization of `get_data` | postcard |
 /// | eviction worker | on, with [`WorkerConfig::default`], for the filesystem store it opens |
+/// | threads per large entry | one per available core |
 pub struct CacheBuilder {
     location: Location,
     hasher: Option<Arc<dyn KeyHasher>>,
@@ -50,6 +52,7 @@ pub struct CacheBuilder {
     serialization: Serialization,
     worker: Option<WorkerConfig>,
     worker_clock: Option<Arc<dyn Clock>>,
+    threads: usize,
     #[cfg(feature = "remote")]
     pub(crate) remote: Option<crate::tier::RemoteSettings>,
     #[cfg(feature = "remote")]
@@ -79,6 +82,7 @@ impl fmt::Debug for CacheBuilder {
             .field("fs_options", &self.fs_options)
             .field("serialization", &self.serialization)
             .field("worker", &self.worker)
+            .field("threads", &self.threads)
             .finish_non_exhaustive()
     }
 }
@@ -106,6 +110,7 @@ impl CacheBuilder {
             serialization: Serialization::default(),
             worker: Some(WorkerConfig::default()),
             worker_clock: None,
+            threads: 0,
             #[cfg(feature = "remote")]
             remote: None,
             #[cfg(feature = "remote")]
@@ -216,6 +221,20 @@ impl CacheBuilder {
         self
     }
 
+    /// How many threads encode and decode one large entry: 0 (the default) for one per
+    /// available core (`std::thread::available_parallelism`), 1 for the caller's thread only.
+    ///
+    /// Values above 512 KiB (unless the codec is identity) are stored as chunks that encode
+    /// and decode independently (see [`frame::chunk_len_for`]); a put or a hit spreads them
+    /// over up to this many threads, scoped to the call. The setting changes only speed: the
+    /// bytes stored are the same for every thread count, and entries written with any
+    /// setting read with any other. The eviction worker recompresses on its own thread.
+    #[must_use]
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = threads;
+        self
+    }
+
     /// Opens the store and returns the cache.
     ///
     /// Fails with a clear error for an invalid namespace, a zero maximum entry size, or a
@@ -263,6 +282,8 @@ impl CacheBuilder {
             decoders.add(extra);
         }
         decoders.extend(&hoard_codec::builtin());
+        let frame_options = FrameOptions::new().with_threads(resolve_threads(self.threads));
+        let decoders = decoders.with_options(frame_options.clone());
         let worker = match (keeper.clone(), self.worker) {
             (Some(keeper), Some(config)) => start_worker(
                 keeper,
@@ -298,6 +319,7 @@ impl CacheBuilder {
                 hasher,
                 codec,
                 decoders,
+                frame_options,
                 namespace,
                 max_entry_size: self.max_entry_size,
                 serialization: self.serialization,
@@ -373,6 +395,14 @@ impl Store for Uncached {
     fn list(&self, _: &mut dyn FnMut(EntryInfo) -> std::ops::ControlFlow<()>) -> Result<()> {
         Ok(())
     }
+}
+
+/// The thread count [`CacheBuilder::threads`] means: 0 is one per available core.
+fn resolve_threads(threads: usize) -> usize {
+    if threads != 0 {
+        return threads;
+    }
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
 /// Starts the eviction worker; a failure is logged and the cache runs without one (best
@@ -467,6 +497,8 @@ struct Inner {
     hasher: Arc<dyn KeyHasher>,
     codec: Arc<dyn Codec>,
     decoders: Decoders,
+    /// How puts encode (threads); `decoders` holds the same for reads.
+    frame_options: FrameOptions,
     namespace: Namespace,
     max_entry_size: u64,
     serialization: Serialization,
@@ -693,7 +725,13 @@ impl Cache {
                 ),
             ));
         }
-        let bytes = frame::encode(key, inner.codec.as_ref(), data, unix_ms_now())?;
+        let bytes = frame::encode_with(
+            key,
+            inner.codec.as_ref(),
+            data,
+            unix_ms_now(),
+            &inner.frame_options,
+        )?;
         inner.store.put(&inner.namespace, key.digest(), &bytes)?;
         Counters::bump(&inner.counters.inserts);
         if let Some(w) = &inner.worker {

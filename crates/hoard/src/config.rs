@@ -32,6 +32,9 @@ const MAX_WORKER_EVENT_QUEUE_SIZE: u64 = 1 << 20;
 /// codec checks again against the library actually linked when the cache is built.
 const ZSTD_LEVELS: std::ops::RangeInclusive<i32> = -131_072..=22;
 
+/// The most `threads` a configuration may ask for: more would only be a typo.
+const MAX_THREADS: usize = 1024;
+
 /// Every setting of a cache, with its default: what a `[cache]` table in a TOML file holds.
 ///
 /// A configuration file is never required: `CacheConfig::default()` is the defaults, its
@@ -61,6 +64,7 @@ const ZSTD_LEVELS: std::ops::RangeInclusive<i32> = -131_072..=22;
 /// | [`max-entry-size`](Self::max_entry_size) | `"1Gi"` | size |
 /// | [`group-shared`](Self::group_shared) | `false` | bool |
 /// | [`namespace`](Self::namespace) | `"default"` | namespace name |
+/// | [`threads`](Self::threads) | `0` (one per core) | count, at most 1024 |
 ///
 /// # Units
 /// Values with units are TOML strings, as in the ancestor: a whole decimal number, optional
@@ -229,6 +233,15 @@ pub struct CacheConfig {
     /// [`CacheBuilder::namespace`].
     pub namespace: String,
 
+    /// How many threads encode and decode one large entry. Key `threads`, a count from 0 to
+    /// 1024; default 0, one per available core.
+    ///
+    /// hoard's own key (the ancestor compressed on the caller's thread). Values above
+    /// 512 KiB are stored as independent chunks, which a put or a hit spreads over this many
+    /// threads; 1 keeps every operation on the caller's thread. Only speed changes: entries
+    /// are the same bytes whatever the setting. See [`CacheBuilder::threads`].
+    pub threads: usize,
+
     /// The remote tier (feature `remote`): table `[cache.remote]`; default `None` (local
     /// only). See [`CacheBuilder::remote`] and the keys in hoard's README.
     #[cfg(feature = "remote")]
@@ -261,6 +274,7 @@ impl Default for CacheConfig {
             max_entry_size: DEFAULT_MAX_ENTRY_SIZE,
             group_shared: false,
             namespace: DEFAULT_NAMESPACE.to_owned(),
+            threads: 0,
             #[cfg(feature = "remote")]
             remote: None,
         }
@@ -469,6 +483,7 @@ impl CacheConfig {
             check_namespace(&self.namespace),
         )?;
         field("codec", self.codec.name(), check_codec(self.codec))?;
+        field("threads", self.threads, check_threads(self.threads))?;
         field(
             "key-hasher",
             self.key_hasher.name(),
@@ -519,6 +534,15 @@ pub(crate) fn check_level(level: i32) -> std::result::Result<(), String> {
 pub(crate) fn check_max_entry_size(bytes: u64) -> std::result::Result<(), String> {
     if bytes == 0 {
         return Err("the smallest is 1 byte".to_owned());
+    }
+    Ok(())
+}
+
+pub(crate) fn check_threads(threads: usize) -> std::result::Result<(), String> {
+    if threads > MAX_THREADS {
+        return Err(format!(
+            "at most {MAX_THREADS} threads; 0 means one per available core"
+        ));
     }
     Ok(())
 }
@@ -658,7 +682,7 @@ pub fn write_default_config(path: impl AsRef<Path>) -> Result<()> {
 impl CacheBuilder {
     /// A builder with every setting of `config`: directory (or the default cache
     /// directory), namespace, key hasher, codec and level, durability, group sharing,
-    /// maximum entry size and the eviction worker's settings. Further setters may then
+    /// maximum entry size, threads and the eviction worker's settings. Further setters may then
     /// override any of them.
     ///
     /// Fails with [`ErrorKind::Config`] if `config` does not [`validate`](CacheConfig::validate)
@@ -671,6 +695,7 @@ impl CacheBuilder {
             .durability(config.durability)
             .group_shared(config.group_shared)
             .max_entry_size(config.max_entry_size)
+            .threads(config.threads)
             .codec_arc(codec_for(config)?)
             .worker(hoard_evict::WorkerConfig::from(config));
         #[cfg(feature = "remote")]

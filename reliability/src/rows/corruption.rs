@@ -277,6 +277,10 @@ fn bad_files(tier: &Tier) -> Result<RowResult, String> {
         bombs.push((
             what,
             hoard_testkit::reseal(b, |h| {
+                // The honest 1 MiB entry is chunked; the bombs are single (version 1) payloads.
+                h[8..10].copy_from_slice(&1u16.to_le_bytes());
+                h[10..12].copy_from_slice(&(hoard::frame::HEADER_LEN as u16).to_le_bytes());
+                h[20..24].copy_from_slice(&0u32.to_le_bytes());
                 h[24..32].copy_from_slice(&declared.to_le_bytes());
                 h[32..40].copy_from_slice(&(payload.len() as u64).to_le_bytes());
             }),

@@ -152,6 +152,7 @@ pub(crate) fn render(settings: &Settings) -> String {
     key("max-entry-size", quoted(&render_size(c.max_entry_size)));
     key("group-shared", c.group_shared.to_string());
     key("namespace", quoted(&c.namespace));
+    key("threads", c.threads.to_string());
     // No credentials to hide: a configuration never holds any (they come from the
     // environment), and a URL with them is refused when the file is read.
     if let Some(remote) = c.remote_toml() {

@@ -259,8 +259,7 @@ impl From<&FrameHeader> for HeaderJson {
             hasher: h.hasher.name(),
             codec: h.codec.name(),
             level: h.level,
-            // A frame whose flags are not 0 does not parse in format version 1.
-            flags: 0,
+            flags: h.flags,
             decoded_len: h.decoded_len,
             payload_len: h.payload_len,
             created_unix_ms: h.created_unix_ms,

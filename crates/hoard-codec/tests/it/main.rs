@@ -1,6 +1,7 @@
 //! Integration tests of hoard-codec through the `Codec` trait: the contract for every codec
 //! compiled in, then what is specific to each.
 
+mod chunked;
 mod conformance;
 mod contract;
 mod identity;
@@ -108,8 +109,24 @@ fn encode(codec: &dyn Codec, data: &[u8]) -> Vec<u8> {
 }
 
 /// Decodes after [`PREFIX`] and checks the contract's two outcomes: exactly `decoded_len`
-/// bytes appended, or a corrupt error with `out` as it was. Returns the decoded bytes.
+/// bytes appended, or a corrupt error with `out` as it was; and that `decode_into` a slice
+/// of `decoded_len` bytes agrees. Returns the decoded bytes.
 fn decode_checked(
+    codec: &dyn Codec,
+    input: &[u8],
+    decoded_len: usize,
+) -> Result<Vec<u8>, hoard_core::Error> {
+    let appended = decode_appended(codec, input, decoded_len);
+    let mut slice = vec![0x5a; decoded_len];
+    match (codec.decode_into(input, &mut slice), &appended) {
+        (Ok(()), Ok(decoded)) => assert!(slice == *decoded, "decode_into decoded other bytes"),
+        (Err(e), Err(_)) => assert_eq!(e.kind(), ErrorKind::Corrupt, "{e:?}"),
+        (into, _) => panic!("decode_into disagrees with decode: {into:?} against {appended:?}"),
+    }
+    appended
+}
+
+fn decode_appended(
     codec: &dyn Codec,
     input: &[u8],
     decoded_len: usize,

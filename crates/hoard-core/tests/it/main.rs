@@ -4,6 +4,8 @@ use hoard_core::frame::{self, Frame, HEADER_LEN};
 use hoard_core::{Codec, CodecId, Digest, ErrorKind, HasherId, Key, Result};
 use proptest::prelude::*;
 
+mod chunked;
+
 /// Stores bytes as they are. The real identity codec lives in hoard-codec, and the testkit
 /// has the same stand-in privately; core's tests depend on neither (tidy allows hoard-core no
 /// internal dev-dependency: every internal crate depends on core).
@@ -232,7 +234,7 @@ fn reseal(mut bytes: Vec<u8>, edit: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
 #[test]
 fn a_newer_version_is_unsupported_not_corrupt() {
     let bytes = frame::encode(&key(1), &Plain, b"abc", 0).expect("encode");
-    let newer = reseal(bytes, |b| b[8..10].copy_from_slice(&2u16.to_le_bytes()));
+    let newer = reseal(bytes, |b| b[8..10].copy_from_slice(&3u16.to_le_bytes()));
     assert_eq!(
         Frame::parse(&newer).err().map(|e| e.kind()),
         Some(ErrorKind::Unsupported)

@@ -268,6 +268,54 @@ fn recompressing_everything_rewrites_each_entry_once() {
     assert_eq!(janitor.stats().corrupt, 1);
 }
 
+/// A large entry as a hoard before chunked frames wrote it: one zstd frame of the whole
+/// value, in a version-1 header.
+fn whole_zstd_frame(id: u8, data: &[u8]) -> Vec<u8> {
+    let mut payload = Vec::new();
+    hoard_core::Codec::encode(&Zstd::new(3).expect("level"), data, &mut payload).expect("encode");
+    let mut bytes = vec![0u8; frame::HEADER_LEN];
+    bytes[..8].copy_from_slice(&frame::MAGIC);
+    bytes[8..10].copy_from_slice(&1u16.to_le_bytes());
+    bytes[10..12].copy_from_slice(&(frame::HEADER_LEN as u16).to_le_bytes());
+    bytes[12..14].copy_from_slice(&HasherId::Sha256.to_u16().to_le_bytes());
+    bytes[14..16].copy_from_slice(&hoard_core::CodecId::Zstd.to_u16().to_le_bytes());
+    bytes[16..20].copy_from_slice(&3i32.to_le_bytes());
+    bytes[24..32].copy_from_slice(&(data.len() as u64).to_le_bytes());
+    bytes[32..40].copy_from_slice(&(payload.len() as u64).to_le_bytes());
+    bytes[48..80].copy_from_slice(digest(id).as_bytes());
+    bytes.extend_from_slice(&payload);
+    hoard_testkit::reseal(bytes, |_| {})
+}
+
+#[test]
+fn recompression_reads_whole_and_chunked_entries_and_writes_chunked_ones() {
+    let (_clock, store, janitor) = setup(WorkerConfig::new());
+    let janitor =
+        janitor.with_codecs(Codecs::new().decoder(Arc::new(Zstd::new(3).expect("level"))));
+    let data = hoard_testkit::artifact(1 << 20, 77);
+    let whole = whole_zstd_frame(1, &data);
+    assert_eq!(Frame::parse(&whole).expect("valid").header().version, 1);
+    store.put(&ns("n"), &digest(1), &whole).expect("put");
+    let chunked = frame::encode(
+        &Key::new(HasherId::Sha256, digest(2)),
+        &Zstd::new(3).expect("level"),
+        &data,
+        0,
+    )
+    .expect("encode");
+    store.put(&ns("n"), &digest(2), &chunked).expect("put");
+    let target = Zstd::new(9).expect("level");
+    let r = janitor.recompress_all(&target, None).expect("recompress");
+    assert_eq!((r.recompressed, r.corrupt), (2, 0), "{r:?}");
+    for id in [1u8, 2] {
+        let stored = store.entry(&ns("n"), &digest(id)).expect("there").bytes;
+        let f = Frame::parse(&stored).expect("valid");
+        assert_eq!((f.header().version, f.header().level), (2, 9));
+        assert_eq!(f.header().chunks.as_ref().map(|c| c.count()), Some(4));
+        assert_eq!(f.decode(&target).expect("decodes"), data);
+    }
+}
+
 #[test]
 fn recompressing_one_entry_upgrades_only_and_respects_its_lock() {
     let (_clock, store, janitor) = setup(WorkerConfig::new());

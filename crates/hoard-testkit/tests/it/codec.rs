@@ -151,6 +151,10 @@ enum Flawed {
     Panics,
     /// An id outside both the built-in values and the plugin range.
     BadId,
+    /// `decode_into` leaves the last byte of its slice alone.
+    IntoStopsShort,
+    /// `decode_into` accepts any input of the right length, as zeros.
+    IntoTrustsTheLength,
 }
 
 impl Codec for Flawed {
@@ -227,7 +231,36 @@ impl Codec for Flawed {
                 }
                 Ok(())
             }
-            Self::ClearsOut | Self::BadId => Flip.decode(input, decoded_len, out),
+            Self::ClearsOut | Self::BadId | Self::IntoStopsShort | Self::IntoTrustsTheLength => {
+                Flip.decode(input, decoded_len, out)
+            }
+        }
+    }
+    fn decode_into(&self, input: &[u8], out: &mut [u8]) -> Result<()> {
+        match self {
+            Self::IntoStopsShort => {
+                if input.len() != out.len() {
+                    return Err(Error::corrupt("wrong length"));
+                }
+                let short = out.len().saturating_sub(1);
+                for (o, b) in out[..short].iter_mut().zip(input) {
+                    *o = b ^ 0x55;
+                }
+                Ok(())
+            }
+            Self::IntoTrustsTheLength => {
+                out.fill(0);
+                Ok(())
+            }
+            _ => {
+                let mut decoded = Vec::new();
+                self.decode(input, out.len(), &mut decoded)?;
+                if decoded.len() != out.len() {
+                    return Err(Error::corrupt("wrong length"));
+                }
+                out.copy_from_slice(&decoded);
+                Ok(())
+            }
         }
     }
 }
@@ -295,6 +328,20 @@ fn panics_are_caught_and_name_the_input() {
     expect_failure("panics", "decode never panics", || {
         codec::garbage_is_safe(&Flawed::Panics);
     });
+}
+
+#[test]
+fn a_decode_into_that_disagrees_with_decode_is_caught() {
+    expect_failure(
+        "decode_into stops short",
+        "decode_into agrees with decode",
+        || codec::round_trips(&Flawed::IntoStopsShort),
+    );
+    expect_failure(
+        "decode_into trusts the length",
+        "decode_into accepted",
+        || codec::garbage_is_safe(&Flawed::IntoTrustsTheLength),
+    );
 }
 
 #[test]

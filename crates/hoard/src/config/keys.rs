@@ -14,7 +14,7 @@ use toml::de::DeValue;
 use super::units::{self, COUNT_FORM, DURATION_FORM, PERCENT_FORM, SIZE_FORM};
 use super::{
     CacheConfig, Percent, check_codec, check_directory, check_hasher, check_level,
-    check_max_entry_size, check_namespace, check_queue_size,
+    check_max_entry_size, check_namespace, check_queue_size, check_threads,
 };
 
 /// Why a value was refused; the parser adds the key, the value as written and the location.
@@ -288,6 +288,22 @@ pub(crate) const KEYS: &[Key] = &[
             Ok(())
         },
         render: |c| quoted(&c.namespace),
+    },
+    Key {
+        name: "threads",
+        help: &[
+            "hoard: threads that encode and decode one large entry (values above 512 KiB are",
+            "stored as chunks); 0 means one per available core, 1 the caller's thread only.",
+            "Only speed changes: entries are the same bytes whatever the setting.",
+        ],
+        parse: |c, v| {
+            let n = count(v)?;
+            let n = usize::try_from(n).unwrap_or(usize::MAX);
+            refused(check_threads(n))?;
+            c.threads = n;
+            Ok(())
+        },
+        render: |c| c.threads.to_string(),
     },
 ];
 

@@ -14,7 +14,7 @@ use proptest::prelude::*;
 
 /// Every key of the `[cache]` table, written out here so that a key dropped from the code
 /// fails these tests.
-const KEYS: [&str; 19] = [
+const KEYS: [&str; 20] = [
     "enabled",
     "directory",
     "worker-event-queue-size",
@@ -34,6 +34,7 @@ const KEYS: [&str; 19] = [
     "max-entry-size",
     "group-shared",
     "namespace",
+    "threads",
 ];
 
 const DURATION_KEYS: [&str; 3] = [
@@ -313,6 +314,10 @@ fn the_other_keys_parse_to_their_values() {
         accepted("namespace", "\"cranelift-0.120\"").namespace,
         "cranelift-0.120"
     );
+    assert_eq!(accepted("threads", "0").threads, 0);
+    assert_eq!(accepted("threads", "4").threads, 4);
+    assert_eq!(accepted("threads", "\"16\"").threads, 16);
+    assert_eq!(accepted("threads", "1024").threads, 1024);
 }
 
 #[test]
@@ -500,6 +505,14 @@ fn bad_values_are_refused_with_key_value_reason_and_allowed_forms() {
         ),
         ("namespace", "\"a b\"".into(), "' ' is not allowed"),
         ("namespace", "\"\"".into(), "it is empty"),
+        (
+            "threads",
+            "1025".into(),
+            "at most 1024 threads; 0 means one per available core",
+        ),
+        ("threads", "\"2K\"".into(), "at most 1024 threads"),
+        ("threads", "-1".into(), "it is negative"),
+        ("threads", "true".into(), "must be a string or an integer"),
         (
             "codec",
             "\"gzip\"".into(),
@@ -1298,6 +1311,11 @@ fn valid_value(key: &'static str) -> BoxedStrategy<toml::Value> {
             .prop_map(str::to_owned)
             .boxed()),
         "namespace" => s("[A-Za-z0-9_-][A-Za-z0-9._-]{0,30}".boxed()),
+        "threads" => prop_oneof![
+            (0i64..=1024).prop_map(Value::Integer),
+            s((0..=1024u32).prop_map(|n| n.to_string()).boxed()),
+        ]
+        .boxed(),
         other => unreachable!("no generator for {other}"),
     }
 }

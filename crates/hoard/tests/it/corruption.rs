@@ -233,9 +233,13 @@ fn a_zstd_bomb_is_a_miss_within_the_cap() {
             enc.write_all(&zeros).expect("compress");
         }
         let bomb_payload = enc.finish().expect("finish");
+        // The honest 1 MiB is chunked: the bomb's header is an unchunked (version 1) one.
         let mut bomb = honest[..frame::HEADER_LEN].to_vec();
         bomb.extend_from_slice(&bomb_payload);
         let bomb = hoard_testkit::reseal(bomb, |b| {
+            b[8..10].copy_from_slice(&1u16.to_le_bytes());
+            b[10..12].copy_from_slice(&(frame::HEADER_LEN as u16).to_le_bytes());
+            b[20..24].copy_from_slice(&0u32.to_le_bytes());
             b[32..40].copy_from_slice(&(bomb_payload.len() as u64).to_le_bytes());
         });
         overwrite(&path, &bomb);
@@ -248,6 +252,74 @@ fn a_zstd_bomb_is_a_miss_within_the_cap() {
 }
 
 #[test]
+fn a_bomb_in_one_chunk_is_a_miss_within_the_cap() {
+    // The heap figures are the whole process's: alone, no other test adds to them.
+    hoard_testkit::process::alone(
+        "corruption::a_bomb_in_one_chunk_is_a_miss_within_the_cap",
+        || {
+            use std::io::Write;
+            let cap: u64 = 1 << 20;
+            // 1 GiB of zeros in a few dozen KiB.
+            let mut enc = zstd::stream::Encoder::new(Vec::new(), 19).expect("encoder");
+            let zeros = vec![0u8; 1 << 20];
+            for _ in 0..1024 {
+                enc.write_all(&zeros).expect("compress");
+            }
+            let bomb_payload = enc.finish().expect("finish");
+            for threads in [1, 4] {
+                let dir = tempfile::tempdir().expect("tempdir");
+                let cache = Cache::builder(dir.path().join("cache"))
+                    .max_entry_size(cap)
+                    .threads(threads)
+                    .build()
+                    .expect("build");
+                let key = cache.key(b"bomb");
+                cache.put(&key, &hoard_testkit::artifact(cap as usize, 5));
+                let path = entry_path(&dir, &cache, &key);
+                let honest = std::fs::read(&path).expect("entry");
+                let bomb = with_chunk_replaced(&honest, 2, &bomb_payload);
+                overwrite(&path, &bomb);
+                let (got, peak) = peak_heap_during(|| cache.try_get(&key));
+                assert_eq!(
+                    got.map_err(|e| e.kind()),
+                    Err(ErrorKind::Corrupt),
+                    "{threads} threads"
+                );
+                let limit = cap as usize + bomb.len() + (16 << 20);
+                assert!(peak < limit, "peak heap {peak} bytes, limit {limit}");
+                assert!(!path.exists(), "the bomb was removed");
+            }
+        },
+    );
+}
+
+/// A chunked frame whose chunk `index` is replaced by `payload`, table and checksum fixed.
+fn with_chunk_replaced(frame_bytes: &[u8], index: usize, payload: &[u8]) -> Vec<u8> {
+    let parsed = frame::Frame::parse(frame_bytes).expect("an intact frame");
+    let header = parsed.header();
+    let chunks = header.chunks.as_ref().expect("a chunked frame");
+    assert!(index < chunks.count(), "chunk {index} exists");
+    let mut out = frame_bytes[..header.payload_offset].to_vec();
+    let mut rest = parsed.payload();
+    for (i, &stored) in chunks.stored_lens().iter().enumerate() {
+        let (chunk, tail) = rest.split_at(stored as usize);
+        rest = tail;
+        let (bytes, len) = if i == index {
+            (payload, payload.len())
+        } else {
+            (chunk, chunk.len())
+        };
+        out.extend_from_slice(bytes);
+        let at = frame::HEADER_LEN + 8 + 4 * i;
+        out[at..at + 4].copy_from_slice(&(len as u32).to_le_bytes());
+    }
+    let payload_len = (out.len() - header.payload_offset) as u64;
+    hoard_testkit::reseal(out, |b| {
+        b[32..40].copy_from_slice(&payload_len.to_le_bytes());
+    })
+}
+
+#[test]
 fn a_frame_from_a_newer_hoard_is_a_miss_and_left_alone() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cache = cache_in(&dir);
@@ -255,7 +327,7 @@ fn a_frame_from_a_newer_hoard_is_a_miss_and_left_alone() {
     cache.put(&key, b"data");
     let path = entry_path(&dir, &cache, &key);
     let newer = hoard_testkit::reseal(std::fs::read(&path).expect("entry"), |b| {
-        b[8..10].copy_from_slice(&2u16.to_le_bytes());
+        b[8..10].copy_from_slice(&3u16.to_le_bytes());
     });
     overwrite(&path, &newer);
     assert_eq!(
