@@ -79,10 +79,18 @@ counters! {
         /// Remote values that failed verification (damaged, truncated, another key's frame):
         /// not served, not copied to the local store.
         remote_rejected,
+        /// Intact remote frames this build cannot decode (a codec the reader lacks, a newer
+        /// frame format): misses, neither copied into the local store nor removed from the
+        /// remote (another build may read them).
+        remote_undecodable,
         /// Remote hits copied into the local store.
         backfills,
         /// Copies into the local store that failed.
         backfill_failures,
+        /// Remote hits not copied because a put or removal of the entry (or of another entry
+        /// of its lock stripe) in this process went through while the get ran: the newer
+        /// local state stands.
+        backfills_superseded,
         /// Frames written to the remote (write-through, or by the write-back thread).
         remote_writes,
         /// Remote writes that failed (counted; the local put still stands).

@@ -500,3 +500,51 @@ fn the_store_works_from_inside_another_async_runtime() {
         .expect("test step");
     caller.block_on(async move { drop(remote) });
 }
+
+/// A frame of a newer format (or any intact frame this build cannot read) is a miss that
+/// stays in the remote: another build may read it.
+#[test]
+fn a_newer_frame_in_the_remote_is_a_miss_left_in_place() {
+    let server = Server::start(Kind::Redis);
+    let remote = Arc::new(store(&server));
+    let (key, f) = framed(22, 2000);
+    let newer = hoard_testkit::reseal(f, |b| b[8..10].copy_from_slice(&2u16.to_le_bytes()));
+    remote.put(&ns(), key.digest(), &newer).expect("test step");
+    let local = Arc::new(hoard_testkit::InMemory::new());
+    let tier = TieredStore::new(
+        local.clone(),
+        remote.clone(),
+        WritePolicy::Through,
+        RemoteAccess::ReadWrite,
+    )
+    .expect("test step");
+    for _ in 0..2 {
+        assert_eq!(
+            tier.get(&ns(), key.digest(), 1 << 20).expect("test step"),
+            None
+        );
+    }
+    let t = tier.stats();
+    assert_eq!(
+        (
+            t.remote_undecodable,
+            t.remote_rejected,
+            t.backfills,
+            t.misses
+        ),
+        (2, 0, 0, 2),
+        "{t:?}"
+    );
+    assert_eq!(
+        local.get(&ns(), key.digest(), 1 << 20).expect("test step"),
+        None
+    );
+    assert_eq!(
+        remote
+            .get(&ns(), key.digest(), 1 << 20)
+            .expect("test step")
+            .as_deref(),
+        Some(&newer[..]),
+        "left in the remote"
+    );
+}
