@@ -35,13 +35,17 @@ macro_rules! counters {
 counters! {
     /// What one [`RemoteStore`](crate::RemoteStore) did in this process.
     ///
-    /// Every get is exactly one of hit, miss, failed or bypassed; every put is one of stored,
-    /// failed, bypassed or skipped as too large.
+    /// Every get is exactly one of hit, miss, too large, failed or bypassed; every put is one
+    /// of stored, failed, bypassed or skipped as too large.
     RemoteStats, RemoteCounters {
         /// Gets that returned a value.
         hits,
         /// Gets the remote answered with "not found".
         misses,
+        /// Gets of a value longer than the read's limit: refused with
+        /// [`ErrorKind::TooLarge`](hoard_core::ErrorKind::TooLarge), and not fetched where
+        /// the backend tells the length first (Redis under a limit below its item limit, S3).
+        too_large,
         /// Gets that failed (an error or a timeout).
         get_failures,
         /// Frames stored.
