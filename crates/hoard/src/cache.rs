@@ -239,10 +239,20 @@ impl CacheBuilder {
             }
             Location::Store(store) => (store, None),
         };
+        let codec = match self.codec {
+            Some(codec) => codec,
+            None => default_codec()?,
+        };
+        let mut decoders = Decoders::new().with(Arc::clone(&codec));
+        for extra in self.extra_decoders {
+            decoders.add(extra);
+        }
+        decoders.extend(&hoard_codec::builtin());
+        // The tier backfills only what these decoders can read.
         #[cfg(feature = "remote")]
         let (store, mut remote) = match self.remote {
             Some(settings) => {
-                let tier = settings.open(store, self.remote_clock)?;
+                let tier = settings.open(store, self.remote_clock, decoders.clone())?;
                 (Arc::clone(&tier.store), Some(tier))
             }
             None => (store, None),
@@ -254,15 +264,6 @@ impl CacheBuilder {
         let hasher = self
             .hasher
             .unwrap_or_else(|| Arc::new(hoard_key::Sha256) as Arc<dyn KeyHasher>);
-        let codec = match self.codec {
-            Some(codec) => codec,
-            None => default_codec()?,
-        };
-        let mut decoders = Decoders::new().with(Arc::clone(&codec));
-        for extra in self.extra_decoders {
-            decoders.add(extra);
-        }
-        decoders.extend(&hoard_codec::builtin());
         let worker = match (keeper.clone(), self.worker) {
             (Some(keeper), Some(config)) => start_worker(
                 keeper,
