@@ -18,6 +18,8 @@
 //!   failpoint at call `n=` and runs one operation `op=` (`put`, `cleanup` or `recompress`,
 //!   see [`failpoint_op`]): it dies of SIGKILL right before that call. With `n=0` nothing
 //!   crashes and it reports `result calls=<N>`, the calls the operation makes (the probe).
+//! - `remote-get`: one get through a cache with a Redis tier, reporting its peak memory (see
+//!   [`crate::rows::remote_huge::child`]).
 //!
 //! Every role prints `ready` once its cache is open and `result k=v ...` at the end, and
 //! stops when its stdin reaches end of file (the parent closed it or died).
@@ -60,6 +62,7 @@ pub(crate) fn main(args: &[String]) -> ExitCode {
         "nofile" => nofile(&opts),
         "fsize" => fsize(&opts),
         "failpoint" => failpoint(&opts),
+        "remote-get" => crate::rows::remote_huge::child(&opts.0),
         other => Err(format!("unknown role `{other}`")),
     };
     match outcome {

@@ -13,6 +13,7 @@ mod failpoints;
 mod io_errors;
 mod power;
 mod remote;
+pub(crate) mod remote_huge;
 mod security;
 
 use std::ops::Range;
@@ -39,6 +40,7 @@ pub(crate) fn all() -> Vec<Box<dyn Row>> {
     rows.extend(security::rows());
     rows.extend(corruption::rows());
     rows.extend(remote::rows());
+    rows.extend(remote_huge::rows());
     rows
 }
 
