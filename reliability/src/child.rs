@@ -37,6 +37,8 @@
 //! - `planted`: opens the cache at `dir=` and reads the key named `key=` once (the
 //!   `planted` row's files); reports the outcome (see `rows::planted::outcome`), the read's
 //!   time in µs and this process's peak resident memory (VmHWM) in KiB.
+//! - `remote-get`: one get through a cache with a Redis tier, reporting its peak memory (see
+//!   [`crate::rows::remote_huge::child`]).
 //!
 //! Every role prints `ready` once its cache is open and `result k=v ...` at the end, and
 //! stops when its stdin reaches end of file (the parent closed it or died).
@@ -85,6 +87,7 @@ pub(crate) fn main(args: &[String]) -> ExitCode {
         "holder" => holder(&opts),
         "lockuser" => lockuser(&opts),
         "lockcleaner" => lockcleaner(&opts),
+        "remote-get" => crate::rows::remote_huge::child(&opts.0),
         other => Err(format!("unknown role `{other}`")),
     };
     match outcome {

@@ -16,7 +16,7 @@ use opendal_http_transport_reqwest::ReqwestTransport;
 
 use crate::breaker::{Admit, Breaker, Tripped};
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Backend, PASSWORD_ENV, RemoteConfig, USERNAME_ENV};
+use crate::config::{Backend, PASSWORD_ENV, REDIS_DEFAULT_MAX_ITEM, RemoteConfig, USERNAME_ENV};
 use crate::stats::{RemoteCounters, RemoteStats};
 
 /// A [`Store`] on a remote service: Redis, memcached or S3 (see [`RemoteConfig`]).
@@ -31,10 +31,17 @@ use crate::stats::{RemoteCounters, RemoteStats};
 ///   limit is 1 MiB) is not sent: the put fails with [`ErrorKind::TooLarge`] and is counted
 ///   in [`RemoteStats::skipped_too_large`]. Large artifacts are not chunked: a chunked value
 ///   is several keys that the backend evicts independently and that concurrent writers can
-///   interleave, and S3, where large artifacts belong, takes them whole. A get is bounded
-///   by its limit: on S3 with a ranged read; Redis and memcached return whole values (at
-///   most their own item limit), which are refused with [`ErrorKind::TooLarge`] when over
-///   the limit.
+///   interleave, and S3, where large artifacts belong, takes them whole.
+/// - **Bounded gets.** A value longer than a get's limit is refused with
+///   [`ErrorKind::TooLarge`] (counted in [`RemoteStats::too_large`]), and where the backend
+///   can say a value's length first it is never fetched: on S3 one ranged request whose
+///   answer gives the object's size before its body is read; on Redis, when the limit is
+///   below its item limit ([`RemoteConfig::max_item_size`], at least Redis's default 512
+///   MiB), `STRLEN` before `GET` (two more round trips per hit; under the default 1 GiB cap
+///   a hit is one `GET`, bounded by Redis's own limit). Memcached has no ranged or sized
+///   read: a get receives at most its item limit (1 MiB by default) and is refused after
+///   the fetch. What is kept is copied at most once on its way to the caller (not at all
+///   for Redis and memcached).
 /// - **Failures.** Each operation has a timeout ([`RemoteConfig::timeout`]). An error or a
 ///   timeout is returned as an [`ErrorKind::Io`] error (the facade turns it into a counted
 ///   miss) and counts towards the circuit breaker: after
@@ -296,46 +303,41 @@ impl Store for RemoteStore {
         let key = self.object_key(ns, digest);
         let op = self.op.clone();
         let path = key.clone();
-        let streamed = self.config.backend() == Backend::S3;
-        let fut = async move {
-            if streamed {
-                read_at_most(&op, &path, limit).await
-            } else {
-                // One contiguous buffer becomes the Vec without a copy.
-                op.read(&path).await.map(|b| Vec::from(b.to_bytes()))
-            }
-        };
-        let done = self.run(fut).split();
-        let result = match done {
-            Ok(Ok(bytes)) => {
+        let plan = self.read_plan(limit);
+        let done = self.run(async move { read_bounded(&op, &path, limit, plan).await });
+        let result = match done.split() {
+            Ok(Ok(fetched)) => {
                 self.breaker.success();
-                RemoteCounters::add(&self.counters.bytes_read, bytes.len());
-                Ok(Some(bytes))
+                RemoteCounters::add(&self.counters.bytes_read, fetched.received);
+                Ok(fetched)
             }
             Ok(Err(e)) if e.kind() == opendal::ErrorKind::NotFound => {
                 self.breaker.success();
-                Ok(None)
+                RemoteCounters::bump(&self.counters.misses);
+                return Ok(None);
             }
             Ok(Err(e)) => {
                 Err(self.failed("get", &key, Failure::Error(e), &self.counters.get_failures))
             }
             Err(f) => Err(self.failed("get", &key, f, &self.counters.get_failures)),
         };
-        match &result {
-            Ok(Some(bytes)) if bytes.len() as u64 > limit => {
-                RemoteCounters::bump(&self.counters.misses);
-                return Err(Error::new(
+        let fetched = result?;
+        match fetched.value {
+            Some(bytes) if bytes.len() as u64 <= limit => {
+                RemoteCounters::bump(&self.counters.hits);
+                Ok(Some(bytes))
+            }
+            _ => {
+                RemoteCounters::bump(&self.counters.too_large);
+                Err(Error::new(
                     ErrorKind::TooLarge,
                     format!(
-                        "remote value {key} is larger than the {limit}-byte limit of this read"
+                        "remote value {key} is {} bytes, larger than the {limit}-byte limit of this read",
+                        fetched.len
                     ),
-                ));
+                ))
             }
-            Ok(Some(_)) => RemoteCounters::bump(&self.counters.hits),
-            Ok(None) => RemoteCounters::bump(&self.counters.misses),
-            Err(_) => {}
         }
-        result
     }
 
     fn put(&self, ns: &Namespace, digest: &Digest, frame: &[u8]) -> Result<()> {
@@ -445,38 +447,175 @@ impl RemoteStore {
     }
 }
 
-/// Streams the object at `path`, stopping once more than `limit` bytes arrived (dropping
-/// the stream closes the connection), so a huge object costs at most `limit` + one chunk.
-async fn read_at_most(op: &Operator, path: &str, limit: u64) -> opendal::Result<Vec<u8>> {
-    let mut stream = op.reader(path).await?.into_bytes_stream(..).await?;
-    let mut out = Vec::new();
-    while let Some(chunk) = std::future::poll_fn(|cx| Pin::new(&mut stream).poll_next(cx)).await {
-        let chunk = chunk.map_err(|e| {
-            match e
-                .into_inner()
-                .map(|inner| inner.downcast::<opendal::Error>())
-            {
-                Some(Ok(original)) => *original,
-                Some(Err(other)) => {
-                    opendal::Error::new(opendal::ErrorKind::Unexpected, "reading the object failed")
-                        .set_source(as_source(other))
-                }
-                None => {
-                    opendal::Error::new(opendal::ErrorKind::Unexpected, "reading the object failed")
-                }
-            }
-        })?;
-        out.extend_from_slice(&chunk);
-        if out.len() as u64 > limit {
-            break;
-        }
-    }
-    Ok(out)
+/// How a get reads a value so that it holds at most its limit in memory (or, where the
+/// backend cannot say a value's length first, at most the backend's own item limit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ReadPlan {
+    /// One request for the whole value: memcached (which has no ranged or sized read: its
+    /// item limit, 1 MiB by default, bounds what a get receives), and Redis when the limit
+    /// is at least the backend's item limit, [`RemoteConfig::max_item_size`] and never less
+    /// than Redis's default 512 MiB (`GET`, one round trip; Redis refuses longer strings).
+    Whole,
+    /// The length first, then the whole value only if it fits: Redis under a limit below
+    /// its item limit (`EXISTS` + `STRLEN`, then `GET`: three round trips for a hit, one
+    /// for a miss). A value replaced by a longer one in between is caught after the fetch,
+    /// which the backend's item limit bounds. Not a ranged read: OpenDAL's is `EXISTS` +
+    /// `STRLEN` + `GETRANGE` and fails for a range past the value's end, so a range of
+    /// `limit + 1` bytes cannot read a value that fits, and would fetch `limit + 1` bytes of
+    /// one that does not.
+    LengthFirst,
+    /// One request for the first `limit + 1` bytes whose answer carries the full length
+    /// (S3: an HTTP `Range` request, `Content-Range` giving the object's size); a value
+    /// over the limit is refused before its body is read.
+    Ranged,
 }
 
-/// A read error's cause as the boxed error OpenDAL keeps as a source.
-fn as_source(e: Box<dyn std::error::Error + Send + Sync>) -> std::io::Error {
-    std::io::Error::other(e)
+impl RemoteStore {
+    /// The [`ReadPlan`] of a get bounded by `limit`.
+    fn read_plan(&self, limit: u64) -> ReadPlan {
+        match self.config.backend() {
+            Backend::S3 => ReadPlan::Ranged,
+            Backend::Memcached => ReadPlan::Whole,
+            // Redis keeps strings up to its `proto-max-bulk-len` (512 MiB by default),
+            // whatever hoard sends: a lower `max_item_size` does not bound a planted value.
+            Backend::Redis
+                if limit >= self.config.get_max_item_size().max(REDIS_DEFAULT_MAX_ITEM) =>
+            {
+                ReadPlan::Whole
+            }
+            Backend::Redis => ReadPlan::LengthFirst,
+        }
+    }
+}
+
+/// What a bounded read brought back.
+struct Fetched {
+    /// The value, unless it was longer than the limit.
+    value: Option<Vec<u8>>,
+    /// The value's full length as the backend reported it (or as received).
+    len: u64,
+    /// Bytes received from the backend.
+    received: usize,
+}
+
+impl Fetched {
+    fn value(bytes: Vec<u8>) -> Self {
+        Self {
+            len: bytes.len() as u64,
+            received: bytes.len(),
+            value: Some(bytes),
+        }
+    }
+
+    fn too_large(len: u64, received: usize) -> Self {
+        Self {
+            value: None,
+            len,
+            received,
+        }
+    }
+}
+
+/// Reads the value at `path` by `plan`, never keeping more than `limit` bytes (and, for
+/// [`ReadPlan::Whole`], more than the backend's item limit); a longer value comes back as
+/// [`Fetched::too_large`].
+async fn read_bounded(
+    op: &Operator,
+    path: &str,
+    limit: u64,
+    plan: ReadPlan,
+) -> opendal::Result<Fetched> {
+    match plan {
+        ReadPlan::Whole => Ok(Fetched::value(into_vec(op.read(path).await?))),
+        ReadPlan::LengthFirst => {
+            let len = op.stat(path).await?.content_length();
+            if len > limit {
+                return Ok(Fetched::too_large(len, 0));
+            }
+            Ok(Fetched::value(into_vec(op.read(path).await?)))
+        }
+        ReadPlan::Ranged => read_ranged(op, path, limit).await,
+    }
+}
+
+/// The bytes of `buffer` as one `Vec`, copied at most once: a buffer of one chunk (what
+/// Redis and memcached return) becomes the `Vec` without a copy once the buffer has let go
+/// of it; several chunks are copied once into a `Vec` of the exact length.
+fn into_vec(buffer: opendal::Buffer) -> Vec<u8> {
+    let len = buffer.len();
+    // Collecting drops the buffer, so that a single chunk is then the only owner of its
+    // memory and converts in place.
+    let mut chunks: Vec<_> = buffer.collect();
+    if chunks.len() == 1
+        && let Some(only) = chunks.pop()
+    {
+        return Vec::from(only);
+    }
+    let mut out = Vec::with_capacity(len);
+    for chunk in chunks {
+        out.extend_from_slice(&chunk);
+    }
+    out
+}
+
+/// A ranged read of the first `limit + 1` bytes of the object at `path`. The answer's
+/// metadata (S3's `Content-Range`) gives the object's full length before any of the body is
+/// read: an object longer than `limit` is refused there and its body never read (dropping
+/// the stream closes the connection). Otherwise the body is streamed into a `Vec` reserved
+/// for exactly that length, so each byte is copied once, until that length has arrived; a
+/// body that ends early fails the read, one that goes past the limit is refused.
+async fn read_ranged(op: &Operator, path: &str, limit: u64) -> opendal::Result<Fetched> {
+    let reader = op.reader(path).await?;
+    let opened = match limit.checked_add(1) {
+        Some(end) => reader.into_stream(0..end).await,
+        None => reader.into_stream(..).await,
+    };
+    let mut stream = match opened {
+        Ok(stream) => stream,
+        Err(e) => return empty_if_unsatisfiable(e),
+    };
+    let len = match stream.metadata().await {
+        Ok(meta) => meta.content_length(),
+        Err(e) => return empty_if_unsatisfiable(e),
+    };
+    if len > limit {
+        return Ok(Fetched::too_large(len, 0));
+    }
+    let mut out = Vec::new();
+    out.try_reserve_exact(usize::try_from(len).unwrap_or(usize::MAX))
+        .map_err(|e| {
+            opendal::Error::new(
+                opendal::ErrorKind::Unexpected,
+                format!("cannot allocate {len} bytes for the object"),
+            )
+            .set_source(std::io::Error::other(e))
+        })?;
+    // Stop at the announced length: past it OpenDAL checks that the requested range (one
+    // byte more than a value that fits) arrived whole, and fails the read.
+    while (out.len() as u64) < len {
+        let Some(buffer) = std::future::poll_fn(|cx| Pin::new(&mut stream).poll_next(cx)).await
+        else {
+            break;
+        };
+        for chunk in buffer? {
+            out.extend_from_slice(&chunk);
+        }
+        if out.len() as u64 > limit {
+            let received = out.len();
+            return Ok(Fetched::too_large(received as u64, received));
+        }
+    }
+    Ok(Fetched::value(out))
+}
+
+/// An empty object cannot satisfy a range starting at 0 (S3 answers 416): its value is
+/// empty, which readers reject like any damaged frame. Any other error stands.
+fn empty_if_unsatisfiable(e: opendal::Error) -> opendal::Result<Fetched> {
+    if e.kind() == opendal::ErrorKind::RangeNotSatisfied {
+        Ok(Fetched::value(Vec::new()))
+    } else {
+        Err(e)
+    }
 }
 
 /// A TLS crypto provider for the process, unless the program installed one (rustls panics

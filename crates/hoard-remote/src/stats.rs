@@ -35,13 +35,17 @@ macro_rules! counters {
 counters! {
     /// What one [`RemoteStore`](crate::RemoteStore) did in this process.
     ///
-    /// Every get is exactly one of hit, miss, failed or bypassed; every put is one of stored,
-    /// failed, bypassed or skipped as too large.
+    /// Every get is exactly one of hit, miss, too large, failed or bypassed; every put is one
+    /// of stored, failed, bypassed or skipped as too large.
     RemoteStats, RemoteCounters {
         /// Gets that returned a value.
         hits,
         /// Gets the remote answered with "not found".
         misses,
+        /// Gets of a value longer than the read's limit: refused with
+        /// [`ErrorKind::TooLarge`](hoard_core::ErrorKind::TooLarge), and not fetched where
+        /// the backend tells the length first (Redis under a limit below its item limit, S3).
+        too_large,
         /// Gets that failed (an error or a timeout).
         get_failures,
         /// Frames stored.
@@ -79,10 +83,18 @@ counters! {
         /// Remote values that failed verification (damaged, truncated, another key's frame):
         /// not served, not copied to the local store.
         remote_rejected,
+        /// Intact remote frames this build cannot decode (a codec the reader lacks, a newer
+        /// frame format): misses, neither copied into the local store nor removed from the
+        /// remote (another build may read them).
+        remote_undecodable,
         /// Remote hits copied into the local store.
         backfills,
         /// Copies into the local store that failed.
         backfill_failures,
+        /// Remote hits not copied because a put or removal of the entry (or of another entry
+        /// of its lock stripe) in this process went through while the get ran: the newer
+        /// local state stands.
+        backfills_superseded,
         /// Frames written to the remote (write-through, or by the write-back thread).
         remote_writes,
         /// Remote writes that failed (counted; the local put still stands).

@@ -3,11 +3,12 @@
 
 use std::fmt;
 use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, RwLock};
 use std::thread::JoinHandle;
 
-use hoard_core::read::{Expected, VerifiedFrame};
+use hoard_core::read::{Decoders, Disposition, Expected, VerifiedFrame};
 use hoard_core::{Digest, EntryInfo, Error, ErrorKind, Namespace, Result, Store};
 
 use crate::stats::{RemoteCounters, TierCounters, TierStats};
@@ -59,8 +60,22 @@ pub enum RemoteAccess {
 /// - **Get**: the local store; on a miss (or a local failure), the remote. A remote frame is
 ///   checked before it is used (parsed, checksum verified, and recording the digest asked
 ///   for): a damaged or swapped remote value is counted in [`TierStats::remote_rejected`],
-///   removed from the remote unless it is read-only, and reported as a miss. A good one is
-///   copied into the local store (backfill) and returned. Every remote failure is a miss.
+///   removed from the remote unless it is read-only, and reported as a miss. An intact frame
+///   this build cannot decode (a newer frame format; with [`with_decoders`], a codec not in
+///   the reader's registry) is a miss counted in [`TierStats::remote_undecodable`], neither
+///   copied nor removed (another build may read it). A good one is copied into the local
+///   store (backfill) and returned. A remote value over the get's limit is an
+///   [`ErrorKind::TooLarge`] error when the local store missed, as the [`Store`] contract
+///   asks; every other remote failure is a miss.
+/// - **Backfill never overwrites a newer put.** The tier's puts and removals and its
+///   backfills take a lock per key (striped) — puts and removals shared, a backfill
+///   exclusive — and each bumps the key's generation; a backfill copies only if no put or
+///   removal of the key (or of another key of its stripe) went through since the get began
+///   (else it is counted in [`TierStats::backfills_superseded`] and the remote frame is
+///   still returned: the get overlapped the put). This covers one process. Across
+///   processes sharing a local directory, a backfill can still land just after another
+///   process's put of the same key: the entry then holds an older but valid frame of that
+///   key (the remote's), never wrong bytes, until the next put.
 /// - **Put**: the local store, then the remote by the [`WritePolicy`]. A remote failure is
 ///   counted, never returned; the put fails only if no tier took the frame.
 /// - **Remove**: both tiers (the remote only when writable). Under [`WritePolicy::Back`] the
@@ -69,9 +84,25 @@ pub enum RemoteAccess {
 /// - **List**: the local store only: it is what the eviction worker and the operator manage.
 ///   The remote's size is managed by the backend (Redis `maxmemory-policy`, memcached's LRU,
 ///   S3 lifecycle rules).
+///
+/// [`with_decoders`]: Self::with_decoders
 pub struct TieredStore {
     inner: Arc<Tiers>,
     queue: Option<WriteBack>,
+    /// The codecs the reader can decode; `None` backfills every intact frame.
+    decoders: Option<Decoders>,
+}
+
+/// Lock stripes of the backfill guard: keys hash to one by their digest's first byte.
+const STRIPES: usize = 256;
+
+/// One stripe of the backfill guard: the tier's puts and removals hold `lock` shared and
+/// bump `generation` when done; a backfill holds it exclusively and copies only if
+/// `generation` has not moved since its get began.
+#[derive(Default)]
+struct Stripe {
+    lock: RwLock<()>,
+    generation: AtomicU64,
 }
 
 struct Tiers {
@@ -80,6 +111,8 @@ struct Tiers {
     policy: WritePolicy,
     access: RemoteAccess,
     counters: TierCounters,
+    /// The backfill guard (see [`Stripe`]).
+    stripes: Box<[Stripe]>,
     /// Frames queued and written (or failed), for [`TieredStore::flush`] and removals.
     queue_progress: Mutex<QueueProgress>,
     drained: Condvar,
@@ -133,6 +166,7 @@ impl TieredStore {
             policy,
             access,
             counters: TierCounters::default(),
+            stripes: (0..STRIPES).map(|_| Stripe::default()).collect(),
             queue_progress: Mutex::default(),
             drained: Condvar::new(),
         });
@@ -157,7 +191,22 @@ impl TieredStore {
             }
             _ => None,
         };
-        Ok(Self { inner, queue })
+        Ok(Self {
+            inner,
+            queue,
+            decoders: None,
+        })
+    }
+
+    /// Backfills (and serves) only remote frames whose codec `decoders` holds: the registry
+    /// of the reader in front (the facade passes its own). Another frame is a miss counted in
+    /// [`TierStats::remote_undecodable`] and stays in the remote for builds that can read
+    /// it; copied into the local store it would be a local hit no get could use, until a
+    /// put replaced it. Without a registry every intact frame is backfilled.
+    #[must_use]
+    pub fn with_decoders(mut self, decoders: Decoders) -> Self {
+        self.decoders = Some(decoders);
+        self
     }
 
     /// This tier's counters so far (the remote store keeps its own).
@@ -259,11 +308,48 @@ impl Tiers {
     fn writable(&self) -> bool {
         self.access == RemoteAccess::ReadWrite
     }
+
+    fn stripe(&self, digest: &Digest) -> &Stripe {
+        &self.stripes[usize::from(digest.as_bytes()[0]) % STRIPES]
+    }
+
+    /// Runs a change of the local entry `digest` (a put or a removal) under its stripe's
+    /// shared lock, then moves the stripe's generation on, so that a backfill that began
+    /// before it does not copy over it.
+    fn changing_local<T>(&self, digest: &Digest, change: impl FnOnce() -> T) -> T {
+        let stripe = self.stripe(digest);
+        // The lock guards no data: a panicking holder leaves nothing inconsistent.
+        let _shared = stripe.lock.read().unwrap_or_else(PoisonError::into_inner);
+        let out = change();
+        stripe.generation.fetch_add(1, Ordering::AcqRel);
+        out
+    }
+
+    /// Copies a verified remote frame into the local store, unless a put or removal of the
+    /// entry's stripe went through since `seen` (the generation when the get began).
+    fn backfill(&self, ns: &Namespace, digest: &Digest, frame: &[u8], seen: u64) {
+        let stripe = self.stripe(digest);
+        let _exclusive = stripe.lock.write().unwrap_or_else(PoisonError::into_inner);
+        if stripe.generation.load(Ordering::Acquire) != seen {
+            RemoteCounters::bump(&self.counters.backfills_superseded);
+            return;
+        }
+        match self.local.put(ns, digest, frame) {
+            Ok(()) => RemoteCounters::bump(&self.counters.backfills),
+            Err(e) => {
+                RemoteCounters::bump(&self.counters.backfill_failures);
+                tracing::debug!(error = %e, "cannot copy the remote hit into the local store");
+            }
+        }
+        stripe.generation.fetch_add(1, Ordering::AcqRel);
+    }
 }
 
 impl Store for TieredStore {
     fn get(&self, ns: &Namespace, digest: &Digest, limit: u64) -> Result<Option<Vec<u8>>> {
         let t = &self.inner;
+        // Read before the local store: a put that lands after this moves it.
+        let seen = t.stripe(digest).generation.load(Ordering::Acquire);
         let local_error = match t.local.get(ns, digest, limit) {
             Ok(Some(frame)) => {
                 RemoteCounters::bump(&t.counters.local_hits);
@@ -272,45 +358,62 @@ impl Store for TieredStore {
             Ok(None) => None,
             Err(e) => Some(e),
         };
+        let miss = |local_error: Option<Error>| {
+            RemoteCounters::bump(&t.counters.misses);
+            local_error.map_or(Ok(None), Err)
+        };
         let found = match t.remote.get(ns, digest, limit) {
             Ok(found) => found,
+            // Over the limit: the contract's answer, unless the local store failed.
+            Err(e) if e.kind() == ErrorKind::TooLarge => {
+                return miss(Some(local_error.unwrap_or(e)));
+            }
             Err(e) => {
                 tracing::debug!(error = %e, "remote get failed; a miss");
                 None
             }
         };
         let Some(frame) = found else {
-            RemoteCounters::bump(&t.counters.misses);
-            return local_error.map_or(Ok(None), Err);
+            return miss(local_error);
         };
         // The facade verifies again (with its size cap) before it decodes; this check keeps
         // damaged or foreign frames out of the local store.
         let checked = VerifiedFrame::check(frame, Expected::Digest(digest), u64::MAX);
-        let Ok(frame) = checked.map(VerifiedFrame::into_bytes) else {
-            RemoteCounters::bump(&t.counters.remote_rejected);
-            RemoteCounters::bump(&t.counters.misses);
-            tracing::warn!(%ns, %digest, "the remote returned a damaged or foreign frame; not using it");
-            if t.writable()
-                && let Err(e) = t.remote.remove(ns, digest)
-            {
-                tracing::debug!(error = %e, "cannot remove the damaged remote value");
+        let frame = match checked {
+            Ok(frame) => frame,
+            Err(rejected) if rejected.disposition() == Disposition::Skip => {
+                RemoteCounters::bump(&t.counters.remote_undecodable);
+                tracing::debug!(%ns, %digest, error = %rejected, "the remote frame is not for this build; a miss");
+                return miss(local_error);
             }
-            return local_error.map_or(Ok(None), Err);
+            Err(rejected) => {
+                RemoteCounters::bump(&t.counters.remote_rejected);
+                tracing::warn!(%ns, %digest, error = %rejected, "the remote returned a damaged or foreign frame; not using it");
+                if t.writable()
+                    && let Err(e) = t.remote.remove(ns, digest)
+                {
+                    tracing::debug!(error = %e, "cannot remove the damaged remote value");
+                }
+                return miss(local_error);
+            }
         };
-        RemoteCounters::bump(&t.counters.remote_hits);
-        match t.local.put(ns, digest, &frame) {
-            Ok(()) => RemoteCounters::bump(&t.counters.backfills),
-            Err(e) => {
-                RemoteCounters::bump(&t.counters.backfill_failures);
-                tracing::debug!(error = %e, "cannot copy the remote hit into the local store");
-            }
+        let codec = frame.header().codec;
+        if let Some(decoders) = &self.decoders
+            && decoders.get(codec).is_none()
+        {
+            RemoteCounters::bump(&t.counters.remote_undecodable);
+            tracing::debug!(%ns, %digest, %codec, "the remote frame is in a codec this build lacks; a miss");
+            return miss(local_error);
         }
+        let frame = frame.into_bytes();
+        RemoteCounters::bump(&t.counters.remote_hits);
+        t.backfill(ns, digest, &frame, seen);
         Ok(Some(frame))
     }
 
     fn put(&self, ns: &Namespace, digest: &Digest, frame: &[u8]) -> Result<()> {
         let t = &self.inner;
-        let local = t.local.put(ns, digest, frame);
+        let local = t.changing_local(digest, || t.local.put(ns, digest, frame));
         if !t.writable() {
             return local;
         }
@@ -352,17 +455,22 @@ impl Store for TieredStore {
 
     fn remove(&self, ns: &Namespace, digest: &Digest) -> Result<bool> {
         let t = &self.inner;
-        let local = t.local.remove(ns, digest);
-        let remote = if t.writable() {
-            // A put still queued would bring the entry back after this removal.
-            t.wait_for_queued_writes();
-            t.remote.remove(ns, digest).unwrap_or_else(|e| {
-                tracing::debug!(error = %e, "cannot remove the remote copy");
+        // Both removals under the guard: a backfill of a frame read from the remote before
+        // its removal must not bring the entry back locally.
+        let (local, remote) = t.changing_local(digest, || {
+            let local = t.local.remove(ns, digest);
+            let remote = if t.writable() {
+                // A put still queued would bring the entry back after this removal.
+                t.wait_for_queued_writes();
+                t.remote.remove(ns, digest).unwrap_or_else(|e| {
+                    tracing::debug!(error = %e, "cannot remove the remote copy");
+                    false
+                })
+            } else {
                 false
-            })
-        } else {
-            false
-        };
+            };
+            (local, remote)
+        });
         Ok(local? || remote)
     }
 

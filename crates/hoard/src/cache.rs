@@ -258,21 +258,6 @@ impl CacheBuilder {
             }
             Location::Store(store) => (store, None),
         };
-        #[cfg(feature = "remote")]
-        let (store, mut remote) = match self.remote {
-            Some(settings) => {
-                let tier = settings.open(store, self.remote_clock)?;
-                (Arc::clone(&tier.store), Some(tier))
-            }
-            None => (store, None),
-        };
-        #[cfg(feature = "remote")]
-        let counter_sources: Vec<_> = remote.iter().map(|t| t.counter_source()).collect();
-        #[cfg(not(feature = "remote"))]
-        let counter_sources = Vec::new();
-        let hasher = self
-            .hasher
-            .unwrap_or_else(|| Arc::new(hoard_key::Sha256) as Arc<dyn KeyHasher>);
         let codec = match self.codec {
             Some(codec) => codec,
             None => default_codec()?,
@@ -284,6 +269,22 @@ impl CacheBuilder {
         decoders.extend(&hoard_codec::builtin());
         let frame_options = FrameOptions::new().with_threads(resolve_threads(self.threads));
         let decoders = decoders.with_options(frame_options.clone());
+        // The tier backfills only what these decoders can read.
+        #[cfg(feature = "remote")]
+        let (store, mut remote) = match self.remote {
+            Some(settings) => {
+                let tier = settings.open(store, self.remote_clock, decoders.clone())?;
+                (Arc::clone(&tier.store), Some(tier))
+            }
+            None => (store, None),
+        };
+        #[cfg(feature = "remote")]
+        let counter_sources: Vec<_> = remote.iter().map(|t| t.counter_source()).collect();
+        #[cfg(not(feature = "remote"))]
+        let counter_sources = Vec::new();
+        let hasher = self
+            .hasher
+            .unwrap_or_else(|| Arc::new(hoard_key::Sha256) as Arc<dyn KeyHasher>);
         let worker = match (keeper.clone(), self.worker) {
             (Some(keeper), Some(config)) => start_worker(
                 keeper,

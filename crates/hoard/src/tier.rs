@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use hoard_core::read::Decoders;
 use hoard_core::{Housekeeping, Result, Store};
 use hoard_evict::{CounterSource, Janitor, SharedStats, WorkerConfig};
 use hoard_remote::{
@@ -53,19 +54,28 @@ impl RemoteSettings {
         self
     }
 
-    /// Opens the remote (its breaker on `clock`, if given) and puts `local` in front of it.
-    pub(crate) fn open(self, local: Arc<dyn Store>, clock: Option<Arc<dyn Clock>>) -> Result<Tier> {
+    /// Opens the remote (its breaker on `clock`, if given) and puts `local` in front of it,
+    /// backfilling only frames `decoders` (the cache's) can decode.
+    pub(crate) fn open(
+        self,
+        local: Arc<dyn Store>,
+        clock: Option<Arc<dyn Clock>>,
+        decoders: Decoders,
+    ) -> Result<Tier> {
         let mut remote = RemoteStore::open(self.config)?;
         if let Some(clock) = clock {
             remote = remote.with_clock(clock);
         }
         let remote = Arc::new(remote);
-        let tier = Arc::new(TieredStore::new(
-            local,
-            Arc::clone(&remote) as Arc<dyn Store>,
-            self.policy,
-            self.access,
-        )?);
+        let tier = Arc::new(
+            TieredStore::new(
+                local,
+                Arc::clone(&remote) as Arc<dyn Store>,
+                self.policy,
+                self.access,
+            )?
+            .with_decoders(decoders),
+        );
         Ok(Tier {
             store: Arc::clone(&tier) as Arc<dyn Store>,
             tier,

@@ -15,6 +15,7 @@ mod locks;
 pub(crate) mod planted;
 mod power;
 mod remote;
+pub(crate) mod remote_huge;
 mod security;
 
 use std::ops::Range;
@@ -43,6 +44,7 @@ pub(crate) fn all() -> Vec<Box<dyn Row>> {
     rows.extend(corruption::rows());
     rows.extend(planted::rows());
     rows.extend(remote::rows());
+    rows.extend(remote_huge::rows());
     rows
 }
 

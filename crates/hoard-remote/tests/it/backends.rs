@@ -500,3 +500,131 @@ fn the_store_works_from_inside_another_async_runtime() {
         .expect("test step");
     caller.block_on(async move { drop(remote) });
 }
+
+/// Issue 13, item 4: a get is bounded by its limit before anything is fetched where the
+/// backend can say a value's length first (Redis under a limit below its item limit: its
+/// length, then the value; S3: a ranged request whose answer carries the object's size);
+/// memcached, which cannot, receives at most its item limit and refuses after the fetch.
+/// Through a tier, a local miss over the limit is `TooLarge` (the store contract), and the
+/// remote value stays.
+#[test]
+fn a_value_over_the_limit_is_refused_before_it_is_fetched() {
+    for kind in [Kind::Redis, Kind::S3, Kind::Memcached] {
+        let server = Server::start(kind);
+        let remote = Arc::new(store(&server));
+        let len = if kind == Kind::Memcached {
+            900 << 10
+        } else {
+            3 << 20
+        };
+        let (key, f) = framed(21, len);
+        remote.put(&ns(), key.digest(), &f).expect("test step");
+        let limit = 100 << 10;
+        let e = remote
+            .get(&ns(), key.digest(), limit)
+            .expect_err("over the limit");
+        assert_eq!(e.kind(), ErrorKind::TooLarge, "{kind:?}: {e}");
+        assert!(
+            e.message().contains(&f.len().to_string()),
+            "{kind:?}: names the length: {e}"
+        );
+        let stats = remote.stats();
+        assert_eq!(
+            (
+                stats.too_large,
+                stats.hits,
+                stats.misses,
+                stats.get_failures
+            ),
+            (1, 0, 0, 0),
+            "{kind:?}: {stats:?}"
+        );
+        let fetched = if kind == Kind::Memcached {
+            f.len() as u64
+        } else {
+            0
+        };
+        assert_eq!(stats.bytes_read, fetched, "{kind:?}: {stats:?}");
+        assert!(!remote.is_bypassed(), "{kind:?}: not a remote failure");
+
+        let tier = TieredStore::new(
+            Arc::new(hoard_testkit::InMemory::new()),
+            remote.clone(),
+            WritePolicy::Through,
+            RemoteAccess::ReadWrite,
+        )
+        .expect("test step");
+        let e = tier
+            .get(&ns(), key.digest(), limit)
+            .expect_err("over the limit through the tier");
+        assert_eq!(e.kind(), ErrorKind::TooLarge, "{kind:?}: {e}");
+        assert_eq!(
+            (tier.stats().misses, tier.stats().remote_rejected),
+            (1, 0),
+            "{kind:?}"
+        );
+        let stays = remote.get(&ns(), key.digest(), u64::MAX);
+        assert!(
+            stays.as_ref().is_ok_and(|v| v.as_deref() == Some(&f[..])),
+            "{kind:?}: the remote value stays"
+        );
+        // Under the limit, through each read plan, the value comes back whole.
+        for limit in [f.len() as u64, f.len() as u64 + 1, u64::MAX] {
+            let got = tier.get(&ns(), key.digest(), limit);
+            assert!(
+                got.as_ref().is_ok_and(|v| v.as_deref() == Some(&f[..])),
+                "{kind:?}, limit {limit}: {:?}",
+                got.map(|v| v.map(|v| v.len()))
+            );
+            tier.local().remove(&ns(), key.digest()).expect("test step");
+        }
+    }
+}
+
+/// A frame of a newer format (or any intact frame this build cannot read) is a miss that
+/// stays in the remote: another build may read it.
+#[test]
+fn a_newer_frame_in_the_remote_is_a_miss_left_in_place() {
+    let server = Server::start(Kind::Redis);
+    let remote = Arc::new(store(&server));
+    let (key, f) = framed(22, 2000);
+    let newer = hoard_testkit::reseal(f, |b| b[8..10].copy_from_slice(&2u16.to_le_bytes()));
+    remote.put(&ns(), key.digest(), &newer).expect("test step");
+    let local = Arc::new(hoard_testkit::InMemory::new());
+    let tier = TieredStore::new(
+        local.clone(),
+        remote.clone(),
+        WritePolicy::Through,
+        RemoteAccess::ReadWrite,
+    )
+    .expect("test step");
+    for _ in 0..2 {
+        assert_eq!(
+            tier.get(&ns(), key.digest(), 1 << 20).expect("test step"),
+            None
+        );
+    }
+    let t = tier.stats();
+    assert_eq!(
+        (
+            t.remote_undecodable,
+            t.remote_rejected,
+            t.backfills,
+            t.misses
+        ),
+        (2, 0, 0, 2),
+        "{t:?}"
+    );
+    assert_eq!(
+        local.get(&ns(), key.digest(), 1 << 20).expect("test step"),
+        None
+    );
+    assert_eq!(
+        remote
+            .get(&ns(), key.digest(), 1 << 20)
+            .expect("test step")
+            .as_deref(),
+        Some(&newer[..]),
+        "left in the remote"
+    );
+}

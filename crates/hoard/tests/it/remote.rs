@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use hoard::remote::{Credentials, ManualClock, RemoteAccess, RemoteConfig, WritePolicy};
 use hoard::{
-    Cache, CacheBuilder, CacheConfig, ErrorKind, FsStore, RemoteSettings, remote_lifetime_stats,
-    zero_remote_stats,
+    Cache, CacheBuilder, CacheConfig, Codec, CodecId, ErrorKind, FsStore, RemoteSettings, Store,
+    remote_lifetime_stats, zero_remote_stats,
 };
 use hoard_testkit::servers::{Kind, Server};
 
@@ -392,4 +392,135 @@ fn the_eviction_worker_keeps_the_remote_counters_with_its_own() {
         .expect("written");
     assert_eq!(lifetime.counters.get("remote.hits"), Some(&1));
     assert_eq!(lifetime.counters.get("tier.backfills"), Some(&1));
+}
+
+/// A codec the default build lacks: a plugin id, bytes as they are.
+#[derive(Debug)]
+struct Plugin;
+
+impl Codec for Plugin {
+    fn id(&self) -> CodecId {
+        CodecId::plugin(0x8123).expect("a plugin id")
+    }
+
+    fn level(&self) -> i32 {
+        0
+    }
+
+    fn encode(&self, input: &[u8], out: &mut Vec<u8>) -> hoard::Result<()> {
+        out.extend_from_slice(input);
+        Ok(())
+    }
+
+    fn decode(&self, input: &[u8], _decoded_len: usize, out: &mut Vec<u8>) -> hoard::Result<()> {
+        out.extend_from_slice(input);
+        Ok(())
+    }
+}
+
+/// Issue 13, item 5: a frame in a codec this build lacks, in the remote, is a miss every
+/// time, never copied into the local store (where it would be a local hit no get can use,
+/// until a put replaced it), and stays in the remote for a build that can read it.
+#[test]
+fn a_remote_frame_in_a_codec_this_build_lacks_is_a_miss_and_is_not_backfilled() {
+    let server = Server::start(Kind::Redis);
+    let prefix = format!("undecodable-{}", std::process::id());
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().expect("dir")).collect();
+    let with_plugin = |dir: &tempfile::TempDir, codec: bool| {
+        let b = CacheBuilder::new(dir.path().join("cache"))
+            .namespace("remote-facade")
+            .without_worker()
+            .remote(RemoteSettings::new(remote_config(&server, &prefix)));
+        let b = if codec {
+            b.codec(Plugin)
+        } else {
+            b.decoder(Plugin)
+        };
+        b.build().expect("cache with a remote tier")
+    };
+    let writer = with_plugin(&dirs[0], true);
+    let key = writer.key("plugin coded");
+    assert!(writer.put(&key, b"only a build with the plugin reads this"));
+
+    let reader = machine(
+        &dirs[1],
+        RemoteSettings::new(remote_config(&server, &prefix)),
+    );
+    for _ in 0..3 {
+        assert_eq!(reader.get(&key), None);
+    }
+    let t = reader.remote().expect("tier").tier_stats();
+    assert_eq!(
+        (
+            t.remote_undecodable,
+            t.remote_hits,
+            t.local_hits,
+            t.backfills,
+            t.remote_rejected
+        ),
+        (3, 0, 0, 0, 0),
+        "{t:?}"
+    );
+    assert_eq!((reader.stats().misses, reader.stats().errors), (3, 0));
+    let local = FsStore::open(dirs[1].path().join("cache")).expect("the reader's directory");
+    assert_eq!(
+        local
+            .get(reader.namespace(), key.digest(), u64::MAX)
+            .expect("readable"),
+        None,
+        "nothing was copied locally"
+    );
+
+    let other = with_plugin(&dirs[2], false);
+    assert_eq!(
+        other.get(&key).as_deref(),
+        Some(&b"only a build with the plugin reads this"[..]),
+        "the remote kept it for a build that can read it"
+    );
+}
+
+/// Issue 13, item 4: a remote value over the reader's cap is a miss the tier reports as
+/// `TooLarge` (skipped, not removed), and it is refused before it is fetched: Redis says
+/// the length first when the cap is below its item limit.
+#[test]
+fn a_remote_value_over_the_cap_is_skipped_without_being_fetched() {
+    let server = Server::start(Kind::Redis);
+    let prefix = format!("over-cap-{}", std::process::id());
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().expect("dir")).collect();
+    let writer = machine(
+        &dirs[0],
+        RemoteSettings::new(remote_config(&server, &prefix)),
+    );
+    let key = writer.key("large");
+    let value = hoard_testkit::noise(3 << 20, 7);
+    assert!(writer.put(&key, &value));
+
+    let capped = CacheBuilder::new(dirs[1].path().join("cache"))
+        .namespace("remote-facade")
+        .without_worker()
+        .max_entry_size(1 << 20)
+        .remote(RemoteSettings::new(remote_config(&server, &prefix)))
+        .build()
+        .expect("cache with a remote tier");
+    assert_eq!(capped.get(&key), None);
+    let e = capped.try_get(&key).expect_err("over the cap");
+    assert_eq!(e.kind(), ErrorKind::TooLarge, "{e}");
+    let tier = capped.remote().expect("tier");
+    let r = tier.remote_stats();
+    assert_eq!((r.too_large, r.hits, r.bytes_read), (2, 0, 0), "{r:?}");
+    assert_eq!(
+        (capped.stats().corrupt, capped.stats().errors),
+        (0, 0),
+        "a skip, not damage"
+    );
+
+    let reader = machine(
+        &dirs[2],
+        RemoteSettings::new(remote_config(&server, &prefix)),
+    );
+    assert_eq!(
+        reader.get(&key).as_deref(),
+        Some(&value[..]),
+        "the remote value stays for readers with a larger cap"
+    );
 }
