@@ -83,9 +83,9 @@ counters! {
         /// Remote values that failed verification (damaged, truncated, another key's frame):
         /// not served, not copied to the local store.
         remote_rejected,
-        /// Intact remote frames this build cannot decode (a codec the reader lacks, a newer
-        /// frame format): misses, neither copied into the local store nor removed from the
-        /// remote (another build may read them).
+        /// Intact remote frames this reader cannot use (a codec it lacks, a newer frame
+        /// format, a declared size above its cap): misses, neither copied into the local
+        /// store nor removed from the remote (another reader may use them).
         remote_undecodable,
         /// Remote hits copied into the local store.
         backfills,

@@ -91,6 +91,8 @@ pub struct TieredStore {
     queue: Option<WriteBack>,
     /// The codecs the reader can decode; `None` backfills every intact frame.
     decoders: Option<Decoders>,
+    /// The reader's maximum decoded entry size (see [`TieredStore::with_max_entry_size`]).
+    max_entry_size: u64,
 }
 
 /// Lock stripes of the backfill guard: keys hash to one by their digest's first byte.
@@ -195,6 +197,7 @@ impl TieredStore {
             inner,
             queue,
             decoders: None,
+            max_entry_size: u64::MAX,
         })
     }
 
@@ -206,6 +209,17 @@ impl TieredStore {
     #[must_use]
     pub fn with_decoders(mut self, decoders: Decoders) -> Self {
         self.decoders = Some(decoders);
+        self
+    }
+
+    /// Backfills (and serves) only remote frames that declare at most `bytes` decoded bytes:
+    /// the cap of the reader in front (the facade passes its `max_entry_size`). A larger
+    /// declaration is a miss counted in [`TierStats::remote_undecodable`], left in the
+    /// remote; copied into the local store it would be a local hit the reader always skips.
+    /// Without it, any declared size is backfilled.
+    #[must_use]
+    pub fn with_max_entry_size(mut self, bytes: u64) -> Self {
+        self.max_entry_size = bytes;
         self
     }
 
@@ -378,7 +392,7 @@ impl Store for TieredStore {
         };
         // The facade verifies again (with its size cap) before it decodes; this check keeps
         // damaged or foreign frames out of the local store.
-        let checked = VerifiedFrame::check(frame, Expected::Digest(digest), u64::MAX);
+        let checked = VerifiedFrame::check(frame, Expected::Digest(digest), self.max_entry_size);
         let frame = match checked {
             Ok(frame) => frame,
             Err(rejected) if rejected.disposition() == Disposition::Skip => {

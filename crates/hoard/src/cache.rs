@@ -273,7 +273,12 @@ impl CacheBuilder {
         #[cfg(feature = "remote")]
         let (store, mut remote) = match self.remote {
             Some(settings) => {
-                let tier = settings.open(store, self.remote_clock, decoders.clone())?;
+                let tier = settings.open(
+                    store,
+                    self.remote_clock,
+                    decoders.clone(),
+                    self.max_entry_size,
+                )?;
                 (Arc::clone(&tier.store), Some(tier))
             }
             None => (store, None),

@@ -61,6 +61,7 @@ impl RemoteSettings {
         local: Arc<dyn Store>,
         clock: Option<Arc<dyn Clock>>,
         decoders: Decoders,
+        max_entry_size: u64,
     ) -> Result<Tier> {
         let mut remote = RemoteStore::open(self.config)?;
         if let Some(clock) = clock {
@@ -74,7 +75,8 @@ impl RemoteSettings {
                 self.policy,
                 self.access,
             )?
-            .with_decoders(decoders),
+            .with_decoders(decoders)
+            .with_max_entry_size(max_entry_size),
         );
         Ok(Tier {
             store: Arc::clone(&tier) as Arc<dyn Store>,

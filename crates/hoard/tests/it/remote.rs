@@ -524,3 +524,44 @@ fn a_remote_value_over_the_cap_is_skipped_without_being_fetched() {
         "the remote value stays for readers with a larger cap"
     );
 }
+
+/// A remote frame small on the wire but declaring more decoded bytes than the reader's cap
+/// (a compressible value from a cache with a larger cap) is a miss that is not copied into
+/// the local store, where it would be a local hit the reader always skips.
+#[test]
+fn a_remote_frame_declaring_more_than_the_cap_is_not_backfilled() {
+    let server = Server::start(Kind::Redis);
+    let prefix = format!("declared-over-cap-{}", std::process::id());
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().expect("dir")).collect();
+    let writer = machine(
+        &dirs[0],
+        RemoteSettings::new(remote_config(&server, &prefix)),
+    );
+    let key = writer.key("compressible");
+    assert!(writer.put(&key, &vec![0u8; 4 << 20]), "4 MiB of zeros");
+
+    let capped = CacheBuilder::new(dirs[1].path().join("cache"))
+        .namespace("remote-facade")
+        .without_worker()
+        .max_entry_size(1 << 20)
+        .remote(RemoteSettings::new(remote_config(&server, &prefix)))
+        .build()
+        .expect("cache with a remote tier");
+    for _ in 0..2 {
+        assert_eq!(capped.get(&key), None);
+    }
+    let t = capped.remote().expect("tier").tier_stats();
+    assert_eq!(
+        (t.remote_undecodable, t.backfills, t.local_hits),
+        (2, 0, 0),
+        "{t:?}"
+    );
+    let local = FsStore::open(dirs[1].path().join("cache")).expect("the reader's directory");
+    assert_eq!(
+        local
+            .get(capped.namespace(), key.digest(), u64::MAX)
+            .expect("readable"),
+        None,
+        "nothing was copied locally"
+    );
+}
