@@ -50,21 +50,25 @@ impl Row for Outage {
     }
 
     fn run(&self, tier: &Tier) -> RowResult {
-        let installed = std::process::Command::new("redis-server")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !installed {
-            return RowResult::not_run(
-                "redis-server is not installed (apt-get install redis-server)",
-            );
-        }
-        outage(tier).unwrap_or_else(|why| {
-            let mut r = RowResult::ran();
-            r.violation(why);
-            r
-        })
+        with_redis(|| outage(tier))
     }
+}
+
+/// Runs a row that needs `redis-server`: not run without it; an error that stops the row
+/// early is its violation.
+pub(crate) fn with_redis(row: impl FnOnce() -> Result<RowResult, String>) -> RowResult {
+    let installed = std::process::Command::new("redis-server")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !installed {
+        return RowResult::not_run("redis-server is not installed (apt-get install redis-server)");
+    }
+    row().unwrap_or_else(|why| {
+        let mut r = RowResult::ran();
+        r.violation(why);
+        r
+    })
 }
 
 /// The value of key `i` (distinct per key, 1 to 64 KiB).

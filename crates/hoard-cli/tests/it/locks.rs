@@ -2,49 +2,17 @@
 //! hangs a command: `gc`, `evict` and `stats --zero` say "busy" within their bound with
 //! status 2; `put`, `get` and `stats` are not delayed beyond the merge bound.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hoard::evict::{MERGE_LOCK_WAIT, OPERATION_LOCK_WAIT};
+use hoard_testkit::process::HeldElsewhere;
 
 use crate::{Env, Run, s, text};
 
 /// What a loaded machine may add to a bound (and a process's start) before the test calls
 /// it a hang.
 const SLACK: Duration = Duration::from_secs(3);
-
-/// A file locked (`flock`, exclusive) by another process until this is dropped.
-struct HeldElsewhere {
-    child: Child,
-}
-
-impl HeldElsewhere {
-    fn new(file: &Path) -> Self {
-        // `cat` inherits the locked descriptor and holds it until its stdin closes.
-        let mut child = Command::new("flock")
-            .arg(file)
-            .args(["sh", "-c", "echo held; exec cat >/dev/null"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("util-linux flock runs");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("a piped stdout"))
-            .read_line(&mut line)
-            .expect("flock reports");
-        assert_eq!(line.trim(), "held", "flock {}", file.display());
-        Self { child }
-    }
-}
-
-impl Drop for HeldElsewhere {
-    fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        let _ = self.child.wait();
-    }
-}
 
 /// A cache with one entry (put by the command, so that `state/` exists) and the path of
 /// its lock file `name`.

@@ -3,47 +3,15 @@
 //! explicit operations are busy after `OPERATION_LOCK_WAIT`. The holder is util-linux's
 //! `flock`, a real process, as in the reproduction.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hoard::evict::{MERGE_LOCK_WAIT, OPERATION_LOCK_WAIT};
 use hoard::{Cache, ErrorKind, FsStore, Housekeeping, LockTarget, StateName};
+use hoard_testkit::process::HeldElsewhere;
 
 /// What a loaded machine may add to a bound before the test calls it a hang.
 const SLACK: Duration = Duration::from_secs(2);
-
-/// A file locked (`flock`, exclusive) by another process until this is dropped.
-struct HeldElsewhere {
-    child: Child,
-}
-
-impl HeldElsewhere {
-    fn new(file: &Path) -> Self {
-        // `cat` inherits the locked descriptor and holds it until its stdin closes.
-        let mut child = Command::new("flock")
-            .arg(file)
-            .args(["sh", "-c", "echo held; exec cat >/dev/null"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("util-linux flock runs");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("a piped stdout"))
-            .read_line(&mut line)
-            .expect("flock reports");
-        assert_eq!(line.trim(), "held", "flock {}", file.display());
-        Self { child }
-    }
-}
-
-impl Drop for HeldElsewhere {
-    fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        let _ = self.child.wait();
-    }
-}
 
 /// The lock file of the named lock `name` in the cache at `root`, created by taking the
 /// lock once.

@@ -418,6 +418,30 @@ impl Codec for Plugin {
     }
 }
 
+/// A cache like [`machine`]'s, with a maximum entry size of `cap`.
+fn capped_machine(dir: &tempfile::TempDir, server: &Server, prefix: &str, cap: u64) -> Cache {
+    CacheBuilder::new(dir.path().join("cache"))
+        .namespace("remote-facade")
+        .without_worker()
+        .max_entry_size(cap)
+        .remote(RemoteSettings::new(remote_config(server, prefix)))
+        .build()
+        .expect("cache with a remote tier")
+}
+
+/// Asserts that nothing was copied into the local store of `cache` in `dir` for `key`.
+#[track_caller]
+fn assert_not_local(dir: &tempfile::TempDir, cache: &Cache, key: &hoard::Key) {
+    let local = FsStore::open(dir.path().join("cache")).expect("the cache's directory");
+    assert_eq!(
+        local
+            .get(cache.namespace(), key.digest(), u64::MAX)
+            .expect("readable"),
+        None,
+        "nothing was copied locally"
+    );
+}
+
 /// Issue 13, item 5: a frame in a codec this build lacks, in the remote, is a miss every
 /// time, never copied into the local store (where it would be a local hit no get can use,
 /// until a put replaced it), and stays in the remote for a build that can read it.
@@ -462,14 +486,7 @@ fn a_remote_frame_in_a_codec_this_build_lacks_is_a_miss_and_is_not_backfilled() 
         "{t:?}"
     );
     assert_eq!((reader.stats().misses, reader.stats().errors), (3, 0));
-    let local = FsStore::open(dirs[1].path().join("cache")).expect("the reader's directory");
-    assert_eq!(
-        local
-            .get(reader.namespace(), key.digest(), u64::MAX)
-            .expect("readable"),
-        None,
-        "nothing was copied locally"
-    );
+    assert_not_local(&dirs[1], &reader, &key);
 
     let other = with_plugin(&dirs[2], false);
     assert_eq!(
@@ -495,13 +512,7 @@ fn a_remote_value_over_the_cap_is_skipped_without_being_fetched() {
     let value = hoard_testkit::noise(3 << 20, 7);
     assert!(writer.put(&key, &value));
 
-    let capped = CacheBuilder::new(dirs[1].path().join("cache"))
-        .namespace("remote-facade")
-        .without_worker()
-        .max_entry_size(1 << 20)
-        .remote(RemoteSettings::new(remote_config(&server, &prefix)))
-        .build()
-        .expect("cache with a remote tier");
+    let capped = capped_machine(&dirs[1], &server, &prefix, 1 << 20);
     assert_eq!(capped.get(&key), None);
     let e = capped.try_get(&key).expect_err("over the cap");
     assert_eq!(e.kind(), ErrorKind::TooLarge, "{e}");
@@ -540,13 +551,7 @@ fn a_remote_frame_declaring_more_than_the_cap_is_not_backfilled() {
     let key = writer.key("compressible");
     assert!(writer.put(&key, &vec![0u8; 4 << 20]), "4 MiB of zeros");
 
-    let capped = CacheBuilder::new(dirs[1].path().join("cache"))
-        .namespace("remote-facade")
-        .without_worker()
-        .max_entry_size(1 << 20)
-        .remote(RemoteSettings::new(remote_config(&server, &prefix)))
-        .build()
-        .expect("cache with a remote tier");
+    let capped = capped_machine(&dirs[1], &server, &prefix, 1 << 20);
     for _ in 0..2 {
         assert_eq!(capped.get(&key), None);
     }
@@ -556,12 +561,5 @@ fn a_remote_frame_declaring_more_than_the_cap_is_not_backfilled() {
         (2, 0, 0),
         "{t:?}"
     );
-    let local = FsStore::open(dirs[1].path().join("cache")).expect("the reader's directory");
-    assert_eq!(
-        local
-            .get(capped.namespace(), key.digest(), u64::MAX)
-            .expect("readable"),
-        None,
-        "nothing was copied locally"
-    );
+    assert_not_local(&dirs[1], &capped, &key);
 }
