@@ -187,7 +187,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             .progress_chars("=> "),
     );
     bar.set_message("warming up");
-    hoard_bench::measure::warm_up(&mut all, 1 << 40, args.warm, || bar.inc(1))?;
+    hoard_bench::measure::warm_up(&mut all, &source, 1 << 40, args.warm, || bar.inc(1))?;
 
     let mut report = Report {
         workload: source.describe(),
