@@ -114,6 +114,27 @@ impl Contender for NaiveZstd {
     }
 }
 
+/// Whether [`hoard_builder`] hands its thread count to hoard. While it is `false` the report
+/// says hoard ran each operation on one thread, whatever `--threads` asked for.
+pub const HOARD_TAKES_THREADS: bool = false;
+
+/// The thread count hoard runs with when the harness is given `--threads threads`.
+pub fn hoard_threads(threads: usize) -> usize {
+    if HOARD_TAKES_THREADS { threads } else { 1 }
+}
+
+/// The builder every hoard contender of a run starts from (the side-by-side configurations
+/// and the trace replay), so that the run's settings reach them all: an entry-size cap
+/// above the largest value, and `threads` (the harness's `--threads`).
+pub fn hoard_builder(dir: &Path, threads: usize) -> CacheBuilder {
+    let builder = Cache::builder(dir).max_entry_size(1 << 30);
+    // This hoard has no thread setting: each entry is coded on the calling thread, so the
+    // count stops on the next line. Where `CacheBuilder::threads` exists, that line is
+    // `let builder = builder.threads(threads);` and `HOARD_TAKES_THREADS` is true.
+    let _ = threads;
+    builder
+}
+
 /// hoard through its bytes API: `put` / `get` with a key hashed from the id, every read
 /// verified.
 pub struct Hoard {
@@ -123,13 +144,14 @@ pub struct Hoard {
 }
 
 impl Hoard {
-    /// hoard in `dir`, configured by `configure` from the defaults.
+    /// hoard in `dir`, configured by `configure` from [`hoard_builder`].
     pub fn new(
         name: &str,
         dir: &Path,
+        threads: usize,
         configure: impl FnOnce(CacheBuilder) -> CacheBuilder,
     ) -> io::Result<Self> {
-        let cache = configure(Cache::builder(dir).max_entry_size(1 << 30))
+        let cache = configure(hoard_builder(dir, threads))
             .build()
             .map_err(other)?;
         Ok(Self {
@@ -140,24 +162,27 @@ impl Hoard {
     }
 
     /// The default configuration: SHA-256, zstd-3, `FsStore`, no fsync.
-    pub fn default_config(dir: &Path) -> io::Result<Self> {
-        Self::new("hoard", dir, |b| b)
+    pub fn default_config(dir: &Path, threads: usize) -> io::Result<Self> {
+        Self::new("hoard", dir, threads, |b| b)
     }
 
-    /// Every configuration the harness compares.
-    pub fn variants(root: &Path) -> io::Result<Vec<Self>> {
+    /// Every configuration the harness compares, each given `threads`.
+    pub fn variants(root: &Path, threads: usize) -> io::Result<Vec<Self>> {
         Ok(vec![
-            Self::default_config(&root.join("hoard"))?,
-            Self::new("hoard-blake3", &root.join("hoard-blake3"), |b| {
+            Self::default_config(&root.join("hoard"), threads)?,
+            Self::new("hoard-blake3", &root.join("hoard-blake3"), threads, |b| {
                 b.hasher(hoard::Blake3)
             })?,
-            Self::new("hoard-lz4", &root.join("hoard-lz4"), |b| {
+            Self::new("hoard-lz4", &root.join("hoard-lz4"), threads, |b| {
                 b.codec(hoard::Lz4)
             })?,
-            Self::new("hoard-identity", &root.join("hoard-identity"), |b| {
-                b.codec(hoard::Identity)
-            })?,
-            Self::new("hoard-durable", &root.join("hoard-durable"), |b| {
+            Self::new(
+                "hoard-identity",
+                &root.join("hoard-identity"),
+                threads,
+                |b| b.codec(hoard::Identity),
+            )?,
+            Self::new("hoard-durable", &root.join("hoard-durable"), threads, |b| {
                 b.durability(Durability::Full)
             })?,
         ])
@@ -315,13 +340,13 @@ impl Contender for Cacache {
 }
 
 /// Every contender of a standard run, each in its own directory below `root`: the floor
-/// first, then the naive baseline, hoard's configurations and the peers.
-pub fn all(root: &Path) -> io::Result<Vec<Box<dyn Contender>>> {
+/// first, then the naive baseline, hoard's configurations (given `threads`) and the peers.
+pub fn all(root: &Path, threads: usize) -> io::Result<Vec<Box<dyn Contender>>> {
     let mut out: Vec<Box<dyn Contender>> = vec![
         Box::new(PlainFile::new(&root.join("plain-file"))?),
         Box::new(NaiveZstd::new(&root.join("naive-zstd-3"), 3)?),
     ];
-    for h in Hoard::variants(root)? {
+    for h in Hoard::variants(root, threads)? {
         out.push(Box::new(h));
     }
     out.push(Box::new(Wasmtime::new(&root.join("wasmtime-cache"))?));

@@ -19,6 +19,35 @@ pub struct Target {
     pub met: bool,
 }
 
+/// The thread counts of a run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Threads {
+    /// `--threads` (default: the available parallelism).
+    pub requested: usize,
+    /// The count hoard ran with: `requested` once the harness hands it over (see
+    /// [`HOARD_TAKES_THREADS`](crate::contenders::HOARD_TAKES_THREADS)), 1 until then.
+    pub hoard: usize,
+    /// `std::thread::available_parallelism` on this machine.
+    pub available_parallelism: usize,
+}
+
+impl Threads {
+    fn describe(&self) -> String {
+        let how = if self.hoard == self.requested {
+            format!("--threads {}", self.requested)
+        } else {
+            format!(
+                "--threads {} recorded; this hoard codes each entry on the calling thread",
+                self.requested
+            )
+        };
+        format!(
+            "threads: hoard ran with {} ({how}); available parallelism {}",
+            self.hoard, self.available_parallelism
+        )
+    }
+}
+
 /// Everything one run produced.
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
@@ -26,6 +55,8 @@ pub struct Report {
     pub workload: String,
     /// The directory the caches lived in.
     pub dir: String,
+    /// The thread counts.
+    pub threads: Threads,
     /// Per contender and size.
     pub cases: Vec<CaseResult>,
     /// Key hashing, MB/s by hasher and input size.
@@ -155,7 +186,12 @@ impl Report {
 
     /// The table and the targets, as text.
     pub fn to_text(&self) -> String {
-        let mut s = format!("workload: {}\ndirectory: {}\n", self.workload, self.dir);
+        let mut s = format!(
+            "workload: {}\ndirectory: {}\n{}\n",
+            self.workload,
+            self.dir,
+            self.threads.describe()
+        );
         for size in self.sizes() {
             let floor = self.case("plain-file", size);
             s.push_str(&format!(

@@ -6,8 +6,8 @@ use std::io;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use hoard::StoreExt;
 use hoard::evict::{Limits, WorkerConfig};
-use hoard::{Cache, StoreExt};
 use serde::Serialize;
 
 use crate::workload::Source;
@@ -136,14 +136,20 @@ fn percentile(v: &mut [f64], q: f64) -> f64 {
     v[((v.len() as f64 * q).ceil() as usize).clamp(1, v.len()) - 1]
 }
 
-/// Replays the trace through hoard's default configuration with its worker limited to
-/// `cfg.limit_entries` entries.
-pub fn replay_hoard(dir: &Path, source: &Source, cfg: &TraceConfig) -> io::Result<TraceResult> {
+/// Replays the trace through hoard's default configuration (from
+/// [`hoard_builder`](crate::contenders::hoard_builder), given `threads`) with its worker
+/// limited to `cfg.limit_entries` entries.
+pub fn replay_hoard(
+    dir: &Path,
+    source: &Source,
+    cfg: &TraceConfig,
+    threads: usize,
+) -> io::Result<TraceResult> {
     let mut worker = WorkerConfig::default();
     worker.limits = Limits::new(cfg.limit_entries, u64::MAX / 4);
     worker.cleanup_interval = cfg.cleanup_interval;
     worker.flush_period = Duration::from_millis(20);
-    let cache = Cache::builder(dir)
+    let cache = crate::contenders::hoard_builder(dir, threads)
         .worker(worker)
         .build()
         .map_err(io::Error::other)?;
