@@ -19,6 +19,9 @@ pub trait Contender {
     fn get(&mut self, id: u64) -> io::Result<Option<Vec<u8>>>;
     /// The directory holding the contender's files (for disk use).
     fn dir(&self) -> &Path;
+    /// What the contender's files hold besides the values' bytes: what its disk figure and
+    /// compression ratio include, for the report.
+    fn disk_note(&self) -> String;
 }
 
 fn other(e: impl std::fmt::Display) -> io::Error {
@@ -66,6 +69,9 @@ impl Contender for PlainFile {
     fn dir(&self) -> &Path {
         &self.dir
     }
+    fn disk_note(&self) -> String {
+        "one file per entry, the value as is: nothing else (ratio 1.00)".to_owned()
+    }
 }
 
 /// The naive compressed cache: plain files, zstd-3 with reused contexts and the bulk API
@@ -111,6 +117,9 @@ impl Contender for NaiveZstd {
     }
     fn dir(&self) -> &Path {
         self.files.dir()
+    }
+    fn disk_note(&self) -> String {
+        "one zstd-3 frame per entry, nothing else (the decoded lengths stay in memory)".to_owned()
     }
 }
 
@@ -209,6 +218,13 @@ impl Contender for Hoard {
     fn dir(&self) -> &Path {
         &self.dir
     }
+    fn disk_note(&self) -> String {
+        "one frame per entry: a 96-byte header (key digest, lengths, codec, XXH3-128) before \
+         the payload, 4,096 bytes for identity payloads of 16 KiB and more (page-aligned); \
+         plus the shard directories and whatever the eviction worker's state/ files (usage, \
+         counters, accounting, cleanup marker, flock files) grew by during the puts"
+            .to_owned()
+    }
 }
 
 /// What wasmtime's cache keys on: the id (the value rides along so that the `fn` pointer
@@ -301,6 +317,14 @@ impl Contender for Wasmtime {
     fn dir(&self) -> &Path {
         &self.dir
     }
+    fn disk_note(&self) -> String {
+        "one zstd-3 file per entry (zstd's streaming format, default level) plus a \
+         `<entry>.stats` TOML file per entry (about 40 bytes, a file-system block of its own) \
+         that the worker thread writes after the put: counted if written before the figure \
+         is taken, absent where the worker's 16-event queue dropped the update; and one \
+         `.cleanup.wip-<pid>` lock file"
+            .to_owned()
+    }
 }
 
 /// cacache's synchronous API, keyed by the id's decimal string.
@@ -336,6 +360,13 @@ impl Contender for Cacache {
     }
     fn dir(&self) -> &Path {
         &self.dir
+    }
+    fn disk_note(&self) -> String {
+        "no compression: each value once in a content-addressed store (content-v2/sha256/..: \
+         one file per distinct value, so identical values are stored once) plus an index \
+         bucket per key (index-v5/..: a JSON line of about 200 bytes with the key, integrity \
+         hash, size and time, appended on every write)"
+            .to_owned()
     }
 }
 

@@ -16,7 +16,7 @@ use std::time::Instant;
 use hoard::{KeyHasher, frame};
 use hoard_bench::contenders;
 use hoard_bench::measure::run_size;
-use hoard_bench::report::{Report, Threads, size_label};
+use hoard_bench::report::{DiskNote, Report, Threads, size_label};
 use hoard_bench::trace::{self, TraceConfig};
 use hoard_bench::workload::Source;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -211,6 +211,17 @@ fn main() -> Result<(), Box<dyn Error>> {
             available_parallelism: available_parallelism(),
         },
         cases: Vec::new(),
+        disk_columns: hoard_bench::report::DISK_COLUMNS.to_owned(),
+        disk_notes: if args.plan.is_empty() {
+            Vec::new()
+        } else {
+            all.iter()
+                .map(|c| DiskNote {
+                    contender: c.name().to_owned(),
+                    includes: c.disk_note(),
+                })
+                .collect()
+        },
         key_hashing: Vec::new(),
         verify_share: Vec::new(),
         targets: Vec::new(),

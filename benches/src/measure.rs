@@ -193,6 +193,9 @@ mod tests {
         fn dir(&self) -> &std::path::Path {
             &self.dir
         }
+        fn disk_note(&self) -> String {
+            "nothing on disk".to_owned()
+        }
     }
 
     #[test]

@@ -48,6 +48,24 @@ impl Threads {
     }
 }
 
+/// What one contender's disk and ratio columns include.
+#[derive(Clone, Debug, Serialize)]
+pub struct DiskNote {
+    /// The contender.
+    pub contender: String,
+    /// What its files hold besides the values' bytes.
+    pub includes: String,
+}
+
+/// How the ratio and disk columns are computed, and why a ratio can exceed the codec's.
+pub const DISK_COLUMNS: &str = "ratio: bytes put / growth of the contender's file sizes during \
+the puts, so headers, indexes and side files count against the codec's ratio. A ratio above \
+what compression gives can only come from deduplication (a content-addressed store such as \
+cacache keeps one copy of identical values); every value of a run is distinct, so nothing \
+deduplicates and cacache, which does not compress, shows a little below 1. disk: growth of \
+allocated blocks during the puts, directories included, so small entries pay a whole \
+file-system block per file (4 KiB on ext4), twice for a peer with two files per entry.";
+
 /// Everything one run produced.
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
@@ -59,6 +77,10 @@ pub struct Report {
     pub threads: Threads,
     /// Per contender and size.
     pub cases: Vec<CaseResult>,
+    /// How the ratio and disk columns are computed ([`DISK_COLUMNS`]).
+    pub disk_columns: String,
+    /// What each contender's disk and ratio columns include.
+    pub disk_notes: Vec<DiskNote>,
     /// Key hashing, MB/s by hasher and input size.
     pub key_hashing: Vec<(String, usize, f64)>,
     /// Frame verification (parse + checksum + key check) as a share of a default hit, by size.
@@ -235,6 +257,17 @@ impl Report {
                 ));
             }
         }
+        if !self.disk_notes.is_empty() {
+            s.push('\n');
+            s.push_str(&wrap(&self.disk_columns, "", ""));
+            for n in &self.disk_notes {
+                s.push_str(&wrap(
+                    &format!("{}: {}", n.contender, n.includes),
+                    "- ",
+                    "  ",
+                ));
+            }
+        }
         if !self.key_hashing.is_empty() {
             s.push_str("\nkey hashing (MB/s)\n");
             for (name, size, rate) in &self.key_hashing {
@@ -362,6 +395,30 @@ impl Report {
     }
 }
 
+/// `text` in lines of at most 96 characters (words longer than that stay whole), the first
+/// line starting with `first`, the others with `rest`.
+fn wrap(text: &str, first: &str, rest: &str) -> String {
+    let mut out = String::new();
+    let mut line = first.to_owned();
+    let mut empty = true;
+    for word in text.split_whitespace() {
+        if !empty && line.chars().count() + 1 + word.chars().count() > 96 {
+            out.push_str(&line);
+            out.push('\n');
+            line = rest.to_owned();
+            empty = true;
+        }
+        if !empty {
+            line.push(' ');
+        }
+        line.push_str(word);
+        empty = false;
+    }
+    out.push_str(&line);
+    out.push('\n');
+    out
+}
+
 /// `1.2 GiB`-style sizes.
 pub fn human_bytes(b: u64) -> String {
     let units = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -375,5 +432,27 @@ pub fn human_bytes(b: u64) -> String {
         format!("{b} B")
     } else {
         format!("{v:.1} {}", units[u])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrap_keeps_lines_short_and_words_whole() {
+        let text = "word ".repeat(60);
+        let wrapped = wrap(&text, "- ", "  ");
+        assert!(wrapped.lines().all(|l| l.chars().count() <= 96));
+        assert!(
+            wrapped.starts_with("- word")
+                && wrapped.lines().skip(1).all(|l| l.starts_with("  word"))
+        );
+        assert_eq!(
+            wrapped.split_whitespace().filter(|w| *w == "word").count(),
+            60
+        );
+        let long = "x".repeat(120);
+        assert_eq!(wrap(&long, "", ""), format!("{long}\n"));
     }
 }
