@@ -17,7 +17,7 @@ use hoard::{KeyHasher, frame};
 use hoard_bench::contenders;
 use hoard_bench::measure::run_size;
 use hoard_bench::report::{DiskNote, Report, Threads, size_label};
-use hoard_bench::trace::{self, TraceConfig};
+use hoard_bench::trace::{self, TraceConfig, WasmtimeLock};
 use hoard_bench::workload::Source;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -192,7 +192,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let trace_cfg = TraceConfig::standard(args.trace_scale);
     let measured: u64 = args.plan.iter().map(|(_, n)| 2 * *n as u64).sum();
     let bar = ProgressBar::new(
-        measured * all.len() as u64 + args.warm as u64 + 2 * trace_cfg.windows as u64,
+        measured * all.len() as u64 + args.warm as u64 + 3 * trace_cfg.windows as u64,
     )
     .with_style(
         ProgressStyle::with_template("{spinner} {msg:>14} [{bar:40}] {pos}/{len} ops, {elapsed}")
@@ -252,13 +252,19 @@ fn main() -> Result<(), Box<dyn Error>> {
         args.threads,
     )?);
     bar.inc(trace_cfg.windows as u64);
-    bar.set_message("trace: wasmtime");
-    report.trace.push(trace::replay_wasmtime(
-        &temp.path().join("trace-wasmtime"),
-        &source,
-        &trace_cfg,
-    )?);
-    bar.inc(trace_cfg.windows as u64);
+    for (lock, dir) in [
+        (WasmtimeLock::AsIs, "trace-wasmtime"),
+        (WasmtimeLock::Released, "trace-wasmtime-released"),
+    ] {
+        bar.set_message("trace: wasmtime");
+        report.trace.push(trace::replay_wasmtime(
+            &temp.path().join(dir),
+            &source,
+            &trace_cfg,
+            lock,
+        )?);
+        bar.inc(trace_cfg.windows as u64);
+    }
     report.trace_config = Some(trace_cfg);
     bar.finish_and_clear();
     report.check_targets();

@@ -397,7 +397,7 @@ impl Report {
 
 /// `text` in lines of at most 96 characters (words longer than that stay whole), the first
 /// line starting with `first`, the others with `rest`.
-fn wrap(text: &str, first: &str, rest: &str) -> String {
+pub(crate) fn wrap(text: &str, first: &str, rest: &str) -> String {
     let mut out = String::new();
     let mut line = first.to_owned();
     let mut empty = true;
