@@ -290,9 +290,10 @@ pub fn replay_wasmtime(
     let (name, note) = match lock {
         WasmtimeLock::AsIs => (
             "wasmtime-cache",
-            "one long-lived process, as the library is: its worker cleans at most once per \
-             process (see WasmtimeLock), so it is held to no limit after its first insert and \
-             its hit rate is not comparable with a cache that keeps to the limit",
+            "one long-lived process, as the library is: its worker cleans a directory at \
+             most once per process (the .cleanup.wip-<pid> lock it creates is never removed \
+             by that process; see benches/README.md), so after its first insert it keeps \
+             every entry and its hit rate is not comparable with a cache held to the limit",
         ),
         WasmtimeLock::Released => (
             "wasmtime-cache, lock released",
