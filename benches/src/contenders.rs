@@ -19,6 +19,9 @@ pub trait Contender {
     fn get(&mut self, id: u64) -> io::Result<Option<Vec<u8>>>;
     /// The directory holding the contender's files (for disk use).
     fn dir(&self) -> &Path;
+    /// What the contender's files hold besides the values' bytes: what its disk figure and
+    /// compression ratio include, for the report.
+    fn disk_note(&self) -> String;
 }
 
 fn other(e: impl std::fmt::Display) -> io::Error {
@@ -66,6 +69,9 @@ impl Contender for PlainFile {
     fn dir(&self) -> &Path {
         &self.dir
     }
+    fn disk_note(&self) -> String {
+        "one file per entry, the value as is: nothing else (ratio 1.00)".to_owned()
+    }
 }
 
 /// The naive compressed cache: plain files, zstd-3 with reused contexts and the bulk API
@@ -112,6 +118,30 @@ impl Contender for NaiveZstd {
     fn dir(&self) -> &Path {
         self.files.dir()
     }
+    fn disk_note(&self) -> String {
+        "one zstd-3 frame per entry, nothing else (the decoded lengths stay in memory)".to_owned()
+    }
+}
+
+/// Whether [`hoard_builder`] hands its thread count to hoard. While it is `false` the report
+/// says hoard ran each operation on one thread, whatever `--threads` asked for.
+pub const HOARD_TAKES_THREADS: bool = false;
+
+/// The thread count hoard runs with when the harness is given `--threads threads`.
+pub fn hoard_threads(threads: usize) -> usize {
+    if HOARD_TAKES_THREADS { threads } else { 1 }
+}
+
+/// The builder every hoard contender of a run starts from (the side-by-side configurations
+/// and the trace replay), so that the run's settings reach them all: an entry-size cap
+/// above the largest value, and `threads` (the harness's `--threads`).
+pub fn hoard_builder(dir: &Path, threads: usize) -> CacheBuilder {
+    let builder = Cache::builder(dir).max_entry_size(1 << 30);
+    // This hoard has no thread setting: each entry is coded on the calling thread, so the
+    // count stops on the next line. Where `CacheBuilder::threads` exists, that line is
+    // `let builder = builder.threads(threads);` and `HOARD_TAKES_THREADS` is true.
+    let _ = threads;
+    builder
 }
 
 /// hoard through its bytes API: `put` / `get` with a key hashed from the id, every read
@@ -123,13 +153,14 @@ pub struct Hoard {
 }
 
 impl Hoard {
-    /// hoard in `dir`, configured by `configure` from the defaults.
+    /// hoard in `dir`, configured by `configure` from [`hoard_builder`].
     pub fn new(
         name: &str,
         dir: &Path,
+        threads: usize,
         configure: impl FnOnce(CacheBuilder) -> CacheBuilder,
     ) -> io::Result<Self> {
-        let cache = configure(Cache::builder(dir).max_entry_size(1 << 30))
+        let cache = configure(hoard_builder(dir, threads))
             .build()
             .map_err(other)?;
         Ok(Self {
@@ -140,24 +171,27 @@ impl Hoard {
     }
 
     /// The default configuration: SHA-256, zstd-3, `FsStore`, no fsync.
-    pub fn default_config(dir: &Path) -> io::Result<Self> {
-        Self::new("hoard", dir, |b| b)
+    pub fn default_config(dir: &Path, threads: usize) -> io::Result<Self> {
+        Self::new("hoard", dir, threads, |b| b)
     }
 
-    /// Every configuration the harness compares.
-    pub fn variants(root: &Path) -> io::Result<Vec<Self>> {
+    /// Every configuration the harness compares, each given `threads`.
+    pub fn variants(root: &Path, threads: usize) -> io::Result<Vec<Self>> {
         Ok(vec![
-            Self::default_config(&root.join("hoard"))?,
-            Self::new("hoard-blake3", &root.join("hoard-blake3"), |b| {
+            Self::default_config(&root.join("hoard"), threads)?,
+            Self::new("hoard-blake3", &root.join("hoard-blake3"), threads, |b| {
                 b.hasher(hoard::Blake3)
             })?,
-            Self::new("hoard-lz4", &root.join("hoard-lz4"), |b| {
+            Self::new("hoard-lz4", &root.join("hoard-lz4"), threads, |b| {
                 b.codec(hoard::Lz4)
             })?,
-            Self::new("hoard-identity", &root.join("hoard-identity"), |b| {
-                b.codec(hoard::Identity)
-            })?,
-            Self::new("hoard-durable", &root.join("hoard-durable"), |b| {
+            Self::new(
+                "hoard-identity",
+                &root.join("hoard-identity"),
+                threads,
+                |b| b.codec(hoard::Identity),
+            )?,
+            Self::new("hoard-durable", &root.join("hoard-durable"), threads, |b| {
                 b.durability(Durability::Full)
             })?,
         ])
@@ -183,6 +217,13 @@ impl Contender for Hoard {
     }
     fn dir(&self) -> &Path {
         &self.dir
+    }
+    fn disk_note(&self) -> String {
+        "one frame per entry: a 96-byte header (key digest, lengths, codec, XXH3-128) before \
+         the payload, 4,096 bytes for identity payloads of 16 KiB and more (page-aligned); \
+         plus the shard directories and whatever the eviction worker's state/ files (usage, \
+         counters, accounting, cleanup marker, flock files) grew by during the puts"
+            .to_owned()
     }
 }
 
@@ -276,6 +317,14 @@ impl Contender for Wasmtime {
     fn dir(&self) -> &Path {
         &self.dir
     }
+    fn disk_note(&self) -> String {
+        "one zstd-3 file per entry (zstd's streaming format, default level) plus a \
+         `<entry>.stats` TOML file per entry (about 40 bytes, a file-system block of its own) \
+         that the worker thread writes after the put: counted if written before the figure \
+         is taken, absent where the worker's 16-event queue dropped the update; and one \
+         `.cleanup.wip-<pid>` lock file"
+            .to_owned()
+    }
 }
 
 /// cacache's synchronous API, keyed by the id's decimal string.
@@ -312,16 +361,23 @@ impl Contender for Cacache {
     fn dir(&self) -> &Path {
         &self.dir
     }
+    fn disk_note(&self) -> String {
+        "no compression: each value once in a content-addressed store (content-v2/sha256/..: \
+         one file per distinct value, so identical values are stored once) plus an index \
+         bucket per key (index-v5/..: a JSON line of about 200 bytes with the key, integrity \
+         hash, size and time, appended on every write)"
+            .to_owned()
+    }
 }
 
 /// Every contender of a standard run, each in its own directory below `root`: the floor
-/// first, then the naive baseline, hoard's configurations and the peers.
-pub fn all(root: &Path) -> io::Result<Vec<Box<dyn Contender>>> {
+/// first, then the naive baseline, hoard's configurations (given `threads`) and the peers.
+pub fn all(root: &Path, threads: usize) -> io::Result<Vec<Box<dyn Contender>>> {
     let mut out: Vec<Box<dyn Contender>> = vec![
         Box::new(PlainFile::new(&root.join("plain-file"))?),
         Box::new(NaiveZstd::new(&root.join("naive-zstd-3"), 3)?),
     ];
-    for h in Hoard::variants(root)? {
+    for h in Hoard::variants(root, threads)? {
         out.push(Box::new(h));
     }
     out.push(Box::new(Wasmtime::new(&root.join("wasmtime-cache"))?));

@@ -1,7 +1,7 @@
 //! `hoard-bench`: hoard against its alternatives and its peers, side by side in one run.
 //!
 //! ```text
-//! cargo run --release -p hoard-bench [-- --quick | --full] [--corpus DIR] [--dir DIR] [--out DIR]
+//! cargo run --release -p hoard-bench [-- --quick | --full] [--threads N] [--corpus DIR] [--dir DIR] [--out DIR]
 //! ```
 //!
 //! Prints a table per size (median and p99 latency, MB/s, ratio to the plain-file floor, for
@@ -16,8 +16,8 @@ use std::time::Instant;
 use hoard::{KeyHasher, frame};
 use hoard_bench::contenders;
 use hoard_bench::measure::run_size;
-use hoard_bench::report::{Report, size_label};
-use hoard_bench::trace::{self, TraceConfig};
+use hoard_bench::report::{DiskNote, Report, Threads, size_label};
+use hoard_bench::trace::{self, TraceConfig, WasmtimeLock};
 use hoard_bench::workload::Source;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -26,13 +26,17 @@ struct Args {
     warm: usize,
     trace_scale: f64,
     trace_only: bool,
+    threads: usize,
     corpus: Option<PathBuf>,
     dir: Option<PathBuf>,
     out: PathBuf,
 }
 
-const USAGE: &str =
-    "usage: hoard-bench [--quick | --full] [--trace-only] [--corpus DIR] [--dir DIR] [--out DIR]";
+const USAGE: &str = "usage: hoard-bench [--quick | --full] [--trace-only] [--threads N] [--corpus DIR] [--dir DIR] [--out DIR]";
+
+fn available_parallelism() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
 
 fn parse_args() -> Result<Args, String> {
     let mut plan = vec![
@@ -44,6 +48,7 @@ fn parse_args() -> Result<Args, String> {
     let mut warm = 1536;
     let mut trace_scale = 1.0;
     let mut trace_only = false;
+    let mut threads = available_parallelism();
     let mut corpus = None;
     let mut dir = None;
     let mut out = std::env::var_os("CARGO_TARGET_DIR")
@@ -72,6 +77,13 @@ fn parse_args() -> Result<Args, String> {
                 trace_scale = 4.0;
             }
             "--trace-only" => trace_only = true,
+            "--threads" => {
+                threads = value("--threads")?
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or(format!("--threads needs a whole number from 1\n{USAGE}"))?;
+            }
             "--corpus" => corpus = Some(PathBuf::from(value("--corpus")?)),
             "--dir" => dir = Some(PathBuf::from(value("--dir")?)),
             "--out" => out = PathBuf::from(value("--out")?),
@@ -85,6 +97,7 @@ fn parse_args() -> Result<Args, String> {
         warm,
         trace_scale,
         trace_only,
+        threads,
         corpus,
         dir,
         out,
@@ -175,11 +188,11 @@ fn main() -> Result<(), Box<dyn Error>> {
         None => Source::Generated,
     };
     let temp = tempfile::tempdir_in(args.dir.clone().unwrap_or_else(hoard_bench::bench_root))?;
-    let mut all = contenders::all(&temp.path().join("side-by-side"))?;
+    let mut all = contenders::all(&temp.path().join("side-by-side"), args.threads)?;
     let trace_cfg = TraceConfig::standard(args.trace_scale);
     let measured: u64 = args.plan.iter().map(|(_, n)| 2 * *n as u64).sum();
     let bar = ProgressBar::new(
-        measured * all.len() as u64 + args.warm as u64 + 2 * trace_cfg.windows as u64,
+        measured * all.len() as u64 + args.warm as u64 + 3 * trace_cfg.windows as u64,
     )
     .with_style(
         ProgressStyle::with_template("{spinner} {msg:>14} [{bar:40}] {pos}/{len} ops, {elapsed}")
@@ -187,12 +200,28 @@ fn main() -> Result<(), Box<dyn Error>> {
             .progress_chars("=> "),
     );
     bar.set_message("warming up");
-    hoard_bench::measure::warm_up(&mut all, 1 << 40, args.warm, || bar.inc(1))?;
+    hoard_bench::measure::warm_up(&mut all, &source, 1 << 40, args.warm, || bar.inc(1))?;
 
     let mut report = Report {
         workload: source.describe(),
         dir: temp.path().display().to_string(),
+        threads: Threads {
+            requested: args.threads,
+            hoard: contenders::hoard_threads(args.threads),
+            available_parallelism: available_parallelism(),
+        },
         cases: Vec::new(),
+        disk_columns: hoard_bench::report::DISK_COLUMNS.to_owned(),
+        disk_notes: if args.plan.is_empty() {
+            Vec::new()
+        } else {
+            all.iter()
+                .map(|c| DiskNote {
+                    contender: c.name().to_owned(),
+                    includes: c.disk_note(),
+                })
+                .collect()
+        },
         key_hashing: Vec::new(),
         verify_share: Vec::new(),
         targets: Vec::new(),
@@ -220,15 +249,22 @@ fn main() -> Result<(), Box<dyn Error>> {
         &temp.path().join("trace-hoard"),
         &source,
         &trace_cfg,
+        args.threads,
     )?);
     bar.inc(trace_cfg.windows as u64);
-    bar.set_message("trace: wasmtime");
-    report.trace.push(trace::replay_wasmtime(
-        &temp.path().join("trace-wasmtime"),
-        &source,
-        &trace_cfg,
-    )?);
-    bar.inc(trace_cfg.windows as u64);
+    for (lock, dir) in [
+        (WasmtimeLock::AsIs, "trace-wasmtime"),
+        (WasmtimeLock::Released, "trace-wasmtime-released"),
+    ] {
+        bar.set_message("trace: wasmtime");
+        report.trace.push(trace::replay_wasmtime(
+            &temp.path().join(dir),
+            &source,
+            &trace_cfg,
+            lock,
+        )?);
+        bar.inc(trace_cfg.windows as u64);
+    }
     report.trace_config = Some(trace_cfg);
     bar.finish_and_clear();
     report.check_targets();

@@ -66,28 +66,32 @@ pub struct CaseResult {
     pub wrong_reads: usize,
 }
 
-/// Puts `count` small entries (ids from `first_id`) into every contender, unmeasured, so
-/// that measured puts find the directories a long-lived cache already has (shards, index
-/// levels) instead of paying a `mkdir` that a cache pays once in its life.
+/// Puts `count` small entries (ids from `first_id`, each with its own value) into every
+/// contender, unmeasured, so that measured puts find the directories a long-lived cache
+/// already has (shards, index levels, content directories) instead of paying a `mkdir` that
+/// a cache pays once in its life.
 pub fn warm_up(
     contenders: &mut [Box<dyn Contender>],
+    source: &Source,
     first_id: u64,
     count: usize,
     mut tick: impl FnMut(),
 ) -> io::Result<()> {
-    let value = hoard_testkit::artifact(1 << 10, 99);
-    for i in 0..count as u64 {
+    for id in first_id..first_id + count as u64 {
+        let value = source.value(1 << 10, id);
         for c in contenders.iter_mut() {
-            c.put(first_id + i, &value)?;
+            c.put(id, &value)?;
         }
         tick();
     }
     Ok(())
 }
 
-/// Puts `ops` fresh entries of `size` bytes (ids from `first_id`) into each contender, then
-/// reads them back `ops` times, interleaving contenders op by op; `tick` is called after
-/// each op of each contender (for progress). Disk use is the growth of each contender's
+/// Puts `ops` fresh entries of `size` bytes (ids from `first_id`, each with its own value:
+/// see [`Source::value`]) into each contender, then reads them back `ops` times,
+/// interleaving contenders op by op; `tick` is called after each op of each contender (for
+/// progress). Values are made between timed operations, one at a time, so that a run at 16
+/// MiB holds one value rather than all of them. Disk use is the growth of each contender's
 /// directory during the puts.
 pub fn run_size(
     contenders: &mut [Box<dyn Contender>],
@@ -99,31 +103,30 @@ pub fn run_size(
 ) -> io::Result<Vec<CaseResult>> {
     let n = contenders.len();
     let disk_before: Vec<(u64, u64)> = contenders.iter().map(|c| disk_use(c.dir())).collect();
-    let values: Vec<Vec<u8>> = (0..ops.min(8) as u64)
-        .map(|id| source.value(size, id))
-        .collect();
-    let value = |id: usize| &values[id % values.len()];
     let mut put_us = vec![Vec::with_capacity(ops); n];
     let mut get_us = vec![Vec::with_capacity(ops); n];
     let mut wrong = vec![0usize; n];
     for i in 0..ops {
+        let id = first_id + i as u64;
+        let value = source.value(size, id);
         for k in 0..n {
             // Rotate who goes first so that no contender always follows the same neighbour.
             let c = (i + k) % n;
             let started = Instant::now();
-            contenders[c].put(first_id + i as u64, value(i))?;
+            contenders[c].put(id, &value)?;
             put_us[c].push(started.elapsed().as_secs_f64() * 1e6);
             tick();
         }
     }
     for i in 0..ops {
-        let id = (i * 7 + 3) % ops;
+        let id = first_id + ((i * 7 + 3) % ops) as u64;
+        let value = source.value(size, id);
         for k in 0..n {
             let c = (i + k) % n;
             let started = Instant::now();
-            let got = contenders[c].get(first_id + id as u64)?;
+            let got = contenders[c].get(id)?;
             get_us[c].push(started.elapsed().as_secs_f64() * 1e6);
-            if got.as_deref() != Some(value(id).as_slice()) {
+            if got.as_deref() != Some(value.as_slice()) {
                 wrong[c] += 1;
             }
             tick();
@@ -165,5 +168,61 @@ mod tests {
         assert!((l.mean_us - 50.5).abs() < 1e-9);
         assert!((l.mb_per_s - 20_000.0).abs() < 1e-9);
         assert_eq!(Latency::from_samples(vec![], 1).samples, 0);
+    }
+
+    /// Remembers every value put, in memory.
+    struct Recorder {
+        dir: std::path::PathBuf,
+        values: std::collections::HashMap<u64, Vec<u8>>,
+    }
+
+    impl Contender for Recorder {
+        fn name(&self) -> &str {
+            "recorder"
+        }
+        fn put(&mut self, id: u64, data: &[u8]) -> io::Result<()> {
+            assert!(
+                self.values.insert(id, data.to_vec()).is_none(),
+                "entry {id} was put twice"
+            );
+            Ok(())
+        }
+        fn get(&mut self, id: u64) -> io::Result<Option<Vec<u8>>> {
+            Ok(self.values.get(&id).cloned())
+        }
+        fn dir(&self) -> &std::path::Path {
+            &self.dir
+        }
+        fn disk_note(&self) -> String {
+            "nothing on disk".to_owned()
+        }
+    }
+
+    #[test]
+    fn no_two_entries_of_a_run_share_bytes() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        for source in [Source::Generated, Source::Corpus(vec![7; 1 << 20])] {
+            let mut contenders: Vec<Box<dyn Contender>> = vec![Box::new(Recorder {
+                dir: dir.path().to_path_buf(),
+                values: std::collections::HashMap::new(),
+            })];
+            warm_up(&mut contenders, &source, 1 << 40, 20, || {}).expect("in memory");
+            let mut ids: Vec<u64> = ((1 << 40)..(1 << 40) + 20).collect();
+            for (i, (size, ops)) in [(1usize << 10, 20usize), (64 << 10, 6)]
+                .into_iter()
+                .enumerate()
+            {
+                let first = i as u64 * 1_000_000;
+                let cases =
+                    run_size(&mut contenders, &source, size, ops, first, || {}).expect("in memory");
+                assert_eq!(cases[0].wrong_reads, 0);
+                ids.extend(first..first + ops as u64);
+            }
+            let values: std::collections::HashSet<Vec<u8>> = ids
+                .iter()
+                .map(|&id| contenders[0].get(id).expect("in memory").expect("put"))
+                .collect();
+            assert_eq!(values.len(), ids.len(), "two entries share their bytes");
+        }
     }
 }

@@ -19,6 +19,53 @@ pub struct Target {
     pub met: bool,
 }
 
+/// The thread counts of a run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Threads {
+    /// `--threads` (default: the available parallelism).
+    pub requested: usize,
+    /// The count hoard ran with: `requested` once the harness hands it over (see
+    /// [`HOARD_TAKES_THREADS`](crate::contenders::HOARD_TAKES_THREADS)), 1 until then.
+    pub hoard: usize,
+    /// `std::thread::available_parallelism` on this machine.
+    pub available_parallelism: usize,
+}
+
+impl Threads {
+    fn describe(&self) -> String {
+        let how = if self.hoard == self.requested {
+            format!("--threads {}", self.requested)
+        } else {
+            format!(
+                "--threads {} recorded; this hoard codes each entry on the calling thread",
+                self.requested
+            )
+        };
+        format!(
+            "threads: hoard ran with {} ({how}); available parallelism {}",
+            self.hoard, self.available_parallelism
+        )
+    }
+}
+
+/// What one contender's disk and ratio columns include.
+#[derive(Clone, Debug, Serialize)]
+pub struct DiskNote {
+    /// The contender.
+    pub contender: String,
+    /// What its files hold besides the values' bytes.
+    pub includes: String,
+}
+
+/// How the ratio and disk columns are computed, and why a ratio can exceed the codec's.
+pub const DISK_COLUMNS: &str = "ratio: bytes put / growth of the contender's file sizes during \
+the puts, so headers, indexes and side files count against the codec's ratio. A ratio above \
+what compression gives can only come from deduplication (a content-addressed store such as \
+cacache keeps one copy of identical values); every value of a run is distinct, so nothing \
+deduplicates and cacache, which does not compress, shows a little below 1. disk: growth of \
+allocated blocks during the puts, directories included, so small entries pay a whole \
+file-system block per file (4 KiB on ext4), twice for a peer with two files per entry.";
+
 /// Everything one run produced.
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
@@ -26,8 +73,14 @@ pub struct Report {
     pub workload: String,
     /// The directory the caches lived in.
     pub dir: String,
+    /// The thread counts.
+    pub threads: Threads,
     /// Per contender and size.
     pub cases: Vec<CaseResult>,
+    /// How the ratio and disk columns are computed ([`DISK_COLUMNS`]).
+    pub disk_columns: String,
+    /// What each contender's disk and ratio columns include.
+    pub disk_notes: Vec<DiskNote>,
     /// Key hashing, MB/s by hasher and input size.
     pub key_hashing: Vec<(String, usize, f64)>,
     /// Frame verification (parse + checksum + key check) as a share of a default hit, by size.
@@ -155,7 +208,12 @@ impl Report {
 
     /// The table and the targets, as text.
     pub fn to_text(&self) -> String {
-        let mut s = format!("workload: {}\ndirectory: {}\n", self.workload, self.dir);
+        let mut s = format!(
+            "workload: {}\ndirectory: {}\n{}\n",
+            self.workload,
+            self.dir,
+            self.threads.describe()
+        );
         for size in self.sizes() {
             let floor = self.case("plain-file", size);
             s.push_str(&format!(
@@ -199,6 +257,28 @@ impl Report {
                 ));
             }
         }
+        if !self.disk_notes.is_empty() {
+            s.push('\n');
+            s.push_str(&wrap(&self.disk_columns, "", ""));
+            // Contenders with the same files (hoard's configurations) share one line.
+            let mut groups: Vec<(Vec<&str>, &str)> = Vec::new();
+            for n in &self.disk_notes {
+                match groups
+                    .iter_mut()
+                    .find(|(_, includes)| *includes == n.includes)
+                {
+                    Some((names, _)) => names.push(&n.contender),
+                    None => groups.push((vec![&n.contender], &n.includes)),
+                }
+            }
+            for (names, includes) in groups {
+                s.push_str(&wrap(
+                    &format!("{}: {includes}", names.join(", ")),
+                    "- ",
+                    "  ",
+                ));
+            }
+        }
         if !self.key_hashing.is_empty() {
             s.push_str("\nkey hashing (MB/s)\n");
             for (name, size, rate) in &self.key_hashing {
@@ -230,44 +310,83 @@ impl Report {
         io::Write::write_all(&mut f, text.as_bytes())
     }
 
-    /// Draws median get and put latency by size, one line per contender, as an SVG file.
+    /// The median of `pick` (get or put) of `contender` at `size` over the plain-file floor's.
+    fn floor_ratio(&self, contender: &str, size: usize, pick: Pick) -> Option<f64> {
+        let floor = pick.of(self.case("plain-file", size)?);
+        let v = pick.of(self.case(contender, size)?);
+        (floor > 0.0 && v > 0.0).then(|| v / floor)
+    }
+
+    /// Draws each contender's median get and put as a ratio to the plain-file floor (the unit
+    /// the targets are stated in) by size, as an SVG file. hoard's configurations get strong
+    /// colours, their own markers and dash patterns, and are drawn after (above) the
+    /// baselines and peers, which are thin and muted.
     pub fn write_svg(&self, path: &Path) -> io::Result<()> {
         use plotters::prelude::*;
         let err = |e: &dyn std::fmt::Display| io::Error::other(e.to_string());
         let sizes = self.sizes();
-        let names = self.contenders();
-        let root = SVGBackend::new(path, (1200, 520)).into_drawing_area();
+        let mut names: Vec<String> = self
+            .contenders()
+            .into_iter()
+            .filter(|n| n != "plain-file")
+            .collect();
+        // Peers and baselines first, hoard's configurations last, the default on top.
+        names.sort_by_key(|n| match n.as_str() {
+            "hoard" => 2,
+            n if n.starts_with("hoard") => 1,
+            _ => 0,
+        });
+        let looks: Vec<(String, Look)> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), Look::of(n, i)))
+            .collect();
+        let root = SVGBackend::new(path, (1300, 740)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| err(&e))?;
-        let panels = root.split_evenly((1, 2));
+        let (top, rest) = root.split_vertically(58);
+        top.draw(&Text::new(
+            "hoard-bench: median latency as a ratio to the plain-file floor, by value size \
+             (lower is better)",
+            (16, 10),
+            ("sans-serif", 20).into_font(),
+        ))
+        .map_err(|e| err(&e))?;
+        top.draw(&Text::new(
+            format!(
+                "{}; hoard ran with {} thread(s), --threads {}, available parallelism {}",
+                self.workload,
+                self.threads.hoard,
+                self.threads.requested,
+                self.threads.available_parallelism
+            ),
+            (16, 36),
+            ("sans-serif", 14).into_font(),
+        ))
+        .map_err(|e| err(&e))?;
+        let (plots, legend) = rest.split_vertically(560);
+        let panels = plots.split_evenly((1, 2));
         for (panel, (title, pick)) in panels.iter().zip([
-            ("hits (get), median µs", 0usize),
-            ("misses (put), median µs", 1usize),
+            ("hits: get ÷ the fs::read floor", Pick::Get),
+            (
+                "misses: put ÷ the temp file + write + rename floor",
+                Pick::Put,
+            ),
         ]) {
-            let values: Vec<f64> = self
-                .cases
+            let ratios: Vec<f64> = names
                 .iter()
-                .map(|c| {
-                    if pick == 0 {
-                        c.get.median_us
-                    } else {
-                        c.put.median_us
-                    }
-                })
-                .filter(|v| *v > 0.0)
+                .flat_map(|n| sizes.iter().filter_map(|s| self.floor_ratio(n, *s, pick)))
                 .collect();
-            let lo = values
-                .iter()
-                .copied()
-                .fold(f64::INFINITY, f64::min)
-                .max(0.1)
-                / 2.0;
-            let hi = values.iter().copied().fold(0.0, f64::max).max(1.0) * 2.0;
+            let lo = ratios.iter().copied().fold(1.0, f64::min).max(0.01) * 0.8;
+            let hi = ratios.iter().copied().fold(1.0, f64::max) * 1.3;
             let mut chart = ChartBuilder::on(panel)
-                .caption(title, ("sans-serif", 18))
-                .margin(12)
-                .x_label_area_size(36)
-                .y_label_area_size(64)
-                .build_cartesian_2d(-0.2f64..(sizes.len() as f64 - 0.8), (lo..hi).log_scale())
+                .caption(title, ("sans-serif", 20))
+                .margin(14)
+                .x_label_area_size(40)
+                .y_label_area_size(72)
+                .build_cartesian_2d(
+                    -0.2f64..(sizes.len() as f64 - 0.8),
+                    (lo..hi).log_scale().with_key_points(ratio_ticks(lo, hi)),
+                )
                 .map_err(|e| err(&e))?;
             let labels: Vec<String> = sizes.iter().map(|s| size_label(*s)).collect();
             chart
@@ -281,49 +400,265 @@ impl Report {
                         String::new()
                     }
                 })
-                .y_desc("µs (log)")
-                .y_label_formatter(&|v| format!("{v:.0}"))
+                .y_desc("× floor (log scale)")
+                .label_style(("sans-serif", 14))
+                .axis_desc_style(("sans-serif", 14))
+                .y_label_formatter(&|v| format!("{}×", ratio_label(*v)))
+                .light_line_style(WHITE.mix(0.0))
                 .draw()
                 .map_err(|e| err(&e))?;
-            for (i, name) in names.iter().enumerate() {
-                let color = Palette99::pick(i).to_rgba();
+            let x_end = sizes.len() as f64 - 0.8;
+            chart
+                .draw_series(LineSeries::new(
+                    vec![(-0.2, 1.0), (x_end, 1.0)],
+                    BLACK.stroke_width(2),
+                ))
+                .map_err(|e| err(&e))?;
+            for (name, look) in &looks {
                 let points: Vec<(f64, f64)> = sizes
                     .iter()
                     .enumerate()
-                    .filter_map(|(x, s)| {
-                        self.case(name, *s).map(|c| {
-                            (
-                                x as f64,
-                                if pick == 0 {
-                                    c.get.median_us
-                                } else {
-                                    c.put.median_us
-                                },
-                            )
-                        })
-                    })
+                    .filter_map(|(x, s)| self.floor_ratio(name, *s, pick).map(|r| (x as f64, r)))
                     .collect();
-                chart
-                    .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
-                    .map_err(|e| err(&e))?
-                    .label(name.as_str())
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-                    });
-                chart
-                    .draw_series(points.iter().map(|p| Circle::new(*p, 3, color.filled())))
+                let style = look.color.stroke_width(look.width);
+                match look.dash {
+                    Some((dash, gap)) => chart
+                        .draw_series(DashedLineSeries::new(points.clone(), dash, gap, style))
+                        .map_err(|e| err(&e))?,
+                    None => chart
+                        .draw_series(LineSeries::new(points.clone(), style))
+                        .map_err(|e| err(&e))?,
+                };
+                let outline = look.outline();
+                if look.filled() {
+                    chart
+                        .draw_series(points.iter().map(|p| {
+                            EmptyElement::at(*p)
+                                + Polygon::new(outline.clone(), look.color.filled())
+                        }))
+                        .map_err(|e| err(&e))?;
+                } else {
+                    chart
+                        .draw_series(points.iter().map(|p| {
+                            EmptyElement::at(*p)
+                                + PathElement::new(outline.clone(), look.color.stroke_width(2))
+                        }))
+                        .map_err(|e| err(&e))?;
+                }
+            }
+        }
+        // The legend: hoard's configurations in the first row, the others in the second.
+        let hoard_row: Vec<&(String, Look)> = looks.iter().filter(|(_, l)| l.hoard).rev().collect();
+        let other_row: Vec<&(String, Look)> = looks.iter().filter(|(_, l)| !l.hoard).collect();
+        for (row, entries) in [hoard_row, other_row].into_iter().enumerate() {
+            let y = 30 + 40 * row as i32;
+            for (i, (name, look)) in entries.into_iter().enumerate() {
+                let x = 24 + 210 * i as i32;
+                let style = look.color.stroke_width(look.width);
+                let line = [(x, y), (x + 56, y)];
+                match look.dash {
+                    Some((dash, gap)) => legend.draw(&plotters::element::DashedPathElement::new(
+                        line, dash, gap, style,
+                    )),
+                    None => legend.draw(&PathElement::new(line.to_vec(), style)),
+                }
+                .map_err(|e| err(&e))?;
+                let outline: Vec<(i32, i32)> = look
+                    .outline()
+                    .into_iter()
+                    .map(|(dx, dy)| (x + 28 + dx, y + dy))
+                    .collect();
+                if look.filled() {
+                    legend.draw(&Polygon::new(outline, look.color.filled()))
+                } else {
+                    legend.draw(&PathElement::new(outline, look.color.stroke_width(2)))
+                }
+                .map_err(|e| err(&e))?;
+                legend
+                    .draw(&Text::new(
+                        name.clone(),
+                        (x + 64, y - 8),
+                        ("sans-serif", 15).into_font(),
+                    ))
                     .map_err(|e| err(&e))?;
             }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .draw()
-                .map_err(|e| err(&e))?;
         }
         root.present().map_err(|e| err(&e))
     }
+}
+
+/// Ticks of a log axis from `lo` to `hi`: 1, 1.5, 2, 3, 5 and 7 times the powers of ten.
+fn ratio_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let mut ticks = Vec::new();
+    let mut decade = 10f64.powf(lo.log10().floor());
+    while decade <= hi {
+        for m in [1.0, 1.5, 2.0, 3.0, 5.0, 7.0] {
+            let t = m * decade;
+            if (lo..=hi).contains(&t) {
+                ticks.push(t);
+            }
+        }
+        decade *= 10.0;
+    }
+    ticks
+}
+
+/// A ratio for an axis label: two significant digits at most, no trailing zeros.
+fn ratio_label(v: f64) -> String {
+    let digits = if v >= 10.0 {
+        0
+    } else if v >= 1.0 {
+        1
+    } else {
+        2
+    };
+    let s = format!("{v:.digits$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        s
+    }
+}
+
+/// Which median a chart panel shows.
+#[derive(Clone, Copy, Debug)]
+enum Pick {
+    Get,
+    Put,
+}
+
+impl Pick {
+    fn of(self, c: &CaseResult) -> f64 {
+        match self {
+            Self::Get => c.get.median_us,
+            Self::Put => c.put.median_us,
+        }
+    }
+}
+
+/// A marker shape of the chart.
+#[derive(Clone, Copy, Debug)]
+enum Marker {
+    Dot,
+    Triangle,
+    Square,
+    Diamond,
+    Ring,
+    Cross,
+}
+
+/// How one contender's line is drawn.
+#[derive(Clone, Copy, Debug)]
+struct Look {
+    color: plotters::style::RGBColor,
+    width: u32,
+    dash: Option<(u32, u32)>,
+    marker: Marker,
+    hoard: bool,
+}
+
+impl Look {
+    /// hoard's configurations in strong colours from the Okabe-Ito palette (told apart in
+    /// colour vision deficiency too) with a marker and dash pattern each; the baselines and
+    /// peers thin, in greys and muted tones. `i` picks a look for a contender not named here.
+    fn of(name: &str, i: usize) -> Self {
+        use plotters::style::RGBColor;
+        let hoard = |color, width, dash, marker| Self {
+            color,
+            width,
+            dash,
+            marker,
+            hoard: true,
+        };
+        let other = |color, dash, marker| Self {
+            color,
+            width: 1,
+            dash,
+            marker,
+            hoard: false,
+        };
+        match name {
+            "hoard" => hoard(RGBColor(0, 114, 178), 4, None, Marker::Dot),
+            "hoard-blake3" => hoard(RGBColor(213, 94, 0), 2, Some((10, 5)), Marker::Triangle),
+            "hoard-lz4" => hoard(RGBColor(0, 158, 115), 3, None, Marker::Square),
+            "hoard-identity" => hoard(RGBColor(204, 121, 167), 3, Some((3, 4)), Marker::Diamond),
+            "hoard-durable" => hoard(RGBColor(230, 159, 0), 2, Some((14, 4)), Marker::Ring),
+            "naive-zstd-3" => other(RGBColor(60, 60, 60), Some((6, 4)), Marker::Cross),
+            "wasmtime-cache" => other(RGBColor(120, 120, 120), None, Marker::Triangle),
+            "cacache" => other(RGBColor(150, 130, 100), None, Marker::Square),
+            n if n.starts_with("hoard") => {
+                let extra = [
+                    RGBColor(86, 180, 233),
+                    RGBColor(0, 0, 0),
+                    RGBColor(240, 228, 66),
+                ];
+                hoard(extra[i % extra.len()], 3, Some((8, 3)), Marker::Dot)
+            }
+            _ => other(RGBColor(170, 170, 170), Some((2, 3)), Marker::Ring),
+        }
+    }
+
+    /// The marker's outline in pixels around its point: filled for hoard's shapes and the
+    /// square and triangle, stroked for the ring and the cross (see [`Look::filled`]).
+    fn outline(&self) -> Vec<(i32, i32)> {
+        let r: i32 = if self.hoard { 5 } else { 3 };
+        let octagon = |r: i32| {
+            let d = r * 2 / 5 + 1;
+            vec![
+                (-d, -r),
+                (d, -r),
+                (r, -d),
+                (r, d),
+                (d, r),
+                (-d, r),
+                (-r, d),
+                (-r, -d),
+                (-d, -r),
+            ]
+        };
+        match self.marker {
+            Marker::Dot | Marker::Ring => octagon(r),
+            Marker::Triangle => vec![(0, -r - 1), (r + 1, r), (-r - 1, r), (0, -r - 1)],
+            Marker::Square => vec![(-r, -r), (r, -r), (r, r), (-r, r), (-r, -r)],
+            Marker::Diamond => vec![
+                (0, -r - 2),
+                (r + 1, 0),
+                (0, r + 2),
+                (-r - 1, 0),
+                (0, -r - 2),
+            ],
+            Marker::Cross => vec![(-r, -r), (r, r), (0, 0), (-r, r), (r, -r)],
+        }
+    }
+
+    /// Whether the marker is filled (or stroked).
+    fn filled(&self) -> bool {
+        !matches!(self.marker, Marker::Ring | Marker::Cross)
+    }
+}
+
+/// `text` in lines of at most 96 characters (words longer than that stay whole), the first
+/// line starting with `first`, the others with `rest`.
+pub(crate) fn wrap(text: &str, first: &str, rest: &str) -> String {
+    let mut out = String::new();
+    let mut line = first.to_owned();
+    let mut empty = true;
+    for word in text.split_whitespace() {
+        if !empty && line.chars().count() + 1 + word.chars().count() > 96 {
+            out.push_str(&line);
+            out.push('\n');
+            line = rest.to_owned();
+            empty = true;
+        }
+        if !empty {
+            line.push(' ');
+        }
+        line.push_str(word);
+        empty = false;
+    }
+    out.push_str(&line);
+    out.push('\n');
+    out
 }
 
 /// `1.2 GiB`-style sizes.
@@ -339,5 +674,132 @@ pub fn human_bytes(b: u64) -> String {
         format!("{b} B")
     } else {
         format!("{v:.1} {}", units[u])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::measure::Latency;
+
+    /// A report with made-up medians: every contender at every size, `factor` times the floor.
+    fn report(contenders: &[(&str, f64)]) -> Report {
+        let mut cases = Vec::new();
+        for size in [1usize << 10, 64 << 10, 1 << 20] {
+            for &(name, factor) in contenders {
+                let lat = |us: f64| Latency {
+                    samples: 3,
+                    median_us: us,
+                    p99_us: us,
+                    mean_us: us,
+                    mb_per_s: size as f64 / us,
+                };
+                let floor = size as f64 / 1000.0 + 4.0;
+                cases.push(CaseResult {
+                    contender: name.to_owned(),
+                    size,
+                    put: lat(floor * factor * 1.5),
+                    get: lat(floor * factor),
+                    compression_ratio: 1.0,
+                    disk_bytes: size as u64,
+                    wrong_reads: 0,
+                });
+            }
+        }
+        Report {
+            workload: "made up".to_owned(),
+            dir: "nowhere".to_owned(),
+            threads: Threads {
+                requested: 2,
+                hoard: 1,
+                available_parallelism: 2,
+            },
+            cases,
+            disk_columns: DISK_COLUMNS.to_owned(),
+            disk_notes: Vec::new(),
+            key_hashing: Vec::new(),
+            verify_share: Vec::new(),
+            targets: Vec::new(),
+            trace_config: None,
+            trace: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_chart_shows_ratios_to_the_floor_with_hoard_on_top() {
+        let report = report(&[
+            ("plain-file", 1.0),
+            ("naive-zstd-3", 3.0),
+            ("hoard", 3.1),
+            ("hoard-lz4", 1.6),
+            ("wasmtime-cache", 4.0),
+            ("cacache", 2.0),
+        ]);
+        assert_eq!(report.floor_ratio("hoard", 1 << 10, Pick::Get), Some(3.1));
+        assert_eq!(
+            report.floor_ratio("plain-file", 1 << 20, Pick::Put),
+            Some(1.0)
+        );
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("report.svg");
+        report.write_svg(&path).expect("the chart is drawn");
+        let svg = std::fs::read_to_string(&path).expect("the chart is readable");
+        assert!(
+            svg.contains("\n1×\n</text>"),
+            "the floor's tick is labelled"
+        );
+        let label = |name: &str| svg.contains(&format!("\n{name}\n</text>"));
+        assert!(
+            !label("plain-file"),
+            "the floor is the 1x line, not a series"
+        );
+        let first_line = |name: &str| {
+            assert!(label(name), "{name} is in the legend");
+            let c = Look::of(name, 0).color;
+            let stroke = format!("stroke=\"#{:02X}{:02X}{:02X}\"", c.0, c.1, c.2);
+            svg.find(&stroke)
+                .unwrap_or_else(|| panic!("{name} has a line"))
+        };
+        // Drawn in this order, so hoard's lines lie above the peers', the default's on top.
+        assert!(first_line("cacache") < first_line("hoard-lz4"));
+        assert!(first_line("wasmtime-cache") < first_line("hoard-lz4"));
+        assert!(first_line("hoard-lz4") < first_line("hoard"));
+    }
+
+    #[test]
+    fn ratio_ticks_cover_the_range() {
+        let labels =
+            |lo, hi| -> Vec<String> { ratio_ticks(lo, hi).into_iter().map(ratio_label).collect() };
+        assert_eq!(labels(0.4, 2.5), ["0.5", "0.7", "1", "1.5", "2"]);
+        assert_eq!(
+            labels(0.9, 16.0),
+            ["1", "1.5", "2", "3", "5", "7", "10", "15"]
+        );
+    }
+
+    #[test]
+    fn ratio_labels_are_short() {
+        let labels: Vec<String> = [0.1, 0.25, 1.0, 1.5, 2.0, 20.0, 150.0]
+            .into_iter()
+            .map(ratio_label)
+            .collect();
+        assert_eq!(labels, ["0.1", "0.25", "1", "1.5", "2", "20", "150"]);
+    }
+
+    #[test]
+    fn wrap_keeps_lines_short_and_words_whole() {
+        let text = "word ".repeat(60);
+        let wrapped = wrap(&text, "- ", "  ");
+        assert!(wrapped.lines().all(|l| l.chars().count() <= 96));
+        assert!(
+            wrapped.starts_with("- word")
+                && wrapped.lines().skip(1).all(|l| l.starts_with("  word"))
+        );
+        assert_eq!(
+            wrapped.split_whitespace().filter(|w| *w == "word").count(),
+            60
+        );
+        let long = "x".repeat(120);
+        assert_eq!(wrap(&long, "", ""), format!("{long}\n"));
     }
 }

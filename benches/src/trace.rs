@@ -6,8 +6,8 @@ use std::io;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use hoard::StoreExt;
 use hoard::evict::{Limits, WorkerConfig};
-use hoard::{Cache, StoreExt};
 use serde::Serialize;
 
 use crate::workload::Source;
@@ -65,9 +65,9 @@ pub struct Window {
     pub miss_p50_us: f64,
     /// Entries in the cache at the end of the window.
     pub entries: u64,
-    /// Evictions so far.
+    /// Evictions so far (wasmtime-cache: inserts so far less the entries present).
     pub evictions: u64,
-    /// Cleanups so far.
+    /// Cleanups so far (wasmtime-cache: cleanup locks seen, see [`CleanupWatch`]).
     pub cleanups: u64,
 }
 
@@ -80,10 +80,13 @@ pub struct TraceResult {
     pub windows: Vec<Window>,
     /// Hit rate over the whole replay.
     pub hit_rate: f64,
-    /// Events the worker dropped (hoard only).
-    pub dropped_events: u64,
+    /// Events the worker dropped (`None` where the contender does not count them:
+    /// wasmtime-cache only logs a drop).
+    pub dropped_events: Option<u64>,
     /// Entries at the end.
     pub final_entries: u64,
+    /// How the contender ran, where its figures need it to be read right.
+    pub note: Option<String>,
 }
 
 /// Zipf sampler over `0..n` by inverse CDF.
@@ -136,14 +139,20 @@ fn percentile(v: &mut [f64], q: f64) -> f64 {
     v[((v.len() as f64 * q).ceil() as usize).clamp(1, v.len()) - 1]
 }
 
-/// Replays the trace through hoard's default configuration with its worker limited to
-/// `cfg.limit_entries` entries.
-pub fn replay_hoard(dir: &Path, source: &Source, cfg: &TraceConfig) -> io::Result<TraceResult> {
+/// Replays the trace through hoard's default configuration (from
+/// [`hoard_builder`](crate::contenders::hoard_builder), given `threads`) with its worker
+/// limited to `cfg.limit_entries` entries.
+pub fn replay_hoard(
+    dir: &Path,
+    source: &Source,
+    cfg: &TraceConfig,
+    threads: usize,
+) -> io::Result<TraceResult> {
     let mut worker = WorkerConfig::default();
     worker.limits = Limits::new(cfg.limit_entries, u64::MAX / 4);
     worker.cleanup_interval = cfg.cleanup_interval;
     worker.flush_period = Duration::from_millis(20);
-    let cache = Cache::builder(dir)
+    let cache = crate::contenders::hoard_builder(dir, threads)
         .worker(worker)
         .build()
         .map_err(io::Error::other)?;
@@ -162,6 +171,7 @@ pub fn replay_hoard(dir: &Path, source: &Source, cfg: &TraceConfig) -> io::Resul
                 }
             }
         },
+        || Ok(()),
         || {
             let w = cache.worker().map(|w| {
                 w.sync();
@@ -175,12 +185,99 @@ pub fn replay_hoard(dir: &Path, source: &Source, cfg: &TraceConfig) -> io::Resul
             )
         },
     )?;
-    result.dropped_events = cache.worker().map_or(0, |w| w.stats().dropped_events);
+    result.dropped_events = cache.worker().map(|w| w.stats().dropped_events);
     Ok(result)
 }
 
-/// Replays the trace through wasmtime's cache with the same count limit and interval.
-pub fn replay_wasmtime(dir: &Path, source: &Source, cfg: &TraceConfig) -> io::Result<TraceResult> {
+/// How [`replay_wasmtime`] treats the cleanup lock of wasmtime-cache's worker.
+///
+/// The worker (src/worker.rs of wasmtime-internal-cache 48.0.8) tries a cleanup on every
+/// insert's event (`handle_on_cache_update`, lines 402-435) by taking the lock
+/// `<dir>/.cleanup.wip-<pid>` in `acquire_task_fs_lock` (lines 783-852): it gives up if any
+/// `.cleanup.wip-*` file is younger than `cleanup_interval`, and otherwise creates its own
+/// with `create_new`. Nothing removes a lock but a later cleanup that finds it expired
+/// (`list_cache_contents`, lines 604-618, and the deletions at 512-533), and that cleanup
+/// needs the lock first: once a process has cleaned, its own `.cleanup.wip-<pid>` exists,
+/// `create_new` fails with `AlreadyExists` (a `warn!`, line 844) and that process never
+/// cleans the directory again. A cache used by short-lived processes is cleaned by the next
+/// process (another pid, another lock name) that inserts after the interval; a long-lived
+/// process cleans once, at its first insert.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WasmtimeLock {
+    /// The library as it is, in this one long-lived process: the worker cleans once.
+    AsIs,
+    /// After each request the harness deletes the worker's lock once it has expired, as the
+    /// cleanup of the next process to use the directory would: the worker then cleans at most
+    /// once per `cleanup_interval`, as configured.
+    Released,
+}
+
+/// Counts wasmtime-cache's cleanups by its lock file, and releases an expired lock if asked.
+/// Each cleanup creates `.cleanup.wip-<pid>` afresh, so a lock with a new name or mtime is
+/// one more cleanup (checked after every request, more often than one can start).
+#[derive(Debug)]
+pub struct CleanupWatch {
+    dir: std::path::PathBuf,
+    interval: Duration,
+    lock: WasmtimeLock,
+    seen: Option<(std::ffi::OsString, std::time::SystemTime)>,
+    cleanups: u64,
+}
+
+impl CleanupWatch {
+    /// A watch over the cache in `dir`, whose cleanup interval is `interval`.
+    pub fn new(dir: &Path, interval: Duration, lock: WasmtimeLock) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+            interval,
+            lock,
+            seen: None,
+            cleanups: 0,
+        }
+    }
+
+    /// Cleanups seen so far.
+    pub fn cleanups(&self) -> u64 {
+        self.cleanups
+    }
+
+    /// Looks at the lock; under [`WasmtimeLock::Released`] deletes it once expired.
+    pub fn check(&mut self) -> io::Result<()> {
+        for e in std::fs::read_dir(&self.dir)? {
+            let e = e?;
+            let name = e.file_name();
+            if !name.to_string_lossy().starts_with(".cleanup.wip-") {
+                continue;
+            }
+            let Ok(mtime) = e.metadata().and_then(|m| m.modified()) else {
+                continue;
+            };
+            if self.seen.as_ref() != Some(&(name.clone(), mtime)) {
+                self.cleanups += 1;
+                self.seen = Some((name, mtime));
+            }
+            let expired = mtime.elapsed().is_ok_and(|age| age >= self.interval);
+            if self.lock == WasmtimeLock::Released && expired {
+                #[expect(
+                    clippy::disallowed_methods,
+                    reason = "the harness stands in for the next wasmtime process, whose \
+                              cleanup deletes an expired lock of another pid"
+                )]
+                std::fs::remove_file(e.path())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Replays the trace through wasmtime's cache with the same count limit and interval, its
+/// cleanup lock treated as `lock` says.
+pub fn replay_wasmtime(
+    dir: &Path,
+    source: &Source,
+    cfg: &TraceConfig,
+    lock: WasmtimeLock,
+) -> io::Result<TraceResult> {
     std::fs::create_dir_all(dir)?;
     let mut config = wasmtime_internal_cache::CacheConfig::new();
     config
@@ -188,9 +285,25 @@ pub fn replay_wasmtime(dir: &Path, source: &Source, cfg: &TraceConfig) -> io::Re
         .with_file_count_soft_limit(cfg.limit_entries)
         .with_cleanup_interval(cfg.cleanup_interval);
     let cache = wasmtime_internal_cache::Cache::new(config).map_err(io::Error::other)?;
-    let count_entries = || count_files(dir);
-    replay(
-        "wasmtime-cache",
+    let watch = std::cell::RefCell::new(CleanupWatch::new(dir, cfg.cleanup_interval, lock));
+    let inserts = std::cell::Cell::new(0u64);
+    let (name, note) = match lock {
+        WasmtimeLock::AsIs => (
+            "wasmtime-cache",
+            "one long-lived process, as the library is: its worker cleans a directory at \
+             most once per process (the .cleanup.wip-<pid> lock it creates is never removed \
+             by that process; see benches/README.md), so after its first insert it keeps \
+             every entry and its hit rate is not comparable with a cache held to the limit",
+        ),
+        WasmtimeLock::Released => (
+            "wasmtime-cache, lock released",
+            "the harness deletes the worker's expired .cleanup.wip-<pid> lock after each \
+             request, as the next process's cleanup would: the worker cleans at most once per \
+             interval, as configured",
+        ),
+    };
+    let mut result = replay(
+        name,
         cfg,
         source,
         |id, value| {
@@ -201,10 +314,24 @@ pub fn replay_wasmtime(dir: &Path, source: &Source, cfg: &TraceConfig) -> io::Re
             let got = entry
                 .get_data_raw(&state, trace_compute, trace_serialize, trace_deserialize)
                 .map_err(|()| io::Error::other("wasmtime-cache did not compute"))?;
-            Ok((cache.cache_hits() > hits, got.len()))
+            let hit = cache.cache_hits() > hits;
+            if !hit {
+                inserts.set(inserts.get() + 1);
+            }
+            Ok((hit, got.len()))
         },
-        || (count_entries(), 0, 0),
-    )
+        || watch.borrow_mut().check(),
+        || {
+            let entries = count_entries(dir);
+            (
+                entries,
+                inserts.get().saturating_sub(entries),
+                watch.borrow().cleanups(),
+            )
+        },
+    )?;
+    result.note = Some(note.to_owned());
+    Ok(result)
 }
 
 /// wasmtime's key is the id; `make` rides along so that the `fn` pointer `compute` can
@@ -236,26 +363,30 @@ fn trace_deserialize(_: &TraceState<'_>, v: Vec<u8>) -> Option<Vec<u8>> {
     Some(v)
 }
 
-fn count_files(dir: &Path) -> u64 {
+/// wasmtime-cache's entries below `dir`: files whose names (base64url digests) have no dot,
+/// unlike `.stats` files, write temps (`.wip-atomic-write-*`) and locks.
+fn count_entries(dir: &Path) -> u64 {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return 0;
     };
     rd.flatten()
         .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => count_files(&e.path()),
-            Ok(t) if t.is_file() && !e.file_name().to_string_lossy().ends_with(".stats") => 1,
+            Ok(t) if t.is_dir() => count_entries(&e.path()),
+            Ok(t) if t.is_file() && !e.file_name().to_string_lossy().contains('.') => 1,
             _ => 0,
         })
         .sum()
 }
 
 /// The replay loop shared by every contender: `request(id, value)` answers whether it was a
-/// hit; `probe()` gives (entries, evictions, cleanups) at the end of each window.
+/// hit; `after()` runs after each request, untimed; `probe()` gives (entries, evictions,
+/// cleanups) at the end of each window.
 fn replay(
     name: &str,
     cfg: &TraceConfig,
     source: &Source,
     mut request: impl FnMut(usize, &dyn Fn() -> Vec<u8>) -> io::Result<(bool, usize)>,
+    mut after: impl FnMut() -> io::Result<()>,
     mut probe: impl FnMut() -> (u64, u64, u64),
 ) -> io::Result<TraceResult> {
     let mut zipf = Zipf::new(cfg.keys, cfg.zipf_s, 42);
@@ -276,6 +407,7 @@ fn replay(
             let started = Instant::now();
             let (hit, got_len) = request(id, &compute)?;
             let us = started.elapsed().as_secs_f64() * 1e6;
+            after()?;
             if got_len != len {
                 return Err(io::Error::other(format!(
                     "{name}: key {id} returned {got_len} bytes, expected {len}"
@@ -306,8 +438,9 @@ fn replay(
         contender: name.to_owned(),
         windows,
         hit_rate: hits_total as f64 / cfg.requests.max(1) as f64,
-        dropped_events: 0,
+        dropped_events: None,
         final_entries,
+        note: None,
     })
 }
 
@@ -325,19 +458,21 @@ pub fn to_text(cfg: &TraceConfig, results: &[TraceResult]) -> String {
     );
     for r in results {
         s.push_str(&format!(
-            "\n{}: hit rate {:.1}%, {} entries at the end, {} dropped events\n{:>6} {:>8} {:>10} {:>10} {:>10} {:>8} {:>9} {:>8}\n",
+            "\n{}: hit rate {:.1}%, {} entries at the end, {} dropped events\n",
             r.contender,
             r.hit_rate * 100.0,
             r.final_entries,
-            r.dropped_events,
-            "window",
-            "hits",
-            "hit p50",
-            "hit p99",
-            "miss p50",
-            "entries",
-            "evictions",
-            "cleanups"
+            r.dropped_events
+                .map_or_else(|| "uncounted".to_owned(), |n| n.to_string()),
+        ));
+        if let Some(note) = &r.note {
+            s.push_str(&crate::report::wrap(note, "(", " "));
+            s.pop();
+            s.push_str(")\n");
+        }
+        s.push_str(&format!(
+            "{:>6} {:>8} {:>10} {:>10} {:>10} {:>8} {:>9} {:>8}\n",
+            "window", "hits", "hit p50", "hit p99", "miss p50", "entries", "evictions", "cleanups"
         ));
         for (i, w) in r.windows.iter().enumerate() {
             s.push_str(&format!(
@@ -354,4 +489,56 @@ pub fn to_text(cfg: &TraceConfig, results: &[TraceResult]) -> String {
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use super::*;
+
+    fn lock_at(dir: &Path, pid: u32, age: Duration) -> std::path::PathBuf {
+        let path = dir.join(format!(".cleanup.wip-{pid}"));
+        let f = std::fs::File::create(&path).expect("create a lock");
+        f.set_modified(SystemTime::now() - age)
+            .expect("set its mtime");
+        path
+    }
+
+    #[test]
+    fn the_watch_counts_each_new_lock_and_releases_only_expired_ones() {
+        let interval = Duration::from_secs(60);
+        for lock in [WasmtimeLock::AsIs, WasmtimeLock::Released] {
+            let dir = tempfile::tempdir().expect("a temp dir");
+            let mut watch = CleanupWatch::new(dir.path(), interval, lock);
+            watch.check().expect("no lock yet");
+            assert_eq!(watch.cleanups(), 0);
+            let fresh = lock_at(dir.path(), 7, Duration::ZERO);
+            watch.check().expect("a fresh lock");
+            watch.check().expect("the same lock");
+            assert_eq!(watch.cleanups(), 1);
+            assert!(fresh.exists(), "a fresh lock stays");
+            let old = lock_at(dir.path(), 7, interval * 2);
+            watch.check().expect("an expired lock");
+            assert_eq!(watch.cleanups(), 2, "a new mtime is a new cleanup");
+            assert_eq!(old.exists(), lock == WasmtimeLock::AsIs);
+        }
+    }
+
+    #[test]
+    fn only_entries_are_counted() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let module = dir.path().join("modules").join("hoard-bench-48.0.8");
+        std::fs::create_dir_all(&module).expect("create the module dir");
+        for name in [
+            "2G6BEvPExEQhJvjp9E8Whn2kh_KQUr-RuBBFfbNCCaQ",
+            "2G6BEvPExEQhJvjp9E8Whn2kh_KQUr-RuBBFfbNCCaQ.stats",
+            "fJ-hNtRBP6YXNjfog7aZjTLh1nX4jN3_ncvPMxgg9Lg",
+            "fJ-hNtRBP6YXNjfog7aZjTLh1nX4jN3_ncvPMxgg9Lg.wip-atomic-write-mod",
+        ] {
+            std::fs::File::create(module.join(name)).expect("create a file");
+        }
+        lock_at(dir.path(), 7, Duration::ZERO);
+        assert_eq!(count_entries(dir.path()), 2);
+    }
 }
