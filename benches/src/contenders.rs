@@ -123,25 +123,12 @@ impl Contender for NaiveZstd {
     }
 }
 
-/// Whether [`hoard_builder`] hands its thread count to hoard. While it is `false` the report
-/// says hoard ran each operation on one thread, whatever `--threads` asked for.
-pub const HOARD_TAKES_THREADS: bool = false;
-
-/// The thread count hoard runs with when the harness is given `--threads threads`.
-pub fn hoard_threads(threads: usize) -> usize {
-    if HOARD_TAKES_THREADS { threads } else { 1 }
-}
-
 /// The builder every hoard contender of a run starts from (the side-by-side configurations
 /// and the trace replay), so that the run's settings reach them all: an entry-size cap
-/// above the largest value, and `threads` (the harness's `--threads`).
+/// above the largest value, and `threads` (the harness's `--threads`), the threads a chunked
+/// entry is encoded and decoded on.
 pub fn hoard_builder(dir: &Path, threads: usize) -> CacheBuilder {
-    let builder = Cache::builder(dir).max_entry_size(1 << 30);
-    // This hoard has no thread setting: each entry is coded on the calling thread, so the
-    // count stops on the next line. Where `CacheBuilder::threads` exists, that line is
-    // `let builder = builder.threads(threads);` and `HOARD_TAKES_THREADS` is true.
-    let _ = threads;
-    builder
+    Cache::builder(dir).max_entry_size(1 << 30).threads(threads)
 }
 
 /// hoard through its bytes API: `put` / `get` with a key hashed from the id, every read

@@ -207,7 +207,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         dir: temp.path().display().to_string(),
         threads: Threads {
             requested: args.threads,
-            hoard: contenders::hoard_threads(args.threads),
+            hoard: args.threads,
             available_parallelism: available_parallelism(),
         },
         cases: Vec::new(),

@@ -24,8 +24,8 @@ pub struct Target {
 pub struct Threads {
     /// `--threads` (default: the available parallelism).
     pub requested: usize,
-    /// The count hoard ran with: `requested` once the harness hands it over (see
-    /// [`HOARD_TAKES_THREADS`](crate::contenders::HOARD_TAKES_THREADS)), 1 until then.
+    /// The count hoard ran with (`CacheBuilder::threads`): chunked entries (above 512 KiB)
+    /// encode and decode on that many threads.
     pub hoard: usize,
     /// `std::thread::available_parallelism` on this machine.
     pub available_parallelism: usize,
@@ -33,17 +33,9 @@ pub struct Threads {
 
 impl Threads {
     fn describe(&self) -> String {
-        let how = if self.hoard == self.requested {
-            format!("--threads {}", self.requested)
-        } else {
-            format!(
-                "--threads {} recorded; this hoard codes each entry on the calling thread",
-                self.requested
-            )
-        };
         format!(
-            "threads: hoard ran with {} ({how}); available parallelism {}",
-            self.hoard, self.available_parallelism
+            "threads: hoard ran with {} (--threads {}); available parallelism {}",
+            self.hoard, self.requested, self.available_parallelism
         )
     }
 }
@@ -291,7 +283,7 @@ impl Report {
         if let Some(cfg) = &self.trace_config {
             s.push_str(&crate::trace::to_text(cfg, &self.trace));
         }
-        s.push_str("\ntargets (shared/PERF.md), this run\n");
+        s.push_str("\ntargets (the project's performance targets), this run\n");
         for t in &self.targets {
             s.push_str(&format!(
                 "[{}] {:<58} {}\n",
