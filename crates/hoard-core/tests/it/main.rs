@@ -330,7 +330,7 @@ fn the_header_check_leaves_a_newer_version_to_the_checksum() {
     // A newer format may lay its header out differently: its lengths are not judged, so an
     // intact frame of a newer hoard stays Unsupported (left on disk), never Corrupt.
     let newer = reseal(good.clone(), |b| {
-        b[8..10].copy_from_slice(&2u16.to_le_bytes());
+        b[8..10].copy_from_slice(&(frame::FORMAT_VERSION + 1).to_le_bytes());
         b[32..40].copy_from_slice(&u64::MAX.to_le_bytes());
     });
     frame::check_prefix(&newer, newer.len() as u64).expect("not judged by its lengths");

@@ -181,7 +181,7 @@ fn large_entries_are_judged_by_their_header_and_small_ones_passed_whole() {
     }
     // A newer format version declares a layout this build cannot judge: the store returns
     // the bytes, and the frame's checksum decides (here damage, so Corrupt).
-    let newer = header(10, 2, 7);
+    let newer = header(10, hoard_core::frame::FORMAT_VERSION + 1, 7);
     let mut bytes = newer.clone();
     bytes.resize(1 << 20, 0);
     store.put(&n, key.digest(), &bytes).expect("put");

@@ -588,7 +588,9 @@ fn a_newer_frame_in_the_remote_is_a_miss_left_in_place() {
     let server = Server::start(Kind::Redis);
     let remote = Arc::new(store(&server));
     let (key, f) = framed(22, 2000);
-    let newer = hoard_testkit::reseal(f, |b| b[8..10].copy_from_slice(&2u16.to_le_bytes()));
+    let newer = hoard_testkit::reseal(f, |b| {
+        b[8..10].copy_from_slice(&(hoard_core::frame::FORMAT_VERSION + 1).to_le_bytes())
+    });
     remote.put(&ns(), key.digest(), &newer).expect("test step");
     let local = Arc::new(hoard_testkit::InMemory::new());
     let tier = TieredStore::new(
