@@ -1,12 +1,13 @@
-//! Everything the harness measures, behind one interface: hoard in several configurations,
-//! its peers (wasmtime's cache, cacache) and the plain-file floor.
+//! Everything the harness measures, behind one interface: hoard in several configurations
+//! (one on the plugin store `hoard-sqlite`), its peers (wasmtime's cache, cacache) and the plain-file floor.
 
 use std::fs::File;
 use std::hash::{Hash, Hasher};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use hoard::{Cache, CacheBuilder, Durability};
+use hoard::{Cache, CacheBuilder, Durability, Store};
+use hoard_sqlite::SqliteStore;
 
 /// One cache under test. Ids name entries; `put` stores a value (the miss path), `get` reads
 /// it back (the hit path).
@@ -128,8 +129,30 @@ impl Contender for NaiveZstd {
 /// above the largest value, and `threads` (the harness's `--threads`), the threads a chunked
 /// entry is encoded and decoded on.
 pub fn hoard_builder(dir: &Path, threads: usize) -> CacheBuilder {
-    Cache::builder(dir).max_entry_size(1 << 30).threads(threads)
+    run_settings(Cache::builder(dir), threads)
 }
+
+/// [`hoard_builder`] for a cache on any store (a plugin's): the same run settings on
+/// `CacheBuilder::with_store(store)`.
+pub fn hoard_builder_on(store: impl Store, threads: usize) -> CacheBuilder {
+    run_settings(CacheBuilder::with_store(store), threads)
+}
+
+fn run_settings(builder: CacheBuilder, threads: usize) -> CacheBuilder {
+    builder.max_entry_size(1 << 30).threads(threads)
+}
+
+/// What a hoard contender on `FsStore` holds besides the values (its disk note).
+const FS_NOTE: &str = "one frame per entry: a 96-byte header (key digest, lengths, codec, \
+    XXH3-128) before the payload, 4,096 bytes for identity payloads of 16 KiB and more \
+    (page-aligned); plus the shard directories and whatever the eviction worker's state/ \
+    files (usage, counters, accounting, cleanup marker, flock files) grew by during the puts";
+
+/// What `hoard-sqlite` holds besides the values (its disk note).
+const SQLITE_NOTE: &str = "one row per entry in one SQLite database (WAL journal): the \
+    frame (96-byte header, zstd-3 payload) as a blob, namespace, digest, version and two \
+    times, the primary-key index, page slack, and the -wal and -shm files; no directory or \
+    block per entry";
 
 /// hoard through its bytes API: `put` / `get` with a key hashed from the id, every read
 /// verified.
@@ -137,6 +160,7 @@ pub struct Hoard {
     name: String,
     dir: PathBuf,
     cache: Cache,
+    note: &'static str,
 }
 
 impl Hoard {
@@ -154,6 +178,21 @@ impl Hoard {
             name: name.to_owned(),
             dir: dir.to_path_buf(),
             cache,
+            note: FS_NOTE,
+        })
+    }
+
+    /// hoard's defaults on `hoard-sqlite`'s `SqliteStore` (one database file in `dir`,
+    /// created) through `CacheBuilder::with_store`: how a plugin store enters the harness.
+    pub fn sqlite(dir: &Path, threads: usize) -> io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let store = SqliteStore::open(dir.join("hoard.sqlite")).map_err(other)?;
+        let cache = hoard_builder_on(store, threads).build().map_err(other)?;
+        Ok(Self {
+            name: "hoard-sqlite".to_owned(),
+            dir: dir.to_path_buf(),
+            cache,
+            note: SQLITE_NOTE,
         })
     }
 
@@ -181,6 +220,7 @@ impl Hoard {
             Self::new("hoard-durable", &root.join("hoard-durable"), threads, |b| {
                 b.durability(Durability::Full)
             })?,
+            Self::sqlite(&root.join("hoard-sqlite"), threads)?,
         ])
     }
 
@@ -206,11 +246,7 @@ impl Contender for Hoard {
         &self.dir
     }
     fn disk_note(&self) -> String {
-        "one frame per entry: a 96-byte header (key digest, lengths, codec, XXH3-128) before \
-         the payload, 4,096 bytes for identity payloads of 16 KiB and more (page-aligned); \
-         plus the shard directories and whatever the eviction worker's state/ files (usage, \
-         counters, accounting, cleanup marker, flock files) grew by during the puts"
-            .to_owned()
+        self.note.to_owned()
     }
 }
 

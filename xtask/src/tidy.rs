@@ -165,6 +165,11 @@ pub(crate) enum Role {
     /// `hoard-fs`, `hoard-testkit`, `hoard-evict`, `hoard-remote`, and any new crate until
     /// the table in [`Role::of`] says otherwise): depends on `hoard-core` only.
     Leaf,
+    /// A plugin crate that is also the worked example of the plugin guide (`hoard-sqlite`):
+    /// depends on `hoard-core` only, like a leaf, and may have the facade as a
+    /// dev-dependency, so that its tests show it under `hoard::Cache` and the eviction
+    /// worker as a plugin author's would. Nothing but the benchmarks depends on it.
+    Plugin,
     /// `hoard`: the only crate that depends on several internal crates, every library but
     /// the testkit.
     Facade,
@@ -185,6 +190,7 @@ impl Role {
         match name {
             "hoard-core" => Self::Core,
             "hoard" => Self::Facade,
+            "hoard-sqlite" => Self::Plugin,
             "hoard-cli" => Self::Cli,
             "hoard-bench" => Self::Bench,
             "hoard-reliability" => Self::Harness,
@@ -199,10 +205,13 @@ impl Role {
         let dep_role = Self::of(dep);
         match self {
             Self::Core | Self::Tool => false,
-            Self::Leaf => dep_role == Self::Core,
+            Self::Leaf | Self::Plugin => dep_role == Self::Core,
             Self::Facade => matches!(dep_role, Self::Core | Self::Leaf) && dep != "hoard-testkit",
             Self::Cli => dep_role == Self::Facade,
-            Self::Bench => matches!(dep_role, Self::Core | Self::Leaf | Self::Facade),
+            Self::Bench => matches!(
+                dep_role,
+                Self::Core | Self::Leaf | Self::Plugin | Self::Facade
+            ),
             Self::Harness => dep_role != Self::Tool,
         }
     }
@@ -212,13 +221,18 @@ impl Role {
     /// `hoard-core` may not: every other internal crate depends on it, so its tests would
     /// link a second copy of it whose types do not match the crate under test.
     pub(crate) fn allows_dev(self, dep: &str) -> bool {
-        self.allows_normal(dep) || (self != Self::Core && TEST_HELPERS.contains(&dep))
+        self.allows_normal(dep)
+            || (self != Self::Core && TEST_HELPERS.contains(&dep))
+            || (self == Self::Plugin && Self::of(dep) == Self::Facade)
     }
 
     fn describe(self) -> &'static str {
         match self {
             Self::Core => "hoard-core depends on no internal crate",
             Self::Leaf => "a leaf crate depends on no internal crate but hoard-core",
+            Self::Plugin => {
+                "a plugin example depends on hoard-core only (and on the facade in its tests)"
+            }
             Self::Facade => {
                 "the facade depends on the library crates, never on the testkit or the cli"
             }

@@ -23,6 +23,9 @@
 
 mod cache;
 mod config;
+/// Writing a plugin: a store, `Housekeeping`, a codec, the conformance suites, plugin ids
+/// and the benchmark harness (every example runs as a doctest).
+pub mod guide;
 mod serial;
 mod stats;
 #[cfg(feature = "remote")]

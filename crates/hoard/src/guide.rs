@@ -1,0 +1,1 @@
+#![doc = include_str!("../../../docs/writing-a-plugin.md")]
