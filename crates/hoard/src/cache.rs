@@ -39,7 +39,7 @@ pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
 /// | durability | [`Durability::None`] |
 /// | maximum entry size | 1 GiB decoded |
 /// | serialization of `get_data` | postcard |
-/// | eviction worker | on, with [`WorkerConfig::default`], for the filesystem store it opens |
+/// | eviction worker | on, with [`WorkerConfig::default`], for the filesystem store it opens and for a store given with [`with_maintained_store`](Self::with_maintained_store) |
 /// | threads per large entry | one per available core |
 pub struct CacheBuilder {
     location: Location,
@@ -62,6 +62,8 @@ pub struct CacheBuilder {
 enum Location {
     Dir(PathBuf),
     Store(Arc<dyn Store>),
+    /// A store that offers [`Housekeeping`]: the worker runs on it.
+    Maintained(Arc<dyn Housekeeping>),
 }
 
 enum NamespaceChoice {
@@ -75,6 +77,7 @@ impl fmt::Debug for CacheBuilder {
         match &self.location {
             Location::Dir(p) => d.field("dir", p),
             Location::Store(s) => d.field("store", s),
+            Location::Maintained(s) => d.field("maintained_store", s),
         };
         d.field("hasher", &self.hasher)
             .field("codec", &self.codec)
@@ -94,8 +97,41 @@ impl CacheBuilder {
     }
 
     /// A builder for a cache on any [`Store`]: a plugin's backend, or a wrapped `FsStore`.
+    ///
+    /// The cache runs no eviction worker on it (nothing is evicted, recompressed or swept):
+    /// a plain `Store` offers no way to do so. For a store that also implements
+    /// [`Housekeeping`], use [`with_maintained_store`](Self::with_maintained_store).
     pub fn with_store(store: impl Store) -> Self {
         Self::at(Location::Store(Arc::new(store)))
+    }
+
+    /// A builder for a cache on a store that implements [`Housekeeping`]: the cache runs the
+    /// eviction worker on it exactly as on the filesystem store [`new`](Self::new) opens
+    /// (limits, last-use times, recompression, lifetime counters in its state blobs), unless
+    /// [`without_worker`](Self::without_worker) says otherwise. With a remote tier (feature
+    /// `remote`, `CacheBuilder::remote`), this store is the tier's local part: the worker
+    /// maintains it and it keeps the tier's lifetime counters.
+    ///
+    /// A separate entry point, not a run-time check in [`with_store`](Self::with_store): a
+    /// `dyn Store` cannot be asked whether it also implements `Housekeeping`. Pass an
+    /// `Arc<S>` to keep a handle on the store (`Arc<S>` implements both traits).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    ///
+    /// use hoard::CacheBuilder;
+    /// use hoard_testkit::InMemory;
+    ///
+    /// let store = Arc::new(InMemory::new());
+    /// let cache = CacheBuilder::with_maintained_store(Arc::clone(&store)).build()?;
+    /// assert!(cache.worker().is_some());
+    /// let key = cache.key("example");
+    /// assert!(cache.put(&key, b"value"));
+    /// assert_eq!(store.keys().len(), 1);
+    /// # Ok::<(), hoard::Error>(())
+    /// ```
+    pub fn with_maintained_store(store: impl Housekeeping) -> Self {
+        Self::at(Location::Maintained(Arc::new(store)))
     }
 
     fn at(location: Location) -> Self {
@@ -165,7 +201,8 @@ impl CacheBuilder {
     }
 
     /// Fsync policy of the filesystem store (default [`Durability::None`]); ignored for a
-    /// store given with [`with_store`](Self::with_store).
+    /// store given with [`with_store`](Self::with_store) or
+    /// [`with_maintained_store`](Self::with_maintained_store).
     #[must_use]
     pub fn durability(mut self, durability: Durability) -> Self {
         self.fs_options = self.fs_options.durability(durability);
@@ -195,8 +232,9 @@ impl CacheBuilder {
     }
 
     /// Runs the eviction worker with `config` (the default is [`WorkerConfig::default`]:
-    /// wasmtime-cache's limits and intervals). The worker is started only for the
-    /// filesystem store the builder opens itself ([`new`](Self::new)); a store given with
+    /// wasmtime-cache's limits and intervals). The worker is started for the filesystem
+    /// store the builder opens itself ([`new`](Self::new)) and for a store given with
+    /// [`with_maintained_store`](Self::with_maintained_store); a store given with
     /// [`with_store`](Self::with_store) gets none. Its maximum recompressed entry size is
     /// the cache's [`max_entry_size`](Self::max_entry_size).
     #[must_use]
@@ -257,6 +295,7 @@ impl CacheBuilder {
                 (Arc::clone(&fs) as Arc<dyn Store>, Some(fs))
             }
             Location::Store(store) => (store, None),
+            Location::Maintained(keeper) => (Arc::clone(&keeper) as Arc<dyn Store>, Some(keeper)),
         };
         let codec = match self.codec {
             Some(codec) => codec,

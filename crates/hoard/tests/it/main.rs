@@ -7,6 +7,7 @@ mod eviction;
 mod faults;
 mod locks;
 mod multiprocess;
+mod plugins;
 #[cfg(feature = "remote")]
 mod remote;
 mod security;
