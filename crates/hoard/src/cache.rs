@@ -193,7 +193,9 @@ impl CacheBuilder {
     }
 
     /// Another codec entries may have been written with (a plugin codec used earlier, say).
-    /// The built-in codecs compiled in are always available for reading.
+    /// The built-in codecs compiled in are always available for reading. Like the write
+    /// codec, it is checked by [`build`](Self::build): two codecs given for one id must read
+    /// each other's output.
     #[must_use]
     pub fn decoder(mut self, codec: impl Codec) -> Self {
         self.extra_decoders.push(Arc::new(codec));
@@ -275,9 +277,20 @@ impl CacheBuilder {
 
     /// Opens the store and returns the cache.
     ///
-    /// Fails with a clear error for an invalid namespace, a zero maximum entry size, or a
-    /// directory that cannot be created or is insecure (see [`FsStore::open_with`]). Callers
-    /// that must never fail can fall back to computing without a cache.
+    /// Fails with a clear error for an invalid namespace, a zero maximum entry size, a
+    /// directory that cannot be created or is insecure (see [`FsStore::open_with`]), or a
+    /// codec or key hasher that is given explicitly and fails its checks
+    /// ([`ErrorKind::Config`], naming the id and the fault):
+    /// - an id no frame can record (a plugin's must lie in `0x8000..=0xFFFF`);
+    /// - a round trip of a small sample: a codec that cannot decode its own output exactly
+    ///   (with [`Codec::decode`] and [`Codec::decode_into`]), a hasher whose digest of the
+    ///   same bytes changes with how they are split into updates or forked;
+    /// - one format per id: a codec or hasher claiming a built-in id must read and write
+    ///   that built-in's format (zstd at another level does; a plugin reusing the id does
+    ///   not), and two codecs given for one id ([`codec`](Self::codec) and
+    ///   [`decoder`](Self::decoder)) must read each other's output.
+    ///
+    /// Callers that must never fail can fall back to computing without a cache.
     pub fn build(self) -> Result<Cache> {
         let namespace = match &self.namespace {
             NamespaceChoice::Exact(name) => Namespace::new(name)?,
@@ -297,6 +310,17 @@ impl CacheBuilder {
             Location::Store(store) => (store, None),
             Location::Maintained(keeper) => (Arc::clone(&keeper) as Arc<dyn Store>, Some(keeper)),
         };
+        let builtin = hoard_codec::builtin();
+        let given: Vec<Arc<dyn Codec>> = self
+            .codec
+            .iter()
+            .chain(&self.extra_decoders)
+            .cloned()
+            .collect();
+        crate::validate::check_codecs(&given, &builtin)?;
+        if let Some(hasher) = &self.hasher {
+            crate::validate::check_hasher(hasher.as_ref())?;
+        }
         let codec = match self.codec {
             Some(codec) => codec,
             None => default_codec()?,
@@ -305,7 +329,7 @@ impl CacheBuilder {
         for extra in self.extra_decoders {
             decoders.add(extra);
         }
-        decoders.extend(&hoard_codec::builtin());
+        decoders.extend(&builtin);
         let frame_options = FrameOptions::new().with_threads(resolve_threads(self.threads));
         let decoders = decoders.with_options(frame_options.clone());
         // The tier backfills only what these decoders can read.
@@ -391,8 +415,15 @@ impl CacheBuilder {
             }
             NamespaceChoice::Label(label) => namespace_for_label(label),
         };
-        let hasher = self.hasher.clone();
-        let codec = self.codec.clone();
+        // The fallback must build: a codec or hasher that failed its checks is replaced by
+        // the default (the fallback stores nothing, so no entry depends on it).
+        let hasher = self
+            .hasher
+            .clone()
+            .filter(|h| crate::validate::check_hasher(h.as_ref()).is_ok());
+        let codec = self.codec.clone().filter(|c| {
+            crate::validate::check_codecs(&[Arc::clone(c)], &hoard_codec::builtin()).is_ok()
+        });
         let serialization = self.serialization;
         let max_entry_size = self.max_entry_size.max(1);
         match self.build() {

@@ -28,6 +28,7 @@ mod stats;
 #[cfg(feature = "remote")]
 mod tier;
 pub mod units;
+mod validate;
 mod worker_config;
 
 pub use cache::{
@@ -42,9 +43,11 @@ pub use tier::{
 };
 
 pub use hoard_core::{
-    Codec, CodecId, Decoders, Digest, Disposition, EntryInfo, Error, ErrorKind, HasherId, HeldLock,
-    Housekeeping, Key, KeyHasher, LockTarget, Namespace, Result, StateName, Store, StoreExt,
-    VerifiedFrame, frame, read,
+    Bucket, BucketInfo, Codec, CodecId, DIGEST_LEN, Decoders, Digest, Disposition, EntryInfo,
+    Error, ErrorKind, Expected, HashState, HasherId, HeldLock, Housekeeping, Item, ItemKind, Key,
+    KeyHasher, LockTarget, NAMESPACE_MAX_LEN, Namespace, PLUGIN_RANGE_START, Rejected, Result,
+    StateName, Store, StoreExt, VerifiedFrame, frame, housekeeping, id, listing_not_supported,
+    read,
 };
 /// The eviction worker: [`WorkerConfig`](evict::WorkerConfig), [`Worker`](evict::Worker),
 /// [`Janitor`](evict::Janitor) and the clocks.

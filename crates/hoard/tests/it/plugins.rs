@@ -1,11 +1,15 @@
 //! Plugin stores and codecs through the facade: a `Store + Housekeeping` of the testkit's
-//! (`InMemory`) gets the eviction worker as the filesystem store does.
+//! (`InMemory`) gets the eviction worker as the filesystem store does; `build` refuses
+//! codecs and hashers that fail its checks.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use hoard::evict::{Limits, ManualClock, WorkerConfig};
-use hoard::{Cache, CacheBuilder, Key};
+use hoard::{
+    Cache, CacheBuilder, Codec, CodecId, Error, ErrorKind, HashState, HasherId, Key, KeyHasher,
+};
 use hoard_testkit::InMemory;
 
 const BIG: u64 = 1 << 40;
@@ -121,4 +125,184 @@ fn a_tier_whose_local_part_is_maintained_runs_the_worker() {
         .expect("readable")
         .expect("the tier's counters are kept in the local part");
     assert_eq!(lifetime.counters["tier.local_hits"], 1);
+}
+
+/// A plugin codec: every byte XORed with `mask`, under any id (the tests give it wrong ones).
+#[derive(Debug)]
+struct Xor {
+    id: CodecId,
+    mask: u8,
+    /// Bytes decode drops at the end (a codec that decodes short).
+    short: usize,
+}
+
+impl Xor {
+    fn new(id: CodecId, mask: u8) -> Self {
+        Self { id, mask, short: 0 }
+    }
+
+    fn plugin(value: u16, mask: u8) -> Self {
+        Self::new(CodecId::plugin(value).expect("a plugin id"), mask)
+    }
+}
+
+impl Codec for Xor {
+    fn id(&self) -> CodecId {
+        self.id
+    }
+
+    fn level(&self) -> i32 {
+        0
+    }
+
+    fn encode(&self, input: &[u8], out: &mut Vec<u8>) -> hoard::Result<()> {
+        out.extend(input.iter().map(|b| b ^ self.mask));
+        Ok(())
+    }
+
+    fn decode(&self, input: &[u8], decoded_len: usize, out: &mut Vec<u8>) -> hoard::Result<()> {
+        if input.len() != decoded_len {
+            return Err(Error::new(
+                ErrorKind::Corrupt,
+                format!(
+                    "xor payload of {} bytes, {decoded_len} declared",
+                    input.len()
+                ),
+            ));
+        }
+        let keep = input.len().saturating_sub(self.short);
+        out.extend(input[..keep].iter().map(|b| b ^ self.mask));
+        Ok(())
+    }
+}
+
+/// A hasher: SHA-256 of the input, under any id, optionally salted by a call counter (a
+/// hasher that is not deterministic).
+#[derive(Debug)]
+struct Salted {
+    id: HasherId,
+    calls: Option<Arc<AtomicU64>>,
+}
+
+impl KeyHasher for Salted {
+    fn id(&self) -> HasherId {
+        self.id
+    }
+
+    fn begin(&self) -> Box<dyn HashState> {
+        let mut state = hoard::Sha256.begin();
+        state.update(b"salted");
+        if let Some(calls) = &self.calls {
+            state.update(&calls.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+        }
+        state
+    }
+}
+
+fn build_error(builder: CacheBuilder) -> Error {
+    builder.build().expect_err("the builder refuses it")
+}
+
+fn config_error(builder: CacheBuilder, words: &[&str]) {
+    let err = build_error(builder);
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    let text = err.to_string();
+    for w in words {
+        assert!(text.contains(w), "{text:?} does not say {w:?}");
+    }
+}
+
+fn in_memory() -> CacheBuilder {
+    CacheBuilder::with_store(InMemory::new())
+}
+
+#[test]
+fn build_accepts_sound_codecs_and_hashers() {
+    in_memory()
+        .codec(Xor::plugin(0x8001, 0x5a))
+        .decoder(Xor::plugin(0x8001, 0x5a))
+        .decoder(Xor::plugin(0x8002, 0x33))
+        .decoder(hoard::Identity)
+        .hasher(Salted {
+            id: HasherId::plugin(0x8001).expect("plugin id"),
+            calls: None,
+        })
+        .build()
+        .expect("sound plugins build");
+    #[cfg(feature = "zstd")]
+    in_memory()
+        .codec(hoard::Zstd::new(19).expect("level"))
+        .decoder(hoard::Zstd::new(1).expect("level"))
+        .build()
+        .expect("zstd at any level is the built-in zstd format");
+}
+
+#[test]
+fn build_refuses_a_codec_that_decodes_short() {
+    let mut short = Xor::plugin(0x8001, 0x5a);
+    short.short = 1;
+    config_error(
+        in_memory().codec(short),
+        &["plugin-0x8001", "round-trip", "4095 bytes where 4096"],
+    );
+}
+
+#[test]
+fn build_refuses_a_plugin_codec_reusing_a_built_in_id() {
+    config_error(
+        in_memory().codec(Xor::new(CodecId::Identity, 0x5a)),
+        &[
+            "identity",
+            "claims the id of the built-in",
+            "0x8000..=0xffff",
+        ],
+    );
+    config_error(
+        in_memory().decoder(Xor::new(CodecId::Zstd, 0x5a)),
+        &["zstd", "claims the id of the built-in"],
+    );
+}
+
+#[test]
+fn build_refuses_two_different_codecs_with_one_id() {
+    config_error(
+        in_memory()
+            .codec(Xor::plugin(0x8001, 0x5a))
+            .decoder(Xor::plugin(0x8001, 0x33)),
+        &["two different codecs claim id plugin-0x8001"],
+    );
+    config_error(
+        in_memory()
+            .decoder(Xor::plugin(0x9000, 0x5a))
+            .decoder(Xor::plugin(0x9000, 0x33)),
+        &["plugin-0x9000"],
+    );
+}
+
+#[test]
+fn build_refuses_a_nondeterministic_or_impostor_hasher() {
+    config_error(
+        in_memory().hasher(Salted {
+            id: HasherId::plugin(0x8001).expect("plugin id"),
+            calls: Some(Arc::new(AtomicU64::new(0))),
+        }),
+        &["key hasher plugin-0x8001", "differ"],
+    );
+    config_error(
+        in_memory().hasher(Salted {
+            id: HasherId::Sha256,
+            calls: None,
+        }),
+        &["key hasher sha256", "claims the id of the built-in"],
+    );
+}
+
+#[test]
+fn build_or_uncached_survives_a_refused_codec() {
+    let mut short = Xor::plugin(0x8001, 0x5a);
+    short.short = 1;
+    let cache = in_memory().codec(short).build_or_uncached();
+    let key = cache.key("k");
+    assert!(!cache.put(&key, b"value"));
+    assert!(cache.get(&key).is_none());
 }
