@@ -8,8 +8,16 @@
 //! - [`evict`]: the eviction worker (hoard-evict) that [`CacheBuilder::worker`] configures and
 //!   [`Cache::worker`] exposes.
 //!
-//! The plugin API ([`Store`], [`Codec`], [`KeyHasher`]) and the built-in implementations are
-//! re-exported, so most users depend on this crate alone.
+//! The plugin API ([`Store`], [`Housekeeping`] and its vocabulary ([`Bucket`], [`Item`],
+//! [`LockTarget`], [`HeldLock`], [`StateName`], ...), [`Codec`], [`KeyHasher`], the [`frame`]
+//! and the verified [`read`]) and the built-in implementations are re-exported, so most users
+//! and plugin authors depend on this crate alone. A plugin's tests add `hoard-testkit` as a
+//! dev-dependency: its conformance suites (`store::run_all`, `housekeeping::run_all`,
+//! `codec::run_all`, `hasher::run_all`) check a plugin against every rule of its trait's
+//! contract, and its `InMemory` is the reference `Store + Housekeeping`. A store that
+//! implements [`Housekeeping`] gets the eviction worker through
+//! [`CacheBuilder::with_maintained_store`]; [`CacheBuilder::build`] checks plugin codecs and
+//! hashers (id, round trip, one format per id). Plugin ids and how to claim one: [`id`].
 //!
 //! # Features
 //! - `zstd` (default): zstd compression, level 3 by default.
