@@ -690,7 +690,10 @@ impl Cache {
     /// An entry that fails verification (damaged, truncated, another key's, not a regular
     /// file) is removed and reported as [`ErrorKind::Corrupt`] (or [`ErrorKind::Insecure`] for
     /// a symlink); an entry from a newer hoard or in a codec not compiled in is
-    /// [`ErrorKind::Unsupported`] and left alone. A bad entry that cannot be removed (behind
+    /// [`ErrorKind::Unsupported`] and left alone. An entry that verifies but does not decode
+    /// with the codec registered for its id (another program's codec under the same id)
+    /// returns the codec's error, is left alone and is counted in
+    /// [`Stats::undecodable_entries`]. A bad entry that cannot be removed (behind
     /// a symlinked directory, through which nothing is removed, or in a cache this process
     /// cannot write) stays, and the failed removal is counted in [`Stats::errors`]. Every
     /// outcome is counted.
@@ -756,6 +759,11 @@ impl Cache {
             }
             Disposition::Skip => {
                 tracing::debug!(%key, error = %err, "cache entry skipped");
+            }
+            Disposition::Undecodable => {
+                Counters::bump(&c.undecodable_entries);
+                let codec = rejected.header().map(|h| h.codec);
+                tracing::warn!(%key, namespace = %inner.namespace, ?codec, error = %err, "a cache entry verified but does not decode with the codec registered for its id (another program's codec under the same id?); leaving it in place");
             }
             _ => {
                 Counters::bump(&c.errors);

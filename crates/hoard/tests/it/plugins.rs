@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 use hoard::evict::{Limits, ManualClock, WorkerConfig};
 use hoard::{
     Cache, CacheBuilder, Codec, CodecId, Error, ErrorKind, HashState, HasherId, Key, KeyHasher,
+    Store,
 };
 use hoard_testkit::InMemory;
 
@@ -305,4 +306,104 @@ fn build_or_uncached_survives_a_refused_codec() {
     let key = cache.key("k");
     assert!(!cache.put(&key, b"value"));
     assert!(cache.get(&key).is_none());
+}
+
+/// A plugin codec with a 4-byte length prefix: it refuses payloads without one (`Xor`'s).
+#[derive(Debug)]
+struct Prefixed(CodecId);
+
+impl Codec for Prefixed {
+    fn id(&self) -> CodecId {
+        self.0
+    }
+
+    fn level(&self) -> i32 {
+        0
+    }
+
+    fn encode(&self, input: &[u8], out: &mut Vec<u8>) -> hoard::Result<()> {
+        out.extend_from_slice(&(input.len() as u32).to_le_bytes());
+        out.extend_from_slice(input);
+        Ok(())
+    }
+
+    fn decode(&self, input: &[u8], decoded_len: usize, out: &mut Vec<u8>) -> hoard::Result<()> {
+        match input.split_first_chunk::<4>() {
+            Some((len, body))
+                if u32::from_le_bytes(*len) as usize == decoded_len
+                    && body.len() == decoded_len =>
+            {
+                out.extend_from_slice(body);
+                Ok(())
+            }
+            _ => Err(Error::new(
+                ErrorKind::Corrupt,
+                "payload without its length prefix",
+            )),
+        }
+    }
+}
+
+#[cfg(feature = "zstd")]
+#[test]
+fn entries_of_a_plugin_reusing_a_built_in_id_are_undecodable_and_kept() {
+    let store = Arc::new(InMemory::new());
+    let cache = CacheBuilder::with_maintained_store(Arc::clone(&store))
+        .build()
+        .expect("a default cache");
+    // Written as another program would, with a plugin codec under zstd's id (`build`
+    // refuses such a codec, so the frames are made by hand).
+    let impostor = Prefixed(CodecId::Zstd);
+    let keys: Vec<Key> = (0..3).map(|i| cache.key(format!("foreign {i}"))).collect();
+    for (i, k) in keys.iter().enumerate() {
+        let bytes =
+            hoard::frame::encode(k, &impostor, format!("value {i}").as_bytes(), 0).expect("encode");
+        store
+            .put(cache.namespace(), k.digest(), &bytes)
+            .expect("put");
+    }
+    for k in &keys {
+        assert!(cache.get(k).is_none(), "not decodable here: a miss");
+        let err = cache.try_get(k).expect_err("the codec's error");
+        assert_eq!(err.kind(), ErrorKind::Corrupt);
+    }
+    let s = cache.stats();
+    assert_eq!(
+        (s.undecodable_entries, s.corrupt, s.hits),
+        (6, 0, 0),
+        "{s:?}"
+    );
+    assert_eq!(store.keys().len(), 3, "nothing deleted");
+    let worker = cache.worker().expect("worker");
+    worker.sync();
+    assert_eq!(worker.stats().corrupt, 0);
+    assert_eq!(
+        store.keys().len(),
+        3,
+        "nothing deleted by the worker either"
+    );
+}
+
+#[test]
+fn caches_that_disagree_on_a_plugin_id_do_not_destroy_each_others_data() {
+    let store = Arc::new(InMemory::new());
+    let a = CacheBuilder::with_store(Arc::clone(&store))
+        .codec(Xor::plugin(0x8001, 0x5a))
+        .build()
+        .expect("cache a");
+    let b = CacheBuilder::with_store(Arc::clone(&store))
+        .codec(Prefixed(CodecId::plugin(0x8001).expect("plugin id")))
+        .build()
+        .expect("cache b");
+    let (ka, kb) = (a.key("a's"), b.key("b's"));
+    assert!(a.put(&ka, b"written by a"));
+    assert!(b.put(&kb, b"written by b"));
+    // Each reads the other's entry: a miss, counted, and nothing removed.
+    assert!(b.get(&ka).is_none());
+    assert!(a.get(&kb).is_none());
+    assert_eq!((a.stats().undecodable_entries, a.stats().corrupt), (1, 0));
+    assert_eq!((b.stats().undecodable_entries, b.stats().corrupt), (1, 0));
+    assert_eq!(store.keys().len(), 2);
+    assert_eq!(a.get(&ka).as_deref(), Some(&b"written by a"[..]));
+    assert_eq!(b.get(&kb).as_deref(), Some(&b"written by b"[..]));
 }
