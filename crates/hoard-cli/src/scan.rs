@@ -26,6 +26,9 @@ pub(crate) enum Verdict {
     Unsupported,
     /// Declares more than the configured maximum entry size. Left alone.
     TooLarge,
+    /// Verified (checksum, name, size) but the codec this build has for its id cannot
+    /// decode it: another program's codec under the same id. Not damage: left alone.
+    Undecodable,
 }
 
 impl Verdict {
@@ -36,6 +39,7 @@ impl Verdict {
             Self::Corrupt => "corrupt",
             Self::Unsupported => "unsupported",
             Self::TooLarge => "too-large",
+            Self::Undecodable => "undecodable",
         }
     }
 }
@@ -61,11 +65,14 @@ impl Examined {
     }
 }
 
-/// The verdict an error stands for, or `None` for a failure to read at all (I/O).
-fn verdict_of(err: &hoard::Error) -> Option<Verdict> {
-    match err.disposition() {
+/// The verdict a rejection stands for, or `None` for a failure to read at all (I/O).
+fn verdict_of(rejected: &Rejected) -> Option<Verdict> {
+    match rejected.disposition() {
         Disposition::Corrupt => Some(Verdict::Corrupt),
-        Disposition::Skip if err.kind() == ErrorKind::TooLarge => Some(Verdict::TooLarge),
+        Disposition::Undecodable => Some(Verdict::Undecodable),
+        Disposition::Skip if rejected.error().kind() == ErrorKind::TooLarge => {
+            Some(Verdict::TooLarge)
+        }
         Disposition::Skip => Some(Verdict::Unsupported),
         _ => None,
     }
@@ -139,7 +146,7 @@ pub(crate) fn examine(
     decode: bool,
 ) -> hoard::Result<Option<Examined>> {
     let rejected = |r: Rejected| {
-        verdict_of(r.error())
+        verdict_of(&r)
             .map(|v| Some(Examined::bad(v, r.header().cloned(), r.error())))
             .ok_or_else(|| r.into_error())
     };

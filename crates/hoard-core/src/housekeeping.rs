@@ -3,7 +3,17 @@
 //! replacement, recording use, advisory locks, and small sidecar state.
 //!
 //! The vocabulary types ([`Bucket`], [`Item`], [`StateName`], [`LockTarget`], [`HeldLock`])
-//! carry no I/O; stores fill them in.
+//! carry no I/O; stores fill them in. The facade `hoard` re-exports all of them, so a plugin
+//! depends on `hoard` alone; its tests add `hoard-testkit` as a dev-dependency for the
+//! conformance suites (`hoard_testkit::store::run_all`, `hoard_testkit::housekeeping::run_all`)
+//! and for `InMemory`, the reference implementation of both traits.
+//!
+//! # `#[non_exhaustive]` types in an implementation
+//! [`LockTarget`], [`ItemKind`] and [`ErrorKind`] may gain variants in a minor release.
+//! A store matches the ones it knows and answers the rest with an error of kind
+//! [`ErrorKind::NotSupportedByStore`] naming what it was asked (for a lock target it cannot
+//! lock, say); it never panics and never treats an unknown variant as one it knows. A caller
+//! (the worker) treats an unknown [`ItemKind`] it is shown as something to leave alone.
 
 use std::any::Any;
 use std::fmt;
@@ -221,6 +231,12 @@ pub struct HeldLock {
 impl HeldLock {
     /// Wraps whatever keeps the lock held (an open, locked file, say); the lock is released
     /// when `guard` is dropped.
+    ///
+    /// `guard` must be `'static + Send + Sync` (`Any` implies `'static`): it cannot borrow the
+    /// store, since the lock may outlive the call that took it. Own what the release needs:
+    /// a file descriptor, or an `Arc` of the store's lock table and the name to clear in the
+    /// guard's `Drop` (as `hoard_testkit::InMemory` does). A `MutexGuard` borrows its mutex,
+    /// so it cannot be the guard.
     pub fn new(guard: impl Any + Send + Sync) -> Self {
         Self {
             _guard: Box::new(guard),

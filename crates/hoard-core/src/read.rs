@@ -7,13 +7,20 @@
 //! against the name it was read under ([`Expected`]: a full [`Key`], or a bare [`Digest`]
 //! with the hasher taken from the frame's own header), check the declared size against the
 //! cap, and only then decode it with a codec from a [`Decoders`] registry. Every failure is
-//! classified once, by [`Error::disposition`]:
+//! classified once, by [`Error::disposition`], and for a decode by
+//! [`VerifiedFrame::decode_with`] ([`Rejected::disposition`]):
 //!
 //! | [`ErrorKind`] | [`Disposition`] | what readers do |
 //! |---|---|---|
 //! | `Corrupt`, `Insecure` | [`Disposition::Corrupt`] | a miss; the cache removes the entry |
+//! | `Corrupt` from decoding a frame that verified | [`Disposition::Undecodable`] | a miss; the entry is counted and left alone |
 //! | `Unsupported`, `TooLarge` | [`Disposition::Skip`] | a miss; the entry is left alone |
 //! | anything else | [`Disposition::Fail`] | the read itself failed: nothing is known |
+//!
+//! A frame whose checksum and name verify but whose payload the registered codec cannot
+//! decode is not damaged (damage fails the checksum): it was most likely written by another
+//! program's codec under the same id. Removing it would let caches that disagree on a codec
+//! id destroy each other's data, so it is [`Disposition::Undecodable`], never `Corrupt`.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -74,6 +81,11 @@ pub enum Disposition {
     Skip,
     /// The read itself failed (I/O, permissions): nothing is known about the entry.
     Fail,
+    /// The frame verified (structure, checksum, name, cap) but the codec registered for its
+    /// id cannot decode the payload: another program's codec under the same id, or a codec
+    /// bug, not damage. A miss that leaves the entry in place; readers count it. Only
+    /// [`VerifiedFrame::decode_with`] reports it.
+    Undecodable,
 }
 
 impl Error {
@@ -206,6 +218,7 @@ impl Decoders {
 #[derive(Debug)]
 pub struct Rejected {
     error: Error,
+    disposition: Disposition,
     // Boxed: a rejection travels in `Err`, which should stay small.
     header: Option<Box<FrameHeader>>,
 }
@@ -213,14 +226,16 @@ pub struct Rejected {
 impl Rejected {
     fn new(error: Error, header: Option<FrameHeader>) -> Self {
         Self {
+            disposition: error.disposition(),
             error,
             header: header.map(Box::new),
         }
     }
 
-    /// What the failure means for the entry.
+    /// What the failure means for the entry: the error's [`Error::disposition`], except for
+    /// a decode failure of a verified frame, which is [`Disposition::Undecodable`].
     pub fn disposition(&self) -> Disposition {
-        self.error.disposition()
+        self.disposition
     }
 
     /// The error.
@@ -316,12 +331,18 @@ impl VerifiedFrame {
     }
 
     /// Decodes the payload with the registered codec the header names, with the registry's
-    /// [`FrameOptions`], classifying a failure like a read (a payload that does not decode
-    /// is corrupt; a codec this build lacks is skipped).
+    /// [`FrameOptions`], classifying a failure like a read: a payload that does not decode
+    /// is [`Disposition::Undecodable`] (the frame verified, so it is not damaged: the codec
+    /// registered under its id is not the one that wrote it), a codec this build lacks is
+    /// skipped.
     pub fn decode_with(&self, decoders: &Decoders) -> Result<Vec<u8>, Rejected> {
-        decoders
-            .decode(self)
-            .map_err(|e| Rejected::new(e, Some(self.header.clone())))
+        decoders.decode(self).map_err(|e| {
+            let mut rejected = Rejected::new(e, Some(self.header.clone()));
+            if rejected.disposition == Disposition::Corrupt {
+                rejected.disposition = Disposition::Undecodable;
+            }
+            rejected
+        })
     }
 }
 

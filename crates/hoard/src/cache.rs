@@ -39,7 +39,7 @@ pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
 /// | durability | [`Durability::None`] |
 /// | maximum entry size | 1 GiB decoded |
 /// | serialization of `get_data` | postcard |
-/// | eviction worker | on, with [`WorkerConfig::default`], for the filesystem store it opens |
+/// | eviction worker | on, with [`WorkerConfig::default`], for the filesystem store it opens and for a store given with [`with_maintained_store`](Self::with_maintained_store) |
 /// | threads per large entry | one per available core |
 pub struct CacheBuilder {
     location: Location,
@@ -62,6 +62,8 @@ pub struct CacheBuilder {
 enum Location {
     Dir(PathBuf),
     Store(Arc<dyn Store>),
+    /// A store that offers [`Housekeeping`]: the worker runs on it.
+    Maintained(Arc<dyn Housekeeping>),
 }
 
 enum NamespaceChoice {
@@ -75,6 +77,7 @@ impl fmt::Debug for CacheBuilder {
         match &self.location {
             Location::Dir(p) => d.field("dir", p),
             Location::Store(s) => d.field("store", s),
+            Location::Maintained(s) => d.field("maintained_store", s),
         };
         d.field("hasher", &self.hasher)
             .field("codec", &self.codec)
@@ -94,8 +97,41 @@ impl CacheBuilder {
     }
 
     /// A builder for a cache on any [`Store`]: a plugin's backend, or a wrapped `FsStore`.
+    ///
+    /// The cache runs no eviction worker on it (nothing is evicted, recompressed or swept):
+    /// a plain `Store` offers no way to do so. For a store that also implements
+    /// [`Housekeeping`], use [`with_maintained_store`](Self::with_maintained_store).
     pub fn with_store(store: impl Store) -> Self {
         Self::at(Location::Store(Arc::new(store)))
+    }
+
+    /// A builder for a cache on a store that implements [`Housekeeping`]: the cache runs the
+    /// eviction worker on it exactly as on the filesystem store [`new`](Self::new) opens
+    /// (limits, last-use times, recompression, lifetime counters in its state blobs), unless
+    /// [`without_worker`](Self::without_worker) says otherwise. With a remote tier (feature
+    /// `remote`, `CacheBuilder::remote`), this store is the tier's local part: the worker
+    /// maintains it and it keeps the tier's lifetime counters.
+    ///
+    /// A separate entry point, not a run-time check in [`with_store`](Self::with_store): a
+    /// `dyn Store` cannot be asked whether it also implements `Housekeeping`. Pass an
+    /// `Arc<S>` to keep a handle on the store (`Arc<S>` implements both traits).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    ///
+    /// use hoard::CacheBuilder;
+    /// use hoard_testkit::InMemory;
+    ///
+    /// let store = Arc::new(InMemory::new());
+    /// let cache = CacheBuilder::with_maintained_store(Arc::clone(&store)).build()?;
+    /// assert!(cache.worker().is_some());
+    /// let key = cache.key("example");
+    /// assert!(cache.put(&key, b"value"));
+    /// assert_eq!(store.keys().len(), 1);
+    /// # Ok::<(), hoard::Error>(())
+    /// ```
+    pub fn with_maintained_store(store: impl Housekeeping) -> Self {
+        Self::at(Location::Maintained(Arc::new(store)))
     }
 
     fn at(location: Location) -> Self {
@@ -157,7 +193,9 @@ impl CacheBuilder {
     }
 
     /// Another codec entries may have been written with (a plugin codec used earlier, say).
-    /// The built-in codecs compiled in are always available for reading.
+    /// The built-in codecs compiled in are always available for reading. Like the write
+    /// codec, it is checked by [`build`](Self::build): two codecs given for one id must read
+    /// each other's output.
     #[must_use]
     pub fn decoder(mut self, codec: impl Codec) -> Self {
         self.extra_decoders.push(Arc::new(codec));
@@ -165,7 +203,8 @@ impl CacheBuilder {
     }
 
     /// Fsync policy of the filesystem store (default [`Durability::None`]); ignored for a
-    /// store given with [`with_store`](Self::with_store).
+    /// store given with [`with_store`](Self::with_store) or
+    /// [`with_maintained_store`](Self::with_maintained_store).
     #[must_use]
     pub fn durability(mut self, durability: Durability) -> Self {
         self.fs_options = self.fs_options.durability(durability);
@@ -195,8 +234,9 @@ impl CacheBuilder {
     }
 
     /// Runs the eviction worker with `config` (the default is [`WorkerConfig::default`]:
-    /// wasmtime-cache's limits and intervals). The worker is started only for the
-    /// filesystem store the builder opens itself ([`new`](Self::new)); a store given with
+    /// wasmtime-cache's limits and intervals). The worker is started for the filesystem
+    /// store the builder opens itself ([`new`](Self::new)) and for a store given with
+    /// [`with_maintained_store`](Self::with_maintained_store); a store given with
     /// [`with_store`](Self::with_store) gets none. Its maximum recompressed entry size is
     /// the cache's [`max_entry_size`](Self::max_entry_size).
     #[must_use]
@@ -237,9 +277,20 @@ impl CacheBuilder {
 
     /// Opens the store and returns the cache.
     ///
-    /// Fails with a clear error for an invalid namespace, a zero maximum entry size, or a
-    /// directory that cannot be created or is insecure (see [`FsStore::open_with`]). Callers
-    /// that must never fail can fall back to computing without a cache.
+    /// Fails with a clear error for an invalid namespace, a zero maximum entry size, a
+    /// directory that cannot be created or is insecure (see [`FsStore::open_with`]), or a
+    /// codec or key hasher that is given explicitly and fails its checks
+    /// ([`ErrorKind::Config`], naming the id and the fault):
+    /// - an id no frame can record (a plugin's must lie in `0x8000..=0xFFFF`);
+    /// - a round trip of a small sample: a codec that cannot decode its own output exactly
+    ///   (with [`Codec::decode`] and [`Codec::decode_into`]), a hasher whose digest of the
+    ///   same bytes changes with how they are split into updates or forked;
+    /// - one format per id: a codec or hasher claiming a built-in id must read and write
+    ///   that built-in's format (zstd at another level does; a plugin reusing the id does
+    ///   not), and two codecs given for one id ([`codec`](Self::codec) and
+    ///   [`decoder`](Self::decoder)) must read each other's output.
+    ///
+    /// Callers that must never fail can fall back to computing without a cache.
     pub fn build(self) -> Result<Cache> {
         let namespace = match &self.namespace {
             NamespaceChoice::Exact(name) => Namespace::new(name)?,
@@ -257,7 +308,19 @@ impl CacheBuilder {
                 (Arc::clone(&fs) as Arc<dyn Store>, Some(fs))
             }
             Location::Store(store) => (store, None),
+            Location::Maintained(keeper) => (Arc::clone(&keeper) as Arc<dyn Store>, Some(keeper)),
         };
+        let builtin = hoard_codec::builtin();
+        let given: Vec<Arc<dyn Codec>> = self
+            .codec
+            .iter()
+            .chain(&self.extra_decoders)
+            .cloned()
+            .collect();
+        crate::validate::check_codecs(&given, &builtin)?;
+        if let Some(hasher) = &self.hasher {
+            crate::validate::check_hasher(hasher.as_ref())?;
+        }
         let codec = match self.codec {
             Some(codec) => codec,
             None => default_codec()?,
@@ -266,7 +329,7 @@ impl CacheBuilder {
         for extra in self.extra_decoders {
             decoders.add(extra);
         }
-        decoders.extend(&hoard_codec::builtin());
+        decoders.extend(&builtin);
         let frame_options = FrameOptions::new().with_threads(resolve_threads(self.threads));
         let decoders = decoders.with_options(frame_options.clone());
         // The tier backfills only what these decoders can read.
@@ -352,8 +415,15 @@ impl CacheBuilder {
             }
             NamespaceChoice::Label(label) => namespace_for_label(label),
         };
-        let hasher = self.hasher.clone();
-        let codec = self.codec.clone();
+        // The fallback must build: a codec or hasher that failed its checks is replaced by
+        // the default (the fallback stores nothing, so no entry depends on it).
+        let hasher = self
+            .hasher
+            .clone()
+            .filter(|h| crate::validate::check_hasher(h.as_ref()).is_ok());
+        let codec = self.codec.clone().filter(|c| {
+            crate::validate::check_codecs(&[Arc::clone(c)], &hoard_codec::builtin()).is_ok()
+        });
         let serialization = self.serialization;
         let max_entry_size = self.max_entry_size.max(1);
         match self.build() {
@@ -620,7 +690,10 @@ impl Cache {
     /// An entry that fails verification (damaged, truncated, another key's, not a regular
     /// file) is removed and reported as [`ErrorKind::Corrupt`] (or [`ErrorKind::Insecure`] for
     /// a symlink); an entry from a newer hoard or in a codec not compiled in is
-    /// [`ErrorKind::Unsupported`] and left alone. A bad entry that cannot be removed (behind
+    /// [`ErrorKind::Unsupported`] and left alone. An entry that verifies but does not decode
+    /// with the codec registered for its id (another program's codec under the same id)
+    /// returns the codec's error, is left alone and is counted in
+    /// [`Stats::undecodable_entries`]. A bad entry that cannot be removed (behind
     /// a symlinked directory, through which nothing is removed, or in a cache this process
     /// cannot write) stays, and the failed removal is counted in [`Stats::errors`]. Every
     /// outcome is counted.
@@ -686,6 +759,11 @@ impl Cache {
             }
             Disposition::Skip => {
                 tracing::debug!(%key, error = %err, "cache entry skipped");
+            }
+            Disposition::Undecodable => {
+                Counters::bump(&c.undecodable_entries);
+                let codec = rejected.header().map(|h| h.codec);
+                tracing::warn!(%key, namespace = %inner.namespace, ?codec, error = %err, "a cache entry verified but does not decode with the codec registered for its id (another program's codec under the same id?); leaving it in place");
             }
             _ => {
                 Counters::bump(&c.errors);

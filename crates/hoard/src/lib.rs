@@ -8,8 +8,16 @@
 //! - [`evict`]: the eviction worker (hoard-evict) that [`CacheBuilder::worker`] configures and
 //!   [`Cache::worker`] exposes.
 //!
-//! The plugin API ([`Store`], [`Codec`], [`KeyHasher`]) and the built-in implementations are
-//! re-exported, so most users depend on this crate alone.
+//! The plugin API ([`Store`], [`Housekeeping`] and its vocabulary ([`Bucket`], [`Item`],
+//! [`LockTarget`], [`HeldLock`], [`StateName`], ...), [`Codec`], [`KeyHasher`], the [`frame`]
+//! and the verified [`read`]) and the built-in implementations are re-exported, so most users
+//! and plugin authors depend on this crate alone. A plugin's tests add `hoard-testkit` as a
+//! dev-dependency: its conformance suites (`store::run_all`, `housekeeping::run_all`,
+//! `codec::run_all`, `hasher::run_all`) check a plugin against every rule of its trait's
+//! contract, and its `InMemory` is the reference `Store + Housekeeping`. A store that
+//! implements [`Housekeeping`] gets the eviction worker through
+//! [`CacheBuilder::with_maintained_store`]; [`CacheBuilder::build`] checks plugin codecs and
+//! hashers (id, round trip, one format per id). Plugin ids and how to claim one: [`id`].
 //!
 //! # Features
 //! - `zstd` (default): zstd compression, level 3 by default.
@@ -31,6 +39,7 @@ mod stats;
 #[cfg(feature = "remote")]
 mod tier;
 pub mod units;
+mod validate;
 mod worker_config;
 
 pub use cache::{
@@ -45,9 +54,11 @@ pub use tier::{
 };
 
 pub use hoard_core::{
-    Codec, CodecId, Decoders, Digest, Disposition, EntryInfo, Error, ErrorKind, HasherId, HeldLock,
-    Housekeeping, Key, KeyHasher, LockTarget, Namespace, Result, StateName, Store, StoreExt,
-    VerifiedFrame, frame, read,
+    Bucket, BucketInfo, Codec, CodecId, DIGEST_LEN, Decoders, Digest, Disposition, EntryInfo,
+    Error, ErrorKind, Expected, HashState, HasherId, HeldLock, Housekeeping, Item, ItemKind, Key,
+    KeyHasher, LockTarget, NAMESPACE_MAX_LEN, Namespace, PLUGIN_RANGE_START, Rejected, Result,
+    StateName, Store, StoreExt, VerifiedFrame, frame, housekeeping, id, listing_not_supported,
+    read,
 };
 /// The eviction worker: [`WorkerConfig`](evict::WorkerConfig), [`Worker`](evict::Worker),
 /// [`Janitor`](evict::Janitor) and the clocks.

@@ -26,6 +26,11 @@ pub struct Stats {
     pub oversized: u64,
     /// Cached values that no longer deserialized and were recomputed.
     pub undecodable: u64,
+    /// Reads of entries whose frame verified (checksum, key, size) but whose payload the
+    /// codec registered for its id could not decode: most likely written by another
+    /// program's codec under the same id. Each is a miss and is left in place, never removed
+    /// as corrupt (a damaged entry fails its checksum and counts in `corrupt`).
+    pub undecodable_entries: u64,
 }
 
 #[derive(Debug, Default)]
@@ -37,6 +42,7 @@ pub(crate) struct Counters {
     pub(crate) errors: AtomicU64,
     pub(crate) oversized: AtomicU64,
     pub(crate) undecodable: AtomicU64,
+    pub(crate) undecodable_entries: AtomicU64,
 }
 
 impl Counters {
@@ -54,6 +60,7 @@ impl Counters {
             errors: get(&self.errors),
             oversized: get(&self.oversized),
             undecodable: get(&self.undecodable),
+            undecodable_entries: get(&self.undecodable_entries),
         }
     }
 }

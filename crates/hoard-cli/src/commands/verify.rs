@@ -17,7 +17,8 @@ struct Problem {
     namespace: String,
     digest: String,
     path: String,
-    /// `corrupt`, `unsupported`, `too-large`, or `error` (could not be read at all).
+    /// `corrupt`, `undecodable`, `unsupported`, `too-large`, or `error` (could not be read
+    /// at all).
     status: &'static str,
     reason: String,
     removed: bool,
@@ -31,6 +32,7 @@ struct Report {
     corrupt: u64,
     unsupported: u64,
     too_large: u64,
+    undecodable: u64,
     errors: u64,
     removed: u64,
     checked_bytes: u64,
@@ -88,6 +90,11 @@ pub(crate) fn verify(settings: &Settings, out: Output, repair: bool, json: bool)
                 Verdict::TooLarge => {
                     report.too_large += 1;
                     report.problems.push(problem("too-large", reason));
+                }
+                // Verified, so not damaged: never removed, even with --repair.
+                Verdict::Undecodable => {
+                    report.undecodable += 1;
+                    report.problems.push(problem("undecodable", reason));
                 }
                 Verdict::Corrupt => {
                     report.corrupt += 1;
@@ -163,6 +170,13 @@ fn report_text(r: &Report) -> String {
             t,
             ", {} above the max entry size (left alone)",
             human::count(r.too_large)
+        );
+    }
+    if r.undecodable > 0 {
+        let _ = write!(
+            t,
+            ", {} verified but undecodable by this build's codecs (left alone)",
+            human::count(r.undecodable)
         );
     }
     if r.errors > 0 {

@@ -591,4 +591,43 @@ mod read {
         assert_eq!(both.iter().count(), 2);
         assert_eq!(found.decode_with(&both).expect("decodes"), b"abc");
     }
+
+    /// Another program's codec under `Rle`'s id: it cannot read `Rle`'s payloads.
+    #[derive(Debug)]
+    struct Impostor;
+
+    impl hoard_core::Codec for Impostor {
+        fn id(&self) -> hoard_core::CodecId {
+            Rle.id()
+        }
+        fn level(&self) -> i32 {
+            0
+        }
+        fn encode(&self, input: &[u8], out: &mut Vec<u8>) -> Result<()> {
+            out.extend_from_slice(input);
+            Ok(())
+        }
+        fn decode(&self, input: &[u8], _: usize, out: &mut Vec<u8>) -> Result<()> {
+            out.extend_from_slice(input);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_verified_frame_that_does_not_decode_is_undecodable_not_corrupt() {
+        use hoard_core::Codec as _;
+        let store = One::default();
+        let k = key(HasherId::Sha256, 4);
+        let bytes = frame::encode(&k, &Rle, b"abc", 0).expect("encodes");
+        store.put(&ns(), k.digest(), &bytes).expect("stored");
+        let found = read::read_entry(&store, &ns(), Expected::Key(&k), 100)
+            .expect("the checksum holds")
+            .expect("present");
+        let r = found
+            .decode_with(&Decoders::new().with(Arc::new(Impostor)))
+            .expect_err("another codec under the id");
+        assert_eq!(r.disposition(), Disposition::Undecodable);
+        assert_eq!(r.error().kind(), ErrorKind::Corrupt);
+        assert_eq!(r.header().map(|h| h.codec), Some(Rle.id()));
+    }
 }

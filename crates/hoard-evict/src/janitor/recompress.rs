@@ -153,7 +153,14 @@ impl Janitor {
         };
         let data = match decoded {
             Ok(d) => d,
-            Err(e) => return self.unreadable(ns, digest, e),
+            // The frame verified, so it is not damaged: its payload is another codec's
+            // under the same id (or the codec has a bug). Never removed as corrupt
+            // (`Disposition::Undecodable`); a failure to allocate is skipped likewise.
+            Err(e) if matches!(e.disposition(), Disposition::Corrupt | Disposition::Skip) => {
+                tracing::debug!(namespace = %ns, %digest, error = %e, "not recompressing an entry that does not decode; leaving it in place");
+                return Ok(Recompressed::Skipped);
+            }
+            Err(e) => return Err(e),
         };
         let fresh = frame::encode(&header.key(), codec, &data, header.created_unix_ms)?;
         drop(data);

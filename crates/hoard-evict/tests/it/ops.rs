@@ -385,6 +385,61 @@ fn a_frame_of_another_key_is_corrupt_for_recompression() {
     assert!(store.entry(&ns("n"), &digest(2)).is_none());
 }
 
+/// Another program's codec under zstd's id: its payloads are not zstd.
+#[derive(Debug)]
+struct NotZstd;
+
+impl Codec for NotZstd {
+    fn id(&self) -> CodecId {
+        CodecId::Zstd
+    }
+    fn level(&self) -> i32 {
+        1
+    }
+    fn encode(&self, input: &[u8], out: &mut Vec<u8>) -> hoard_core::Result<()> {
+        out.extend(input.iter().map(|b| b ^ 0x5a));
+        Ok(())
+    }
+    fn decode(&self, input: &[u8], _: usize, out: &mut Vec<u8>) -> hoard_core::Result<()> {
+        out.extend(input.iter().map(|b| b ^ 0x5a));
+        Ok(())
+    }
+}
+
+#[test]
+fn a_verified_frame_that_does_not_decode_is_left_in_place_by_recompression() {
+    let (_clock, store, janitor) = setup(WorkerConfig::new());
+    let janitor = janitor.with_codecs(
+        Codecs::new()
+            .decoder(Arc::new(Zstd::new(3).expect("level")))
+            .optimized(Arc::new(Zstd::new(19).expect("level"))),
+    );
+    let foreign = frame::encode(
+        &Key::new(HasherId::Sha256, digest(3)),
+        &NotZstd,
+        &hoard_testkit::artifact(2_000, 3),
+        5,
+    )
+    .expect("encode");
+    store.put(&ns("n"), &digest(3), &foreign).expect("put");
+    assert_eq!(
+        janitor
+            .recompress(&ns("n"), &digest(3))
+            .expect("recompress"),
+        Recompressed::Skipped
+    );
+    let r = janitor
+        .recompress_all(&Zstd::new(19).expect("level"), None)
+        .expect("recompress");
+    assert_eq!((r.recompressed, r.corrupt, r.skipped), (0, 0, 1), "{r:?}");
+    assert_eq!(
+        store.entry(&ns("n"), &digest(3)).map(|e| e.bytes),
+        Some(foreign),
+        "left exactly as it was"
+    );
+    assert_eq!(janitor.stats().corrupt, 0);
+}
+
 /// A codec that runs `meddle` before each encode: a put (or removal) by someone else in the
 /// moment between a recompression's read and its replacement, placed there exactly.
 struct Meddling {

@@ -8,6 +8,7 @@ mod faults;
 mod guide;
 mod locks;
 mod multiprocess;
+mod plugins;
 #[cfg(feature = "remote")]
 mod remote;
 mod security;
