@@ -6,7 +6,7 @@ use std::hash::{Hash, Hasher};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use hoard::{Cache, CacheBuilder, Durability, Store};
+use hoard::{Cache, CacheBuilder, Durability, Housekeeping};
 use hoard_sqlite::SqliteStore;
 
 /// One cache under test. Ids name entries; `put` stores a value (the miss path), `get` reads
@@ -132,10 +132,11 @@ pub fn hoard_builder(dir: &Path, threads: usize) -> CacheBuilder {
     run_settings(Cache::builder(dir), threads)
 }
 
-/// [`hoard_builder`] for a cache on any store (a plugin's): the same run settings on
-/// `CacheBuilder::with_store(store)`.
-pub fn hoard_builder_on(store: impl Store, threads: usize) -> CacheBuilder {
-    run_settings(CacheBuilder::with_store(store), threads)
+/// [`hoard_builder`] for a cache on a plugin's store: the same run settings on
+/// `CacheBuilder::with_maintained_store(store)`, so the eviction worker runs on it as it
+/// does on the default `FsStore`.
+pub fn hoard_builder_on(store: impl Housekeeping, threads: usize) -> CacheBuilder {
+    run_settings(CacheBuilder::with_maintained_store(store), threads)
 }
 
 fn run_settings(builder: CacheBuilder, threads: usize) -> CacheBuilder {
@@ -183,7 +184,8 @@ impl Hoard {
     }
 
     /// hoard's defaults on `hoard-sqlite`'s `SqliteStore` (one database file in `dir`,
-    /// created) through `CacheBuilder::with_store`: how a plugin store enters the harness.
+    /// created) through `CacheBuilder::with_maintained_store`, with the eviction worker: how a
+    /// plugin store enters the harness.
     pub fn sqlite(dir: &Path, threads: usize) -> io::Result<Self> {
         std::fs::create_dir_all(dir)?;
         let store = SqliteStore::open(dir.join("hoard.sqlite")).map_err(other)?;

@@ -12,6 +12,18 @@
 //! | 2 | BLAKE3 | zstd |
 //! | 3 | | lz4 (block, `lz4_flex`) |
 //! | 0x8000-0xFFFF | plugin | plugin |
+//!
+//! Plugin ids are claimed first come, first served, by a pull request that adds a row here
+//! (and to the guide's table, `hoard::guide`); a claimed id is never given to anything else.
+//! Two caches that give one id to two formats read each other's entries as undecodable (the
+//! facade's `build` refuses a plugin that claims a built-in id).
+//!
+//! | plugin id | kind | plugin | status |
+//! |---:|---|---|---|
+//! | 0x8000-0x81FF | hasher, codec | this repository's tests | never ship them |
+//! | 0x8200-0xFFEF | hasher, codec | (free) | claim by pull request |
+//! | 0xFFF0 | codec | `Reverse`, the plugin guide's example | never ship it |
+//! | 0xFFF1-0xFFFF | hasher, codec | (reserved) | examples of this repository |
 
 use std::fmt;
 

@@ -1,6 +1,6 @@
-//! The store under `hoard::Cache` (`CacheBuilder::with_store`) and under the eviction
-//! worker, wired as the facade wires it for `FsStore`: a `Janitor` on the store, a `Worker`
-//! for the cache's namespace.
+//! The store under `hoard::Cache`: through `CacheBuilder::with_store`, with a `Janitor` and a
+//! `Worker` wired by hand, and through `CacheBuilder::with_maintained_store`, where the builder
+//! runs the eviction worker on it as it does on its own `FsStore`.
 
 use std::sync::Arc;
 
@@ -61,4 +61,26 @@ fn the_janitor_and_the_worker_keep_the_store_bounded() {
     worker.sync();
     assert_eq!(worker.stats().counts.hits, 1);
     worker.stop();
+}
+
+#[test]
+fn the_builder_runs_the_worker_on_the_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(SqliteStore::open(dir.path().join("cache.sqlite")).expect("open"));
+    let mut config = WorkerConfig::new();
+    config.limits = Limits::new(10, u64::MAX);
+    let cache = CacheBuilder::with_maintained_store(Arc::clone(&store))
+        .namespace("maintained")
+        .worker(config)
+        .build()
+        .expect("build");
+    let worker = cache.worker().expect("the builder starts a worker");
+    for i in 0..20u32 {
+        assert!(cache.put(&cache.key(i.to_le_bytes()), &[7; 100]));
+    }
+    // A round after inserts runs a cleanup over the limits, on the worker's thread.
+    worker.sync();
+    let left = store.entries().expect("list").len();
+    assert!(left <= 10, "{left} entries left of 20, limit 10");
+    assert!(worker.stats().cleanups >= 1, "{:?}", worker.stats());
 }
