@@ -296,25 +296,6 @@ pub fn encode_with(
     options: &FrameOptions,
 ) -> Result<Vec<u8>> {
     let codec_id = codec.id();
-    if CodecId::from_u16(codec_id.to_u16()) != Some(codec_id) {
-        return Err(Error::new(
-            ErrorKind::InvalidInput,
-            format!(
-                "codec id {:#06x} is outside the plugin range",
-                codec_id.to_u16()
-            ),
-        ));
-    }
-    let hasher = key.hasher();
-    if HasherId::from_u16(hasher.to_u16()) != Some(hasher) {
-        return Err(Error::new(
-            ErrorKind::InvalidInput,
-            format!(
-                "hasher id {:#06x} is outside the plugin range",
-                hasher.to_u16()
-            ),
-        ));
-    }
     match chunk_len_for(codec_id, data.len() as u64) {
         None => encode_whole(key, codec, data, created_unix_ms),
         Some(chunk_len) => encode_chunked(key, codec, data, created_unix_ms, chunk_len, options),

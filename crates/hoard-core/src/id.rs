@@ -30,6 +30,34 @@ use std::fmt;
 /// The first value of the range reserved for third-party plugins.
 pub const PLUGIN_RANGE_START: u16 = 0x8000;
 
+/// A value of the plugin range `0x8000..=0xFFFF`, the payload of [`HasherId::Plugin`] and
+/// [`CodecId::Plugin`]. Only [`HasherId::plugin`], [`CodecId::plugin`] and the `from_u16`
+/// readers make one, so a plugin id outside the range cannot be built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PluginId(u16);
+
+impl PluginId {
+    /// The id for `value`; `None` unless it lies in `0x8000..=0xFFFF`.
+    pub const fn new(value: u16) -> Option<Self> {
+        if value >= PLUGIN_RANGE_START {
+            Some(Self(value))
+        } else {
+            None
+        }
+    }
+
+    /// The value recorded on disk.
+    pub const fn value(self) -> u16 {
+        self.0
+    }
+}
+
+impl fmt::Display for PluginId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#06x}", self.0)
+    }
+}
+
 /// Identity of a [`KeyHasher`](crate::KeyHasher), as recorded in every frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -40,7 +68,7 @@ pub enum HasherId {
     Blake3,
     /// A third-party hasher with a value in `0x8000..=0xFFFF`; build it with
     /// [`HasherId::plugin`].
-    Plugin(u16),
+    Plugin(PluginId),
 }
 
 impl HasherId {
@@ -49,7 +77,7 @@ impl HasherId {
         match self {
             Self::Sha256 => 1,
             Self::Blake3 => 2,
-            Self::Plugin(v) => v,
+            Self::Plugin(v) => v.value(),
         }
     }
 
@@ -59,17 +87,16 @@ impl HasherId {
         match value {
             1 => Some(Self::Sha256),
             2 => Some(Self::Blake3),
-            v if v >= PLUGIN_RANGE_START => Some(Self::Plugin(v)),
+            v if v >= PLUGIN_RANGE_START => Some(Self::Plugin(PluginId(v))),
             _ => None,
         }
     }
 
     /// A plugin id; `None` unless `value` lies in the reserved range `0x8000..=0xFFFF`.
     pub const fn plugin(value: u16) -> Option<Self> {
-        if value >= PLUGIN_RANGE_START {
-            Some(Self::Plugin(value))
-        } else {
-            None
+        match PluginId::new(value) {
+            Some(id) => Some(Self::Plugin(id)),
+            None => None,
         }
     }
 
@@ -78,7 +105,7 @@ impl HasherId {
         match self {
             Self::Sha256 => "sha256".to_owned(),
             Self::Blake3 => "blake3".to_owned(),
-            Self::Plugin(v) => format!("plugin-{v:#06x}"),
+            Self::Plugin(v) => format!("plugin-{v}"),
         }
     }
 }
@@ -101,7 +128,7 @@ pub enum CodecId {
     Lz4,
     /// A third-party codec with a value in `0x8000..=0xFFFF`; build it with
     /// [`CodecId::plugin`].
-    Plugin(u16),
+    Plugin(PluginId),
 }
 
 impl CodecId {
@@ -114,7 +141,7 @@ impl CodecId {
             Self::Identity => 1,
             Self::Zstd => 2,
             Self::Lz4 => 3,
-            Self::Plugin(v) => v,
+            Self::Plugin(v) => v.value(),
         }
     }
 
@@ -124,17 +151,16 @@ impl CodecId {
             1 => Some(Self::Identity),
             2 => Some(Self::Zstd),
             3 => Some(Self::Lz4),
-            v if v >= PLUGIN_RANGE_START => Some(Self::Plugin(v)),
+            v if v >= PLUGIN_RANGE_START => Some(Self::Plugin(PluginId(v))),
             _ => None,
         }
     }
 
     /// A plugin id; `None` unless `value` lies in the reserved range `0x8000..=0xFFFF`.
     pub const fn plugin(value: u16) -> Option<Self> {
-        if value >= PLUGIN_RANGE_START {
-            Some(Self::Plugin(value))
-        } else {
-            None
+        match PluginId::new(value) {
+            Some(id) => Some(Self::Plugin(id)),
+            None => None,
         }
     }
 
@@ -144,7 +170,7 @@ impl CodecId {
             Self::Identity => "identity".to_owned(),
             Self::Zstd => "zstd".to_owned(),
             Self::Lz4 => "lz4".to_owned(),
-            Self::Plugin(v) => format!("plugin-{v:#06x}"),
+            Self::Plugin(v) => format!("plugin-{v}"),
         }
     }
 }
@@ -172,7 +198,7 @@ mod tests {
         assert_eq!(CodecId::from_u16(4), None);
         assert_eq!(HasherId::from_u16(3), None);
         assert_eq!(CodecId::plugin(0x7fff), None);
-        assert_eq!(HasherId::plugin(0x8000), Some(HasherId::Plugin(0x8000)));
+        assert_eq!(HasherId::plugin(0x8000).map(HasherId::to_u16), Some(0x8000));
     }
 
     #[test]

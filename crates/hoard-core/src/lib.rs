@@ -21,7 +21,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use housekeeping::{
     Bucket, BucketInfo, HeldLock, Housekeeping, Item, ItemKind, LockTarget, StateName,
 };
-pub use id::{CodecId, HasherId, PLUGIN_RANGE_START};
+pub use id::{CodecId, HasherId, PLUGIN_RANGE_START, PluginId};
 pub use key::{DIGEST_LEN, Digest, Key, NAMESPACE_MAX_LEN, Namespace};
 pub use read::{Decoders, Disposition, Expected, Rejected, VerifiedFrame};
 pub use traits::{Codec, EntryInfo, HashState, KeyHasher, Store, StoreExt, listing_not_supported};
