@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use hoard::evict::{Janitor, Limits, Worker, WorkerConfig};
+use hoard::evict::{Janitor, Limits, WorkerConfig};
 use hoard::{
     CacheBuilder, Codec, CodecId, Digest, EntryInfo, Error, ErrorKind, Housekeeping, Namespace,
     Result, Store, StoreExt,
@@ -107,29 +107,31 @@ fn a_store_passes_its_suite_and_serves_a_cache() {
 fn a_housekeeping_store_runs_the_worker() {
     hoard_testkit::housekeeping::run_all(InMemory::new);
     let store = Arc::new(InMemory::new());
-    let cache = CacheBuilder::with_store(Arc::clone(&store))
+    let mut config = WorkerConfig::new();
+    config.limits = Limits::new(10, u64::MAX);
+    let cache = CacheBuilder::with_maintained_store(Arc::clone(&store))
         .namespace("app")
+        .worker(config.clone())
         .build()
         .expect("build");
+    let worker = cache
+        .worker()
+        .expect("the builder runs the worker on the store");
     for i in 0..20u32 {
         assert!(cache.put(&cache.key(i.to_le_bytes()), b"value"));
     }
-    let mut config = WorkerConfig::new();
-    config.limits = Limits::new(10, u64::MAX);
     let housekeeping: Arc<dyn Housekeeping> = store.clone();
-    let report = Janitor::new(Arc::clone(&housekeeping), config.clone())
+    let report = Janitor::new(housekeeping, config)
         .cleanup_now()
         .expect("cleanup");
     assert_eq!(report.entries_after, 7);
-    let worker = Worker::start(
-        Janitor::new(housekeeping, config),
-        Namespace::new("app").expect("namespace"),
-    )
-    .expect("start");
-    worker.record_hit(&store.entries().expect("list")[0].digest);
+    assert_eq!(store.entries().expect("list").len(), 7);
+    let hits = (0..20u32)
+        .filter(|i| cache.get(&cache.key(i.to_le_bytes())).is_some())
+        .count();
+    assert_eq!(hits, 7);
     worker.sync();
-    assert_eq!(worker.stats().counts.hits, 1);
-    worker.stop();
+    assert_eq!(worker.stats().counts.hits, 7, "the hits reached the worker");
 }
 
 #[test]
