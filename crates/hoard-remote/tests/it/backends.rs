@@ -448,7 +448,7 @@ fn a_killed_redis_costs_one_failure_per_cooldown_and_comes_back() {
 fn a_hung_redis_costs_one_timeout_per_cooldown() {
     let server = Server::start(Kind::Redis);
     let timeout = Duration::from_millis(300);
-    let (remote, clock, key, f) = on_clock(&server, timeout, 12);
+    let (remote, clock, key, _) = on_clock(&server, timeout, 12);
     server.pause();
     for cooldowns in 1..=2u64 {
         let t = Instant::now();
