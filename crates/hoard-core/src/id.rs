@@ -58,122 +58,127 @@ impl fmt::Display for PluginId {
     }
 }
 
-/// Declares an on-disk id enum: its built-in variants with their values and names, then a
-/// last variant `Plugin(PluginId)` (its docs stand after the braces, where a macro can tell
-/// them from a built-in variant's), `to_u16`, `from_u16`, `plugin`, `name` and `Display`.
-/// The two ids differ only in their variants and docs, so one declaration keeps them alike.
-macro_rules! format_id {
-    (
-        $(#[$enum_meta:meta])*
-        pub enum $Id:ident {
-            $(
-                $(#[$variant_meta:meta])*
-                $Variant:ident = $value:literal, $label:literal;
-            )+
-        }
-        $(#[$plugin_meta:meta])*
-        Plugin(PluginId);
-        $(#[$from_meta:meta])*
-        from_u16;
-        $(#[$name_meta:meta])*
-        name;
-        $($extra:tt)*
-    ) => {
-        $(#[$enum_meta])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        #[non_exhaustive]
-        pub enum $Id {
-            $(
-                $(#[$variant_meta])*
-                $Variant,
-            )+
-            $(#[$plugin_meta])*
-            Plugin(PluginId),
-        }
-
-        impl $Id {
-            $($extra)*
-
-            /// The value recorded on disk.
-            pub const fn to_u16(self) -> u16 {
-                match self {
-                    $(Self::$Variant => $value,)+
-                    Self::Plugin(v) => v.value(),
-                }
-            }
-
-            $(#[$from_meta])*
-            pub const fn from_u16(value: u16) -> Option<Self> {
-                match value {
-                    $($value => Some(Self::$Variant),)+
-                    v if v >= PLUGIN_RANGE_START => Some(Self::Plugin(PluginId(v))),
-                    _ => None,
-                }
-            }
-
-            /// A plugin id; `None` unless `value` lies in the reserved range `0x8000..=0xFFFF`.
-            pub const fn plugin(value: u16) -> Option<Self> {
-                match PluginId::new(value) {
-                    Some(id) => Some(Self::Plugin(id)),
-                    None => None,
-                }
-            }
-
-            $(#[$name_meta])*
-            pub fn name(self) -> String {
-                match self {
-                    $(Self::$Variant => $label.to_owned(),)+
-                    Self::Plugin(v) => format!("plugin-{v}"),
-                }
-            }
-        }
-
-        impl fmt::Display for $Id {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.name())
-            }
-        }
-    };
-}
-
-format_id! {
-    /// Identity of a [`KeyHasher`](crate::KeyHasher), as recorded in every frame.
-    pub enum HasherId {
-        /// SHA-256 (FIPS 180-4), value 1.
-        Sha256 = 1, "sha256";
-        /// BLAKE3 with a 32-byte output, value 2.
-        Blake3 = 2, "blake3";
-    }
+/// Identity of a [`KeyHasher`](crate::KeyHasher), as recorded in every frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum HasherId {
+    /// SHA-256 (FIPS 180-4), value 1.
+    Sha256,
+    /// BLAKE3 with a 32-byte output, value 2.
+    Blake3,
     /// A third-party hasher with a value in `0x8000..=0xFFFF`; build it with
     /// [`HasherId::plugin`].
-    Plugin(PluginId);
-    /// The id for an on-disk value, or `None` for values that name nothing (`0`, or a
-    /// built-in value this version does not know).
-    from_u16;
-    /// A lowercase name for logs and tools (`sha256`, `blake3`, `plugin-0x8001`).
-    name;
+    Plugin(PluginId),
 }
 
-format_id! {
-    /// Identity of a [`Codec`](crate::Codec), as recorded in every frame.
-    pub enum CodecId {
-        /// Bytes stored as they are, value 1.
-        Identity = 1, "identity";
-        /// A single zstd frame, value 2.
-        Zstd = 2, "zstd";
-        /// An LZ4 block (as `lz4_flex::block` writes it, without a size prefix), value 3.
-        Lz4 = 3, "lz4";
+impl HasherId {
+    /// The value recorded on disk.
+    pub const fn to_u16(self) -> u16 {
+        match self {
+            Self::Sha256 => 1,
+            Self::Blake3 => 2,
+            Self::Plugin(v) => v.value(),
+        }
     }
+
+    /// The id for an on-disk value, or `None` for values that name nothing (`0`, or a
+    /// built-in value this version does not know).
+    pub const fn from_u16(value: u16) -> Option<Self> {
+        match value {
+            1 => Some(Self::Sha256),
+            2 => Some(Self::Blake3),
+            v if v >= PLUGIN_RANGE_START => Some(Self::Plugin(PluginId(v))),
+            _ => None,
+        }
+    }
+
+    /// A plugin id; `None` unless `value` lies in the reserved range `0x8000..=0xFFFF`.
+    pub const fn plugin(value: u16) -> Option<Self> {
+        match PluginId::new(value) {
+            Some(id) => Some(Self::Plugin(id)),
+            None => None,
+        }
+    }
+
+    /// A lowercase name for logs and tools (`sha256`, `blake3`, `plugin-0x8001`).
+    pub fn name(self) -> String {
+        match self {
+            Self::Sha256 => "sha256".to_owned(),
+            Self::Blake3 => "blake3".to_owned(),
+            Self::Plugin(v) => format!("plugin-{v}"),
+        }
+    }
+}
+
+impl fmt::Display for HasherId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+/// Identity of a [`Codec`](crate::Codec), as recorded in every frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum CodecId {
+    /// Bytes stored as they are, value 1.
+    Identity,
+    /// A single zstd frame, value 2.
+    Zstd,
+    /// An LZ4 block (as `lz4_flex::block` writes it, without a size prefix), value 3.
+    Lz4,
     /// A third-party codec with a value in `0x8000..=0xFFFF`; build it with
     /// [`CodecId::plugin`].
-    Plugin(PluginId);
-    /// The id for an on-disk value, or `None` for values that name nothing.
-    from_u16;
-    /// A lowercase name for logs and tools (`identity`, `zstd`, `lz4`, `plugin-0x8001`).
-    name;
+    Plugin(PluginId),
+}
 
+impl CodecId {
     /// Every built-in (non-plugin) codec id, in value order.
     pub const BUILT_IN: [CodecId; 3] = [Self::Identity, Self::Zstd, Self::Lz4];
+
+    /// The value recorded on disk.
+    pub const fn to_u16(self) -> u16 {
+        match self {
+            Self::Identity => 1,
+            Self::Zstd => 2,
+            Self::Lz4 => 3,
+            Self::Plugin(v) => v.value(),
+        }
+    }
+
+    /// The id for an on-disk value, or `None` for values that name nothing.
+    pub const fn from_u16(value: u16) -> Option<Self> {
+        match value {
+            1 => Some(Self::Identity),
+            2 => Some(Self::Zstd),
+            3 => Some(Self::Lz4),
+            v if v >= PLUGIN_RANGE_START => Some(Self::Plugin(PluginId(v))),
+            _ => None,
+        }
+    }
+
+    /// A plugin id; `None` unless `value` lies in the reserved range `0x8000..=0xFFFF`.
+    pub const fn plugin(value: u16) -> Option<Self> {
+        match PluginId::new(value) {
+            Some(id) => Some(Self::Plugin(id)),
+            None => None,
+        }
+    }
+
+    /// A lowercase name for logs and tools (`identity`, `zstd`, `lz4`, `plugin-0x8001`).
+    pub fn name(self) -> String {
+        match self {
+            Self::Identity => "identity".to_owned(),
+            Self::Zstd => "zstd".to_owned(),
+            Self::Lz4 => "lz4".to_owned(),
+            Self::Plugin(v) => format!("plugin-{v}"),
+        }
+    }
+}
+
+impl fmt::Display for CodecId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())
+    }
 }
 
 #[cfg(test)]
