@@ -83,6 +83,20 @@ impl SqliteStore {
         Bucket::new(ns.clone(), &name).expect("two hex digits are a valid bucket name")
     }
 
+    /// The digest and row version of `item` when it is an entry of this store in `bucket`;
+    /// `None` for anything else (a `Temp` item, another bucket's entry, a version no row
+    /// can hold), which `remove_item` and `replace_item` leave alone.
+    fn own_entry(bucket: &Bucket, item: &Item) -> Option<(Digest, i64)> {
+        let ItemKind::Entry(d) = item.kind else {
+            return None;
+        };
+        if Self::bucket_of(bucket.namespace(), &d) != *bucket {
+            return None;
+        }
+        let version = i64::try_from(item.version).ok()?;
+        Some((d, version))
+    }
+
     fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Connection>> {
         // A connection is pushed or popped whole: the list is consistent whatever a
         // panicking holder did.
@@ -456,16 +470,10 @@ impl Housekeeping for SqliteStore {
     fn remove_item(&self, bucket: &Bucket, item: &Item) -> Result<bool> {
         // Transactions are atomic: this store has no temporary objects, so a `Temp` item
         // (or another bucket's entry) is never one of its own.
-        let ItemKind::Entry(d) = item.kind else {
+        let Some((d, version)) = Self::own_entry(bucket, item) else {
             return Ok(false);
         };
         let ns = bucket.namespace();
-        if Self::bucket_of(ns, &d) != *bucket {
-            return Ok(false);
-        }
-        let Ok(version) = i64::try_from(item.version) else {
-            return Ok(false);
-        };
         self.with(
             || format!("cannot remove entry {ns}/{d}"),
             |c| {
@@ -515,16 +523,10 @@ impl Housekeeping for SqliteStore {
     }
 
     fn replace_item(&self, bucket: &Bucket, item: &Item, frame: &[u8]) -> Result<bool> {
-        let ItemKind::Entry(d) = item.kind else {
+        let Some((d, version)) = Self::own_entry(bucket, item) else {
             return Ok(false);
         };
         let ns = bucket.namespace();
-        if Self::bucket_of(ns, &d) != *bucket {
-            return Ok(false);
-        }
-        let Ok(version) = i64::try_from(item.version) else {
-            return Ok(false);
-        };
         let now = to_ms(SystemTime::now());
         // Check and swap inside one write transaction: no put can land in between.
         self.with(

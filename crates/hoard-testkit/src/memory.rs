@@ -396,6 +396,29 @@ impl InMemory {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// `read` of the entry `ns/digest`, under the lock, counted as one get; `TooLarge` if the
+    /// entry is over `limit`.
+    fn read_entry<T>(
+        &self,
+        ns: &Namespace,
+        digest: &Digest,
+        limit: u64,
+        read: impl FnOnce(&Stored) -> T,
+    ) -> Result<Option<T>> {
+        let found = match self.inner().entries.get(&(ns.clone(), *digest)) {
+            Some(e) if e.bytes.len() as u64 > limit => {
+                return Err(too_large(
+                    format!("entry {ns}/{digest}"),
+                    e.bytes.len(),
+                    limit,
+                ));
+            }
+            found => found.map(read),
+        };
+        bump(&self.counters.gets, 1);
+        Ok(found)
+    }
+
     /// Fails with an injected error if `op` is set to fail.
     fn check(&self, op: Op, what: impl FnOnce() -> String) -> Result<()> {
         if self.failing.load(Ordering::Relaxed) & op.bit() == 0 {
@@ -438,18 +461,7 @@ fn too_large(what: String, len: usize, limit: u64) -> Error {
 impl Store for InMemory {
     fn get(&self, ns: &Namespace, digest: &Digest, limit: u64) -> Result<Option<Vec<u8>>> {
         self.check(Op::Get, || format!("get of {ns}/{digest}"))?;
-        let found = match self.inner().entries.get(&(ns.clone(), *digest)) {
-            Some(e) if e.bytes.len() as u64 > limit => {
-                return Err(too_large(
-                    format!("entry {ns}/{digest}"),
-                    e.bytes.len(),
-                    limit,
-                ));
-            }
-            found => found.map(|e| e.bytes.clone()),
-        };
-        bump(&self.counters.gets, 1);
-        Ok(found)
+        self.read_entry(ns, digest, limit, |e| e.bytes.clone())
     }
 
     fn put(&self, ns: &Namespace, digest: &Digest, frame: &[u8]) -> Result<()> {
@@ -602,28 +614,17 @@ impl Housekeeping for InMemory {
         limit: u64,
     ) -> Result<Option<(Bucket, Item, Vec<u8>)>> {
         self.check(Op::ReadItem, || format!("versioned read of {ns}/{digest}"))?;
-        let found = match self.inner().entries.get(&(ns.clone(), *digest)) {
-            Some(e) if e.bytes.len() as u64 > limit => {
-                return Err(too_large(
-                    format!("entry {ns}/{digest}"),
-                    e.bytes.len(),
-                    limit,
-                ));
-            }
-            // Bytes and version under one lock: the item is exactly the version read.
-            found => found.map(|e| {
-                let item = Item::new(
-                    ItemKind::Entry(*digest),
-                    e.bytes.len() as u64,
-                    e.modified,
-                    e.accessed,
-                    e.version,
-                );
-                (Self::bucket_of(ns, digest), item, e.bytes.clone())
-            }),
-        };
-        bump(&self.counters.gets, 1);
-        Ok(found)
+        // Bytes and version under one lock: the item is exactly the version read.
+        self.read_entry(ns, digest, limit, |e| {
+            let item = Item::new(
+                ItemKind::Entry(*digest),
+                e.bytes.len() as u64,
+                e.modified,
+                e.accessed,
+                e.version,
+            );
+            (Self::bucket_of(ns, digest), item, e.bytes.clone())
+        })
     }
 
     fn replace_item(&self, bucket: &Bucket, item: &Item, frame: &[u8]) -> Result<bool> {

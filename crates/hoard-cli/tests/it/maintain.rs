@@ -27,6 +27,15 @@ fn digest_of(cache: &Cache, key: &str) -> String {
     cache.key(key).digest().to_hex()
 }
 
+/// A cache on `env`'s directory that writes uncompressed, without a worker.
+fn uncompressed_cache(env: &Env) -> Cache {
+    Cache::builder(env.dir())
+        .codec(hoard::Identity)
+        .without_worker()
+        .build()
+        .expect("opens")
+}
+
 #[test]
 fn gc_brings_an_over_limit_cache_under_its_limits_oldest_first() {
     let env = Env::new();
@@ -236,11 +245,7 @@ fn clear_removes_every_entry_and_leaves_foreign_files_alone() {
 fn recompress_keeps_every_entry_readable_and_reports_the_bytes_saved() {
     let env = Env::new();
     // Written uncompressed, so zstd has something to save.
-    let plain = Cache::builder(env.dir())
-        .codec(hoard::Identity)
-        .without_worker()
-        .build()
-        .expect("opens");
+    let plain = uncompressed_cache(&env);
     let values: Vec<Vec<u8>> = (0..12).map(|i| text(i, 30_000)).collect();
     for (i, v) in values.iter().enumerate() {
         assert!(plain.put(&plain.key(format!("k{i}")), v));
@@ -326,11 +331,7 @@ fn recompress_never_rolls_back_a_put_made_while_it_runs() {
     const LEN: usize = 1 << 20;
     let env = Env::new();
     // Stored uncompressed, so the recompression has a large frame to read and real work.
-    let plain = Cache::builder(env.dir())
-        .codec(hoard::Identity)
-        .without_worker()
-        .build()
-        .expect("opens");
+    let plain = uncompressed_cache(&env);
     let key = plain.key("K");
     for round in 0..3u64 {
         let (a, b) = (

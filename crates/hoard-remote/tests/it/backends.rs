@@ -328,8 +328,13 @@ fn write_back_writes_in_the_background_and_counts_what_it_drops() {
     );
 }
 
-/// A remote on a manual clock: the breaker's cool-downs pass when the test says so.
-fn on_clock(server: &Server, timeout: Duration) -> (RemoteStore, Arc<ManualClock>) {
+/// A remote on a manual clock (the breaker's cool-downs pass when the test says so), holding
+/// the 500-byte entry `framed(tag, 500)`, which it returns too.
+fn on_clock(
+    server: &Server,
+    timeout: Duration,
+    tag: u8,
+) -> (RemoteStore, Arc<ManualClock>, Key, Vec<u8>) {
     let clock = Arc::new(ManualClock::new());
     let remote = RemoteStore::open(
         config(server)
@@ -339,7 +344,9 @@ fn on_clock(server: &Server, timeout: Duration) -> (RemoteStore, Arc<ManualClock
     )
     .expect("test step")
     .with_clock(clock.clone());
-    (remote, clock)
+    let (key, f) = framed(tag, 500);
+    remote.put(&ns(), key.digest(), &f).expect("test step");
+    (remote, clock, key, f)
 }
 
 /// The cool-down of the outage tests: long, since only the manual clock passes it.
@@ -364,6 +371,15 @@ fn bypassed_gets(remote: &RemoteStore, key: &Key, bypassed: u64) -> Duration {
     slowest
 }
 
+/// Twenty gets of `key` in a row are bypassed, none waiting as long as `timeout`.
+fn bypassed_at_once(remote: &RemoteStore, key: &Key, timeout: Duration) {
+    let slowest = bypassed_gets(remote, key, 20);
+    assert!(
+        slowest < timeout,
+        "a bypassed get waits for nothing: {slowest:?}"
+    );
+}
+
 /// Steps the clock through cool-downs until an operation reaches the server again: a
 /// restarted or resumed server may take a few attempts (reconnection) before it answers.
 fn comes_back(remote: &RemoteStore, clock: &ManualClock, works: impl Fn() -> bool) -> bool {
@@ -385,9 +401,7 @@ fn comes_back(remote: &RemoteStore, clock: &ManualClock, works: impl Fn() -> boo
 fn a_killed_redis_costs_one_failure_per_cooldown_and_comes_back() {
     let mut server = Server::start(Kind::Redis);
     let timeout = Duration::from_millis(300);
-    let (remote, clock) = on_clock(&server, timeout);
-    let (key, f) = framed(11, 500);
-    remote.put(&ns(), key.digest(), &f).expect("test step");
+    let (remote, clock, key, f) = on_clock(&server, timeout, 11);
     server.kill();
     for cooldowns in 1..=3u64 {
         let t = Instant::now();
@@ -403,11 +417,7 @@ fn a_killed_redis_costs_one_failure_per_cooldown_and_comes_back() {
             failed < timeout + Duration::from_millis(500),
             "a failure costs at most the timeout: {failed:?}"
         );
-        let slowest = bypassed_gets(&remote, &key, 20);
-        assert!(
-            slowest < timeout,
-            "a bypassed get waits for nothing: {slowest:?}"
-        );
+        bypassed_at_once(&remote, &key, timeout);
         // Just before the cool-down ends, still bypassed.
         clock.advance(COOLDOWN - Duration::from_millis(1));
         bypassed_gets(&remote, &key, 1);
@@ -438,9 +448,7 @@ fn a_killed_redis_costs_one_failure_per_cooldown_and_comes_back() {
 fn a_hung_redis_costs_one_timeout_per_cooldown() {
     let server = Server::start(Kind::Redis);
     let timeout = Duration::from_millis(300);
-    let (remote, clock) = on_clock(&server, timeout);
-    let (key, f) = framed(12, 500);
-    remote.put(&ns(), key.digest(), &f).expect("test step");
+    let (remote, clock, key, _) = on_clock(&server, timeout, 12);
     server.pause();
     for cooldowns in 1..=2u64 {
         let t = Instant::now();
@@ -456,11 +464,7 @@ fn a_hung_redis_costs_one_timeout_per_cooldown() {
             (cooldowns, cooldowns),
             "{stats:?}"
         );
-        let slowest = bypassed_gets(&remote, &key, 20);
-        assert!(
-            slowest < timeout,
-            "a bypassed get waits for nothing: {slowest:?}"
-        );
+        bypassed_at_once(&remote, &key, timeout);
         clock.advance(COOLDOWN);
     }
     eprintln!("redis hung: {:?}", remote.stats());

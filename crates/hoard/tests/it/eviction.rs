@@ -29,6 +29,23 @@ fn cache_with(root: &Path, config: WorkerConfig, clock: &Arc<ManualClock>) -> Ca
         .expect("cache")
 }
 
+/// A cache on `root` without a worker: the test runs the janitor itself.
+fn cache_without_worker(root: &Path) -> Cache {
+    Cache::builder(root)
+        .without_worker()
+        .build()
+        .expect("cache")
+}
+
+/// Puts `b"value"` under the keys of `entry 0` to `entry {n - 1}` and returns the keys.
+fn put_entries(cache: &Cache, n: u64) -> Vec<Key> {
+    let keys: Vec<Key> = (0..n).map(|i| cache.key(format!("entry {i}"))).collect();
+    for k in &keys {
+        cache.put(k, b"value");
+    }
+    keys
+}
+
 fn entry_path(root: &Path, cache: &Cache, key: &Key) -> PathBuf {
     FsStore::open(root)
         .expect("store")
@@ -260,10 +277,7 @@ fn planted_symlinks_and_foreign_files_survive_every_operation() {
     let old = SystemTime::now() - Duration::from_secs(400 * 86_400);
     set_times(&victim.join("a"), old);
     let print = fingerprint(&victim);
-    let cache = Cache::builder(&root)
-        .without_worker()
-        .build()
-        .expect("cache");
+    let cache = cache_without_worker(&root);
     let mut shards = Vec::new();
     for i in 0..40 {
         let key = cache.key(format!("entry {i}"));
@@ -362,14 +376,8 @@ fn planted_symlinks_and_foreign_files_survive_every_operation() {
 fn a_read_only_workload_over_its_limit_is_brought_under_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().join("cache");
-    let filler = Cache::builder(&root)
-        .without_worker()
-        .build()
-        .expect("cache");
-    let keys: Vec<Key> = (0..60).map(|i| filler.key(format!("entry {i}"))).collect();
-    for k in &keys {
-        filler.put(k, b"value");
-    }
+    let filler = cache_without_worker(&root);
+    let keys = put_entries(&filler, 60);
     drop(filler);
     let clock = Arc::new(ManualClock::new(SystemTime::now()));
     let reader = cache_with(
@@ -417,10 +425,7 @@ fn cleanup_child_entry() {
 fn four_processes_clean_one_directory_at_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().join("cache");
-    let cache = Cache::builder(&root)
-        .without_worker()
-        .build()
-        .expect("cache");
+    let cache = cache_without_worker(&root);
     let now = SystemTime::now();
     let total = 1200u64;
     let keys: Vec<Key> = (0..total)
@@ -480,14 +485,8 @@ fn four_processes_clean_one_directory_at_once() {
 fn cleanups_survive_entries_vanishing_and_changing_mid_scan() {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().join("cache");
-    let cache = Cache::builder(&root)
-        .without_worker()
-        .build()
-        .expect("cache");
-    let keys: Vec<Key> = (0..600).map(|i| cache.key(format!("entry {i}"))).collect();
-    for k in &keys {
-        cache.put(k, b"value");
-    }
+    let cache = cache_without_worker(&root);
+    let keys = put_entries(&cache, 600);
     let store = Arc::new(FsStore::open(&root).expect("store"));
     std::thread::scope(|s| {
         let churn = s.spawn(|| {
@@ -537,10 +536,7 @@ fn a_recompression_never_rolls_back_a_put_made_while_it_runs() {
     const LEN: usize = 4 << 20;
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().join("c");
-    let cache = Cache::builder(&root)
-        .without_worker()
-        .build()
-        .expect("cache");
+    let cache = cache_without_worker(&root);
     let key = cache.key("recompressed while written");
     let janitor = Janitor::new(
         Arc::new(FsStore::open(&root).expect("store")),

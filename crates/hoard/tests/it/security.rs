@@ -120,6 +120,28 @@ fn arena() -> Arena {
     Arena { dir, victim, root }
 }
 
+impl Arena {
+    /// What no attack may change: the victim tree's fingerprint and the names beside the
+    /// cache root.
+    fn outside(&self) -> (Print, Vec<String>) {
+        (
+            fingerprint(&self.victim),
+            names_beside(self.dir.path(), "cache"),
+        )
+    }
+
+    /// Asserts that nothing outside the cache root has changed since `before`.
+    fn assert_outside_unchanged(&self, (before, beside): &(Print, Vec<String>)) {
+        let after = fingerprint(&self.victim);
+        assert!(
+            after == *before,
+            "the victim tree changed: {:?}",
+            changed(before, &after)
+        );
+        assert_eq!(names_beside(self.dir.path(), "cache"), *beside);
+    }
+}
+
 fn plant(path: &Path, body: &[u8]) {
     use std::io::Write;
     let mut f = std::fs::File::create(path).expect("create");
@@ -370,8 +392,7 @@ fn symlinks_planted_by_another_user_at_every_level_redirect_nothing() {
         return;
     }
     let a = arena();
-    let before = fingerprint(&a.victim);
-    let beside = names_beside(a.dir.path(), "cache");
+    let before = a.outside();
     let cache = shared_cache(&a.root);
     let wrong = victim_round(&cache, &a.root, 0, 24);
     assert!(wrong.is_empty(), "{wrong:?}");
@@ -393,13 +414,7 @@ fn symlinks_planted_by_another_user_at_every_level_redirect_nothing() {
         let wrong = victim_round(&cache, &a.root, generation, 24);
         assert!(wrong.is_empty(), "round {generation}: {wrong:?}");
     }
-    let after = fingerprint(&a.victim);
-    assert!(
-        after == before,
-        "the victim tree changed: {:?}",
-        changed(&before, &after)
-    );
-    assert_eq!(names_beside(a.dir.path(), "cache"), beside);
+    a.assert_outside_unchanged(&before);
 }
 
 #[test]
@@ -409,8 +424,7 @@ fn a_swap_loop_racing_puts_and_cleanups_never_escapes_the_root() {
         return;
     }
     let a = arena();
-    let before = fingerprint(&a.victim);
-    let beside = names_beside(a.dir.path(), "cache");
+    let before = a.outside();
     let cache = shared_cache(&a.root);
     victim_round(&cache, &a.root, 0, 16);
     let mut swapper = attacker("swap", &a.root, &a.victim);
@@ -429,13 +443,7 @@ fn a_swap_loop_racing_puts_and_cleanups_never_escapes_the_root() {
     );
     assert!(wrong.is_empty(), "{wrong:?}");
     assert!(rounds >= 2, "only {rounds} victim rounds");
-    let after = fingerprint(&a.victim);
-    assert!(
-        after == before,
-        "the victim tree changed: {:?}",
-        changed(&before, &after)
-    );
-    assert_eq!(names_beside(a.dir.path(), "cache"), beside);
+    a.assert_outside_unchanged(&before);
 }
 
 #[test]
