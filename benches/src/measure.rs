@@ -102,6 +102,9 @@ pub fn run_size(
     mut tick: impl FnMut(),
 ) -> io::Result<Vec<CaseResult>> {
     let n = contenders.len();
+    for c in contenders.iter_mut() {
+        c.settle()?;
+    }
     let disk_before: Vec<(u64, u64)> = contenders.iter().map(|c| disk_use(c.dir())).collect();
     let mut put_us = vec![Vec::with_capacity(ops); n];
     let mut get_us = vec![Vec::with_capacity(ops); n];
@@ -131,6 +134,9 @@ pub fn run_size(
             }
             tick();
         }
+    }
+    for c in contenders.iter_mut() {
+        c.settle()?;
     }
     Ok(contenders
         .iter()

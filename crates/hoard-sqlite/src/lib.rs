@@ -76,6 +76,17 @@ impl SqliteStore {
         &self.path
     }
 
+    /// Moves everything the write-ahead log holds into the database file and truncates the
+    /// log (`PRAGMA wal_checkpoint(TRUNCATE)`), so that the database file alone holds the
+    /// entries: before a copy or a backup of the file, or to measure its size. Readers and
+    /// writers of other connections may delay it (SQLite checkpoints what it can).
+    pub fn checkpoint(&self) -> Result<()> {
+        self.with(
+            || "cannot checkpoint the write-ahead log".to_owned(),
+            |conn| conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())),
+        )
+    }
+
     /// The bucket of an entry: its namespace and the first byte of its digest in two hex
     /// digits (256 buckets per namespace).
     pub fn bucket_of(ns: &Namespace, digest: &Digest) -> Bucket {
