@@ -71,16 +71,6 @@ pub(crate) const LIFETIME_COUNTERS: usize = 10;
 pub(crate) type Lifetime = [u64; LIFETIME_COUNTERS];
 
 impl Counts {
-    /// Each counter of `self` plus the same counter of `other`, saturating.
-    #[must_use]
-    pub fn saturating_add(&self, other: &Counts) -> Counts {
-        let mut sum = self.to_array();
-        for (s, o) in sum.iter_mut().zip(other.to_array()) {
-            *s = s.saturating_add(o);
-        }
-        Counts::from_array(sum)
-    }
-
     pub(crate) fn to_array(self) -> Lifetime {
         self.fields().map(|(_, v)| v)
     }

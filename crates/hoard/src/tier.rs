@@ -140,8 +140,9 @@ impl CounterSource for TierCounterSource {
     fn counters(&self) -> Vec<(String, u64)> {
         let tier = self.tier.stats().fields().into_iter();
         let remote = self.remote.stats().fields().into_iter();
-        tier.map(|(name, value)| (format!("tier.{name}"), value))
-            .chain(remote.map(|(name, value)| (format!("remote.{name}"), value)))
+        let [tier_prefix, remote_prefix] = REMOTE_PREFIXES;
+        tier.map(|(name, value)| (format!("{tier_prefix}{name}"), value))
+            .chain(remote.map(|(name, value)| (format!("{remote_prefix}{name}"), value)))
             .collect()
     }
 }
@@ -230,9 +231,13 @@ pub struct RemoteLifetime {
     pub counters: BTreeMap<String, u64>,
 }
 
+/// The name prefixes of the remote tier's named lifetime counters (see
+/// [`TierCounterSource`]).
+const REMOTE_PREFIXES: [&str; 2] = ["tier.", "remote."];
+
 /// Whether a named lifetime counter is one of the remote tier's.
 fn is_remote_counter(name: &str) -> bool {
-    name.starts_with("tier.") || name.starts_with("remote.")
+    REMOTE_PREFIXES.iter().any(|p| name.starts_with(p))
 }
 
 impl RemoteLifetime {
@@ -279,10 +284,7 @@ pub fn remote_lifetime_stats(keeper: &dyn Housekeeping) -> Result<Option<RemoteL
 /// merge: a lock held longer is an [`ErrorKind::Busy`](crate::ErrorKind::Busy) error.
 pub fn zero_remote_stats(keeper: &dyn Housekeeping) -> Result<Option<RemoteLifetime>> {
     let before = hoard_evict::read_shared_stats(keeper)?;
-    let mut zeroed = BTreeMap::new();
-    for prefix in ["tier.", "remote."] {
-        zeroed.extend(hoard_evict::zero_named_counters(keeper, prefix, true)?);
-    }
+    let zeroed = hoard_evict::zero_named_counters(keeper, &REMOTE_PREFIXES, true)?;
     Ok(before.and_then(|b| {
         (!zeroed.is_empty()).then_some(RemoteLifetime {
             since: b.since,

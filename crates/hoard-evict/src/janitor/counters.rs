@@ -52,16 +52,17 @@ pub fn read_named_counters(store: &dyn Housekeeping) -> Result<Option<BTreeMap<S
     Ok(load_named(store)?.map(|n| n.counts))
 }
 
-/// Zeroes the named lifetime counters whose name starts with `prefix` (every process's),
-/// under the counters lock, and returns what they held. The ten [`Counts`] and other named
+/// Zeroes the named lifetime counters whose name starts with one of `prefixes` (every
+/// process's), in one read and write under the counters lock, and returns what they held. The ten [`Counts`] and other named
 /// counters are left alone. `wait`: wait for another process's merge to end, for at most
 /// [`OPERATION_LOCK_WAIT`]; without it, the lock is tried once. A lock held longer is an
 /// [`ErrorKind::Busy`] error naming it, and nothing is zeroed.
 pub fn zero_named_counters(
     store: &dyn Housekeeping,
-    prefix: &str,
+    prefixes: &[&str],
     wait: bool,
 ) -> Result<BTreeMap<String, u64>> {
+    let chosen = |name: &str| prefixes.iter().any(|p| name.starts_with(p));
     let bound = if wait {
         OPERATION_LOCK_WAIT
     } else {
@@ -78,10 +79,10 @@ pub fn zero_named_counters(
     let zeroed: BTreeMap<String, u64> = named
         .counts
         .iter()
-        .filter(|(k, _)| k.starts_with(prefix))
+        .filter(|(k, _)| chosen(k))
         .map(|(k, v)| (k.clone(), *v))
         .collect();
-    named.counts.retain(|k, _| !k.starts_with(prefix));
+    named.counts.retain(|k, _| !chosen(k));
     store.write_state(&sidecar::named_counters_name(), &named.encode())?;
     Ok(zeroed)
 }

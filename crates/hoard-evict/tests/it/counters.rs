@@ -361,7 +361,8 @@ fn named_counters_of_a_source_are_merged_saturated_and_zeroed_with_the_rest() {
     // Zeroing only a prefix leaves the rest; zeroing everything clears them too.
     *layer.0.lock().expect("unpoisoned") = vec![("tier.hits".into(), 5), ("other.n".into(), 1)];
     a.merge_stats().expect("merged");
-    let zeroed = hoard_evict::zero_named_counters(store.as_ref(), "tier.", true).expect("zeroed");
+    let zeroed =
+        hoard_evict::zero_named_counters(store.as_ref(), &["tier."], true).expect("zeroed");
     assert_eq!(zeroed.get("tier.hits"), Some(&u64::MAX));
     assert_eq!(shared(&a).named.keys().collect::<Vec<_>>(), ["other.n"]);
     let before = a.zero_stats().expect("zeroed").expect("had counters");

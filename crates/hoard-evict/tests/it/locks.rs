@@ -181,13 +181,13 @@ fn zeroing_the_counters_is_busy_within_its_bound_and_zeroes_nothing() {
     );
     assert_busy(
         timed(OPERATION_LOCK_WAIT, OPERATION_LOCK_WAIT, || {
-            hoard_evict::zero_named_counters(store.as_ref(), "tier.", true)
+            hoard_evict::zero_named_counters(store.as_ref(), &["tier."], true)
         }),
         "counters",
     );
     assert_busy(
         timed(Duration::ZERO, Duration::ZERO, || {
-            hoard_evict::zero_named_counters(store.as_ref(), "tier.", false)
+            hoard_evict::zero_named_counters(store.as_ref(), &["tier."], false)
         }),
         "counters",
     );
