@@ -69,6 +69,36 @@ pub struct Window {
     pub evictions: u64,
     /// Cleanups so far (wasmtime-cache: cleanup locks seen, see [`CleanupWatch`]).
     pub cleanups: u64,
+    /// Bytes the entries present at the end of the window occupy (file sizes, headers
+    /// included; side files, state and directories not counted).
+    pub stored_bytes: u64,
+    /// What the same entries would occupy as hoard frames with zstd-3 payloads (the
+    /// all-zstd-3 cache the adaptive format's disk target is stated against), where the
+    /// contender can say which entries it holds.
+    pub zstd3_bytes: Option<u64>,
+}
+
+impl Window {
+    /// `stored_bytes` over `zstd3_bytes`: the disk the contender's formats cost against an
+    /// all-zstd-3 cache of the same entries.
+    pub fn disk_vs_zstd3(&self) -> Option<f64> {
+        self.zstd3_bytes
+            .filter(|&z| z > 0)
+            .map(|z| self.stored_bytes as f64 / z as f64)
+    }
+}
+
+/// The disk figures of a cache once its worker has settled after the replay.
+#[derive(Clone, Debug, Serialize)]
+pub struct Settled {
+    /// How long the harness waited for the stored bytes to stop changing, ms.
+    pub waited_ms: u64,
+    /// Entries present.
+    pub entries: u64,
+    /// Bytes they occupy (as [`Window::stored_bytes`]).
+    pub stored_bytes: u64,
+    /// The same entries as an all-zstd-3 cache (as [`Window::zstd3_bytes`]).
+    pub zstd3_bytes: u64,
 }
 
 /// One contender's replay.
@@ -87,7 +117,64 @@ pub struct TraceResult {
     pub final_entries: u64,
     /// How the contender ran, where its figures need it to be read right.
     pub note: Option<String>,
+    /// Disk use once the worker had settled after the replay (hoard contenders only).
+    pub settled: Option<Settled>,
 }
+
+/// What a contender tells the replay at the end of a window.
+#[derive(Clone, Debug, Default)]
+pub struct Probe {
+    /// Entries present.
+    pub entries: u64,
+    /// Evictions so far.
+    pub evictions: u64,
+    /// Cleanups so far.
+    pub cleanups: u64,
+    /// Bytes the entries present occupy.
+    pub stored_bytes: u64,
+    /// The ids of the entries present, where the contender can tell.
+    pub present: Option<Vec<usize>>,
+}
+
+/// Sizes of each id's value as a hoard frame with a zstd-3 payload (header included),
+/// computed once per id, outside the timed requests.
+struct Zstd3Sizes<'a> {
+    source: &'a Source,
+    cfg: &'a TraceConfig,
+    sizes: std::collections::HashMap<usize, u64>,
+    compressor: zstd::bulk::Compressor<'static>,
+}
+
+impl<'a> Zstd3Sizes<'a> {
+    fn new(source: &'a Source, cfg: &'a TraceConfig) -> io::Result<Self> {
+        Ok(Self {
+            source,
+            cfg,
+            sizes: std::collections::HashMap::new(),
+            compressor: zstd::bulk::Compressor::new(3)?,
+        })
+    }
+
+    fn total(&mut self, ids: &[usize]) -> io::Result<u64> {
+        let mut total = 0;
+        for &id in ids {
+            total += match self.sizes.get(&id) {
+                Some(&n) => n,
+                None => {
+                    let value = self.source.value(size_of(self.cfg, id), id as u64);
+                    let n = FRAME_HEADER + self.compressor.compress(&value)?.len() as u64;
+                    self.sizes.insert(id, n);
+                    n
+                }
+            };
+        }
+        Ok(total)
+    }
+}
+
+/// Bytes of a hoard frame's fixed header (every trace value is below the chunking size,
+/// so a frame is this header and one payload).
+const FRAME_HEADER: u64 = 96;
 
 /// Zipf sampler over `0..n` by inverse CDF.
 struct Zipf {
@@ -148,20 +235,58 @@ pub fn replay_hoard(
     cfg: &TraceConfig,
     threads: usize,
 ) -> io::Result<TraceResult> {
+    replay_hoard_as("hoard", dir, source, cfg, threads, |b| b)
+}
+
+/// [`replay_hoard`] under another `name`, with `configure` applied to the builder after the
+/// run's settings and the trace's worker limits (for example an adaptive format). After the
+/// replay the harness waits for the worker to settle (the stored bytes unchanged over three
+/// cleanup intervals, at most a minute) and records [`TraceResult::settled`].
+pub fn replay_hoard_as(
+    name: &str,
+    dir: &Path,
+    source: &Source,
+    cfg: &TraceConfig,
+    threads: usize,
+    configure: impl FnOnce(hoard::CacheBuilder) -> hoard::CacheBuilder,
+) -> io::Result<TraceResult> {
     let mut worker = WorkerConfig::default();
     worker.limits = Limits::new(cfg.limit_entries, u64::MAX / 4);
     worker.cleanup_interval = cfg.cleanup_interval;
     worker.flush_period = Duration::from_millis(20);
-    let cache = crate::contenders::hoard_builder(dir, threads)
-        .worker(worker)
+    let cache = configure(crate::contenders::hoard_builder(dir, threads).worker(worker))
         .build()
         .map_err(io::Error::other)?;
+    let ids = std::cell::RefCell::new(std::collections::HashMap::new());
+    let probe = || {
+        let w = cache.worker().map(|w| {
+            w.sync();
+            w.stats()
+        });
+        let listed = cache.store().entries().unwrap_or_default();
+        let ids = ids.borrow();
+        Probe {
+            entries: listed.len() as u64,
+            evictions: w.as_ref().map_or(0, |s| s.evictions),
+            cleanups: w.as_ref().map_or(0, |s| s.cleanups),
+            stored_bytes: listed.iter().map(|e| e.stored_len).sum(),
+            present: Some(
+                listed
+                    .iter()
+                    .filter_map(|e| ids.get(&e.digest).copied())
+                    .collect(),
+            ),
+        }
+    };
+    let mut sizes = Zstd3Sizes::new(source, cfg)?;
     let mut result = replay(
-        "hoard",
+        name,
         cfg,
         source,
+        &mut sizes,
         |id, value| {
             let key = cache.key((id as u64).to_le_bytes());
+            ids.borrow_mut().insert(*key.digest(), id);
             match cache.get(&key) {
                 Some(v) => Ok((true, v.len())),
                 None => {
@@ -172,19 +297,26 @@ pub fn replay_hoard(
             }
         },
         || Ok(()),
-        || {
-            let w = cache.worker().map(|w| {
-                w.sync();
-                w.stats()
-            });
-            let entries = cache.store().entries().map(|e| e.len() as u64).unwrap_or(0);
-            (
-                entries,
-                w.map_or(0, |s| s.evictions),
-                w.map_or(0, |s| s.cleanups),
-            )
-        },
+        &probe,
     )?;
+    let started = Instant::now();
+    let (mut last, mut steady) = (probe(), 0);
+    while steady < 3 && started.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(cfg.cleanup_interval);
+        let now = probe();
+        steady = if now.stored_bytes == last.stored_bytes && now.entries == last.entries {
+            steady + 1
+        } else {
+            0
+        };
+        last = now;
+    }
+    result.settled = Some(Settled {
+        waited_ms: started.elapsed().as_millis() as u64,
+        entries: last.entries,
+        stored_bytes: last.stored_bytes,
+        zstd3_bytes: sizes.total(last.present.as_deref().unwrap_or_default())?,
+    });
     result.dropped_events = cache.worker().map(|w| w.stats().dropped_events);
     Ok(result)
 }
@@ -302,10 +434,12 @@ pub fn replay_wasmtime(
              interval, as configured",
         ),
     };
+    let mut sizes = Zstd3Sizes::new(source, cfg)?;
     let mut result = replay(
         name,
         cfg,
         source,
+        &mut sizes,
         |id, value| {
             let entry = wasmtime_internal_cache::ModuleCacheEntry::new("hoard-bench", Some(&cache));
             let hits = cache.cache_hits();
@@ -322,12 +456,14 @@ pub fn replay_wasmtime(
         },
         || watch.borrow_mut().check(),
         || {
-            let entries = count_entries(dir);
-            (
+            let (entries, stored_bytes) = count_entries(dir);
+            Probe {
                 entries,
-                inserts.get().saturating_sub(entries),
-                watch.borrow().cleanups(),
-            )
+                evictions: inserts.get().saturating_sub(entries),
+                cleanups: watch.borrow().cleanups(),
+                stored_bytes,
+                present: None,
+            }
         },
     )?;
     result.note = Some(note.to_owned());
@@ -363,31 +499,35 @@ fn trace_deserialize(_: &TraceState<'_>, v: Vec<u8>) -> Option<Vec<u8>> {
     Some(v)
 }
 
-/// wasmtime-cache's entries below `dir`: files whose names (base64url digests) have no dot,
-/// unlike `.stats` files, write temps (`.wip-atomic-write-*`) and locks.
-fn count_entries(dir: &Path) -> u64 {
+/// wasmtime-cache's entries below `dir` and their bytes: files whose names (base64url
+/// digests) have no dot, unlike `.stats` files, write temps (`.wip-atomic-write-*`) and
+/// locks.
+fn count_entries(dir: &Path) -> (u64, u64) {
     let Ok(rd) = std::fs::read_dir(dir) else {
-        return 0;
+        return (0, 0);
     };
     rd.flatten()
         .map(|e| match e.file_type() {
             Ok(t) if t.is_dir() => count_entries(&e.path()),
-            Ok(t) if t.is_file() && !e.file_name().to_string_lossy().contains('.') => 1,
-            _ => 0,
+            Ok(t) if t.is_file() && !e.file_name().to_string_lossy().contains('.') => {
+                (1, e.metadata().map_or(0, |m| m.len()))
+            }
+            _ => (0, 0),
         })
-        .sum()
+        .fold((0, 0), |(n, b), (m, c)| (n + m, b + c))
 }
 
 /// The replay loop shared by every contender: `request(id, value)` answers whether it was a
-/// hit; `after()` runs after each request, untimed; `probe()` gives (entries, evictions,
-/// cleanups) at the end of each window.
+/// hit; `after()` runs after each request, untimed; `probe()` describes the cache at the end
+/// of each window, untimed (the all-zstd-3 sizes of the entries it holds from `sizes`).
 fn replay(
     name: &str,
     cfg: &TraceConfig,
     source: &Source,
+    sizes: &mut Zstd3Sizes<'_>,
     mut request: impl FnMut(usize, &dyn Fn() -> Vec<u8>) -> io::Result<(bool, usize)>,
     mut after: impl FnMut() -> io::Result<()>,
-    mut probe: impl FnMut() -> (u64, u64, u64),
+    mut probe: impl FnMut() -> Probe,
 ) -> io::Result<TraceResult> {
     let mut zipf = Zipf::new(cfg.keys, cfg.zipf_s, 42);
     let per_window = cfg.requests.div_ceil(cfg.windows.max(1));
@@ -421,7 +561,14 @@ fn replay(
         }
         done += n;
         hits_total += hit_us.len();
-        let (entries, evictions, cleanups) = probe();
+        let Probe {
+            entries,
+            evictions,
+            cleanups,
+            stored_bytes,
+            present,
+        } = probe();
+        let zstd3_bytes = present.map(|ids| sizes.total(&ids)).transpose()?;
         windows.push(Window {
             requests: n,
             hit_rate: hit_us.len() as f64 / n as f64,
@@ -431,6 +578,8 @@ fn replay(
             entries,
             evictions,
             cleanups,
+            stored_bytes,
+            zstd3_bytes,
         });
     }
     let final_entries = windows.last().map_or(0, |w| w.entries);
@@ -441,6 +590,7 @@ fn replay(
         dropped_events: None,
         final_entries,
         note: None,
+        settled: None,
     })
 }
 
@@ -471,12 +621,21 @@ pub fn to_text(cfg: &TraceConfig, results: &[TraceResult]) -> String {
             s.push_str(")\n");
         }
         s.push_str(&format!(
-            "{:>6} {:>8} {:>10} {:>10} {:>10} {:>8} {:>9} {:>8}\n",
-            "window", "hits", "hit p50", "hit p99", "miss p50", "entries", "evictions", "cleanups"
+            "{:>6} {:>8} {:>10} {:>10} {:>10} {:>8} {:>9} {:>8} {:>9} {:>7}\n",
+            "window",
+            "hits",
+            "hit p50",
+            "hit p99",
+            "miss p50",
+            "entries",
+            "evictions",
+            "cleanups",
+            "stored",
+            "/zstd-3"
         ));
         for (i, w) in r.windows.iter().enumerate() {
             s.push_str(&format!(
-                "{:>6} {:>7.1}% {:>8.1}µs {:>8.1}µs {:>8.1}µs {:>8} {:>9} {:>8}\n",
+                "{:>6} {:>7.1}% {:>8.1}µs {:>8.1}µs {:>8.1}µs {:>8} {:>9} {:>8} {:>7.1}MB {:>7}\n",
                 i + 1,
                 w.hit_rate * 100.0,
                 w.hit_p50_us,
@@ -484,7 +643,20 @@ pub fn to_text(cfg: &TraceConfig, results: &[TraceResult]) -> String {
                 w.miss_p50_us,
                 w.entries,
                 w.evictions,
-                w.cleanups
+                w.cleanups,
+                w.stored_bytes as f64 / 1e6,
+                w.disk_vs_zstd3()
+                    .map_or_else(|| "-".to_owned(), |r| format!("{r:.3}"))
+            ));
+        }
+        if let Some(st) = &r.settled {
+            s.push_str(&format!(
+                "settled after {} ms: {} entries, {:.1} MB stored, {:.3}x an all-zstd-3 cache of them ({:.1} MB)\n",
+                st.waited_ms,
+                st.entries,
+                st.stored_bytes as f64 / 1e6,
+                st.stored_bytes as f64 / st.zstd3_bytes.max(1) as f64,
+                st.zstd3_bytes as f64 / 1e6
             ));
         }
     }
@@ -539,6 +711,6 @@ mod tests {
             std::fs::File::create(module.join(name)).expect("create a file");
         }
         lock_at(dir.path(), 7, Duration::ZERO);
-        assert_eq!(count_entries(dir.path()), 2);
+        assert_eq!(count_entries(dir.path()), (2, 0));
     }
 }
