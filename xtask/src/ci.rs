@@ -196,6 +196,7 @@ fn plan(root: &Path, options: Options) -> Result<Vec<Step>, String> {
             },
         });
         steps.extend(feature_matrix(root)?);
+        steps.extend(apple_steps());
     }
     steps.push(Step {
         name: "deny".to_owned(),
@@ -208,6 +209,63 @@ fn plan(root: &Path, options: Options) -> Result<Vec<Step>, String> {
     }
     steps.push(Step::cargo("fuzz check", &fuzz));
     Ok(steps)
+}
+
+/// The cross target whose check and clippy steps [`apple_steps`] add.
+const APPLE_TARGET: &str = "aarch64-apple-darwin";
+
+/// What builds for macOS without a C compiler for it: the crates whose code has no C
+/// dependency, with the features and targets that keep it so (zstd-sys, BLAKE3's assembly
+/// and SQLite are C; the tests of hoard-codec and hoard-evict use zstd, so only their
+/// libraries are checked; the facade is checked with LZ4 instead of zstd).
+const APPLE_RUNS: [&[&str]; 3] = [
+    &[
+        "-p",
+        "hoard-core",
+        "-p",
+        "hoard-key",
+        "-p",
+        "hoard-fs",
+        "-p",
+        "hoard-testkit",
+        "--all-targets",
+        "--features",
+        "hoard-fs/fault-injection",
+    ],
+    &[
+        "-p",
+        "hoard-codec",
+        "-p",
+        "hoard-evict",
+        "--lib",
+        "--features",
+        "hoard-codec/lz4",
+    ],
+    &[
+        "-p",
+        "hoard",
+        "--lib",
+        "--no-default-features",
+        "--features",
+        "lz4",
+    ],
+];
+
+/// `cargo check` and `cargo clippy -D warnings` of [`APPLE_RUNS`] for [`APPLE_TARGET`]
+/// (its standard library installed by `.ci/run` through rustup).
+fn apple_steps() -> Vec<Step> {
+    let mut steps = Vec::new();
+    for tool in ["check", "clippy"] {
+        for (i, run) in APPLE_RUNS.iter().enumerate() {
+            let mut args = vec![tool, "--locked", "--target", APPLE_TARGET];
+            args.extend_from_slice(run);
+            if tool == "clippy" {
+                args.extend_from_slice(&["--", "-D", "warnings"]);
+            }
+            steps.push(Step::cargo(format!("{tool} macOS ({})", i + 1), &args));
+        }
+    }
+    steps
 }
 
 /// The feature-matrix steps for the packages under `crates/` (see [`matrix_runs`]).

@@ -41,9 +41,7 @@ use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use rustix::fs::{
-    AtFlags, FileType, FlockOperation, Mode, OFlags, RenameFlags, ResolveFlags, Stat, Timestamps,
-};
+use rustix::fs::{AtFlags, FileType, FlockOperation, Mode, OFlags, RenameFlags, Stat, Timestamps};
 use rustix::io::Errno;
 
 use crate::io::{Io, RealIo};
@@ -362,10 +360,9 @@ impl Io for FaultyIo {
         path: &Path,
         flags: OFlags,
         mode: Mode,
-        resolve: ResolveFlags,
     ) -> Result<OwnedFd, Errno> {
         self.faults.check("openat2")?;
-        RealIo.openat2(dir, path, flags, mode, resolve)
+        RealIo.openat2(dir, path, flags, mode)
     }
 
     fn mkdirat(&self, dir: BorrowedFd<'_>, name: &Path, mode: Mode) -> Result<(), Errno> {

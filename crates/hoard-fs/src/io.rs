@@ -17,9 +17,7 @@ use std::fmt;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::Path;
 
-use rustix::fs::{
-    AtFlags, FileType, FlockOperation, Mode, OFlags, RenameFlags, ResolveFlags, Stat, Timestamps,
-};
+use rustix::fs::{AtFlags, FileType, FlockOperation, Mode, OFlags, RenameFlags, Stat, Timestamps};
 use rustix::io::Errno;
 
 /// The system calls of the store, one method each. Names are file names relative to `dir`
@@ -43,14 +41,16 @@ pub(crate) trait Io: Send + Sync + fmt::Debug {
         flags: OFlags,
         mode: Mode,
     ) -> Result<OwnedFd, Errno>;
-    /// `openat2(dir, path, flags, mode, resolve)`.
+    /// `openat2(dir, path, flags, mode, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+    /// RESOLVE_NO_MAGICLINKS)` on Linux; `ENOSYS` where the system has no `openat2` (macOS,
+    /// the BSDs), which makes the store walk the path component by component with
+    /// `O_NOFOLLOW`.
     fn openat2(
         &self,
         dir: BorrowedFd<'_>,
         path: &Path,
         flags: OFlags,
         mode: Mode,
-        resolve: ResolveFlags,
     ) -> Result<OwnedFd, Errno>;
     /// `mkdirat(dir, name, mode)`.
     fn mkdirat(&self, dir: BorrowedFd<'_>, name: &Path, mode: Mode) -> Result<(), Errno>;
@@ -64,9 +64,10 @@ pub(crate) trait Io: Send + Sync + fmt::Debug {
     fn read(&self, fd: BorrowedFd<'_>, buf: &mut Vec<u8>) -> Result<usize, Errno>;
     /// One `write(fd, buf)`.
     fn write(&self, fd: BorrowedFd<'_>, buf: &[u8]) -> Result<usize, Errno>;
-    /// `fsync(fd)`.
+    /// `fsync(fd)` (`F_FULLFSYNC` on Apple systems, where `fsync` leaves the data in the
+    /// drive's cache).
     fn fsync(&self, fd: BorrowedFd<'_>) -> Result<(), Errno>;
-    /// `fdatasync(fd)`.
+    /// `fdatasync(fd)` (`fsync` where the system has none).
     fn fdatasync(&self, fd: BorrowedFd<'_>) -> Result<(), Errno>;
     /// `renameat2(dir, from, dir, to, flags)` (plain `renameat` for empty flags).
     fn renameat(
@@ -120,15 +121,30 @@ impl Io for RealIo {
         rustix::fs::openat(dir, name, flags, mode)
     }
 
+    #[cfg(any(target_os = "linux", target_os = "android"))]
     fn openat2(
         &self,
         dir: BorrowedFd<'_>,
         path: &Path,
         flags: OFlags,
         mode: Mode,
-        resolve: ResolveFlags,
     ) -> Result<OwnedFd, Errno> {
+        use rustix::fs::ResolveFlags;
+        let resolve =
+            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
         rustix::fs::openat2(dir, path, flags, mode, resolve)
+    }
+
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    fn openat2(
+        &self,
+        _dir: BorrowedFd<'_>,
+        _path: &Path,
+        _flags: OFlags,
+        _mode: Mode,
+    ) -> Result<OwnedFd, Errno> {
+        // No openat2 here: the store walks the path component by component instead.
+        Err(Errno::NOSYS)
     }
 
     fn mkdirat(&self, dir: BorrowedFd<'_>, name: &Path, mode: Mode) -> Result<(), Errno> {
@@ -155,12 +171,33 @@ impl Io for RealIo {
         rustix::io::write(fd, buf)
     }
 
+    #[cfg(not(target_vendor = "apple"))]
     fn fsync(&self, fd: BorrowedFd<'_>) -> Result<(), Errno> {
         rustix::fs::fsync(fd)
     }
 
+    /// On Apple systems `fsync` hands the data to the drive but does not flush the drive's
+    /// cache; `F_FULLFSYNC` does (as SQLite's `fullfsync` does). A filesystem that refuses
+    /// it (some network and FUSE filesystems answer `ENOTSUP` or `EINVAL`) gets a plain
+    /// `fsync`, the most it offers.
+    #[cfg(target_vendor = "apple")]
+    fn fsync(&self, fd: BorrowedFd<'_>) -> Result<(), Errno> {
+        match rustix::fs::fcntl_fullfsync(fd) {
+            Err(Errno::NOTSUP | Errno::INVAL) => rustix::fs::fsync(fd),
+            other => other,
+        }
+    }
+
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
     fn fdatasync(&self, fd: BorrowedFd<'_>) -> Result<(), Errno> {
         rustix::fs::fdatasync(fd)
+    }
+
+    /// Where the system has no `fdatasync` (macOS), a plain `fsync`: it writes the metadata
+    /// too, which costs a little more and promises the same.
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+    fn fdatasync(&self, fd: BorrowedFd<'_>) -> Result<(), Errno> {
+        rustix::fs::fsync(fd)
     }
 
     fn renameat(
@@ -276,9 +313,8 @@ impl<'a> Sys<'a> {
         path: &Path,
         flags: OFlags,
         mode: Mode,
-        resolve: ResolveFlags,
     ) -> Result<OwnedFd, Errno> {
-        retried(|| self.io.openat2(dir, path, flags, mode, resolve))
+        retried(|| self.io.openat2(dir, path, flags, mode))
     }
 
     pub(crate) fn mkdirat(

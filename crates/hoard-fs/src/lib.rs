@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hoard_core::{Digest, EntryInfo, Error, ErrorKind, Namespace, Result, Store, frame};
-use rustix::fs::{AtFlags, FileType, Mode, OFlags, RenameFlags, ResolveFlags};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, RenameFlags};
 use rustix::io::Errno;
 
 use crate::io::{Io, RealIo, Sys};
@@ -312,13 +312,10 @@ impl FsStore {
     ) -> std::result::Result<OwnedFd, Errno> {
         if !self.no_openat2.load(Ordering::Relaxed) {
             let rel = parts.join("/");
-            match self.sys().openat2(
-                self.root_fd.as_fd(),
-                Path::new(&rel),
-                flags,
-                mode,
-                ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
-            ) {
+            match self
+                .sys()
+                .openat2(self.root_fd.as_fd(), Path::new(&rel), flags, mode)
+            {
                 Err(Errno::NOSYS | Errno::PERM) => self.no_openat2.store(true, Ordering::Relaxed),
                 other => return other,
             }

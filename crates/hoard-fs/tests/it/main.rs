@@ -143,8 +143,13 @@ fn group_sharing_uses_group_modes() {
     });
 }
 
+#[allow(
+    clippy::unnecessary_cast,
+    reason = "a mode is a u32 on Linux and a u16 on macOS: the casts are needed on one of them"
+)]
 fn rustix_umask(mask: u32) -> u32 {
-    rustix::process::umask(rustix::fs::Mode::from_raw_mode(mask)).bits()
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(mask as rustix::fs::RawMode)).bits()
+        as u32
 }
 
 fn mode(path: &Path) -> u32 {
