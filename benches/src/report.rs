@@ -85,6 +85,14 @@ pub struct Report {
     pub trace: Vec<crate::trace::TraceResult>,
 }
 
+/// `a / b` where both were measured and `b` is not zero.
+fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+        _ => None,
+    }
+}
+
 /// Human-readable size (`1 KiB`, `16 MiB`).
 pub fn size_label(bytes: usize) -> String {
     match bytes {
@@ -121,10 +129,6 @@ impl Report {
     /// Checks the performance targets that this run's figures can decide.
     pub fn check_targets(&mut self) {
         let mut t = Vec::new();
-        let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
-            (Some(a), Some(b)) if b > 0.0 => Some(a / b),
-            _ => None,
-        };
         for size in self.sizes() {
             let get = |n: &str| self.case(n, size).map(|c| c.get.median_us);
             let put = |n: &str| self.case(n, size).map(|c| c.put.median_us);
@@ -204,10 +208,6 @@ impl Report {
     /// adaptive hits against the plain-file floor, and the adaptive cache's settled disk
     /// against an all-zstd-3 cache of the same entries in the trace replay.
     fn second_round_targets(&self, t: &mut Vec<Target>) {
-        let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
-            (Some(a), Some(b)) if b > 0.0 => Some(a / b),
-            _ => None,
-        };
         for size in self.sizes() {
             let get = |n: &str| self.case(n, size).map(|c| c.get.median_us);
             let put = |n: &str| self.case(n, size).map(|c| c.put.median_us);
