@@ -5,11 +5,13 @@ use hoard_testkit::process::alone;
 
 use crate::expect_failure;
 
-/// The executable of process `pid`.
+/// The executable of process `pid` (read from `/proc`, so Linux only).
+#[cfg(target_os = "linux")]
 fn exe_of(pid: u32) -> std::path::PathBuf {
     std::fs::read_link(format!("/proc/{pid}/exe")).expect("a process's executable")
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn the_body_runs_in_a_child_of_this_test_binary() {
     alone(
