@@ -153,6 +153,17 @@ impl Report {
                     met: r >= 2.0,
                 });
             }
+            for name in ["hoard-identity", "hoard-identity-mapped"] {
+                if size >= 64 << 10
+                    && let Some(r) = ratio(get(name), get("plain-file"))
+                {
+                    t.push(Target {
+                        claim: format!("{label} hit: {name} <= 1.25x the fs::read floor"),
+                        measured: format!("{r:.2}x"),
+                        met: r <= 1.25,
+                    });
+                }
+            }
             if let Some(r) = ratio(put("hoard"), put("naive-zstd-3")) {
                 t.push(Target {
                     claim: format!("{label} put: hoard <= 1.15x (bulk compress + temp + rename)"),
@@ -574,6 +585,7 @@ impl Look {
             "hoard-blake3" => hoard(RGBColor(213, 94, 0), 2, Some((10, 5)), Marker::Triangle),
             "hoard-lz4" => hoard(RGBColor(0, 158, 115), 3, None, Marker::Square),
             "hoard-identity" => hoard(RGBColor(204, 121, 167), 3, Some((3, 4)), Marker::Diamond),
+            "hoard-identity-mapped" => hoard(RGBColor(204, 121, 167), 2, None, Marker::Diamond),
             "hoard-durable" => hoard(RGBColor(230, 159, 0), 2, Some((14, 4)), Marker::Ring),
             "naive-zstd-3" => other(RGBColor(60, 60, 60), Some((6, 4)), Marker::Cross),
             "wasmtime-cache" => other(RGBColor(120, 120, 120), None, Marker::Triangle),

@@ -811,7 +811,7 @@ impl Cache {
                     && inner.decoders.get(CodecId::Identity).is_some()
                 {
                     let offset = header.payload_offset;
-                    return Ok(Some(Mapped::mapped(map, offset)));
+                    return Ok(Some(Mapped::from_map(map, offset)));
                 }
                 Ok(Some(Mapped::owned(view.decode_with(&inner.decoders)?)))
             }

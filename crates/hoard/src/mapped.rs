@@ -40,7 +40,7 @@ impl Mapped {
     }
 
     /// The payload of `map` from `offset` on: a verified identity frame's value.
-    pub(crate) fn mapped(map: Mapping, offset: usize) -> Self {
+    pub(crate) fn from_map(map: Mapping, offset: usize) -> Self {
         Self {
             bytes: Bytes::Map { map, offset },
         }
