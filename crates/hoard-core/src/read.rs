@@ -327,6 +327,12 @@ impl StoredFrame {
         self.payload.is_some()
     }
 
+    /// The buffers: the whole frame and `None`, or the head (every byte before the payload
+    /// offset) and the payload.
+    pub fn parts(&self) -> (&[u8], Option<&[u8]>) {
+        (&self.head, self.payload.as_deref())
+    }
+
     /// The whole frame in one buffer (a split frame's parts are joined: a copy).
     pub fn into_bytes(self) -> Vec<u8> {
         match self.payload {
