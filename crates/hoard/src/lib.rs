@@ -2,6 +2,8 @@
 //!
 //! # Modules
 //! - [`Cache`] and [`CacheBuilder`]: the cache and its settings.
+//! - [`Mapped`]: what [`Cache::get_mapped`] returns, a verified value served from a memory
+//!   map of a large stored entry where that is safe, owned otherwise.
 //! - [`Stats`]: in-process counters.
 //! - [`Serialization`]: how `get_data` stores values.
 //! - [`units`]: the unit syntax of configuration files (`"512Mi"`, `"30d"`), for tools.
