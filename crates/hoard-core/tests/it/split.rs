@@ -155,3 +155,37 @@ fn a_view_verifies_in_place_like_a_verified_frame() {
     );
     assert_ne!(Rle.id(), CodecId::Identity);
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 1000, ..Default::default() })]
+
+    /// The stable twin of the `frame_parse` fuzz target's split check: a frame with hostile
+    /// header edits (resealed or not), parsed in two buffers split at the payload offset its
+    /// header declares, gives exactly what parsing it whole gives.
+    #[test]
+    fn a_split_parse_agrees_with_the_whole_on_edited_frames(
+        data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+        at in 0usize..96,
+        value in proptest::prelude::any::<u8>(),
+        resealed in proptest::prelude::any::<bool>(),
+    ) {
+        let good = frame::encode(&key(8), &Rle, &data, 0).expect("encode");
+        let edited = if resealed {
+            super::reseal(good, |b| b[at] = value)
+        } else {
+            let mut b = good;
+            b[at] = value;
+            b
+        };
+        if let Some(cut) = frame::payload_offset_of(&edited).filter(|&c| c <= edited.len()) {
+            match (Frame::parse(&edited), Frame::parse_split(&edited[..cut], &edited[cut..])) {
+                (Ok(whole), Ok(split)) => {
+                    proptest::prop_assert_eq!(whole.header(), split.header());
+                    proptest::prop_assert_eq!(whole.payload(), split.payload());
+                }
+                (Err(whole), Err(split)) => proptest::prop_assert_eq!(whole.kind(), split.kind()),
+                (whole, split) => proptest::prop_assert!(false, "whole {:?}, split {:?}", whole, split),
+            }
+        }
+    }
+}
