@@ -217,3 +217,20 @@ fn one_get_holds_the_value_plus_one_chunk_at_most() {
         },
     );
 }
+
+#[test]
+fn a_mapped_guard_crosses_threads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = identity_cache(&dir);
+    let key = cache.key("threads");
+    let value = hoard_testkit::artifact(LARGE, 6);
+    assert!(cache.put(&key, &value));
+    let guard = cache.get_mapped(&key).expect("a hit");
+    assert!(guard.is_mapped());
+    let len = std::thread::scope(|s| s.spawn(|| guard.len()).join().expect("no panic"));
+    assert_eq!(len, value.len());
+    let moved = std::thread::spawn(move || guard.into_vec())
+        .join()
+        .expect("no panic");
+    assert_eq!(moved, value);
+}
