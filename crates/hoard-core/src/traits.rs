@@ -193,7 +193,7 @@ pub trait Store: Send + Sync + Debug + 'static {
     fn list(&self, visit: &mut dyn FnMut(EntryInfo) -> ControlFlow<()>) -> Result<()>;
 }
 
-/// Conveniences built on the four [`Store`] methods; every store has them.
+/// Conveniences built on the four required [`Store`] methods; every store has them.
 pub trait StoreExt: Store {
     /// Reads the entry for `key` and verifies its frame: structure, checksum and key.
     ///
