@@ -19,6 +19,11 @@ pub trait Contender {
     fn put(&mut self, id: u64, data: &[u8]) -> io::Result<()>;
     /// Reads entry `id`; `None` on a miss.
     fn get(&mut self, id: u64) -> io::Result<Option<Vec<u8>>>;
+    /// Reads entry `id` as the harness times it: the bytes in whatever the contender hands
+    /// out (a memory-mapped guard, say). [`get`](Self::get), boxed, by default.
+    fn get_view(&mut self, id: u64) -> io::Result<Option<View>> {
+        Ok(self.get(id)?.map(|v| Box::new(v) as View))
+    }
     /// The directory holding the contender's files (for disk use).
     fn dir(&self) -> &Path;
     /// What the contender's files hold besides the values' bytes: what its disk figure and
@@ -30,6 +35,9 @@ pub trait Contender {
         Ok(())
     }
 }
+
+/// What a timed get hands out: anything that derefs to the value's bytes.
+pub type View = Box<dyn std::ops::Deref<Target = [u8]>>;
 
 fn other(e: impl std::fmt::Display) -> io::Error {
     io::Error::other(e.to_string())
@@ -168,6 +176,8 @@ pub struct Hoard {
     dir: PathBuf,
     cache: Cache,
     note: &'static str,
+    /// Timed gets go through `Cache::get_mapped` (the zero-copy guard) instead of `get`.
+    mapped: bool,
     /// The SQLite store, checkpointed before its disk use is measured.
     sqlite: Option<Arc<SqliteStore>>,
 }
@@ -188,6 +198,7 @@ impl Hoard {
             dir: dir.to_path_buf(),
             cache,
             note: FS_NOTE,
+            mapped: false,
             sqlite: None,
         })
     }
@@ -206,6 +217,7 @@ impl Hoard {
             dir: dir.to_path_buf(),
             cache,
             note: SQLITE_NOTE,
+            mapped: false,
             sqlite: Some(store),
         })
     }
@@ -231,11 +243,22 @@ impl Hoard {
                 threads,
                 |b| b.codec(hoard::Identity),
             )?,
+            Self::identity_mapped(&root.join("hoard-identity-mapped"), threads)?,
             Self::new("hoard-durable", &root.join("hoard-durable"), threads, |b| {
                 b.durability(Durability::Full)
             })?,
             Self::sqlite(&root.join("hoard-sqlite"), threads)?,
         ])
+    }
+
+    /// Identity (stored) entries read with `Cache::get_mapped`: values of more than 1 MiB
+    /// come back as a verified memory map, smaller ones as with `get`.
+    pub fn identity_mapped(dir: &Path, threads: usize) -> io::Result<Self> {
+        let mut h = Self::new("hoard-identity-mapped", dir, threads, |b| {
+            b.codec(hoard::Identity)
+        })?;
+        h.mapped = true;
+        Ok(h)
     }
 
     /// The cache behind the contender.
@@ -255,6 +278,14 @@ impl Contender for Hoard {
     fn get(&mut self, id: u64) -> io::Result<Option<Vec<u8>>> {
         let key = self.cache.key(id.to_le_bytes());
         self.cache.try_get(&key).map_err(other)
+    }
+    fn get_view(&mut self, id: u64) -> io::Result<Option<View>> {
+        if !self.mapped {
+            return Ok(self.get(id)?.map(|v| Box::new(v) as View));
+        }
+        let key = self.cache.key(id.to_le_bytes());
+        let found = self.cache.try_get_mapped(&key).map_err(other)?;
+        Ok(found.map(|m| Box::new(m) as View))
     }
     fn dir(&self) -> &Path {
         &self.dir

@@ -4,11 +4,13 @@
 //!
 //! Random bytes almost never carry a valid XXH3-128 checksum, which would leave everything
 //! after the checksum check unexplored, so each input is also tried with its checksum field
-//! recomputed.
+//! recomputed. Every input is also parsed split at the payload offset its header declares
+//! (`Frame::parse_split`, how a stored payload is verified in its own buffer): the outcome
+//! must be the same as for the whole.
 
 #![no_main]
 
-use hoard_core::frame::{Frame, HEADER_LEN};
+use hoard_core::frame::{self, Frame, HEADER_LEN};
 use hoard_fuzz::MAX_DECODED_LEN;
 use libfuzzer_sys::fuzz_target;
 use xxhash_rust::xxh3::Xxh3;
@@ -30,6 +32,7 @@ fuzz_target!(|data: &[u8]| {
 });
 
 fn parse_verify_decode(bytes: &[u8]) {
+    split_agrees(bytes);
     let Ok(frame) = Frame::parse(bytes) else {
         return;
     };
@@ -42,5 +45,24 @@ fn parse_verify_decode(bytes: &[u8]) {
     };
     if let Ok(decoded) = frame.decode(codec.as_ref()) {
         assert_eq!(decoded.len() as u64, header.decoded_len);
+    }
+}
+
+/// Parsing the frame in two buffers, split where its header says the payload starts, gives
+/// exactly what parsing it whole gives.
+fn split_agrees(bytes: &[u8]) {
+    let Some(at) = frame::payload_offset_of(bytes).filter(|&at| at <= bytes.len()) else {
+        return;
+    };
+    match (
+        Frame::parse(bytes),
+        Frame::parse_split(&bytes[..at], &bytes[at..]),
+    ) {
+        (Ok(whole), Ok(split)) => {
+            assert_eq!(whole.header(), split.header());
+            assert_eq!(whole.payload(), split.payload());
+        }
+        (Err(whole), Err(split)) => assert_eq!(whole.kind(), split.kind()),
+        (whole, split) => panic!("whole: {whole:?}, split: {split:?}"),
     }
 }

@@ -501,9 +501,16 @@ fn seal(buf: &mut [u8]) {
 }
 
 fn checksum(frame: &[u8]) -> u128 {
+    checksum_parts(frame, &[])
+}
+
+/// The checksum of the frame `head` followed by `payload` (`head` holds at least the fixed
+/// header); the same value as over the two joined.
+fn checksum_parts(head: &[u8], payload: &[u8]) -> u128 {
     let mut h = Xxh3::new();
-    h.update(&frame[..CHECKSUM_AT]);
-    h.update(&frame[HEADER_LEN..]);
+    h.update(&head[..CHECKSUM_AT]);
+    h.update(&head[HEADER_LEN..]);
+    h.update(payload);
     h.digest128()
 }
 
@@ -558,6 +565,19 @@ pub fn check_prefix(head: &[u8], frame_len: u64) -> Result<()> {
     Ok(())
 }
 
+/// Where the payload of the frame starting with `head` begins, for a store that reads the
+/// payload into a buffer of its own ([`StoredFrame::split`](crate::StoredFrame::split)):
+/// the declared payload offset when `head` holds the fixed header of a format version this
+/// build reads, `None` otherwise (too short, or a newer version whose layout is unknown).
+/// Nothing is verified: run [`check_prefix`] first to know that the offset lies past the
+/// header and that the payload ends exactly at the end of the frame.
+pub fn payload_offset_of(head: &[u8]) -> Option<usize> {
+    if head.len() < HEADER_LEN || u16_at(head, 8) > FORMAT_VERSION {
+        return None;
+    }
+    Some(usize::from(u16_at(head, 10)))
+}
+
 /// The payload offset and length a frame of a version this build reads declares, checked
 /// against the header and the frame's length.
 fn declared_lengths(head: &[u8], frame_len: u64) -> Result<(usize, u64)> {
@@ -590,96 +610,25 @@ impl<'a> Frame<'a> {
     /// Errors are [`ErrorKind::Corrupt`], or [`ErrorKind::Unsupported`] for a frame of a
     /// newer format version, with a flag or an id this build does not know. Never panics.
     pub fn parse(bytes: &'a [u8]) -> Result<Self> {
-        check_prefix(bytes, bytes.len() as u64)?;
-        // The checksum comes before the version: its place and algorithm are frozen across
-        // format versions, so damage anywhere (a flipped version bit included) is
-        // corruption, and only an intact frame can be "from a newer hoard".
-        let stored = u128::from_le_bytes(
-            bytes[CHECKSUM_AT..HEADER_LEN]
-                .try_into()
-                .expect("the range is 16 bytes long"),
-        );
-        if checksum(bytes) != stored {
-            return Err(Error::corrupt("frame checksum does not match its contents"));
-        }
-        let version = u16_at(bytes, 8);
-        if version == 0 {
-            return Err(Error::corrupt("frame declares format version 0"));
-        }
-        if version > FORMAT_VERSION {
-            return Err(Error::new(
-                ErrorKind::Unsupported,
-                format!(
-                    "frame has format version {version}, this build reads up to {FORMAT_VERSION}"
-                ),
-            ));
-        }
-        // Checked by `check_prefix` already, now that the version is known to be one this
-        // build reads; asked again for the values.
-        let (offset, payload_len) = declared_lengths(bytes, bytes.len() as u64)?;
-        let flags = u32_at(bytes, 20);
-        let known = if version == FORMAT_VERSION_1 {
-            0
-        } else {
-            KNOWN_FLAGS
-        };
-        if flags & !known != 0 {
-            return Err(Error::new(
-                ErrorKind::Unsupported,
-                format!(
-                    "frame of format version {version} sets flags {flags:#x} unknown to this build"
-                ),
-            ));
-        }
-        let raw_hasher = u16_at(bytes, 12);
-        let hasher = HasherId::from_u16(raw_hasher).ok_or_else(|| {
-            Error::new(
-                ErrorKind::Unsupported,
-                format!("frame names hasher id {raw_hasher:#06x} unknown to this build"),
-            )
-        })?;
-        let raw_codec = u16_at(bytes, 14);
-        let codec = CodecId::from_u16(raw_codec).ok_or_else(|| {
-            Error::new(
-                ErrorKind::Unsupported,
-                format!("frame names codec id {raw_codec:#06x} unknown to this build"),
-            )
-        })?;
-        let decoded_len = u64_at(bytes, 24);
-        let (chunks, extension_end) = if flags & FLAG_CHUNKED != 0 {
-            let (chunks, end) = parse_chunks(bytes, offset, decoded_len, payload_len)?;
-            (Some(chunks), end)
-        } else {
-            (None, HEADER_LEN)
-        };
-        if bytes[extension_end..offset].iter().any(|&b| b != 0) {
-            return Err(Error::corrupt("frame padding is not zero"));
-        }
-        if codec == CodecId::Identity && decoded_len != payload_len {
-            return Err(Error::corrupt(format!(
-                "identity frame declares {decoded_len} decoded bytes for a {payload_len}-byte payload"
-            )));
-        }
-        let mut digest = [0u8; DIGEST_LEN];
-        digest.copy_from_slice(&bytes[48..80]);
-        let header = FrameHeader {
-            version,
-            payload_offset: offset,
-            hasher,
-            codec,
-            level: u32_at(bytes, 16) as i32,
-            flags,
-            decoded_len,
-            payload_len,
-            created_unix_ms: u64_at(bytes, 40),
-            digest: Digest::from_bytes(digest),
-            checksum: stored,
-            chunks,
-        };
+        let header = parse_header(bytes, None)?;
         Ok(Self {
+            payload: &bytes[header.payload_offset..],
             header,
-            payload: &bytes[offset..],
         })
+    }
+
+    /// [`parse`](Self::parse) for a frame held in two buffers: `head`, every byte before
+    /// the payload offset (the fixed header, the extension area and the padding), and
+    /// `payload`, the rest. The checks and the checksum are exactly those of the frame
+    /// `head` followed by `payload`; this is how a stored payload is verified in the buffer
+    /// it was read into, which then becomes the caller's value without a copy.
+    ///
+    /// A `head` that does not end exactly at the payload offset its (intact) header declares
+    /// is [`ErrorKind::InvalidInput`]: the store split the frame wrongly, which says nothing
+    /// about the entry.
+    pub fn parse_split(head: &[u8], payload: &'a [u8]) -> Result<Self> {
+        let header = parse_header(head, Some(payload))?;
+        Ok(Self { header, payload })
     }
 
     /// The verified header.
@@ -732,6 +681,106 @@ impl<'a> Frame<'a> {
     ) -> Result<Vec<u8>> {
         decode_payload_with(&self.header, self.payload, codec, options)
     }
+}
+
+/// The checks of [`Frame::parse`]: `bytes` is the whole frame when `split` is `None`, and
+/// otherwise every byte before the payload offset, `split` holding the payload.
+fn parse_header(bytes: &[u8], split: Option<&[u8]>) -> Result<FrameHeader> {
+    let frame_len = (bytes.len() as u64).saturating_add(split.map_or(0, |p| p.len() as u64));
+    check_prefix(bytes, frame_len)?;
+    // The checksum comes before the version: its place and algorithm are frozen across
+    // format versions, so damage anywhere (a flipped version bit included) is
+    // corruption, and only an intact frame can be "from a newer hoard".
+    let stored = u128::from_le_bytes(
+        bytes[CHECKSUM_AT..HEADER_LEN]
+            .try_into()
+            .expect("the range is 16 bytes long"),
+    );
+    if checksum_parts(bytes, split.unwrap_or_default()) != stored {
+        return Err(Error::corrupt("frame checksum does not match its contents"));
+    }
+    let version = u16_at(bytes, 8);
+    if version == 0 {
+        return Err(Error::corrupt("frame declares format version 0"));
+    }
+    if version > FORMAT_VERSION {
+        return Err(Error::new(
+            ErrorKind::Unsupported,
+            format!("frame has format version {version}, this build reads up to {FORMAT_VERSION}"),
+        ));
+    }
+    // Checked by `check_prefix` already, now that the version is known to be one this
+    // build reads; asked again for the values.
+    let (offset, payload_len) = declared_lengths(bytes, frame_len)?;
+    if split.is_some() && offset != bytes.len() {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "frame was split after {} bytes but its payload starts at offset {offset}",
+                bytes.len()
+            ),
+        ));
+    }
+    let flags = u32_at(bytes, 20);
+    let known = if version == FORMAT_VERSION_1 {
+        0
+    } else {
+        KNOWN_FLAGS
+    };
+    if flags & !known != 0 {
+        return Err(Error::new(
+            ErrorKind::Unsupported,
+            format!(
+                "frame of format version {version} sets flags {flags:#x} unknown to this build"
+            ),
+        ));
+    }
+    let raw_hasher = u16_at(bytes, 12);
+    let hasher = HasherId::from_u16(raw_hasher).ok_or_else(|| {
+        Error::new(
+            ErrorKind::Unsupported,
+            format!("frame names hasher id {raw_hasher:#06x} unknown to this build"),
+        )
+    })?;
+    let raw_codec = u16_at(bytes, 14);
+    let codec = CodecId::from_u16(raw_codec).ok_or_else(|| {
+        Error::new(
+            ErrorKind::Unsupported,
+            format!("frame names codec id {raw_codec:#06x} unknown to this build"),
+        )
+    })?;
+    let decoded_len = u64_at(bytes, 24);
+    let (chunks, extension_end) = if flags & FLAG_CHUNKED != 0 {
+        let (chunks, end) = parse_chunks(bytes, offset, decoded_len, payload_len)?;
+        (Some(chunks), end)
+    } else {
+        (None, HEADER_LEN)
+    };
+    if bytes[extension_end..offset].iter().any(|&b| b != 0) {
+        return Err(Error::corrupt("frame padding is not zero"));
+    }
+    if codec == CodecId::Identity && decoded_len != payload_len {
+        return Err(Error::corrupt(format!(
+            "identity frame declares {decoded_len} decoded bytes for a {payload_len}-byte payload"
+        )));
+    }
+    let mut digest = [0u8; DIGEST_LEN];
+    digest.copy_from_slice(&bytes[48..80]);
+    let header = FrameHeader {
+        version,
+        payload_offset: offset,
+        hasher,
+        codec,
+        level: u32_at(bytes, 16) as i32,
+        flags,
+        decoded_len,
+        payload_len,
+        created_unix_ms: u64_at(bytes, 40),
+        digest: Digest::from_bytes(digest),
+        checksum: stored,
+        chunks,
+    };
+    Ok(header)
 }
 
 /// Reads and checks the chunk table of a chunked frame; returns it and where it ends. Every

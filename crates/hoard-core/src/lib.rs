@@ -23,5 +23,7 @@ pub use housekeeping::{
 };
 pub use id::{CodecId, HasherId, PLUGIN_RANGE_START, PluginId};
 pub use key::{DIGEST_LEN, Digest, Key, NAMESPACE_MAX_LEN, Namespace};
-pub use read::{Decoders, Disposition, Expected, Rejected, VerifiedFrame};
+pub use read::{
+    Decoders, Disposition, Expected, Rejected, StoredFrame, VerifiedFrame, VerifiedView,
+};
 pub use traits::{Codec, EntryInfo, HashState, KeyHasher, Store, StoreExt, listing_not_supported};

@@ -59,6 +59,7 @@
 //! # Ok::<(), hoard_core::Error>(())
 //! ```
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -199,17 +200,22 @@ impl Decoders {
     /// Decodes a verified frame with the codec its header names: an
     /// [`ErrorKind::Unsupported`] error when none is registered.
     pub fn decode(&self, found: &crate::VerifiedFrame) -> Result<Vec<u8>> {
-        let id = found.header().codec;
+        self.decode_payload(found.header(), found.payload())
+    }
+
+    /// [`decode`](Self::decode) of a verified header and its payload.
+    fn decode_payload(&self, header: &FrameHeader, payload: &[u8]) -> Result<Vec<u8>> {
+        let id = header.codec;
         let codec = self.get(id).ok_or_else(|| {
             Error::new(
                 ErrorKind::Unsupported,
                 format!(
                     "entry for key {} is encoded with {id}, which this build does not include",
-                    found.header().key()
+                    header.key()
                 ),
             )
         })?;
-        found.decode_with_options(codec.as_ref(), &self.options)
+        frame::decode_payload_with(header, payload, codec.as_ref(), &self.options)
     }
 }
 
@@ -254,6 +260,14 @@ impl Rejected {
     }
 }
 
+impl From<Error> for Rejected {
+    /// A failure before any frame was parsed (a failed read, say): no header, the error's
+    /// own [`Error::disposition`].
+    fn from(error: Error) -> Self {
+        Self::new(error, None)
+    }
+}
+
 impl From<Rejected> for Error {
     fn from(r: Rejected) -> Self {
         r.error
@@ -266,10 +280,76 @@ impl fmt::Display for Rejected {
     }
 }
 
+/// A frame as a store hands it to the verified read ([`Store::get_frame`]): in one buffer,
+/// or in two, split at the payload offset.
+///
+/// A store that reads the payload into a buffer of its own (the filesystem store, for large
+/// entries) returns it [`split`](Self::split): a stored (identity) payload then becomes the
+/// caller's value as it is, without a second copy ([`VerifiedFrame::into_value`]). Nothing
+/// here is verified; [`VerifiedFrame::check_stored`] does that.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredFrame {
+    /// The whole frame, or every byte before the payload offset when `payload` is set.
+    head: Vec<u8>,
+    payload: Option<Vec<u8>>,
+}
+
+impl StoredFrame {
+    /// A frame in one buffer.
+    pub fn whole(bytes: Vec<u8>) -> Self {
+        Self {
+            head: bytes,
+            payload: None,
+        }
+    }
+
+    /// A frame in two buffers: `head`, every byte before the payload offset its header
+    /// declares (fixed header, extension area, padding), and `payload`, the rest.
+    pub fn split(head: Vec<u8>, payload: Vec<u8>) -> Self {
+        Self {
+            head,
+            payload: Some(payload),
+        }
+    }
+
+    /// The frame's length in bytes, both parts together.
+    pub fn len(&self) -> u64 {
+        self.head.len() as u64 + self.payload.as_ref().map_or(0, |p| p.len() as u64)
+    }
+
+    /// Whether the frame holds no byte at all.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the frame came in two buffers.
+    pub fn is_split(&self) -> bool {
+        self.payload.is_some()
+    }
+
+    /// The buffers: the whole frame and `None`, or the head (every byte before the payload
+    /// offset) and the payload.
+    pub fn parts(&self) -> (&[u8], Option<&[u8]>) {
+        (&self.head, self.payload.as_deref())
+    }
+
+    /// The whole frame in one buffer (a split frame's parts are joined: a copy).
+    pub fn into_bytes(self) -> Vec<u8> {
+        match self.payload {
+            None => self.head,
+            Some(payload) => {
+                let mut bytes = self.head;
+                bytes.extend_from_slice(&payload);
+                bytes
+            }
+        }
+    }
+}
+
 /// A frame read from a store and verified: structure, checksum, name and size cap.
 #[derive(Clone, Debug)]
 pub struct VerifiedFrame {
-    bytes: Vec<u8>,
+    frame: StoredFrame,
     header: FrameHeader,
 }
 
@@ -282,16 +362,23 @@ impl VerifiedFrame {
         expected: Expected<'_>,
         max_decoded_len: u64,
     ) -> Result<Self, Rejected> {
-        let parsed = Frame::parse(&bytes).map_err(|e| Rejected::new(e, None))?;
-        let key = match expected {
-            Expected::Key(key) => *key,
-            // The name is the digest; the frame records the hasher.
-            Expected::Digest(digest) => Key::new(parsed.header().hasher, *digest),
+        Self::check_stored(StoredFrame::whole(bytes), expected, max_decoded_len)
+    }
+
+    /// [`check`](Self::check) for a frame in one buffer or two: a split frame is verified
+    /// in the buffers it came in (the checksum runs over the head, then the payload), so
+    /// nothing is copied.
+    pub fn check_stored(
+        frame: StoredFrame,
+        expected: Expected<'_>,
+        max_decoded_len: u64,
+    ) -> Result<Self, Rejected> {
+        let parsed = match &frame.payload {
+            None => Frame::parse(&frame.head),
+            Some(payload) => Frame::parse_split(&frame.head, payload),
         };
-        let header = parsed
-            .verify_for(&key, max_decoded_len)
-            .map_err(|e| Rejected::new(e, Some(parsed.header().clone())))?;
-        Ok(Self { bytes, header })
+        let header = verify(parsed, expected, max_decoded_len)?;
+        Ok(Self { frame, header })
     }
 
     /// The verified header.
@@ -301,17 +388,48 @@ impl VerifiedFrame {
 
     /// The encoded payload.
     pub fn payload(&self) -> &[u8] {
-        &self.bytes[self.header.payload_offset..]
+        match &self.frame.payload {
+            None => &self.frame.head[self.header.payload_offset..],
+            Some(payload) => payload,
+        }
     }
 
-    /// The whole frame, header included.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes
+    /// The whole frame, header included: borrowed when it came in one buffer, joined (a
+    /// copy) when the store returned it in two.
+    pub fn as_bytes(&self) -> Cow<'_, [u8]> {
+        match &self.frame.payload {
+            None => Cow::Borrowed(&self.frame.head),
+            Some(_) => Cow::Owned(self.frame.clone().into_bytes()),
+        }
     }
 
-    /// The whole frame, header included, by value.
+    /// The whole frame, header included, by value (joined when it came in two buffers).
     pub fn into_bytes(self) -> Vec<u8> {
-        self.bytes
+        self.frame.into_bytes()
+    }
+
+    /// The decoded value, taking the frame: what a hit returns.
+    ///
+    /// A stored (identity) payload is the value: when the store read it into a buffer of
+    /// its own ([`StoredFrame::split`]) that very buffer is returned, with no copy; from a
+    /// frame in one buffer the payload is moved to the front of that buffer (no second
+    /// allocation). Any other codec decodes once, from the payload into a new buffer of
+    /// exactly the decoded length, as [`decode_with`](Self::decode_with) does, with the same
+    /// classification of failures. Identity must be registered in `decoders`, as for a
+    /// decode.
+    pub fn into_value(self, decoders: &Decoders) -> Result<Vec<u8>, Rejected> {
+        if self.header.codec != CodecId::Identity || decoders.get(CodecId::Identity).is_none() {
+            return self.decode_with(decoders);
+        }
+        // The parse checked that an identity frame's payload is exactly its decoded length.
+        Ok(match self.frame.payload {
+            Some(payload) => payload,
+            None => {
+                let mut bytes = self.frame.head;
+                bytes.drain(..self.header.payload_offset);
+                bytes
+            }
+        })
     }
 
     /// Decodes the payload with `codec`, which must be the codec the header names, on the
@@ -336,19 +454,86 @@ impl VerifiedFrame {
     /// registered under its id is not the one that wrote it), a codec this build lacks is
     /// skipped.
     pub fn decode_with(&self, decoders: &Decoders) -> Result<Vec<u8>, Rejected> {
-        decoders.decode(self).map_err(|e| {
-            let mut rejected = Rejected::new(e, Some(self.header.clone()));
-            if rejected.disposition == Disposition::Corrupt {
-                rejected.disposition = Disposition::Undecodable;
-            }
-            rejected
-        })
+        decode_classified(decoders, &self.header, self.payload())
     }
 }
 
-/// Reads the entry `(ns, expected)` from `store` and verifies it (see the module docs);
-/// `Ok(None)` when there is none. Nothing is decoded: call
-/// [`VerifiedFrame::decode_with`].
+/// A frame verified where it lies (a memory map, say), borrowing its bytes: the same checks
+/// as [`VerifiedFrame`], nothing copied.
+#[derive(Clone, Debug)]
+pub struct VerifiedView<'a> {
+    header: FrameHeader,
+    payload: &'a [u8],
+}
+
+impl<'a> VerifiedView<'a> {
+    /// Verifies `bytes` as the frame of the entry named by `expected`, declaring at most
+    /// `max_decoded_len` decoded bytes, as [`VerifiedFrame::check`] does.
+    pub fn check(
+        bytes: &'a [u8],
+        expected: Expected<'_>,
+        max_decoded_len: u64,
+    ) -> Result<Self, Rejected> {
+        let parsed = Frame::parse(bytes);
+        let payload = parsed.as_ref().map_or(&[][..], Frame::payload);
+        let header = verify(parsed, expected, max_decoded_len)?;
+        Ok(Self { header, payload })
+    }
+
+    /// The verified header.
+    pub fn header(&self) -> &FrameHeader {
+        &self.header
+    }
+
+    /// The encoded payload, where it lies.
+    pub fn payload(&self) -> &'a [u8] {
+        self.payload
+    }
+
+    /// Decodes the payload as [`VerifiedFrame::decode_with`] does, with the same
+    /// classification of failures.
+    pub fn decode_with(&self, decoders: &Decoders) -> Result<Vec<u8>, Rejected> {
+        decode_classified(decoders, &self.header, self.payload)
+    }
+}
+
+/// The checks after the parse: the name (a full key, or the digest with the frame's own
+/// hasher) and the cap.
+fn verify(
+    parsed: Result<Frame<'_>>,
+    expected: Expected<'_>,
+    max_decoded_len: u64,
+) -> Result<FrameHeader, Rejected> {
+    let parsed = parsed.map_err(|e| Rejected::new(e, None))?;
+    let key = match expected {
+        Expected::Key(key) => *key,
+        // The name is the digest; the frame records the hasher.
+        Expected::Digest(digest) => Key::new(parsed.header().hasher, *digest),
+    };
+    parsed
+        .verify_for(&key, max_decoded_len)
+        .map_err(|e| Rejected::new(e, Some(parsed.header().clone())))
+}
+
+/// Decodes a verified payload; a payload that does not decode is
+/// [`Disposition::Undecodable`] (see [`VerifiedFrame::decode_with`]).
+fn decode_classified(
+    decoders: &Decoders,
+    header: &FrameHeader,
+    payload: &[u8],
+) -> Result<Vec<u8>, Rejected> {
+    decoders.decode_payload(header, payload).map_err(|e| {
+        let mut rejected = Rejected::new(e, Some(header.clone()));
+        if rejected.disposition == Disposition::Corrupt {
+            rejected.disposition = Disposition::Undecodable;
+        }
+        rejected
+    })
+}
+
+/// Reads the entry `(ns, expected)` from `store` ([`Store::get_frame`]) and verifies it (see
+/// the module docs); `Ok(None)` when there is none. Nothing is decoded: call
+/// [`VerifiedFrame::into_value`] (or [`VerifiedFrame::decode_with`] to keep the frame).
 pub fn read_entry<S: Store + ?Sized>(
     store: &S,
     ns: &Namespace,
@@ -357,8 +542,8 @@ pub fn read_entry<S: Store + ?Sized>(
 ) -> Result<Option<VerifiedFrame>, Rejected> {
     let read = read_with(expected, max_decoded_len, |limit| {
         Ok(store
-            .get(ns, expected.digest(), limit)?
-            .map(|bytes| (bytes, ())))
+            .get_frame(ns, expected.digest(), limit)?
+            .map(|frame| (frame, ())))
     })?;
     Ok(read.map(|(found, ())| found))
 }
@@ -375,21 +560,21 @@ pub fn read_versioned<S: Housekeeping + ?Sized>(
 ) -> Result<Option<(Bucket, Item, VerifiedFrame)>, Rejected> {
     let read = read_with(Expected::Digest(digest), max_decoded_len, |limit| {
         let read = store.read_item(ns, digest, limit)?;
-        Ok(read.map(|(bucket, item, bytes)| (bytes, (bucket, item))))
+        Ok(read.map(|(bucket, item, bytes)| (StoredFrame::whole(bytes), (bucket, item))))
     })?;
     Ok(read.map(|(found, (bucket, item))| (bucket, item, found)))
 }
 
 /// The sequence both reads share: `read` is given the byte limit of `max_decoded_len` and
-/// returns the stored bytes with whatever else it learned.
+/// returns the stored frame with whatever else it learned.
 fn read_with<T>(
     expected: Expected<'_>,
     max_decoded_len: u64,
-    read: impl FnOnce(u64) -> Result<Option<(Vec<u8>, T)>>,
+    read: impl FnOnce(u64) -> Result<Option<(StoredFrame, T)>>,
 ) -> Result<Option<(VerifiedFrame, T)>, Rejected> {
     match read(frame::max_frame_len(max_decoded_len)) {
-        Ok(Some((bytes, more))) => {
-            let found = VerifiedFrame::check(bytes, expected, max_decoded_len)?;
+        Ok(Some((frame, more))) => {
+            let found = VerifiedFrame::check_stored(frame, expected, max_decoded_len)?;
             Ok(Some((found, more)))
         }
         Ok(None) => Ok(None),

@@ -6,7 +6,7 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::read::{self, Disposition, Expected, VerifiedFrame};
+use crate::read::{self, Disposition, Expected, StoredFrame, VerifiedFrame};
 use crate::{CodecId, Digest, Error, ErrorKind, HasherId, Key, Namespace, Result};
 
 /// A cryptographic hash that turns the caller's inputs into a [`Key`].
@@ -164,6 +164,25 @@ pub trait Store: Send + Sync + Debug + 'static {
     /// The frame stored under `(ns, digest)`, or `None`.
     fn get(&self, ns: &Namespace, digest: &Digest, limit: u64) -> Result<Option<Vec<u8>>>;
 
+    /// [`get`](Self::get) for the verified read ([`read::read_entry`]): the same frame
+    /// under the same contract, in one buffer or split at its payload offset
+    /// ([`StoredFrame`]).
+    ///
+    /// Provided: `get`, in one buffer. A store that can read the payload into a buffer of
+    /// its own overrides it (the filesystem store does for entries above 64 KiB), so that a
+    /// stored (identity) payload becomes the caller's value without a second copy; a split
+    /// must fall exactly at the payload offset the frame's header declares. Only speed
+    /// depends on the choice: a wrapper that does not forward this method still returns
+    /// every frame, through `get`.
+    fn get_frame(
+        &self,
+        ns: &Namespace,
+        digest: &Digest,
+        limit: u64,
+    ) -> Result<Option<StoredFrame>> {
+        Ok(self.get(ns, digest, limit)?.map(StoredFrame::whole))
+    }
+
     /// Stores `frame` under `(ns, digest)` atomically, replacing any previous frame.
     fn put(&self, ns: &Namespace, digest: &Digest, frame: &[u8]) -> Result<()>;
 
@@ -174,7 +193,7 @@ pub trait Store: Send + Sync + Debug + 'static {
     fn list(&self, visit: &mut dyn FnMut(EntryInfo) -> ControlFlow<()>) -> Result<()>;
 }
 
-/// Conveniences built on the four [`Store`] methods; every store has them.
+/// Conveniences built on the four required [`Store`] methods; every store has them.
 pub trait StoreExt: Store {
     /// Reads the entry for `key` and verifies its frame: structure, checksum and key.
     ///
@@ -221,6 +240,14 @@ macro_rules! forward_store {
         impl<S: Store + ?Sized> Store for $ty {
             fn get(&self, ns: &Namespace, digest: &Digest, limit: u64) -> Result<Option<Vec<u8>>> {
                 (**self).get(ns, digest, limit)
+            }
+            fn get_frame(
+                &self,
+                ns: &Namespace,
+                digest: &Digest,
+                limit: u64,
+            ) -> Result<Option<StoredFrame>> {
+                (**self).get_frame(ns, digest, limit)
             }
             fn put(&self, ns: &Namespace, digest: &Digest, frame: &[u8]) -> Result<()> {
                 (**self).put(ns, digest, frame)

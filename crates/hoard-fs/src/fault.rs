@@ -441,4 +441,9 @@ impl Io for FaultyIo {
         self.faults.check("readdir")?;
         RealIo.read_dir(dir)
     }
+
+    fn map(&self, fd: BorrowedFd<'_>, len: usize) -> Result<memmap2::Mmap, Errno> {
+        self.faults.check("mmap")?;
+        RealIo.map(fd, len)
+    }
 }

@@ -92,6 +92,10 @@ pub(crate) trait Io: Send + Sync + fmt::Debug {
     /// Every name in directory `dir` but `.` and `..`: `openat(dir, ".")` and `getdents`
     /// until the end, as one call (a listing is retried or failed as a whole).
     fn read_dir(&self, dir: BorrowedFd<'_>) -> Result<Vec<(CString, FileType)>, Errno>;
+    /// `mmap(NULL, len, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0)`: a read-only map of
+    /// the first `len` bytes of the regular file `fd`, which must not be truncated while
+    /// mapped (see [`FsStore::map_frame`](crate::FsStore::map_frame)).
+    fn map(&self, fd: BorrowedFd<'_>, len: usize) -> Result<memmap2::Mmap, Errno>;
 }
 
 /// The real system calls.
@@ -244,6 +248,23 @@ impl Io for RealIo {
         }
         Ok(out)
     }
+
+    fn map(&self, fd: BorrowedFd<'_>, len: usize) -> Result<memmap2::Mmap, Errno> {
+        // SAFETY: `Mmap` hands out the mapped bytes as a `&[u8]`, which Rust assumes do not
+        // change and stay readable while borrowed. The store maps only what it may
+        // (`FsStore::map_frame`): entries of a private cache (directories 0700, files 0600
+        // owned by this user, checked on the descriptor), which hoard never writes or
+        // truncates in place (a put, a recompression or a removal renames or unlinks; the
+        // mapped inode lives on unchanged until unmapped). A truncation by another program
+        // of the same user would make a later access raise SIGBUS; nothing in hoard does
+        // that, and group-shared caches, whose entries other users own, are never mapped.
+        #[expect(
+            unsafe_code,
+            reason = "memory-mapping a file is unsafe in Rust; see the SAFETY comment"
+        )]
+        let map = unsafe { memmap2::MmapOptions::new().len(len).populate().map(&fd) };
+        map.map_err(|e| map_errno(&e))
+    }
 }
 
 /// How many times a call is repeated after `EINTR` before the error is reported. A signal
@@ -258,6 +279,11 @@ fn retried<T>(mut call: impl FnMut() -> Result<T, Errno>) -> Result<T, Errno> {
             other => return other,
         }
     }
+}
+
+/// The error number of a failed map.
+fn map_errno(e: &std::io::Error) -> Errno {
+    Errno::from_io_error(e).unwrap_or(Errno::IO)
 }
 
 /// The store's view of an [`Io`]: the same calls, with the `EINTR` policy applied.
@@ -386,6 +412,10 @@ impl<'a> Sys<'a> {
 
     pub(crate) fn read_dir(self, dir: BorrowedFd<'_>) -> Result<Vec<(CString, FileType)>, Errno> {
         retried(|| self.io.read_dir(dir))
+    }
+
+    pub(crate) fn map(self, fd: BorrowedFd<'_>, len: usize) -> Result<memmap2::Mmap, Errno> {
+        retried(|| self.io.map(fd, len))
     }
 
     /// Writes all of `bytes`, one `write` call per step.

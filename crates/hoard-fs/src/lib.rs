@@ -21,7 +21,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use hoard_core::{Digest, EntryInfo, Error, ErrorKind, Namespace, Result, Store, frame};
+use hoard_core::{
+    Digest, EntryInfo, Error, ErrorKind, Namespace, Result, Store, StoredFrame, frame,
+};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, RenameFlags};
 use rustix::io::Errno;
 
@@ -143,6 +145,39 @@ pub struct FsStore {
     io: Box<dyn Io>,
 }
 
+/// An entry's frame as [`FsStore::map_frame`] returns it: mapped, or read.
+#[derive(Debug)]
+pub enum FrameBytes {
+    /// The whole frame, memory-mapped read-only.
+    Mapped(Mapping),
+    /// The frame read into memory, as [`Store::get_frame`] returns it.
+    Read(StoredFrame),
+}
+
+/// A read-only memory map of a whole entry file, from [`FsStore::map_frame`]: derefs to
+/// the frame's bytes, unmapped on drop. The bytes stay as they were when mapped for as long
+/// as it lives (see [`FsStore::map_frame`] for why), even if the entry is replaced or
+/// removed meanwhile.
+pub struct Mapping {
+    map: memmap2::Mmap,
+}
+
+impl std::ops::Deref for Mapping {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.map
+    }
+}
+
+impl std::fmt::Debug for Mapping {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mapping")
+            .field("len", &self.map.len())
+            .finish()
+    }
+}
+
 /// What a file read by [`FsStore::read_file_beneath`] holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Contents {
@@ -158,6 +193,9 @@ pub(crate) enum Contents {
 /// planted file that cannot be a frame of its size (a sparse gigabyte, a huge file of
 /// garbage) costs a 96-byte read, never its size in memory and time.
 const EAGER_READ_MAX: u64 = 64 * 1024;
+
+/// What entries are called in error messages.
+const ENTRY: &str = "cache entry";
 
 const CACHEDIR_TAG: &str = "CACHEDIR.TAG";
 const CACHEDIR_TAG_BODY: &[u8] = b"Signature: 8a477f597d28d172789f06886806bc55\n\
@@ -416,6 +454,37 @@ impl FsStore {
         shown: &dyn Fn() -> PathBuf,
         contents: Contents,
     ) -> Result<Option<(Vec<u8>, rustix::fs::Stat)>> {
+        let Some((fd, st, size)) = self.open_to_read(parts, limit, what, shown)? else {
+            return Ok(None);
+        };
+        let mut buf = if contents == Contents::Frame && size > EAGER_READ_MAX {
+            // `with_capacity` allocates exactly this much, so only the header is read.
+            let mut head = Vec::with_capacity(frame::HEADER_LEN);
+            self.read_into(fd.as_fd(), &mut head, what, shown)?;
+            frame::check_prefix(&head, size).map_err(|e| e.with_path(shown()))?;
+            head
+        } else {
+            Vec::new()
+        };
+        let rest = usize::try_from(size)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(buf.len());
+        reserve_exact(&mut buf, rest, size, what, shown)?;
+        self.read_into(fd.as_fd(), &mut buf, what, shown)?;
+        Ok(Some((buf, st)))
+    }
+
+    /// Opens `parts` beneath the root for reading, without following symlinks: absent is
+    /// `Ok(None)`, a symlink on the path [`ErrorKind::Insecure`], anything but a regular
+    /// file [`ErrorKind::Corrupt`], and one above `limit` bytes [`ErrorKind::TooLarge`].
+    /// Returns the descriptor, its `fstat` and the file's size.
+    fn open_to_read(
+        &self,
+        parts: &[&str],
+        limit: u64,
+        what: &str,
+        shown: &dyn Fn() -> PathBuf,
+    ) -> Result<Option<(OwnedFd, rustix::fs::Stat, u64)>> {
         let fd = match self.open_beneath(
             parts,
             OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
@@ -447,31 +516,142 @@ impl FsStore {
             )
             .with_path(shown()));
         }
-        let mut buf = if contents == Contents::Frame && size > EAGER_READ_MAX {
-            // `with_capacity` allocates exactly this much, so only the header is read.
-            let mut head = Vec::with_capacity(frame::HEADER_LEN);
-            self.sys()
-                .read_to_capacity(fd.as_fd(), &mut head)
-                .map_err(|e| io_err(format!("cannot read {what}"), &shown(), e))?;
-            frame::check_prefix(&head, size).map_err(|e| e.with_path(shown()))?;
-            head
-        } else {
-            Vec::new()
-        };
-        let rest = usize::try_from(size)
-            .unwrap_or(usize::MAX)
-            .saturating_sub(buf.len());
-        buf.try_reserve_exact(rest).map_err(|_| {
-            Error::new(
-                ErrorKind::TooLarge,
-                format!("cannot allocate {size} bytes for a {what}"),
-            )
-            .with_path(shown())
-        })?;
+        Ok(Some((fd, st, size)))
+    }
+
+    /// Reads from `fd` until `buf`'s capacity is full or the file ends.
+    fn read_into(
+        &self,
+        fd: BorrowedFd<'_>,
+        buf: &mut Vec<u8>,
+        what: &str,
+        shown: &dyn Fn() -> PathBuf,
+    ) -> Result<()> {
         self.sys()
-            .read_to_capacity(fd.as_fd(), &mut buf)
-            .map_err(|e| io_err(format!("cannot read {what}"), &shown(), e))?;
-        Ok(Some((buf, st)))
+            .read_to_capacity(fd, buf)
+            .map_err(|e| io_err(format!("cannot read {what}"), &shown(), e))
+    }
+
+    /// The verified read's view of an entry ([`Store::get_frame`]): an entry of at most
+    /// [`EAGER_READ_MAX`] bytes is read in one call, into one buffer. A larger one is read
+    /// in two: its first [`frame::PAGE_ALIGNED_OFFSET`] bytes (at most), checked with
+    /// [`frame::check_prefix`] against the file's size as for `get` (a planted file that
+    /// cannot be a frame of its size costs this one small read), then the payload straight
+    /// into a buffer of exactly its length, which the verified read checks where it lies and,
+    /// for a stored (identity) payload, returns as the value. The payload offset of an
+    /// identity frame of this size is 4096, so its header read ends exactly there; a
+    /// compressed frame's first payload bytes (at most 4000) are moved from the header
+    /// buffer. A frame of a newer version, whose layout this build cannot judge, is read
+    /// into one buffer.
+    fn read_frame(
+        &self,
+        ns: &Namespace,
+        digest: &Digest,
+        limit: u64,
+    ) -> Result<Option<StoredFrame>> {
+        let name = EntryName::new(digest);
+        let parts = [LAYOUT_DIR, ns.as_str(), name.shard(), name.as_str()];
+        let shown = || self.entry_path(ns, digest);
+        let Some((fd, _, size)) = self.open_to_read(&parts, limit, ENTRY, &shown)? else {
+            return Ok(None);
+        };
+        self.read_frame_from(fd.as_fd(), size, &shown).map(Some)
+    }
+
+    /// The reading part of [`read_frame`](Self::read_frame), on an opened entry of `size`
+    /// bytes.
+    fn read_frame_from(
+        &self,
+        fd: BorrowedFd<'_>,
+        size: u64,
+        shown: &dyn Fn() -> PathBuf,
+    ) -> Result<StoredFrame> {
+        let what = ENTRY;
+        let whole = usize::try_from(size).unwrap_or(usize::MAX);
+        if size <= EAGER_READ_MAX {
+            let mut bytes = Vec::new();
+            reserve_exact(&mut bytes, whole, size, what, shown)?;
+            self.read_into(fd, &mut bytes, what, shown)?;
+            return Ok(StoredFrame::whole(bytes));
+        }
+        let mut head = Vec::with_capacity(frame::PAGE_ALIGNED_OFFSET);
+        self.read_into(fd, &mut head, what, shown)?;
+        frame::check_prefix(&head, size).map_err(|e| e.with_path(shown()))?;
+        let Some(offset) = frame::payload_offset_of(&head) else {
+            let rest = whole.saturating_sub(head.len());
+            reserve_exact(&mut head, rest, size, what, shown)?;
+            self.read_into(fd, &mut head, what, shown)?;
+            return Ok(StoredFrame::whole(head));
+        };
+        if offset > head.len() {
+            // A longer extension area than this build writes: read up to the payload.
+            let rest = offset - head.len();
+            reserve_exact(&mut head, rest, size, what, shown)?;
+            self.read_into(fd, &mut head, what, shown)?;
+        }
+        let mut payload = Vec::new();
+        reserve_exact(
+            &mut payload,
+            whole.saturating_sub(offset),
+            size,
+            what,
+            shown,
+        )?;
+        if head.len() > offset {
+            payload.extend_from_slice(&head[offset..]);
+            head.truncate(offset);
+        }
+        self.read_into(fd, &mut payload, what, shown)?;
+        Ok(StoredFrame::split(head, payload))
+    }
+
+    /// The frame of the entry `(ns, digest)` for a reader that can use it where it lies
+    /// (the facade's `Cache::get_mapped`): memory-mapped read-only when the entry is at
+    /// least `map_from` bytes, this store is private (not [`FsOptions::group_shared`]) and
+    /// the file belongs to this process's user; otherwise read as
+    /// [`get_frame`](Store::get_frame) reads it. Bounded by `limit` like every get, and
+    /// refused from its fixed header like every large read: a mapped entry's first
+    /// [`frame::HEADER_LEN`] bytes go through [`frame::check_prefix`] before it is returned,
+    /// so a planted sparse file costs one page. Nothing is verified otherwise.
+    ///
+    /// # Why only private caches
+    /// A mapping is only sound while nobody truncates the file: reading a page past a
+    /// truncated end raises SIGBUS, which kills the process. hoard never writes or
+    /// truncates an entry in place: a put, a recompression or a removal renames a new file
+    /// over the name or unlinks it, and the mapped inode lives on, unchanged, until the
+    /// mapping is dropped. In a private cache (root and directories mode 0700, files 0600)
+    /// only this user's processes can open an entry for writing, and hoard's never do; the
+    /// files of a group-shared cache belong to several users, whose programs hoard cannot
+    /// vouch for, so they are read instead, and so is any file that is not this user's.
+    pub fn map_frame(
+        &self,
+        ns: &Namespace,
+        digest: &Digest,
+        limit: u64,
+        map_from: u64,
+    ) -> Result<Option<FrameBytes>> {
+        let name = EntryName::new(digest);
+        let parts = [LAYOUT_DIR, ns.as_str(), name.shard(), name.as_str()];
+        let shown = || self.entry_path(ns, digest);
+        let Some((fd, st, size)) = self.open_to_read(&parts, limit, ENTRY, &shown)? else {
+            return Ok(None);
+        };
+        let ours = st.st_uid == rustix::process::geteuid().as_raw();
+        let mappable = usize::try_from(size)
+            .ok()
+            .filter(|_| !self.options.group_shared && ours)
+            .filter(|&len| size >= map_from && len >= frame::HEADER_LEN);
+        let Some(len) = mappable else {
+            return self
+                .read_frame_from(fd.as_fd(), size, &shown)
+                .map(|f| Some(FrameBytes::Read(f)));
+        };
+        let map = self
+            .sys()
+            .map(fd.as_fd(), len)
+            .map_err(|e| io_err(format!("cannot map {ENTRY}"), &shown(), e))?;
+        frame::check_prefix(&map[..frame::HEADER_LEN], size).map_err(|e| e.with_path(shown()))?;
+        Ok(Some(FrameBytes::Mapped(Mapping { map })))
     }
 
     /// Writes `bytes` to a fresh temp file in `dir` (named by `temp_name` from a random
@@ -609,6 +789,24 @@ impl FsStore {
     }
 }
 
+/// Reserves room for exactly `additional` more bytes of a `size`-byte file, or fails with
+/// [`ErrorKind::TooLarge`].
+fn reserve_exact(
+    buf: &mut Vec<u8>,
+    additional: usize,
+    size: u64,
+    what: &str,
+    shown: &dyn Fn() -> PathBuf,
+) -> Result<()> {
+    buf.try_reserve_exact(additional).map_err(|_| {
+        Error::new(
+            ErrorKind::TooLarge,
+            format!("cannot allocate {size} bytes for a {what}"),
+        )
+        .with_path(shown())
+    })
+}
+
 /// A name from a directory listing as a path argument.
 fn c_path(name: &CStr) -> &Path {
     Path::new(OsStr::from_bytes(name.to_bytes()))
@@ -730,6 +928,15 @@ impl Store for FsStore {
             Contents::Frame,
         )?;
         Ok(read.map(|(bytes, _)| bytes))
+    }
+
+    fn get_frame(
+        &self,
+        ns: &Namespace,
+        digest: &Digest,
+        limit: u64,
+    ) -> Result<Option<StoredFrame>> {
+        self.read_frame(ns, digest, limit)
     }
 
     fn put(&self, ns: &Namespace, digest: &Digest, frame: &[u8]) -> Result<()> {

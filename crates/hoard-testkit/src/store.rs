@@ -146,6 +146,32 @@ fn expect_frame<S: Store + ?Sized>(
             want.len()
         ),
     }
+    // The verified read's view (`Store::get_frame`, provided or overridden): the same
+    // frame, split (if at all) exactly where its header says the payload starts.
+    match store.get_frame(ns, d, LIMIT) {
+        Ok(Some(got)) => {
+            if let (head, Some(_)) = got.parts() {
+                let at = hoard_core::frame::payload_offset_of(want);
+                assert!(
+                    at == Some(head.len()),
+                    "store contract broken ({clause}): get_frame of {ns}/{d} {when} split \
+                     the frame after {} bytes, not at its payload offset {at:?}",
+                    head.len()
+                );
+            }
+            let got = got.into_bytes();
+            assert!(
+                got == want,
+                "store contract broken ({clause}): get_frame of {ns}/{d} {when} returned {}",
+                difference(&got, want)
+            );
+        }
+        other => panic!(
+            "store contract broken ({clause}): get_frame of {ns}/{d} {when} returned \
+             {other:?}, expected the {}-byte frame get returns",
+            want.len()
+        ),
+    }
 }
 
 fn expect_none<S: Store + ?Sized>(store: &S, clause: &str, ns: &Namespace, d: &Digest, when: &str) {

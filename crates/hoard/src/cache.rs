@@ -8,14 +8,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use hoard_core::read::{self, Decoders, Disposition, Expected, Rejected};
 use hoard_core::{
-    Codec, Digest, EntryInfo, Error, ErrorKind, Housekeeping, Key, KeyHasher, Namespace, Result,
-    Store,
+    Codec, CodecId, Digest, EntryInfo, Error, ErrorKind, Housekeeping, Key, KeyHasher, Namespace,
+    Result, Store, VerifiedFrame, VerifiedView,
     frame::{self, FrameOptions},
 };
 use hoard_evict::{Clock, Codecs, CounterSource, Janitor, Worker, WorkerConfig};
-use hoard_fs::{Durability, FsOptions, FsStore};
+use hoard_fs::{Durability, FrameBytes, FsOptions, FsStore};
 use hoard_key::{HashBridge, KeyBuilder};
 
+use crate::mapped::{MAP_FROM, Mapped};
 use crate::serial::Serialization;
 use crate::stats::{Counters, Stats};
 
@@ -302,9 +303,14 @@ impl CacheBuilder {
                 "max entry size must be at least 1 byte",
             ));
         }
+        let mut mappable = None;
         let (store, keeper): (Arc<dyn Store>, Option<Arc<dyn Housekeeping>>) = match self.location {
             Location::Dir(dir) => {
                 let fs = Arc::new(FsStore::open_with(dir, self.fs_options)?);
+                // Only a private cache's entries are ever mapped (see `FsStore::map_frame`).
+                if !self.fs_options.group_shared {
+                    mappable = Some(Arc::clone(&fs));
+                }
                 (Arc::clone(&fs) as Arc<dyn Store>, Some(fs))
             }
             Location::Store(store) => (store, None),
@@ -385,6 +391,7 @@ impl CacheBuilder {
                 hash_prefix: prefix("hoard.hash"),
                 data_prefix: prefix(self.serialization.key_domain()),
                 store,
+                mappable,
                 hasher,
                 codec,
                 decoders,
@@ -570,6 +577,8 @@ pub struct Cache {
 
 struct Inner {
     store: Arc<dyn Store>,
+    /// The cache's own directory when it is private: what `get_mapped` may map.
+    mappable: Option<Arc<FsStore>>,
     hasher: Arc<dyn KeyHasher>,
     codec: Arc<dyn Codec>,
     decoders: Decoders,
@@ -698,8 +707,52 @@ impl Cache {
     /// cannot write) stays, and the failed removal is counted in [`Stats::errors`]. Every
     /// outcome is counted.
     pub fn try_get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
+        self.counted(key, self.lookup(key))
+    }
+
+    /// The verified value for `key` without a copy where possible; `None` on a miss or any
+    /// failure (counted and handled as by [`get`](Self::get)).
+    ///
+    /// A stored (identity) entry of more than 1 MiB in a private cache directory (not
+    /// [`group_shared`](CacheBuilder::group_shared)) is memory-mapped: the guard derefs to
+    /// the file's pages, checked (checksum, key, size cap) before it is returned, and no
+    /// byte of the value is copied. Anything else is read and decoded as by `get` and
+    /// returned in the same guard: compressed entries, smaller ones (reading them costs
+    /// less than mapping), entries of a group-shared cache (other users' files, which hoard
+    /// cannot vouch will never be truncated under the map, see [`FsStore::map_frame`]), and
+    /// entries of any other store.
+    ///
+    /// The bytes never change while the guard lives: a later put of the same key renames a
+    /// new file over the name and a removal unlinks it, both leaving the mapped file as it
+    /// was until the guard is dropped. Holding guards keeps removed entries' disk space in
+    /// use until then.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = hoard::CacheBuilder::new(dir.path()).codec(hoard::Identity).build()?;
+    /// let key = cache.key("module");
+    /// let value = vec![7u8; 2 << 20];
+    /// cache.put(&key, &value);
+    /// let hit = cache.get_mapped(&key).expect("a hit");
+    /// assert_eq!(&hit[..], &value[..]);
+    /// assert!(hit.is_mapped());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn get_mapped(&self, key: &Key) -> Option<Mapped> {
+        self.try_get_mapped(key).unwrap_or(None)
+    }
+
+    /// [`get_mapped`](Self::get_mapped), reporting failures as
+    /// [`try_get`](Self::try_get) does.
+    pub fn try_get_mapped(&self, key: &Key) -> Result<Option<Mapped>> {
+        self.counted(key, self.lookup_mapped(key))
+    }
+
+    /// Counts the outcome of a lookup, reports a hit to the worker, and handles a bad entry
+    /// (see [`try_get`](Self::try_get)).
+    fn counted<T>(&self, key: &Key, found: Result<Option<T>, Rejected>) -> Result<Option<T>> {
         let c = &self.inner.counters;
-        match self.lookup(key) {
+        match found {
             Ok(Some(value)) => {
                 Counters::bump(&c.hits);
                 if let Some(w) = &self.inner.worker {
@@ -725,6 +778,46 @@ impl Cache {
         }
     }
 
+    fn lookup_mapped(&self, key: &Key) -> Result<Option<Mapped>, Rejected> {
+        let inner = &*self.inner;
+        let Some(fs) = &inner.mappable else {
+            return Ok(self.lookup(key)?.map(Mapped::owned));
+        };
+        let expected = Expected::Key(key);
+        let cap = inner.max_entry_size;
+        let found = fs.map_frame(
+            &inner.namespace,
+            key.digest(),
+            frame::max_frame_len(cap),
+            MAP_FROM,
+        )?;
+        match found {
+            None => {
+                // Not in the directory: the remote tier behind it may have it.
+                #[cfg(feature = "remote")]
+                if inner.remote.is_some() {
+                    return Ok(self.lookup(key)?.map(Mapped::owned));
+                }
+                Ok(None)
+            }
+            Some(FrameBytes::Read(stored)) => {
+                let found = VerifiedFrame::check_stored(stored, expected, cap)?;
+                Ok(Some(Mapped::owned(found.into_value(&inner.decoders)?)))
+            }
+            Some(FrameBytes::Mapped(map)) => {
+                let view = VerifiedView::check(&map, expected, cap)?;
+                let header = view.header();
+                if header.codec == CodecId::Identity
+                    && inner.decoders.get(CodecId::Identity).is_some()
+                {
+                    let offset = header.payload_offset;
+                    return Ok(Some(Mapped::from_map(map, offset)));
+                }
+                Ok(Some(Mapped::owned(view.decode_with(&inner.decoders)?)))
+            }
+        }
+    }
+
     fn lookup(&self, key: &Key) -> Result<Option<Vec<u8>>, Rejected> {
         let inner = &*self.inner;
         let found = read::read_entry(
@@ -734,7 +827,7 @@ impl Cache {
             inner.max_entry_size,
         )?;
         found
-            .map(|found| found.decode_with(&inner.decoders))
+            .map(|found| found.into_value(&inner.decoders))
             .transpose()
     }
 

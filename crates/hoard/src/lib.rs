@@ -2,6 +2,8 @@
 //!
 //! # Modules
 //! - [`Cache`] and [`CacheBuilder`]: the cache and its settings.
+//! - [`Mapped`]: what [`Cache::get_mapped`] returns, a verified value served from a memory
+//!   map of a large stored entry where that is safe, owned otherwise.
 //! - [`Stats`]: in-process counters.
 //! - [`Serialization`]: how `get_data` stores values.
 //! - [`units`]: the unit syntax of configuration files (`"512Mi"`, `"30d"`), for tools.
@@ -34,6 +36,8 @@ mod config;
 /// Writing a plugin: a store, `Housekeeping`, a codec, the conformance suites, plugin ids
 /// and the benchmark harness (every example runs as a doctest).
 pub mod guide;
+/// The guard of [`Cache::get_mapped`].
+mod mapped;
 mod serial;
 mod stats;
 #[cfg(feature = "remote")]
@@ -46,6 +50,7 @@ pub use cache::{
     Cache, CacheBuilder, DEFAULT_MAX_ENTRY_SIZE, DEFAULT_NAMESPACE, DEFAULT_ZSTD_LEVEL,
 };
 pub use config::{CacheConfig, Percent, write_default_config};
+pub use mapped::Mapped;
 pub use serial::Serialization;
 pub use stats::Stats;
 #[cfg(feature = "remote")]
@@ -57,13 +62,13 @@ pub use hoard_core::{
     Bucket, BucketInfo, Codec, CodecId, DIGEST_LEN, Decoders, Digest, Disposition, EntryInfo,
     Error, ErrorKind, Expected, HashState, HasherId, HeldLock, Housekeeping, Item, ItemKind, Key,
     KeyHasher, LockTarget, NAMESPACE_MAX_LEN, Namespace, PLUGIN_RANGE_START, Rejected, Result,
-    StateName, Store, StoreExt, VerifiedFrame, frame, housekeeping, id, listing_not_supported,
-    read,
+    StateName, Store, StoreExt, StoredFrame, VerifiedFrame, VerifiedView, frame, housekeeping, id,
+    listing_not_supported, read,
 };
 /// The eviction worker: [`WorkerConfig`](evict::WorkerConfig), [`Worker`](evict::Worker),
 /// [`Janitor`](evict::Janitor) and the clocks.
 pub use hoard_evict as evict;
-pub use hoard_fs::{Durability, FsOptions, FsStore};
+pub use hoard_fs::{Durability, FrameBytes, FsOptions, FsStore, Mapping};
 pub use hoard_key::{HashBridge, KeyBuilder, Sha256};
 /// The remote tier (feature `remote`): [`RemoteConfig`](remote::RemoteConfig),
 /// [`RemoteStore`](remote::RemoteStore), [`TieredStore`](remote::TieredStore) and their

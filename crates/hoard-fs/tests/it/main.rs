@@ -2,6 +2,7 @@
 
 mod attacks;
 mod faults;
+mod frames;
 mod housekeeping;
 mod planted;
 

@@ -12,6 +12,7 @@ mod plugins;
 #[cfg(feature = "remote")]
 mod remote;
 mod security;
+mod zerocopy;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
