@@ -70,8 +70,6 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use xxhash_rust::xxh3::Xxh3;
-
 use crate::{Codec, CodecId, DIGEST_LEN, Digest, Error, ErrorKind, HasherId, Key, Result};
 
 /// The eight bytes every frame starts with.
@@ -507,11 +505,11 @@ fn checksum(frame: &[u8]) -> u128 {
 /// The checksum of the frame `head` followed by `payload` (`head` holds at least the fixed
 /// header); the same value as over the two joined.
 fn checksum_parts(head: &[u8], payload: &[u8]) -> u128 {
-    let mut h = Xxh3::new();
-    h.update(&head[..CHECKSUM_AT]);
-    h.update(&head[HEADER_LEN..]);
-    h.update(payload);
-    h.digest128()
+    let mut h = twox_hash::XxHash3_128::new();
+    h.write(&head[..CHECKSUM_AT]);
+    h.write(&head[HEADER_LEN..]);
+    h.write(payload);
+    h.finish_128()
 }
 
 fn u16_at(b: &[u8], at: usize) -> u16 {

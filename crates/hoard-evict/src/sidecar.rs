@@ -14,7 +14,7 @@ use hoard_core::{Bucket, DIGEST_LEN, Digest, Namespace, StateName};
 
 use crate::stats::{LIFETIME_COUNTERS, Lifetime};
 use crate::table::DigestHash;
-use xxhash_rust::xxh3::xxh3_64;
+use twox_hash::XxHash3_64;
 
 const MAGIC: &[u8; 8] = b"hoardst1";
 const ENVELOPE: usize = 8 + 4 + 8 + 8;
@@ -75,7 +75,7 @@ fn seal(kind: u32, payload: &[u8]) -> Vec<u8> {
     out.extend_from_slice(&kind.to_le_bytes());
     out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
     out.extend_from_slice(payload);
-    let sum = xxh3_64(&out);
+    let sum = XxHash3_64::oneshot(&out);
     out.extend_from_slice(&sum.to_le_bytes());
     out
 }
@@ -85,7 +85,7 @@ fn open(kind: u32, blob: &[u8]) -> Option<&[u8]> {
         return None;
     }
     let (body, sum) = blob.split_at(blob.len() - 8);
-    if xxh3_64(body).to_le_bytes() != sum {
+    if XxHash3_64::oneshot(body).to_le_bytes() != sum {
         return None;
     }
     let mut r = Reader(&body[8..]);
@@ -606,7 +606,7 @@ mod tests {
         let n_at = ENVELOPE - 8 + 16;
         lying[n_at..n_at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
         let body = lying.len() - 8;
-        let sum = xxh3_64(&lying[..body]);
+        let sum = XxHash3_64::oneshot(&lying[..body]);
         lying[body..].copy_from_slice(&sum.to_le_bytes());
         assert_eq!(Tally::decode(&lying), None);
     }
