@@ -104,10 +104,12 @@ pub struct WorkerConfig {
     /// The level popular entries are recompressed at, with the cache's codec (ignored for
     /// codecs without levels).
     pub optimized_level: i32,
-    /// Age after which a temp file is a crashed writer's leftover and is swept.
+    /// Age at which a temp file is a crashed writer's leftover and is swept (exactly this
+    /// old included, as in wasmtime-cache).
     pub task_timeout: Duration,
-    /// How far in the future a file time may lie and still count as recent; beyond it, the
-    /// entry counts as older than any other.
+    /// How far in the future a file time may lie and still count as recent; a time beyond
+    /// it is left out of the entry's last use (an entry with no other time counts as older
+    /// than any other).
     pub allowed_clock_drift: Duration,
     /// Distinct entries whose hits can wait for the worker at once. Hits of an entry
     /// already waiting are coalesced into one count and never dropped; a hit of a new entry

@@ -26,7 +26,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Limits, WorkerConfig};
 pub use janitor::{
     CleanupReport, Codecs, EvictReport, Janitor, RecompressReport, Recompressed, Survey,
-    read_named_counters, read_shared_stats, zero_named_counters,
+    UsageUpdate, read_named_counters, read_shared_stats, zero_named_counters,
 };
 pub use lock::{MERGE_LOCK_WAIT, OPERATION_LOCK_WAIT, busy_error, lock_within};
 pub use stats::{CounterSource, Counts, EvictStats, SharedStats};

@@ -241,11 +241,14 @@ impl Accounting {
     }
 }
 
-/// Use counts shared by every process: per entry, the uses counted so far and whether the
-/// entry was already handed to a recompression.
+/// Use counts shared by every process: per entry, the uses counted since it was last put
+/// (or, in the adaptive format, last made cold), and whether its conversion is settled.
 ///
 /// Payload: record count (u32), then per record: namespace (u8 length + bytes), digest (32
-/// bytes), uses (u32), flags (u8: bit 0 = claimed for recompression).
+/// bytes), uses (u32), flags (u8: bit 1 = settled: the entry was found in, or converted to,
+/// the format its use count asks for; bit 0 = "claimed", written by older builds, which
+/// handed each entry to one recompression attempt only: read and dropped, so that such
+/// entries get another attempt).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Usage {
     /// Per namespace, so that merging thousands of counts does not copy the namespace for
@@ -256,8 +259,15 @@ pub(crate) struct Usage {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct UsageRecord {
     pub(crate) uses: u32,
-    pub(crate) claimed: bool,
+    /// The entry's conversion is done: no process needs to look at it again until a put or
+    /// a cold conversion resets the record.
+    pub(crate) settled: bool,
 }
+
+/// [`UsageRecord::settled`] in the flags byte.
+const SETTLED: u8 = 1 << 1;
+/// Older builds' "claimed" bit: accepted, then dropped.
+const CLAIMED_BY_OLDER_BUILDS: u8 = 1 << 0;
 
 /// Most records the shared usage state keeps; beyond it the least used are forgotten
 /// (about 3 MB of state).
@@ -277,7 +287,7 @@ impl Usage {
                 put_short_str(&mut p, ns.as_str());
                 p.extend_from_slice(d.as_bytes());
                 p.extend_from_slice(&r.uses.to_le_bytes());
-                p.push(u8::from(r.claimed));
+                p.push(if r.settled { SETTLED } else { 0 });
             }
         }
         seal(USAGE_KIND, &p)
@@ -297,15 +307,15 @@ impl Usage {
             };
             let d = r.digest()?;
             let uses = r.u32()?;
-            let claimed = match r.u8()? {
-                0 => false,
-                1 => true,
-                _ => return None,
-            };
+            let flags = r.u8()?;
+            if flags & !(SETTLED | CLAIMED_BY_OLDER_BUILDS) != 0 {
+                return None;
+            }
+            let settled = flags & SETTLED != 0;
             records
                 .entry(ns.clone())
                 .or_default()
-                .insert(d, UsageRecord { uses, claimed });
+                .insert(d, UsageRecord { uses, settled });
             last = Some(ns);
         }
         r.0.is_empty().then_some(Self { records })
@@ -532,10 +542,25 @@ mod tests {
             Digest::from_bytes([3; 32]),
             UsageRecord {
                 uses: 300,
-                claimed: true,
+                settled: true,
             },
         );
-        assert_eq!(Usage::decode(&u.encode()), Some(u));
+        assert_eq!(Usage::decode(&u.encode()), Some(u.clone()));
+        // An older build's "claimed" bit reads as not settled: the entry gets another try.
+        let mut older = u.encode();
+        let flags_at = older.len() - 8 - 1;
+        older[flags_at] = CLAIMED_BY_OLDER_BUILDS;
+        let body = older.len() - 8;
+        let sum = xxh3_64(&older[..body]);
+        older[body..].copy_from_slice(&sum.to_le_bytes());
+        let read = Usage::decode(&older).expect("an older build's usage state");
+        assert_eq!(
+            read.records[&ns("x")][&Digest::from_bytes([3; 32])],
+            UsageRecord {
+                uses: 300,
+                settled: false
+            }
+        );
         let mut t = Tally::new(-7);
         t.updated_ms = 9;
         t.add(&[1, 2, 3, 4, 5, 6, 7, 8, 9, u64::MAX]);
@@ -624,7 +649,7 @@ mod tests {
                     Digest::from_bytes(d),
                     UsageRecord {
                         uses: i as u32,
-                        claimed: false,
+                        settled: false,
                     },
                 );
         }

@@ -819,7 +819,7 @@ impl Cache {
         inner.store.put(&inner.namespace, key.digest(), &bytes)?;
         Counters::bump(&inner.counters.inserts);
         if let Some(w) = &inner.worker {
-            w.record_insert();
+            w.record_put(key.digest());
         }
         Ok(())
     }

@@ -36,7 +36,7 @@ use crate::stats::{CounterSource, Counters, Lifetime};
 
 pub use cleanup::{CleanupReport, Survey};
 pub use evict::EvictReport;
-pub use recompress::{RecompressReport, Recompressed};
+pub use recompress::{RecompressReport, Recompressed, UsageUpdate};
 
 /// The codecs the worker reads entries with and recompresses popular entries into.
 #[derive(Clone, Default)]
@@ -204,18 +204,18 @@ impl Janitor {
         to_ms(self.clock.now())
     }
 
-    /// An entry's last use for LRU (see the `cleanup` module docs).
+    /// An entry's last use for LRU (see the `cleanup` module docs): the later of its
+    /// access and modification times, leaving out a time beyond the allowed drift;
+    /// `i64::MIN` when no time is left.
     fn last_use_ms(&self, item: &Item, now_ms: i64) -> i64 {
-        let newest = match (item.accessed, item.modified) {
-            (Some(a), Some(m)) => to_ms(a.max(m)),
-            (Some(t), None) | (None, Some(t)) => to_ms(t),
-            (None, None) => return i64::MIN,
-        };
-        if newest > now_ms.saturating_add(dur_ms(self.config.allowed_clock_drift)) {
-            i64::MIN
-        } else {
-            newest
-        }
+        let limit = now_ms.saturating_add(dur_ms(self.config.allowed_clock_drift));
+        [item.accessed, item.modified]
+            .into_iter()
+            .flatten()
+            .map(to_ms)
+            .filter(|&t| t <= limit)
+            .max()
+            .unwrap_or(i64::MIN)
     }
 
     /// Tries the cleanup lock once: `Ok(None)` if another process holds it (the worker's
