@@ -245,6 +245,7 @@ impl Worker {
             let mut c = self.shared.control();
             c.stop = true;
         }
+        self.shared.janitor.cancelled.store(true, Ordering::Relaxed);
         self.shared.wake.notify_one();
         let handle = self
             .thread
@@ -287,6 +288,8 @@ struct Local {
     next_check_ms: i64,
     /// Whether the cache is over its limits or its state is not known yet.
     over_or_unknown: bool,
+    /// When the adaptive format's last pass ran (ms); the worker's start before the first.
+    last_adapt_ms: i64,
     inserted: bool,
 }
 
@@ -325,6 +328,7 @@ fn run(shared: &Shared) {
         next_check_ms: i64::MIN,
         over_or_unknown: true,
         inserted: false,
+        last_adapt_ms: to_ms(shared.janitor.clock().now()),
     };
     let period = config.flush_period;
     loop {
@@ -426,6 +430,14 @@ fn round(shared: &Shared, local: &mut Local, forced: bool, last: bool) {
     if shared.inserted.swap(false, Ordering::Relaxed) {
         local.inserted = true;
     }
+    if let Some(policy) = config.adaptive
+        && !last
+    {
+        let period = i64::try_from(policy.period.as_millis()).unwrap_or(i64::MAX);
+        if now_ms.saturating_sub(local.last_adapt_ms) >= period {
+            adapt(shared, local, now_ms);
+        }
+    }
     let wanted = local.inserted || (hits > 0 && local.over_or_unknown);
     if wanted && now_ms >= local.next_check_ms {
         check_cleanup(shared, local, now_ms);
@@ -484,7 +496,7 @@ fn merge(shared: &Shared, local: &mut Local, now_ms: i64) {
             local.last_merge_ms = now_ms;
             let mut retry = std::mem::take(&mut local.retry);
             for d in candidates {
-                let outcome = janitor.recompress(&shared.namespace, &d);
+                let outcome = janitor.convert_popular(&shared.namespace, &d);
                 settle(janitor, local, &mut retry, d, outcome);
             }
             // Entries no longer candidates (settled or reset elsewhere) are not retried.
@@ -523,6 +535,31 @@ fn settle(
         }
     } else {
         local.settled.push(d);
+    }
+}
+
+/// A pass of the adaptive format; the use counts of the entries it made cold are reset at
+/// the next merge.
+fn adapt(shared: &Shared, local: &mut Local, now_ms: i64) {
+    let janitor = &shared.janitor;
+    match janitor.adapt_pass(&shared.namespace) {
+        Ok(Some((report, made_cold))) => {
+            local.last_adapt_ms = now_ms;
+            if report.made_cold > 0 {
+                tracing::debug!(?report, "entries made cold");
+            }
+            for d in made_cold {
+                local.pending.remove(&d);
+                local.retry.remove(&d);
+                local.resets.push(d);
+            }
+        }
+        // Another process is running one (over its namespace): try again in a period.
+        Ok(None) => local.last_adapt_ms = now_ms,
+        Err(e) => {
+            janitor.error("the adaptive format's pass failed", &e);
+            local.last_adapt_ms = now_ms;
+        }
     }
 }
 

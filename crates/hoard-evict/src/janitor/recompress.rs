@@ -54,12 +54,33 @@ pub enum Recompressed {
 
 /// Whether a recompression may replace an entry, and when it should.
 #[derive(Clone, Copy, Debug)]
-enum Rule {
+pub(super) enum Rule {
     /// The worker's rule: the same codec at a lower level, and only if the result is
     /// smaller.
     Upgrade,
     /// An operator's request: anything not already exactly at the target.
     Exactly,
+    /// The adaptive format's cold conversion: anything not already the target codec at the
+    /// target level or higher, and only if the result is smaller.
+    Cold,
+    /// The adaptive format's hot conversion: anything not exactly at the target, if the
+    /// result takes at most this many bytes (the room left in the budget).
+    Hot(u64),
+}
+
+/// One conversion: its outcome, and the entry as it was read (when it was).
+pub(super) struct Converted {
+    pub(super) outcome: Recompressed,
+    pub(super) read: Option<(hoard_core::Bucket, hoard_core::Item)>,
+}
+
+impl Converted {
+    fn only(outcome: Recompressed) -> Self {
+        Self {
+            outcome,
+            read: None,
+        }
+    }
 }
 
 impl Janitor {
@@ -129,16 +150,29 @@ impl Janitor {
         codec: &dyn Codec,
         rule: Rule,
     ) -> Result<Recompressed> {
+        self.convert(ns, digest, codec, rule).map(|c| c.outcome)
+    }
+
+    /// Re-encodes one entry with `codec` if `rule` wants it: under the entry's lock (tried
+    /// once), read with its version, verified, decoded, encoded, and swapped in only while
+    /// the entry is still the version read.
+    pub(super) fn convert(
+        &self,
+        ns: &Namespace,
+        digest: &Digest,
+        codec: &dyn Codec,
+        rule: Rule,
+    ) -> Result<Converted> {
         // The lock is on the entry's current version: another process recompressing the
         // same entry makes this one skip, and neither ever writes in place.
         let Some(_lock) = self.store.lock(LockTarget::Entry(ns, digest), false)? else {
             // No lock: another process holds it, or there is no entry to lock. A get with
             // no room tells them apart without reading (a missing entry is a plain miss;
             // any entry is over a limit of 0).
-            return Ok(match self.store.get(ns, digest, 0) {
+            return Ok(Converted::only(match self.store.get(ns, digest, 0) {
                 Ok(None) => Recompressed::Skipped,
                 _ => Recompressed::Busy,
-            });
+            }));
         };
         // The item is the version of exactly these bytes (`read_versioned`), and the
         // replacement below happens only if the entry is still that version: what is
@@ -147,21 +181,32 @@ impl Janitor {
             read::read_versioned(self.store.as_ref(), ns, digest, self.config.max_entry_size);
         let (bucket, item, found) = match read {
             Ok(Some(read)) => read,
-            Ok(None) => return Ok(Recompressed::Skipped),
-            Err(r) => return self.unreadable(ns, digest, r.into_error()),
+            Ok(None) => return Ok(Converted::only(Recompressed::Skipped)),
+            Err(r) => {
+                return self
+                    .unreadable(ns, digest, r.into_error())
+                    .map(Converted::only);
+            }
         };
         let header = found.header().clone();
+        let settled = |outcome| Converted {
+            outcome,
+            read: Some((bucket.clone(), item.clone())),
+        };
         let wanted = match rule {
             Rule::Upgrade => header.codec == codec.id() && header.level < codec.level(),
-            Rule::Exactly => header.codec != codec.id() || header.level != codec.level(),
+            Rule::Exactly | Rule::Hot(_) => {
+                header.codec != codec.id() || header.level != codec.level()
+            }
+            Rule::Cold => header.codec != codec.id() || header.level < codec.level(),
         };
         if !wanted {
-            return Ok(Recompressed::Skipped);
+            return Ok(settled(Recompressed::Skipped));
         }
         let decoded = match self.codecs.decoders.get(header.codec) {
             Some(decoder) => found.decode(decoder.as_ref()),
             None if codec.id() == header.codec => found.decode(codec),
-            None => return Ok(Recompressed::Skipped),
+            None => return Ok(settled(Recompressed::Skipped)),
         };
         let data = match decoded {
             Ok(d) => d,
@@ -170,21 +215,26 @@ impl Janitor {
             // (`Disposition::Undecodable`); a failure to allocate is skipped likewise.
             Err(e) if matches!(e.disposition(), Disposition::Corrupt | Disposition::Skip) => {
                 tracing::debug!(namespace = %ns, %digest, error = %e, "not recompressing an entry that does not decode; leaving it in place");
-                return Ok(Recompressed::Skipped);
+                return Ok(settled(Recompressed::Skipped));
             }
             Err(e) => return Err(e),
         };
         let fresh = frame::encode(&header.key(), codec, &data, header.created_unix_ms)?;
         drop(data);
         let (before, after) = (found.as_bytes().len() as u64, fresh.len() as u64);
-        if matches!(rule, Rule::Upgrade) && after >= before {
-            return Ok(Recompressed::Skipped);
+        match rule {
+            Rule::Upgrade | Rule::Cold if after >= before => {
+                return Ok(settled(Recompressed::Skipped));
+            }
+            // No room in the budget now; maybe later.
+            Rule::Hot(room) if after > room => return Ok(settled(Recompressed::Busy)),
+            _ => {}
         }
         if !self.store.replace_item(&bucket, &item, &fresh)? {
-            return Ok(Recompressed::Busy);
+            return Ok(Converted::only(Recompressed::Busy));
         }
         Counters::add(&self.counters.recompressions, 1);
-        Ok(Recompressed::Done { before, after })
+        Ok(settled(Recompressed::Done { before, after }))
     }
 
     /// What an entry that could not be read or decoded means for a recompression: a corrupt
@@ -238,14 +288,15 @@ impl Janitor {
     /// Applies `update` to the use counts of `ns` shared by every process, under their lock
     /// (tried once): first the entries whose conversion is settled, then the resets, then
     /// the uses. Returns the entries named in the uses (a count of 0 asks for another
-    /// attempt) whose count reached [`WorkerConfig::usage_threshold`] and that are not
-    /// settled: the entries
+    /// attempt) whose count reached [`WorkerConfig::usage_threshold`] (in the adaptive
+    /// format, [`Adaptive::hot_uses`]) and that are not settled: the entries
     /// to convert now. An entry stays a candidate, at every merge that names it, until some
     /// process reports it settled, so an attempt skipped for a busy lock or failed is
     /// retried (wasmtime-cache retries at every use past the threshold). `Ok(None)` if
     /// another process is merging right now (try again later).
     ///
     /// [`WorkerConfig::usage_threshold`]: crate::WorkerConfig::usage_threshold
+    /// [`Adaptive::hot_uses`]: crate::Adaptive::hot_uses
     pub fn merge_usage_with(
         &self,
         ns: &Namespace,
@@ -283,9 +334,23 @@ impl Janitor {
         Ok(Some(candidates))
     }
 
-    /// The use count that makes an entry a candidate for conversion (0: none).
+    /// The use count that makes an entry a candidate for conversion (0: none): the
+    /// adaptive format's hot uses when it is on, else the usage threshold.
     pub(crate) fn usage_threshold(&self) -> u64 {
-        self.config.usage_threshold
+        match self.config.adaptive {
+            Some(a) => a.hot_uses,
+            None => self.config.usage_threshold,
+        }
+    }
+
+    /// Converts an entry past the threshold: made hot in the adaptive format, else
+    /// recompressed at the optimized level.
+    pub(crate) fn convert_popular(&self, ns: &Namespace, digest: &Digest) -> Result<Recompressed> {
+        if self.config.adaptive.is_some() {
+            self.make_hot(ns, digest)
+        } else {
+            self.recompress(ns, digest)
+        }
     }
 }
 
@@ -299,8 +364,9 @@ pub struct UsageUpdate<'a> {
     /// Entries found in, or converted to, the format their use count asks for: no process
     /// needs to look at them again until they are reset.
     pub settled: &'a [Digest],
-    /// Entries rewritten since (a put): their count starts again from zero, unsettled, as
-    /// a put's fresh stats file does in wasmtime-cache.
+    /// Entries rewritten since (a put, or in the adaptive format a cold conversion): their
+    /// count starts again from zero, unsettled, as a put's fresh stats file does in
+    /// wasmtime-cache.
     pub reset: &'a [Digest],
 }
 

@@ -471,7 +471,7 @@ fn a_verified_frame_that_does_not_decode_is_left_in_place_by_recompression() {
 
 /// A codec that runs `meddle` before each encode: a put (or removal) by someone else in the
 /// moment between a recompression's read and its replacement, placed there exactly.
-struct Meddling {
+pub(crate) struct Meddling {
     inner: Zstd,
     meddle: Box<dyn Fn() + Send + Sync>,
 }
@@ -500,7 +500,7 @@ impl Codec for Meddling {
     }
 }
 
-fn meddling(level: i32, meddle: impl Fn() + Send + Sync + 'static) -> Meddling {
+pub(crate) fn meddling(level: i32, meddle: impl Fn() + Send + Sync + 'static) -> Meddling {
     Meddling {
         inner: Zstd::new(level).expect("level"),
         meddle: Box::new(meddle),
