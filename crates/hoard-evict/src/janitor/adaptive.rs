@@ -235,6 +235,10 @@ impl Janitor {
             return Ok(Recompressed::Busy);
         };
         let room = budget.saturating_sub(fast);
+        if room == 0 {
+            // Not worth reading the entry: nothing fits.
+            return Ok(Recompressed::Busy);
+        }
         let converted = self.convert(ns, digest, codecs.fast.as_ref(), Rule::Hot(room))?;
         if let Recompressed::Done { after, .. } = converted.outcome {
             let mut known = self
