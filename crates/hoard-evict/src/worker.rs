@@ -15,10 +15,14 @@
 //!    has settled yet; an attempt that found the entry's lock busy, lost to a newer put or
 //!    failed is retried at the next merges (at most three times without a new use, and
 //!    again at any later use);
-//! 3. runs a cleanup if one is due: after inserts, or after hits while the cache is known to
+//! 3. with the adaptive format ([`WorkerConfig::adaptive`](crate::WorkerConfig::adaptive)),
+//!    runs a pass making idle entries cold at most once per
+//!    [`Adaptive::period`](crate::Adaptive::period) (not in the worker's first period, not
+//!    at stop); the entries past the threshold above are made hot instead of recompressed;
+//! 4. runs a cleanup if one is due: after inserts, or after hits while the cache is known to
 //!    be over its limits (or its state is not known yet), at most once per cleanup interval
 //!    across processes;
-//! 4. adds what this process counted since its last merge (hits, misses, inserts,
+//! 5. adds what this process counted since its last merge (hits, misses, inserts,
 //!    evictions...) to the lifetime counters shared by every process (under a lock, at most
 //!    once per [`usage_merge_period`](crate::WorkerConfig::usage_merge_period), and at every
 //!    [`Worker::sync`] and [`Worker::stop`]): see [`SharedStats`](crate::SharedStats).
