@@ -52,9 +52,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use hoard::evict::{Codecs, Janitor, Limits, Recompressed, WorkerConfig};
+use hoard::evict::{Adaptive, Codecs, Janitor, Limits, Recompressed, WorkerConfig};
 use hoard::{
-    Cache, CacheBuilder, Durability, FsOptions, FsStore, Housekeeping, Identity, LockTarget,
+    Cache, CacheBuilder, Durability, FsOptions, FsStore, Housekeeping, Identity, LockTarget, Lz4,
     Namespace, StateName, Zstd,
 };
 use hoard_fs::fault::Faults;
@@ -868,6 +868,59 @@ fn failpoint_op(op: &str, store: &Arc<FsStore>, cache: &Cache) -> Result<(), Str
             j.recompress_all(&Identity, Some(ns))
                 .map_err(|e| format!("recompress_all: {e}"))?;
         }
+        "cold" | "hot" => {
+            // The adaptive format as a cache writes it: LZ4 puts, zstd 19 when cold. Keys
+            // 3 and 5 were seeded idle for two hours (cold), or key 3 at zstd 19 (hot).
+            let cold_after = if op == "cold" { 3600 } else { 86_400 };
+            let config = WorkerConfig::new()
+                .adaptive(Adaptive::new().cold_after(Duration::from_secs(cold_after)));
+            let codecs = Codecs::new()
+                .decoder(Arc::new(Identity))
+                .adaptive(
+                    Arc::new(Lz4),
+                    Arc::new(Zstd::new(19).map_err(|e| e.to_string())?),
+                )
+                .decoder(Arc::new(Zstd::new(3).map_err(|e| e.to_string())?));
+            let j = Janitor::new(Arc::clone(store) as Arc<dyn Housekeeping>, config)
+                .with_codecs(codecs);
+            let ns = cache.namespace();
+            let report = j
+                .adapt(ns)
+                .map_err(|e| format!("adaptive pass: {e}"))?
+                .ok_or("the adaptive lock is held")?;
+            if op == "cold" && report.made_cold != 2 {
+                return Err(format!(
+                    "the pass made {} entries cold, not 2",
+                    report.made_cold
+                ));
+            }
+            if op == "hot" {
+                let made = j
+                    .make_hot(ns, value::key(cache, 3).digest())
+                    .map_err(|e| format!("make_hot: {e}"))?;
+                if !matches!(made, Recompressed::Done { .. }) {
+                    return Err(format!("key 3 was not made hot: {made:?}"));
+                }
+            }
+        }
+        "put-chunked" => {
+            let k = FAILPOINT_KEYS;
+            let stamp = Stamp {
+                key: k,
+                writer: 1,
+                seq: 1,
+            };
+            cache
+                .try_put(
+                    &value::key(cache, k),
+                    &value::make(stamp, crate::rows::failpoints::CHUNKED_LEN),
+                )
+                .map_err(|e| format!("put of key {k}: {e}"))?;
+        }
+        "get-chunked" => match value::read_back(cache, 1) {
+            Read::Good(_) => {}
+            other => return Err(format!("key 1 read back as {other:?}")),
+        },
         other => return Err(format!("unknown operation `{other}`")),
     }
     Ok(())

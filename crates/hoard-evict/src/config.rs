@@ -72,6 +72,103 @@ fn share(total: u64, percent: u8) -> u64 {
     (u128::from(total) * percent / 100) as u64
 }
 
+/// The adaptive format's policy (see [`WorkerConfig::adaptive`]): which entries are cold
+/// and stored small, which are hot and stored fast, and how much disk the fast ones may
+/// take.
+///
+/// Puts write the fast format (the cache's codec: LZ4 when built in, else identity) so that
+/// a miss never waits for zstd. The worker then:
+/// - makes **cold** every entry not used for [`cold_after`](Self::cold_after): its last use,
+///   the later of its access and modification times (the same time cleanups evict by), is
+///   that old. Cold entries are re-encoded with zstd at [`cold_level`](Self::cold_level)
+///   (zstd decodes level 19 about as fast as level 3, so a cold entry used again costs
+///   what a default cache's hit does), and their use count starts again from zero;
+/// - makes **hot** again an entry stored cold that is used [`hot_uses`](Self::hot_uses)
+///   times since it was made cold (counted across processes, as popular entries are),
+///   re-encoding it in the fast format, as long as the fast entries stay within the
+///   budget;
+/// - keeps the entries stored fast within [`hot_budget_percent`](Self::hot_budget_percent)
+///   of the size limit ([`Limits::bytes`]): beyond it, the least recently used fast entries
+///   are made cold before their time, and no entry is made hot.
+///
+/// It looks for cold entries at most once per [`period`](Self::period), not in the first
+/// period of a worker (a short-lived process never does) and not at its stop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Adaptive {
+    /// Time without use after which an entry is made cold (default 1 hour).
+    pub cold_after: Duration,
+    /// Uses since it was made cold after which an entry is made hot (default 8).
+    pub hot_uses: u64,
+    /// Most bytes the entries stored fast may take, as a share of
+    /// [`Limits::bytes`] (0 to 100; default 20).
+    pub hot_budget_percent: u8,
+    /// The zstd level of cold entries (default 19).
+    pub cold_level: i32,
+    /// Least time between two passes looking for cold entries (default 5 minutes).
+    pub period: Duration,
+}
+
+impl Default for Adaptive {
+    fn default() -> Self {
+        Self {
+            cold_after: Duration::from_secs(60 * 60),
+            hot_uses: 8,
+            hot_budget_percent: 20,
+            cold_level: 19,
+            period: Duration::from_secs(5 * 60),
+        }
+    }
+}
+
+impl Adaptive {
+    /// The defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the time without use after which an entry is made cold.
+    #[must_use]
+    pub fn cold_after(mut self, idle: Duration) -> Self {
+        self.cold_after = idle;
+        self
+    }
+
+    /// Sets the uses after which a cold entry is made hot (at least 1).
+    #[must_use]
+    pub fn hot_uses(mut self, uses: u64) -> Self {
+        self.hot_uses = uses.max(1);
+        self
+    }
+
+    /// Sets the share of the size limit the fast entries may take (values above 100 count
+    /// as 100).
+    #[must_use]
+    pub fn hot_budget_percent(mut self, percent: u8) -> Self {
+        self.hot_budget_percent = percent.min(100);
+        self
+    }
+
+    /// Sets the zstd level of cold entries.
+    #[must_use]
+    pub fn cold_level(mut self, level: i32) -> Self {
+        self.cold_level = level;
+        self
+    }
+
+    /// Sets the least time between two passes looking for cold entries.
+    #[must_use]
+    pub fn period(mut self, period: Duration) -> Self {
+        self.period = period;
+        self
+    }
+
+    /// The budget in bytes of the fast entries under `limits`.
+    pub fn hot_budget(&self, limits: &Limits) -> u64 {
+        share(limits.bytes, self.hot_budget_percent)
+    }
+}
+
 /// Settings of the eviction worker. Every key of wasmtime-cache's worker is here with the
 /// same default; the rest are hoard's own.
 ///
@@ -90,6 +187,7 @@ fn share(total: u64, percent: u8) -> u64 {
 /// | [`reconcile_interval`](Self::reconcile_interval) | | 1 day |
 /// | [`max_entry_size`](Self::max_entry_size) | | 1 GiB |
 /// | [`low_priority`](Self::low_priority) | | `true` |
+/// | [`adaptive`](Self::adaptive) | (`codec = "adaptive"` in the facade) | off |
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct WorkerConfig {
@@ -104,10 +202,12 @@ pub struct WorkerConfig {
     /// The level popular entries are recompressed at, with the cache's codec (ignored for
     /// codecs without levels).
     pub optimized_level: i32,
-    /// Age after which a temp file is a crashed writer's leftover and is swept.
+    /// Age at which a temp file is a crashed writer's leftover and is swept (exactly this
+    /// old included, as in wasmtime-cache).
     pub task_timeout: Duration,
-    /// How far in the future a file time may lie and still count as recent; beyond it, the
-    /// entry counts as older than any other.
+    /// How far in the future a file time may lie and still count as recent; a time beyond
+    /// it is left out of the entry's last use (an entry with no other time counts as older
+    /// than any other).
     pub allowed_clock_drift: Duration,
     /// Distinct entries whose hits can wait for the worker at once. Hits of an entry
     /// already waiting are coalesced into one count and never dropped; a hit of a new entry
@@ -133,6 +233,12 @@ pub struct WorkerConfig {
     pub max_entry_size: u64,
     /// Lower the worker thread's scheduling priority (best effort; Linux and other Unix).
     pub low_priority: bool,
+    /// The adaptive format's policy, or `None` (the default) for none. With it, the use
+    /// counts pick hot entries by [`Adaptive::hot_uses`] instead of
+    /// [`usage_threshold`](Self::usage_threshold), and popular entries are not
+    /// recompressed at [`optimized_level`](Self::optimized_level): the conversions need
+    /// [`Codecs::adaptive`](crate::Codecs::adaptive).
+    pub adaptive: Option<Adaptive>,
 }
 
 impl Default for WorkerConfig {
@@ -151,6 +257,7 @@ impl Default for WorkerConfig {
             reconcile_interval: Duration::from_secs(24 * 60 * 60),
             max_entry_size: 1 << 30,
             low_priority: true,
+            adaptive: None,
         }
     }
 }
@@ -249,6 +356,13 @@ impl WorkerConfig {
     #[must_use]
     pub fn low_priority(mut self, low: bool) -> Self {
         self.low_priority = low;
+        self
+    }
+
+    /// Turns the adaptive format's conversions on with `policy`.
+    #[must_use]
+    pub fn adaptive(mut self, policy: Adaptive) -> Self {
+        self.adaptive = Some(policy);
         self
     }
 }

@@ -29,6 +29,7 @@ const ACCOUNTING_KIND: u32 = 2;
 const USAGE_KIND: u32 = 3;
 const COUNTERS_KIND: u32 = 4;
 const NAMED_COUNTERS_KIND: u32 = 5;
+const COLD_KIND: u32 = 6;
 
 /// The largest counters blob read back: a valid one is under 200 bytes, and anything much
 /// larger is not ours (treated as absent and replaced, never allocated for).
@@ -62,6 +63,15 @@ pub(crate) fn counters_lock() -> StateName {
 /// The named lock held by a cleanup (and by the explicit eviction operations).
 pub(crate) fn cleanup_lock() -> StateName {
     StateName::new("cleanup").expect("a valid state name")
+}
+
+pub(crate) fn cold_name() -> StateName {
+    StateName::new("adaptive-cold").expect("a valid state name")
+}
+
+/// The named lock held by a pass of the adaptive format looking for cold entries.
+pub(crate) fn adaptive_lock() -> StateName {
+    StateName::new("adaptive").expect("a valid state name")
 }
 
 /// The named lock held while merging use counts.
@@ -241,11 +251,14 @@ impl Accounting {
     }
 }
 
-/// Use counts shared by every process: per entry, the uses counted so far and whether the
-/// entry was already handed to a recompression.
+/// Use counts shared by every process: per entry, the uses counted since it was last put
+/// (or, in the adaptive format, last made cold), and whether its conversion is settled.
 ///
 /// Payload: record count (u32), then per record: namespace (u8 length + bytes), digest (32
-/// bytes), uses (u32), flags (u8: bit 0 = claimed for recompression).
+/// bytes), uses (u32), flags (u8: bit 1 = settled: the entry was found in, or converted to,
+/// the format its use count asks for; bit 0 = "claimed", written by older builds, which
+/// handed each entry to one recompression attempt only: read and dropped, so that such
+/// entries get another attempt).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Usage {
     /// Per namespace, so that merging thousands of counts does not copy the namespace for
@@ -256,8 +269,15 @@ pub(crate) struct Usage {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct UsageRecord {
     pub(crate) uses: u32,
-    pub(crate) claimed: bool,
+    /// The entry's conversion is done: no process needs to look at it again until a put or
+    /// a cold conversion resets the record.
+    pub(crate) settled: bool,
 }
+
+/// [`UsageRecord::settled`] in the flags byte.
+const SETTLED: u8 = 1 << 1;
+/// Older builds' "claimed" bit: accepted, then dropped.
+const CLAIMED_BY_OLDER_BUILDS: u8 = 1 << 0;
 
 /// Most records the shared usage state keeps; beyond it the least used are forgotten
 /// (about 3 MB of state).
@@ -277,7 +297,7 @@ impl Usage {
                 put_short_str(&mut p, ns.as_str());
                 p.extend_from_slice(d.as_bytes());
                 p.extend_from_slice(&r.uses.to_le_bytes());
-                p.push(u8::from(r.claimed));
+                p.push(if r.settled { SETTLED } else { 0 });
             }
         }
         seal(USAGE_KIND, &p)
@@ -297,15 +317,15 @@ impl Usage {
             };
             let d = r.digest()?;
             let uses = r.u32()?;
-            let claimed = match r.u8()? {
-                0 => false,
-                1 => true,
-                _ => return None,
-            };
+            let flags = r.u8()?;
+            if flags & !(SETTLED | CLAIMED_BY_OLDER_BUILDS) != 0 {
+                return None;
+            }
+            let settled = flags & SETTLED != 0;
             records
                 .entry(ns.clone())
                 .or_default()
-                .insert(d, UsageRecord { uses, claimed });
+                .insert(d, UsageRecord { uses, settled });
             last = Some(ns);
         }
         r.0.is_empty().then_some(Self { records })
@@ -337,6 +357,61 @@ impl Usage {
         }
         self.records.retain(|_, m| !m.is_empty());
         removed
+    }
+}
+
+/// The entries the adaptive format's passes found or made cold, each with the version it
+/// had then: an entry still at that version is cold without being read again.
+///
+/// Payload: record count (u32), then per record: namespace (u8 length + bytes), digest (32
+/// bytes), version (u128). At most [`COLD_CAP`] records.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Cold {
+    pub(crate) records: HashMap<Namespace, HashMap<Digest, u128, DigestHash>>,
+}
+
+/// Most records of the cold state (about 14 MB); entries beyond it are read again by each
+/// pass that finds them idle.
+pub(crate) const COLD_CAP: usize = 262_144;
+
+impl Cold {
+    pub(crate) fn len(&self) -> usize {
+        self.records.values().map(HashMap::len).sum()
+    }
+
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let n = self.len().min(COLD_CAP);
+        let mut p = Vec::with_capacity(4 + n * 60);
+        p.extend_from_slice(&u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes());
+        let all = self
+            .records
+            .iter()
+            .flat_map(|(ns, records)| records.iter().map(move |(d, v)| (ns, d, v)));
+        for (ns, d, v) in all.take(n) {
+            put_short_str(&mut p, ns.as_str());
+            p.extend_from_slice(d.as_bytes());
+            p.extend_from_slice(&v.to_le_bytes());
+        }
+        seal(COLD_KIND, &p)
+    }
+
+    pub(crate) fn decode(blob: &[u8]) -> Option<Self> {
+        let mut r = Reader(open(COLD_KIND, blob)?);
+        let n = r.u32()?;
+        let mut records: HashMap<Namespace, HashMap<Digest, u128, DigestHash>> = HashMap::new();
+        let mut last: Option<Namespace> = None;
+        for _ in 0..n {
+            let name = r.short_str()?;
+            let ns = match &last {
+                Some(ns) if ns.as_str() == name => ns.clone(),
+                _ => Namespace::new(name).ok()?,
+            };
+            let d = r.digest()?;
+            let version = r.u128()?;
+            records.entry(ns.clone()).or_default().insert(d, version);
+            last = Some(ns);
+        }
+        r.0.is_empty().then_some(Self { records })
     }
 }
 
@@ -532,10 +607,36 @@ mod tests {
             Digest::from_bytes([3; 32]),
             UsageRecord {
                 uses: 300,
-                claimed: true,
+                settled: true,
             },
         );
-        assert_eq!(Usage::decode(&u.encode()), Some(u));
+        assert_eq!(Usage::decode(&u.encode()), Some(u.clone()));
+        let mut c = Cold::default();
+        c.records
+            .entry(ns("x"))
+            .or_default()
+            .insert(Digest::from_bytes([4; 32]), u128::MAX - 3);
+        c.records
+            .entry(ns("y"))
+            .or_default()
+            .insert(Digest::from_bytes([5; 32]), 7);
+        assert_eq!(Cold::decode(&c.encode()), Some(c.clone()));
+        assert_eq!(Cold::decode(&u.encode()), None);
+        // An older build's "claimed" bit reads as not settled: the entry gets another try.
+        let mut older = u.encode();
+        let flags_at = older.len() - 8 - 1;
+        older[flags_at] = CLAIMED_BY_OLDER_BUILDS;
+        let body = older.len() - 8;
+        let sum = XxHash3_64::oneshot(&older[..body]);
+        older[body..].copy_from_slice(&sum.to_le_bytes());
+        let read = Usage::decode(&older).expect("an older build's usage state");
+        assert_eq!(
+            read.records[&ns("x")][&Digest::from_bytes([3; 32])],
+            UsageRecord {
+                uses: 300,
+                settled: false
+            }
+        );
         let mut t = Tally::new(-7);
         t.updated_ms = 9;
         t.add(&[1, 2, 3, 4, 5, 6, 7, 8, 9, u64::MAX]);
@@ -624,7 +725,7 @@ mod tests {
                     Digest::from_bytes(d),
                     UsageRecord {
                         uses: i as u32,
-                        claimed: false,
+                        settled: false,
                     },
                 );
         }
@@ -646,6 +747,7 @@ mod tests {
             prop_assert_eq!(Marker::decode(&bytes), None);
             let _ = Accounting::decode(&bytes);
             let _ = Usage::decode(&bytes);
+            let _ = Cold::decode(&bytes);
             prop_assert_eq!(Tally::decode(&bytes), None);
             let tally = Tally::new(4).encode();
             let mut damaged = tally.clone();

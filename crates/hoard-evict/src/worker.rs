@@ -9,12 +9,20 @@
 //! 1. drains the table and writes last-use times ([`Housekeeping::touch`], at most once per
 //!    entry per [`touch_granularity`](crate::WorkerConfig::touch_granularity));
 //! 2. merges this process's use counts into the shared usage state (under a lock, at most
-//!    once per [`usage_merge_period`](crate::WorkerConfig::usage_merge_period)) and
-//!    recompresses the entries that reached the threshold and that this process claimed;
-//! 3. runs a cleanup if one is due: after inserts, or after hits while the cache is known to
+//!    once per [`usage_merge_period`](crate::WorkerConfig::usage_merge_period)), with the
+//!    resets of the entries put since ([`Worker::record_put`]) and the outcomes of its
+//!    previous attempts, and recompresses the entries past the threshold that no process
+//!    has settled yet; an attempt that found the entry's lock busy, lost to a newer put or
+//!    failed is retried at the next merges (at most three times without a new use, and
+//!    again at any later use);
+//! 3. with the adaptive format ([`WorkerConfig::adaptive`](crate::WorkerConfig::adaptive)),
+//!    runs a pass making idle entries cold at most once per
+//!    [`Adaptive::period`](crate::Adaptive::period) (not in the worker's first period, not
+//!    at stop); the entries past the threshold above are made hot instead of recompressed;
+//! 4. runs a cleanup if one is due: after inserts, or after hits while the cache is known to
 //!    be over its limits (or its state is not known yet), at most once per cleanup interval
 //!    across processes;
-//! 4. adds what this process counted since its last merge (hits, misses, inserts,
+//! 5. adds what this process counted since its last merge (hits, misses, inserts,
 //!    evictions...) to the lifetime counters shared by every process (under a lock, at most
 //!    once per [`usage_merge_period`](crate::WorkerConfig::usage_merge_period), and at every
 //!    [`Worker::sync`] and [`Worker::stop`]): see [`SharedStats`](crate::SharedStats).
@@ -35,7 +43,7 @@ use std::time::{Duration, SystemTime};
 
 use hoard_core::{Digest, Error, ErrorKind, Namespace, Result};
 
-use crate::janitor::{Janitor, to_ms};
+use crate::janitor::{Janitor, Recompressed, UsageUpdate, to_ms};
 use crate::lock::MERGE_LOCK_WAIT;
 use crate::stats::{Counters, EvictStats};
 use crate::table::{CountMap, DigestHash, HitTable, count_map};
@@ -43,6 +51,10 @@ use crate::table::{CountMap, DigestHash, HitTable, count_map};
 /// Retry delay (clock time) after a cleanup could not run because another process held the
 /// cleanup lock.
 const BUSY_RETRY: Duration = Duration::from_secs(60);
+
+/// Merges at which an entry whose conversion was busy or failed is tried again without a
+/// new use of it (a new use always brings another attempt).
+pub(crate) const RETRIES: u8 = 3;
 
 #[derive(Debug, Default)]
 struct Control {
@@ -61,6 +73,8 @@ struct Shared {
     wake: Condvar,
     done: Condvar,
     inserted: AtomicBool,
+    /// Entries put since the last round, whose use counts start again.
+    resets: Mutex<Vec<Digest>>,
     /// The worker thread's kernel id, set by the thread as it starts.
     os_thread_id: OnceLock<u32>,
 }
@@ -102,6 +116,7 @@ impl Worker {
             wake: Condvar::new(),
             done: Condvar::new(),
             inserted: AtomicBool::new(false),
+            resets: Mutex::new(Vec::new()),
             os_thread_id: OnceLock::new(),
         });
         let thread_shared = Arc::clone(&shared);
@@ -128,10 +143,33 @@ impl Worker {
         s.wake.notify_one();
     }
 
-    /// Reports an insert: a cleanup check is due at the worker's next round.
+    /// Reports an insert: a cleanup check is due at the worker's next round. Prefer
+    /// [`record_put`](Self::record_put), which also resets the entry's use count.
     pub fn record_insert(&self) {
         Counters::add(&self.shared.janitor.counters.inserts, 1);
         self.shared.inserted.store(true, Ordering::Relaxed);
+    }
+
+    /// Reports a put of `digest` (in the worker's namespace): an insert, and, as
+    /// wasmtime-cache's fresh stats file on every update, its use count starts again from
+    /// zero at the worker's next merge, so uses of an older value never make a new one
+    /// popular. Uses recorded before the put that the worker has not applied yet may count
+    /// after the reset. Takes a mutex the worker holds only to swap a list (the put path,
+    /// not the hit path); when more resets wait than the event table holds, the reset is
+    /// dropped and counted in [`Counts::dropped_events`](crate::Counts::dropped_events).
+    pub fn record_put(&self, digest: &Digest) {
+        self.record_insert();
+        let s = &*self.shared;
+        if s.janitor.usage_threshold() == 0 {
+            return;
+        }
+        let cap = usize::try_from(s.janitor.config().event_capacity).unwrap_or(usize::MAX);
+        let mut resets = s.resets.lock().unwrap_or_else(PoisonError::into_inner);
+        if resets.len() < cap.max(1) {
+            resets.push(*digest);
+        } else {
+            Counters::add(&s.janitor.counters.dropped_events, 1);
+        }
     }
 
     /// Reports a miss (counted only).
@@ -211,6 +249,7 @@ impl Worker {
             let mut c = self.shared.control();
             c.stop = true;
         }
+        self.shared.janitor.cancelled.store(true, Ordering::Relaxed);
         self.shared.wake.notify_one();
         let handle = self
             .thread
@@ -236,6 +275,12 @@ struct Local {
     spare: CountMap,
     /// Uses not yet merged into the shared usage state.
     pending: HashMap<Digest, u32, DigestHash>,
+    /// Entries put since the last merge, whose shared counts start again.
+    resets: Vec<Digest>,
+    /// Entries whose conversion this process settled since the last merge.
+    settled: Vec<Digest>,
+    /// Entries whose conversion was busy or failed, with the attempts made so far.
+    retry: HashMap<Digest, u8, DigestHash>,
     /// When each recently touched entry was last touched (ms).
     touched: HashMap<Digest, i64, DigestHash>,
     touch_batch: Vec<(Digest, SystemTime)>,
@@ -247,6 +292,8 @@ struct Local {
     next_check_ms: i64,
     /// Whether the cache is over its limits or its state is not known yet.
     over_or_unknown: bool,
+    /// When the adaptive format's last pass ran (ms); the worker's start before the first.
+    last_adapt_ms: i64,
     inserted: bool,
 }
 
@@ -274,6 +321,9 @@ fn run(shared: &Shared) {
     let mut local = Local {
         spare: count_map(shared.table.per_shard()),
         pending: HashMap::with_hasher(DigestHash),
+        resets: Vec::new(),
+        settled: Vec::new(),
+        retry: HashMap::with_hasher(DigestHash),
         touched: HashMap::with_hasher(DigestHash),
         touch_batch: Vec::new(),
         cap,
@@ -282,6 +332,7 @@ fn run(shared: &Shared) {
         next_check_ms: i64::MIN,
         over_or_unknown: true,
         inserted: false,
+        last_adapt_ms: to_ms(shared.janitor.clock().now()),
     };
     let period = config.flush_period;
     loop {
@@ -318,8 +369,17 @@ fn round(shared: &Shared, local: &mut Local, forced: bool, last: bool) {
     let now = janitor.clock().now();
     let now_ms = to_ms(now);
     let granularity = i64::try_from(config.touch_granularity.as_millis()).unwrap_or(i64::MAX);
-    let counting = config.usage_threshold > 0;
+    let counting = janitor.usage_threshold() > 0;
     let mut hits = 0u64;
+    if counting {
+        // Before the table is drained: the uses drained below count after the reset.
+        let mut resets = shared.resets.lock().unwrap_or_else(PoisonError::into_inner);
+        for d in resets.drain(..) {
+            local.pending.remove(&d);
+            local.retry.remove(&d);
+            local.resets.push(d);
+        }
+    }
     let mut dropped = 0u64;
     let Local {
         spare,
@@ -364,14 +424,23 @@ fn round(shared: &Shared, local: &mut Local, forced: bool, last: bool) {
         local.touch_batch.clear();
     }
     let merge_period = i64::try_from(config.usage_merge_period.as_millis()).unwrap_or(i64::MAX);
-    if counting
-        && !local.pending.is_empty()
-        && (forced || now_ms.saturating_sub(local.last_merge_ms) >= merge_period)
-    {
+    let work = !local.pending.is_empty()
+        || !local.resets.is_empty()
+        || !local.settled.is_empty()
+        || !local.retry.is_empty();
+    if counting && work && (forced || now_ms.saturating_sub(local.last_merge_ms) >= merge_period) {
         merge(shared, local, now_ms);
     }
     if shared.inserted.swap(false, Ordering::Relaxed) {
         local.inserted = true;
+    }
+    if let Some(policy) = config.adaptive
+        && !last
+    {
+        let period = i64::try_from(policy.period.as_millis()).unwrap_or(i64::MAX);
+        if now_ms.saturating_sub(local.last_adapt_ms) >= period {
+            adapt(shared, local, now_ms);
+        }
     }
     let wanted = local.inserted || (hits > 0 && local.over_or_unknown);
     if wanted && now_ms >= local.next_check_ms {
@@ -412,22 +481,88 @@ fn merge_counters(janitor: &Janitor, local: &mut Local, now_ms: i64, forced: boo
 
 fn merge(shared: &Shared, local: &mut Local, now_ms: i64) {
     let janitor = &shared.janitor;
-    let uses: Vec<(Digest, u32)> = local.pending.iter().map(|(d, n)| (*d, *n)).collect();
-    match janitor.merge_usage(&shared.namespace, &uses) {
-        Ok(Some(claimed)) => {
+    let mut uses: Vec<(Digest, u32)> = local.pending.iter().map(|(d, n)| (*d, *n)).collect();
+    uses.extend(
+        local
+            .retry
+            .keys()
+            .filter(|d| !local.pending.contains_key(*d))
+            .map(|d| (*d, 0)),
+    );
+    let update = UsageUpdate::new(&uses)
+        .settled(&local.settled)
+        .reset(&local.resets);
+    match janitor.merge_usage_with(&shared.namespace, &update) {
+        Ok(Some(candidates)) => {
             local.pending.clear();
+            local.resets.clear();
+            local.settled.clear();
             local.last_merge_ms = now_ms;
-            for d in claimed {
-                if let Err(e) = janitor.recompress(&shared.namespace, &d) {
-                    janitor.error("cannot recompress a cache entry", &e);
-                }
+            let mut retry = std::mem::take(&mut local.retry);
+            for d in candidates {
+                let outcome = janitor.convert_popular(&shared.namespace, &d);
+                settle(janitor, local, &mut retry, d, outcome);
             }
+            // Entries no longer candidates (settled or reset elsewhere) are not retried.
+            retry.clear();
         }
-        // Another process is merging: keep the counts for the next round.
+        // Another process is merging: keep everything for the next round.
         Ok(None) => {}
         Err(e) => {
             janitor.error("cannot merge use counts", &e);
             local.last_merge_ms = now_ms;
+        }
+    }
+}
+
+/// Records the outcome of one conversion attempt: settled for good, or another attempt at
+/// the next merges (at most [`RETRIES`] without a new use).
+fn settle(
+    janitor: &Janitor,
+    local: &mut Local,
+    tried: &mut HashMap<Digest, u8, DigestHash>,
+    d: Digest,
+    outcome: Result<Recompressed>,
+) {
+    let again = match outcome {
+        Ok(Recompressed::Busy) => true,
+        Ok(_) => false,
+        Err(e) => {
+            janitor.error("cannot recompress a cache entry", &e);
+            true
+        }
+    };
+    if again {
+        let attempts = tried.remove(&d).unwrap_or(0).saturating_add(1);
+        if attempts <= RETRIES {
+            local.retry.insert(d, attempts);
+        }
+    } else {
+        local.settled.push(d);
+    }
+}
+
+/// A pass of the adaptive format; the use counts of the entries it made cold are reset at
+/// the next merge.
+fn adapt(shared: &Shared, local: &mut Local, now_ms: i64) {
+    let janitor = &shared.janitor;
+    match janitor.adapt_pass(&shared.namespace) {
+        Ok(Some((report, made_cold))) => {
+            local.last_adapt_ms = now_ms;
+            if report.made_cold > 0 {
+                tracing::debug!(?report, "entries made cold");
+            }
+            for d in made_cold {
+                local.pending.remove(&d);
+                local.retry.remove(&d);
+                local.resets.push(d);
+            }
+        }
+        // Another process is running one (over its namespace): try again in a period.
+        Ok(None) => local.last_adapt_ms = now_ms,
+        Err(e) => {
+            janitor.error("the adaptive format's pass failed", &e);
+            local.last_adapt_ms = now_ms;
         }
     }
 }

@@ -12,7 +12,7 @@ use hoard_core::{
     Result, Store, VerifiedFrame, VerifiedView,
     frame::{self, FrameOptions},
 };
-use hoard_evict::{Clock, Codecs, CounterSource, Janitor, Worker, WorkerConfig};
+use hoard_evict::{Adaptive, Clock, Codecs, CounterSource, Janitor, Worker, WorkerConfig};
 use hoard_fs::{Durability, FrameBytes, FsOptions, FsStore};
 use hoard_key::{HashBridge, KeyBuilder};
 
@@ -54,6 +54,7 @@ pub struct CacheBuilder {
     worker: Option<WorkerConfig>,
     worker_clock: Option<Arc<dyn Clock>>,
     threads: usize,
+    adaptive: Option<Adaptive>,
     #[cfg(feature = "remote")]
     pub(crate) remote: Option<crate::tier::RemoteSettings>,
     #[cfg(feature = "remote")]
@@ -87,6 +88,7 @@ impl fmt::Debug for CacheBuilder {
             .field("serialization", &self.serialization)
             .field("worker", &self.worker)
             .field("threads", &self.threads)
+            .field("adaptive", &self.adaptive)
             .finish_non_exhaustive()
     }
 }
@@ -148,6 +150,7 @@ impl CacheBuilder {
             worker: Some(WorkerConfig::default()),
             worker_clock: None,
             threads: 0,
+            adaptive: None,
             #[cfg(feature = "remote")]
             remote: None,
             #[cfg(feature = "remote")]
@@ -276,6 +279,26 @@ impl CacheBuilder {
         self
     }
 
+    /// The adaptive format (opt-in; `codec = "adaptive"` in a configuration): puts write a
+    /// fast format (LZ4 with the `lz4` feature, else identity) so that a miss never waits
+    /// for zstd, and the eviction worker makes entries that stay idle cold (zstd at
+    /// [`Adaptive::cold_level`], 19 by default: smaller, and as fast to decode as level 3)
+    /// and entries used again hot (the fast format), keeping the fast entries within
+    /// [`Adaptive::hot_budget_percent`] of the size limit. See [`Adaptive`] for the rules.
+    ///
+    /// Replaces the write codec ([`codec`](Self::codec)) with the fast one and turns the
+    /// policy on in the worker's configuration (whichever [`worker`](Self::worker) call
+    /// comes first or last); without a worker, entries simply stay in the fast format.
+    /// Every format stays readable by any hoard build with the same codecs compiled in; a
+    /// build without `lz4` reading a cache another build wrote with LZ4 misses those
+    /// entries (counted as undecodable, left in place). [`build`](Self::build) fails with
+    /// [`ErrorKind::Config`] without the `zstd` feature.
+    #[must_use]
+    pub fn adaptive(mut self, policy: Adaptive) -> Self {
+        self.adaptive = Some(policy);
+        self
+    }
+
     /// Opens the store and returns the cache.
     ///
     /// Fails with a clear error for an invalid namespace, a zero maximum entry size, a
@@ -327,9 +350,18 @@ impl CacheBuilder {
         if let Some(hasher) = &self.hasher {
             crate::validate::check_hasher(hasher.as_ref())?;
         }
-        let codec = match self.codec {
-            Some(codec) => codec,
-            None => default_codec()?,
+        if self.adaptive.is_some() {
+            crate::config::check_adaptive().map_err(|why| {
+                Error::new(
+                    ErrorKind::Config,
+                    format!("cannot use the adaptive format: {why}"),
+                )
+            })?;
+        }
+        let codec = match (self.adaptive, self.codec) {
+            (Some(_), _) => fast_codec(),
+            (None, Some(codec)) => codec,
+            (None, None) => default_codec()?,
         };
         let mut decoders = Decoders::new().with(Arc::clone(&codec));
         for extra in self.extra_decoders {
@@ -362,7 +394,11 @@ impl CacheBuilder {
         let worker = match (keeper.clone(), self.worker) {
             (Some(keeper), Some(config)) => start_worker(
                 keeper,
-                config.max_entry_size(self.max_entry_size),
+                match self.adaptive {
+                    Some(policy) => config.adaptive(policy),
+                    None => config,
+                }
+                .max_entry_size(self.max_entry_size),
                 self.worker_clock,
                 codec.as_ref(),
                 &decoders,
@@ -500,7 +536,12 @@ fn start_worker(
     counter_sources: Vec<Arc<dyn CounterSource>>,
 ) -> Option<Worker> {
     let mut codecs = Codecs::new().decoders(decoders);
-    if let Some(optimized) = optimized_codec(codec, config.optimized_level) {
+    if let Some(policy) = config.adaptive {
+        match adaptive_codecs(policy.cold_level) {
+            Ok((fast, cold)) => codecs = codecs.adaptive(fast, cold),
+            Err(e) => tracing::warn!(error = %e, "entries will not be converted"),
+        }
+    } else if let Some(optimized) = optimized_codec(codec, config.optimized_level) {
         codecs = codecs.optimized(optimized);
     }
     let mut janitor = Janitor::new(keeper, config).with_codecs(codecs);
@@ -538,6 +579,29 @@ fn optimized_codec(codec: &dyn Codec, level: i32) -> Option<Arc<dyn Codec>> {
 #[cfg(not(feature = "zstd"))]
 fn optimized_codec(_codec: &dyn Codec, _level: i32) -> Option<Arc<dyn Codec>> {
     None
+}
+
+/// The adaptive format's fast codec: LZ4 when built in, else identity.
+fn fast_codec() -> Arc<dyn Codec> {
+    #[cfg(feature = "lz4")]
+    let fast: Arc<dyn Codec> = Arc::new(hoard_codec::Lz4);
+    #[cfg(not(feature = "lz4"))]
+    let fast: Arc<dyn Codec> = Arc::new(hoard_codec::Identity);
+    fast
+}
+
+/// The adaptive format's fast and cold codecs.
+#[cfg(feature = "zstd")]
+fn adaptive_codecs(cold_level: i32) -> Result<(Arc<dyn Codec>, Arc<dyn Codec>)> {
+    Ok((fast_codec(), Arc::new(hoard_codec::Zstd::new(cold_level)?)))
+}
+
+#[cfg(not(feature = "zstd"))]
+fn adaptive_codecs(_cold_level: i32) -> Result<(Arc<dyn Codec>, Arc<dyn Codec>)> {
+    Err(Error::new(
+        ErrorKind::Config,
+        "the adaptive format needs the zstd feature",
+    ))
 }
 
 #[cfg(feature = "zstd")]
@@ -912,7 +976,7 @@ impl Cache {
         inner.store.put(&inner.namespace, key.digest(), &bytes)?;
         Counters::bump(&inner.counters.inserts);
         if let Some(w) = &inner.worker {
-            w.record_insert();
+            w.record_put(key.digest());
         }
         Ok(())
     }

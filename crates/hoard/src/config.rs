@@ -58,7 +58,11 @@ const MAX_THREADS: usize = 1024;
 /// | [`files-total-size-soft-limit`](Self::files_total_size_soft_limit) | `"512Mi"` | size |
 /// | [`file-count-limit-percent-if-deleting`](Self::file_count_limit_percent_if_deleting) | `"70%"` | percentage |
 /// | [`files-total-size-limit-percent-if-deleting`](Self::files_total_size_limit_percent_if_deleting) | `"70%"` | percentage |
-/// | [`codec`](Self::codec) | `"zstd"` | `zstd`, `lz4`, `identity` |
+/// | [`codec`](Self::codec) (and [`adaptive`](Self::adaptive)) | `"zstd"` | `zstd`, `lz4`, `identity`, `adaptive` |
+/// | [`adaptive-cold-after`](Self::adaptive_policy) | `"1h"` | duration |
+/// | [`adaptive-hot-uses`](Self::adaptive_policy) | `"8"` | count, at least 1 |
+/// | [`adaptive-hot-budget`](Self::adaptive_policy) | `"20%"` | percentage |
+/// | [`adaptive-cold-level`](Self::adaptive_policy) | `19` | zstd level |
 /// | [`key-hasher`](Self::key_hasher) | `"sha256"` | `sha256`, `blake3` |
 /// | [`durability`](Self::durability) | `"none"` | `none`, `data`, `full` |
 /// | [`max-entry-size`](Self::max_entry_size) | `"1Gi"` | size |
@@ -198,7 +202,25 @@ pub struct CacheConfig {
     /// hoard's own key (the ancestor always used zstd). Entries written with any built-in
     /// codec compiled in stay readable whatever this says. Naming a codec whose feature is not
     /// compiled in is an error that names the feature.
+    ///
+    /// `codec = "adaptive"` sets [`adaptive`](Self::adaptive) and this field to the fast
+    /// format (LZ4 with the `lz4` feature, identity otherwise); it needs the `zstd` feature.
     pub codec: CodecId,
+
+    /// The adaptive format (opt-in). Key `codec = "adaptive"`; default `false`.
+    ///
+    /// hoard's own setting: puts write the fast format [`codec`](Self::codec) names, and the
+    /// eviction worker converts idle entries to zstd at a high level and entries used again
+    /// back to the fast format, within a disk budget, by
+    /// [`adaptive_policy`](Self::adaptive_policy). See [`CacheBuilder::adaptive`].
+    pub adaptive: bool,
+
+    /// The adaptive format's policy (used when [`adaptive`](Self::adaptive) is on). Keys
+    /// `adaptive-cold-after` (a duration; default 1 hour), `adaptive-hot-uses` (a count of
+    /// at least 1; default 8), `adaptive-hot-budget` (a percentage of
+    /// [`files_total_size_soft_limit`](Self::files_total_size_soft_limit); default 20%),
+    /// `adaptive-cold-level` (a zstd level; default 19). See [`crate::evict::Adaptive`].
+    pub adaptive_policy: crate::evict::Adaptive,
 
     /// The hash function that turns inputs into keys. Key `key-hasher`: `"sha256"` or
     /// `"blake3"` (feature `blake3`); default `"sha256"`.
@@ -269,6 +291,8 @@ impl Default for CacheConfig {
             } else {
                 CodecId::Identity
             },
+            adaptive: false,
+            adaptive_policy: crate::evict::Adaptive::default(),
             key_hasher: HasherId::Sha256,
             durability: Durability::None,
             max_entry_size: DEFAULT_MAX_ENTRY_SIZE,
@@ -483,6 +507,19 @@ impl CacheConfig {
             check_namespace(&self.namespace),
         )?;
         field("codec", self.codec.name(), check_codec(self.codec))?;
+        if self.adaptive {
+            field("codec", "adaptive", check_adaptive())?;
+            let cold = self.adaptive_policy.cold_level;
+            field("adaptive-cold-level", cold, check_level(cold))?;
+            if self.adaptive_policy.hot_uses == 0 {
+                return Err(Problem::new(
+                    "adaptive-hot-uses",
+                    "key `adaptive-hot-uses` has invalid value 0: an entry needs at least one \
+                     use to become hot"
+                        .to_owned(),
+                ));
+            }
+        }
         field("threads", self.threads, check_threads(self.threads))?;
         field(
             "key-hasher",
@@ -572,6 +609,28 @@ fn compiled_codecs() -> Vec<&'static str> {
     }
     names.push("identity");
     names
+}
+
+/// The adaptive format's cold format is zstd.
+pub(crate) fn check_adaptive() -> std::result::Result<(), String> {
+    if cfg!(feature = "zstd") {
+        Ok(())
+    } else {
+        Err(format!(
+            "the adaptive format stores cold entries with zstd: {}",
+            needs_feature("zstd", &compiled_codecs())
+        ))
+    }
+}
+
+/// The codec the adaptive format writes (and makes hot entries with): LZ4 when built in,
+/// else identity.
+pub(crate) fn fast_codec_id() -> CodecId {
+    if cfg!(feature = "lz4") {
+        CodecId::Lz4
+    } else {
+        CodecId::Identity
+    }
 }
 
 pub(crate) fn check_codec(id: CodecId) -> std::result::Result<(), String> {
@@ -698,6 +757,11 @@ impl CacheBuilder {
             .threads(config.threads)
             .codec_arc(codec_for(config)?)
             .worker(hoard_evict::WorkerConfig::from(config));
+        let builder = if config.adaptive {
+            builder.adaptive(config.adaptive_policy)
+        } else {
+            builder
+        };
         #[cfg(feature = "remote")]
         let builder = match &config.remote {
             Some(remote) => builder.remote(remote.clone()),

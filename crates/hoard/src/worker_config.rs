@@ -19,7 +19,7 @@ impl From<&CacheConfig> for WorkerConfig {
                 c.file_count_limit_percent_if_deleting.get(),
                 c.files_total_size_limit_percent_if_deleting.get(),
             );
-        WorkerConfig::new()
+        let config = WorkerConfig::new()
             .limits(limits)
             .cleanup_interval(c.cleanup_interval)
             .usage_threshold(c.optimized_compression_usage_counter_threshold)
@@ -27,7 +27,12 @@ impl From<&CacheConfig> for WorkerConfig {
             .task_timeout(c.optimizing_compression_task_timeout)
             .allowed_clock_drift(c.allowed_clock_drift_for_files_from_future)
             .event_capacity(c.worker_event_queue_size.max(MIN_EVENT_CAPACITY))
-            .max_entry_size(c.max_entry_size)
+            .max_entry_size(c.max_entry_size);
+        if c.adaptive {
+            config.adaptive(c.adaptive_policy)
+        } else {
+            config
+        }
     }
 }
 
@@ -78,5 +83,13 @@ mod tests {
             WorkerConfig::from(&CacheConfig::default()).limits,
             Limits::default()
         );
+        assert_eq!(WorkerConfig::from(&CacheConfig::default()).adaptive, None);
+        let policy = hoard_evict::Adaptive::new().hot_uses(3);
+        let adaptive = CacheConfig {
+            adaptive: true,
+            adaptive_policy: policy,
+            ..CacheConfig::default()
+        };
+        assert_eq!(WorkerConfig::from(&adaptive).adaptive, Some(policy));
     }
 }

@@ -1,6 +1,10 @@
-//! Crash-at-every-failpoint row: a child process dies of SIGKILL right before each system
-//! call of put, cleanup and recompression in turn, through hoard-fs's crash failpoint
-//! (`Faults::arm_crash`, feature `fault-injection`).
+//! Crash-at-every-failpoint rows: a child process dies of SIGKILL right before each system
+//! call of an operation in turn, through hoard-fs's crash failpoint (`Faults::arm_crash`,
+//! feature `fault-injection`). Row `failpoints`: put, cleanup and recompression;
+//! `failpoints-adaptive`: the adaptive format's conversions (a pass making two idle LZ4
+//! entries cold, zstd 19; a zstd-19 entry made hot, LZ4); `failpoints-chunked`: a put and
+//! a get of a value above the chunking threshold (a chunked frame, encoded and decoded on
+//! several threads).
 //!
 //! For each operation a probe child first counts the calls N it makes on a freshly seeded
 //! cache; then for every n in 1..=N, `runs` times each, a child on a fresh copy of that
@@ -9,10 +13,12 @@
 //! a new put at once (I6), the janitor's sweep leaves no temp file (I3), and nothing beside
 //! the cache roots changed (I5).
 
+use std::fs::FileTimes;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use hoard::Durability;
+use hoard::{Cache, Codec, Durability, FsStore, Lz4, Zstd};
 use hoard_fs::layout::{STATE_DIR, TEMP_PREFIX};
 
 use super::{Reads, arena, clean_exit, containment, open, put_and_read, sweep};
@@ -20,32 +26,63 @@ use crate::child::FAILPOINT_KEYS;
 use crate::inspect::{Canary, scan};
 use crate::proc::Proc;
 use crate::row::{Row, RowResult, Tier};
-use crate::value::{self, Stamp};
+use crate::value::{self, NAMESPACE, Stamp};
 
-/// The operations, as the `failpoint` child role names them.
-const OPS: [&str; 3] = ["put", "cleanup", "recompress"];
+/// Length of the values of the chunked operations: above 512 KiB, so stored chunked.
+pub(crate) const CHUNKED_LEN: usize = 700 << 10;
 
 /// Kills per failpoint in the CI tier.
 const RUNS: u64 = 20;
 
 /// The rows of this module.
 pub(crate) fn rows() -> Vec<Box<dyn Row>> {
-    vec![Box::new(Failpoints)]
+    vec![
+        Box::new(Failpoints {
+            name: "failpoints",
+            title: "crash: sigkill at every failpoint",
+            ops: &["put", "cleanup", "recompress"],
+            setup: "put at durability full, cleanup with limits of half the keys and task \
+                    timeout 0, recompress of one entry then all to identity",
+        }),
+        Box::new(Failpoints {
+            name: "failpoints-adaptive",
+            title: "crash: sigkill at every failpoint of adaptive conversions",
+            ops: &["cold", "hot"],
+            setup: "cold: a pass of the adaptive format making two LZ4 entries idle for two \
+                    hours zstd-19 (state, usage and counter writes included); hot: a pass \
+                    then a zstd-19 entry made LZ4",
+        }),
+        Box::new(Failpoints {
+            name: "failpoints-chunked",
+            title: "crash: sigkill at every failpoint of chunked frames",
+            ops: &["put-chunked", "get-chunked"],
+            setup: "put-chunked: a fresh key of 700 KiB at zstd 3 (chunked, encoded on the \
+                    cores) at durability full; get-chunked: a hit of a 700 KiB chunked entry \
+                    (decoded on the cores), checked",
+        }),
+    ]
 }
 
-struct Failpoints;
+struct Failpoints {
+    name: &'static str,
+    title: &'static str,
+    /// The operations, as the `failpoint` child role names them.
+    ops: &'static [&'static str],
+    /// What each operation does, for the report.
+    setup: &'static str,
+}
 
 impl Row for Failpoints {
     fn name(&self) -> &str {
-        "failpoints"
+        self.name
     }
 
     fn title(&self) -> &str {
-        "crash: sigkill at every failpoint"
+        self.title
     }
 
     fn run(&self, tier: &Tier) -> RowResult {
-        match run(tier) {
+        match run(self, tier) {
             Ok(r) | Err(r) => r,
         }
     }
@@ -62,12 +99,13 @@ fn scratch() -> Result<tempfile::TempDir, String> {
 }
 
 /// Seeds a fresh cache at `root` (removing what was there): [`FAILPOINT_KEYS`] entries,
-/// the sidecar state of one cleanup, and a dead writer's temp file for key 0.
+/// the sidecar state of one cleanup, and a dead writer's temp file for key 0; then what
+/// `op` starts from (see [`seed_for`]).
 #[expect(
     clippy::disallowed_methods,
     reason = "the harness discards the previous run's cache wholesale, as a fresh machine would"
 )]
-fn seed(root: &Path) -> Result<(), String> {
+fn seed(root: &Path, op: &str) -> Result<(), String> {
     match std::fs::remove_dir_all(root) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -93,6 +131,58 @@ fn seed(root: &Path) -> Result<(), String> {
         let f = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         f.set_modified(SystemTime::now() - Duration::from_secs(7200))
             .map_err(|e| e.to_string())?;
+    }
+    seed_for(root, op)
+}
+
+/// What an operation of the other rows starts from: `cold`, keys 3 and 5 in LZ4 (the fast
+/// format) last used two hours ago; `hot`, key 3 at zstd 19 (the cold format);
+/// `get-chunked`, key 1 a chunked entry of [`CHUNKED_LEN`] bytes.
+fn seed_for(root: &Path, op: &str) -> Result<(), String> {
+    let rewrite = |codec: Arc<dyn Codec>, k: u32, len: usize| -> Result<Cache, String> {
+        let cache = Cache::builder(root)
+            .namespace(NAMESPACE)
+            .codec_arc(codec)
+            .without_worker()
+            .build()
+            .map_err(|e| format!("seeding {op}: {e}"))?;
+        let stamp = Stamp {
+            key: k,
+            writer: value::HARNESS,
+            seq: 0,
+        };
+        cache
+            .try_put(&value::key(&cache, k), &value::make(stamp, len))
+            .map_err(|e| format!("seeding {op}: {e}"))?;
+        Ok(cache)
+    };
+    let len = |k: u32| 64 + (k as usize * 997) % 20_000;
+    match op {
+        "cold" => {
+            let store = FsStore::open(root).map_err(|e| e.to_string())?;
+            let two_hours_ago = SystemTime::now() - Duration::from_secs(2 * 3600);
+            for k in [3, 5] {
+                let cache = rewrite(Arc::new(Lz4), k, len(k))?;
+                let path = store.entry_path(cache.namespace(), value::key(&cache, k).digest());
+                let f =
+                    std::fs::File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                f.set_times(
+                    FileTimes::new()
+                        .set_accessed(two_hours_ago)
+                        .set_modified(two_hours_ago),
+                )
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            }
+        }
+        "hot" => {
+            let zstd = Zstd::new(19).map_err(|e| e.to_string())?;
+            rewrite(Arc::new(zstd), 3, len(3))?;
+        }
+        "get-chunked" => {
+            let zstd = Zstd::new(3).map_err(|e| e.to_string())?;
+            rewrite(Arc::new(zstd), 1, CHUNKED_LEN)?;
+        }
+        _ => {}
     }
     Ok(())
 }
@@ -206,7 +296,7 @@ fn check(root: &Path, canary: &Canary, seq: u64, t: &mut Tally, res: &mut RowRes
     }
 }
 
-fn run(tier: &Tier) -> Result<RowResult, RowResult> {
+fn run(row: &Failpoints, tier: &Tier) -> Result<RowResult, RowResult> {
     let mut res = RowResult::ran();
     let fail = |why: String| {
         let mut r = RowResult::ran();
@@ -226,8 +316,8 @@ fn run(tier: &Tier) -> Result<RowResult, RowResult> {
     let mut per_op = Vec::new();
     let mut seq = 1u64;
     let dir_arg = root.display().to_string();
-    for op in OPS {
-        seed(&root).map_err(fail)?;
+    for &op in row.ops {
+        seed(&root, op).map_err(fail)?;
         let mut probe = Proc::spawn(
             "failpoint",
             &[
@@ -250,7 +340,7 @@ fn run(tier: &Tier) -> Result<RowResult, RowResult> {
         failpoints += calls;
         for n in 1..=calls {
             for r in 0..runs {
-                seed(&root).map_err(fail)?;
+                seed(&root, op).map_err(fail)?;
                 let args = [
                     ("dir", dir_arg.clone()),
                     ("op", op.to_owned()),
@@ -278,7 +368,7 @@ fn run(tier: &Tier) -> Result<RowResult, RowResult> {
             }
         }
     }
-    res.info(OPS.len() as u64, "operations")
+    res.info(row.ops.len() as u64, "operations")
         .info(failpoints, "failpoints")
         .info(runs, "runs each")
         .info(total_runs, "runs")
@@ -298,10 +388,9 @@ fn run(tier: &Tier) -> Result<RowResult, RowResult> {
     ));
     res.note(format!(
         "calls per operation (failpoints): {}; {unreached} runs ended before their call \
-         (not killed); put at durability full, cleanup with limits {} entries and task \
-         timeout 0, recompress of one entry then all to identity; {} keys",
+         (not killed); {}; {} keys",
         per_op.join(", "),
-        FAILPOINT_KEYS / 2,
+        row.setup,
         FAILPOINT_KEYS
     ));
     Ok(res)

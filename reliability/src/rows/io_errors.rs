@@ -1,9 +1,11 @@
-//! I/O-error row: the n-th-call fault loop of hoard-fs's I/O seam (feature
+//! I/O-error rows: the n-th-call fault loop of hoard-fs's I/O seam (feature
 //! `fault-injection`) through the facade and the eviction janitor, on bigger caches than
 //! the facade's test of the same loop.
 //!
 //! For each operation (open, put at each durability, get of good and damaged entries,
-//! cleanup evicting and sweeping, eviction by age, recompression) and each of EIO, ENOSPC,
+//! cleanup evicting and sweeping, eviction by age, recompression; row `io-errors-chunked`:
+//! a put and a get of a chunked frame; row `io-errors-adaptive`: a pass of the adaptive
+//! format making two idle entries cold, and a cold entry made hot) and each of EIO, ENOSPC,
 //! EDQUOT, EROFS, EACCES, EMFILE, EXDEV, ENOENT and EINTR, once and persistently, call
 //! n = 1, 2, ... fails until the operation no longer reaches it. After every run, faults
 //! off: nothing panicked, every key reads back right or as a miss, EINTR was retried where
@@ -15,37 +17,73 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use hoard::evict::{Codecs, Janitor, Limits, ManualClock, WorkerConfig};
+use hoard::evict::{Adaptive, Codecs, Janitor, Limits, ManualClock, WorkerConfig};
 use hoard::{
-    Cache, CacheBuilder, Codec, Durability, FsOptions, FsStore, Housekeeping, Identity, Zstd,
+    Cache, CacheBuilder, Codec, Durability, FsOptions, FsStore, Housekeeping, Identity, Lz4, Zstd,
 };
 use hoard_fs::fault::{self, Fault, Faults, Injected, Persistence};
 
 use super::arena;
 use crate::inspect::{Canary, scan};
 use crate::row::{Row, RowResult, Tier};
+use crate::rows::failpoints::CHUNKED_LEN;
 use crate::value::{self, NAMESPACE, Read, Stamp};
 
 /// The rows of this module.
 pub(crate) fn rows() -> Vec<Box<dyn Row>> {
-    vec![Box::new(IoErrors)]
+    vec![
+        Box::new(IoErrors {
+            name: "io-errors",
+            title: "i/o errors: n-th call loop",
+            ops,
+        }),
+        Box::new(IoErrors {
+            name: "io-errors-chunked",
+            title: "i/o errors: n-th call loop, chunked frames",
+            ops: chunked_ops,
+        }),
+        Box::new(IoErrors {
+            name: "io-errors-adaptive",
+            title: "i/o errors: n-th call loop, adaptive conversions",
+            ops: adaptive_ops,
+        }),
+    ]
 }
 
-struct IoErrors;
+struct IoErrors {
+    name: &'static str,
+    title: &'static str,
+    ops: fn() -> Vec<Op>,
+}
 
 impl Row for IoErrors {
     fn name(&self) -> &str {
-        "io-errors"
+        self.name
     }
 
     fn title(&self) -> &str {
-        "i/o errors: n-th call loop"
+        self.title
     }
 
     fn run(&self, tier: &Tier) -> RowResult {
-        run(tier)
+        run(tier, (self.ops)())
     }
 }
+
+/// What a world holds beyond the common seed, for an operation that starts from it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Extra {
+    None,
+    /// Key 3 a chunked entry of [`CHUNKED_LEN`] bytes.
+    Chunked,
+    /// Keys 3 and 5 in LZ4 (the adaptive format's fast format), last used two hours ago.
+    IdleFast,
+    /// Key 3 at zstd 19 (the adaptive format's cold format).
+    Cold,
+}
+
+/// An operation: name, durability of the store, what the world holds, and the operation.
+type Op = (&'static str, Durability, Extra, OpFn);
 
 /// One operation under the loop; returns whether best-effort results were right.
 type OpFn = fn(&World) -> hoard::Result<bool>;
@@ -73,7 +111,12 @@ fn plain(root: &Path) -> Result<Cache, String> {
     super::open(root, Durability::None)
 }
 
-fn world(keys: u32, durability: Durability, faults: &Arc<Faults>) -> Result<World, String> {
+fn world(
+    keys: u32,
+    durability: Durability,
+    extra: Extra,
+    faults: &Arc<Faults>,
+) -> Result<World, String> {
     let dir = scratch()?;
     // Both roots in one area, which the canary beside it skips.
     let area = dir.path().join("area");
@@ -102,6 +145,7 @@ fn world(keys: u32, durability: Durability, faults: &Arc<Faults>) -> Result<Worl
     sweeper(&root, Duration::ZERO)?
         .cleanup_now()
         .map_err(|e| format!("first cleanup: {e}"))?;
+    seed_extra(&root, extra)?;
     let store = Arc::new(
         FsStore::open_with_faults(
             &root,
@@ -125,6 +169,51 @@ fn world(keys: u32, durability: Durability, faults: &Arc<Faults>) -> Result<Worl
         canary,
         _dir: dir,
     })
+}
+
+/// Rewrites the keys `extra` asks for.
+fn seed_extra(root: &Path, extra: Extra) -> Result<(), String> {
+    let rewrite = |codec: Arc<dyn Codec>, k: u32, len: usize| -> Result<Cache, String> {
+        let cache = Cache::builder(root)
+            .namespace(NAMESPACE)
+            .codec_arc(codec)
+            .without_worker()
+            .build()
+            .map_err(|e| e.to_string())?;
+        cache
+            .try_put(&value::key(&cache, k), &value::make(stamp(k, 0), len))
+            .map_err(|e| format!("seeding: {e}"))?;
+        Ok(cache)
+    };
+    let len = |k: u32| 64 + (k as usize * 997) % 20_000;
+    let zstd = |level| Zstd::new(level).map_err(|e| e.to_string());
+    match extra {
+        Extra::None => {}
+        Extra::Chunked => {
+            rewrite(Arc::new(zstd(3)?), 3, CHUNKED_LEN)?;
+        }
+        Extra::IdleFast => {
+            let fs = FsStore::open(root).map_err(|e| e.to_string())?;
+            let old = SystemTime::now() - Duration::from_secs(2 * 3600);
+            for k in [3, 5] {
+                let cache = rewrite(Arc::new(Lz4), k, len(k))?;
+                let path = fs.entry_path(cache.namespace(), value::key(&cache, k).digest());
+                std::fs::File::open(&path)
+                    .and_then(|f| {
+                        f.set_times(
+                            std::fs::FileTimes::new()
+                                .set_accessed(old)
+                                .set_modified(old),
+                        )
+                    })
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+            }
+        }
+        Extra::Cold => {
+            rewrite(Arc::new(zstd(19)?), 3, len(3))?;
+        }
+    }
+    Ok(())
 }
 
 /// A temp directory in memory where there is a tmpfs: the faults are injected, not the
@@ -175,7 +264,60 @@ fn janitor(w: &World, limits: Limits) -> Janitor {
     )
 }
 
-fn ops() -> Vec<(&'static str, Durability, OpFn)> {
+/// A janitor of the adaptive format (LZ4 fast, zstd 19 cold) whose entries go cold after
+/// `cold_after`.
+fn adaptive_janitor(w: &World, cold_after: Duration) -> Janitor {
+    let cold: Arc<dyn Codec> = Arc::new(Zstd::new(19).expect("level 19 is valid"));
+    Janitor::new(
+        Arc::clone(&w.store) as Arc<dyn Housekeeping>,
+        WorkerConfig::new()
+            .task_timeout(Duration::from_secs(600))
+            .adaptive(Adaptive::new().cold_after(cold_after)),
+    )
+    .with_codecs(
+        Codecs::new()
+            .decoder(Arc::new(Identity))
+            .decoder(Arc::new(Zstd::new(3).expect("level 3 is valid")))
+            .adaptive(Arc::new(Lz4), cold),
+    )
+}
+
+fn chunked_ops() -> Vec<Op> {
+    vec![
+        ("put chunked", Durability::Full, Extra::None, |w| {
+            let fresh = w.keys;
+            w.cache.try_put(
+                &value::key(&w.cache, fresh),
+                &value::make(stamp(fresh, 1), CHUNKED_LEN),
+            )?;
+            Ok(true)
+        }),
+        ("get chunked", Durability::None, Extra::Chunked, |w| {
+            // A failed read is an error or a miss, never a wrong value.
+            Ok(match w.cache.try_get(&value::key(&w.cache, 3))? {
+                Some(v) => matches!(value::check(3, &v), value::Verdict::Good(_)),
+                None => true,
+            })
+        }),
+    ]
+}
+
+fn adaptive_ops() -> Vec<Op> {
+    vec![
+        ("make cold", Durability::None, Extra::IdleFast, |w| {
+            adaptive_janitor(w, Duration::from_secs(3600)).adapt(w.cache.namespace())?;
+            Ok(true)
+        }),
+        ("make hot", Durability::None, Extra::Cold, |w| {
+            let j = adaptive_janitor(w, Duration::from_secs(86_400));
+            j.adapt(w.cache.namespace())?;
+            j.make_hot(w.cache.namespace(), value::key(&w.cache, 3).digest())?;
+            Ok(true)
+        }),
+    ]
+}
+
+fn ops() -> Vec<Op> {
     fn put(w: &World) -> hoard::Result<bool> {
         let fresh = w.keys;
         w.cache.try_put(
@@ -187,16 +329,16 @@ fn ops() -> Vec<(&'static str, Durability, OpFn)> {
         Ok(true)
     }
     vec![
-        ("open", Durability::None, |w| {
+        ("open", Durability::None, Extra::None, |w| {
             let store =
                 FsStore::open_with_faults(&w.fresh, FsOptions::new(), Arc::clone(&w.faults))?;
             CacheBuilder::with_store(store).build()?;
             Ok(true)
         }),
-        ("put", Durability::None, put),
-        ("put data", Durability::Data, put),
-        ("put full", Durability::Full, put),
-        ("get", Durability::None, |w| {
+        ("put", Durability::None, Extra::None, put),
+        ("put data", Durability::Data, Extra::None, put),
+        ("put full", Durability::Full, Extra::None, put),
+        ("get", Durability::None, Extra::None, |w| {
             for k in [0, 3] {
                 if let Some(v) = w.cache.try_get(&value::key(&w.cache, k))?
                     && !matches!(value::check(k, &v), value::Verdict::Good(_))
@@ -210,7 +352,7 @@ fn ops() -> Vec<(&'static str, Durability, OpFn)> {
                 Ok(Some(_))
             ))
         }),
-        ("get_or_compute", Durability::None, |w| {
+        ("get_or_compute", Durability::None, Extra::None, |w| {
             let k = 4;
             let want = value::make(stamp(k, 0), 64 + (k as usize * 997) % 20_000);
             let got = w
@@ -218,19 +360,19 @@ fn ops() -> Vec<(&'static str, Durability, OpFn)> {
                 .get_or_compute(&value::key(&w.cache, k), || want.clone());
             Ok(got == want)
         }),
-        ("cleanup", Durability::None, |w| {
+        ("cleanup", Durability::None, Extra::None, |w| {
             janitor(w, Limits::new(u64::from(w.keys / 2), 1 << 30)).cleanup_now()?;
             Ok(true)
         }),
-        ("evict by age", Durability::None, |w| {
+        ("evict by age", Durability::None, Extra::None, |w| {
             janitor(w, Limits::default()).evict_older_than(Duration::ZERO)?;
             Ok(true)
         }),
-        ("sweep", Durability::None, |w| {
+        ("sweep", Durability::None, Extra::None, |w| {
             janitor(w, Limits::default()).cleanup_now()?;
             Ok(true)
         }),
-        ("recompress", Durability::None, |w| {
+        ("recompress", Durability::None, Extra::None, |w| {
             let j = janitor(w, Limits::default());
             j.recompress(w.cache.namespace(), value::key(&w.cache, 3).digest())?;
             j.recompress_all(&Identity, None)?;
@@ -281,7 +423,7 @@ fn check(w: &World, f: Fault, got: std::thread::Result<hoard::Result<bool>>) -> 
     bad
 }
 
-fn run(tier: &Tier) -> RowResult {
+fn run(tier: &Tier, ops: Vec<Op>) -> RowResult {
     let mut res = RowResult::ran();
     // A cleanup's calls grow with the shards it visits and the loop runs every call count,
     // so the cost grows with the square of the keys: the soak tier doubles them, not ten
@@ -289,14 +431,14 @@ fn run(tier: &Tier) -> RowResult {
     let keys = if tier.soak { 24 } else { 12 };
     let (mut runs, mut faulted, mut violations, mut state_temps) = (0u64, 0u64, 0u64, 0u64);
     let mut per_op = Vec::new();
-    for (name, durability, op) in ops() {
+    for (name, durability, extra, op) in ops {
         let mut op_faulted = 0;
         for errno in Injected::ALL {
             for persistence in Persistence::ALL {
                 let faults = Faults::new();
                 let mut setup_failed = None;
                 let explored = fault::explore(&faults, errno, persistence, |f| {
-                    let w = match world(keys, durability, &faults) {
+                    let w = match world(keys, durability, extra, &faults) {
                         Ok(w) => w,
                         Err(e) => {
                             setup_failed = Some(e);

@@ -9,7 +9,7 @@ mod concurrency;
 mod corruption;
 mod crash;
 mod exhaust;
-mod failpoints;
+pub(crate) mod failpoints;
 mod io_errors;
 mod locks;
 pub(crate) mod planted;

@@ -146,7 +146,25 @@ pub(crate) fn render(settings: &Settings) -> String {
         "files-total-size-limit-percent-if-deleting",
         quoted(&c.files_total_size_limit_percent_if_deleting.to_string()),
     );
-    key("codec", quoted(&c.codec.name()));
+    key(
+        "codec",
+        quoted(&if c.adaptive {
+            "adaptive".to_owned()
+        } else {
+            c.codec.name()
+        }),
+    );
+    let a = &c.adaptive_policy;
+    key(
+        "adaptive-cold-after",
+        quoted(&render_duration(a.cold_after)),
+    );
+    key("adaptive-hot-uses", quoted(&render_count(a.hot_uses)));
+    key(
+        "adaptive-hot-budget",
+        quoted(&format!("{}%", a.hot_budget_percent)),
+    );
+    key("adaptive-cold-level", a.cold_level.to_string());
     key("key-hasher", quoted(&c.key_hasher.name()));
     key("durability", quoted(c.durability.as_str()));
     key("max-entry-size", quoted(&render_size(c.max_entry_size)));

@@ -202,6 +202,9 @@ struct Summary {
     compression_ratio: Option<f64>,
     unreadable: u64,
     namespaces: Vec<NamespaceSummary>,
+    /// The readable entries by codec and level: the mix an adaptive cache's worker keeps
+    /// (fast entries beside cold ones), or the leftovers of a codec change.
+    formats: Vec<FormatSummary>,
     limits: LimitsSummary,
     age_histogram: Vec<AgeClass>,
     /// The lifetime counters of every process; `None` when they could not be read.
@@ -258,6 +261,15 @@ impl RemoteSummary {
 #[derive(Debug, Default, Serialize)]
 struct NamespaceSummary {
     name: String,
+    entries: u64,
+    stored_bytes: u64,
+    decoded_bytes: u64,
+}
+
+#[derive(Debug, Default, Serialize)]
+struct FormatSummary {
+    codec: String,
+    level: i32,
     entries: u64,
     stored_bytes: u64,
     decoded_bytes: u64,
@@ -383,6 +395,7 @@ impl Summary {
         now: SystemTime,
     ) -> CliResult<u64> {
         let mut per_ns: BTreeMap<String, NamespaceSummary> = BTreeMap::new();
+        let mut per_format: BTreeMap<(String, i32), FormatSummary> = BTreeMap::new();
         let mut readable_stored = 0u64;
         read_all(opened, settings, out, |info, examined, _| {
             self.entries += 1;
@@ -398,6 +411,18 @@ impl Summary {
             match examined {
                 Some(e) if e.verdict == Verdict::Ok => {
                     let decoded = e.header.as_ref().map_or(0, |h| h.decoded_len);
+                    if let Some(h) = &e.header {
+                        let f = per_format
+                            .entry((h.codec.name(), h.level))
+                            .or_insert_with(|| FormatSummary {
+                                codec: h.codec.name(),
+                                level: h.level,
+                                ..FormatSummary::default()
+                            });
+                        f.entries += 1;
+                        f.stored_bytes = f.stored_bytes.saturating_add(info.stored_len);
+                        f.decoded_bytes = f.decoded_bytes.saturating_add(decoded);
+                    }
                     self.decoded_bytes = self.decoded_bytes.saturating_add(decoded);
                     ns.decoded_bytes = ns.decoded_bytes.saturating_add(decoded);
                     readable_stored = readable_stored.saturating_add(info.stored_len);
@@ -419,6 +444,7 @@ impl Summary {
             }
         })?;
         self.namespaces = per_ns.into_values().collect();
+        self.formats = per_format.into_values().collect();
         if readable_stored > 0 {
             self.compression_ratio = Some(self.decoded_bytes as f64 / readable_stored as f64);
         }
@@ -552,6 +578,20 @@ fn summary_text(s: &Summary, readable_stored: u64, now: SystemTime) -> String {
             human::size(ns.stored_bytes),
             human::size(ns.decoded_bytes),
         );
+    }
+    if s.formats.len() > 1 {
+        let _ = writeln!(t, "formats        {}", s.formats.len());
+        let width = s.formats.iter().map(|f| f.codec.len()).max().unwrap_or(0) + 4;
+        for f in &s.formats {
+            let _ = writeln!(
+                t,
+                "  {:<width$}  {:>16}  {:>10} on disk  ratio {}",
+                format!("{} {}", f.codec, f.level),
+                human::plural(f.entries, "entry", "entries"),
+                human::size(f.stored_bytes),
+                human::ratio(f.decoded_bytes, f.stored_bytes),
+            );
+        }
     }
     let _ = writeln!(t, "size by time since last use");
     let largest = s

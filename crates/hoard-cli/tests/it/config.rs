@@ -215,3 +215,22 @@ fn completions_and_man_pages_come_from_the_definition() {
         .stdout();
     assert!(new.contains(".TH hoard-config-new 1"), "{new}");
 }
+
+#[test]
+fn config_show_keeps_the_adaptive_format() {
+    let env = Env::new();
+    let file = env.file(
+        "adaptive.toml",
+        b"[cache]\ncodec = \"adaptive\"\nadaptive-hot-uses = \"4\"\nadaptive-cold-after = \"2h\"\n",
+    );
+    let shown = env
+        .run(&["--config", s(&file), "config", "show"])
+        .expect_code(0)
+        .stdout();
+    assert!(shown.contains("codec = \"adaptive\""), "{shown}");
+    assert!(shown.contains("adaptive-hot-uses = \"4\""), "{shown}");
+    let loaded = CacheConfig::from_toml_str(&shown, None).expect("the output is a valid config");
+    let mut expected = CacheConfig::load(&file).expect("loads");
+    expected.directory = Some(env.dir());
+    assert_eq!(loaded, expected);
+}

@@ -227,3 +227,36 @@ fn stats_summarises_sizes_limits_namespaces_and_ages() {
         (Some(1), Some("other-1.0"))
     );
 }
+
+/// The codec mix of an adaptive cache (fast entries beside cold ones), by codec and level.
+#[test]
+fn stats_shows_the_mix_of_formats() {
+    let env = Env::new();
+    let zstd = env.cache();
+    let stored = hoard::Cache::builder(env.dir())
+        .codec(hoard::Identity)
+        .without_worker()
+        .build()
+        .expect("the cache opens");
+    for i in 0..3u64 {
+        assert!(zstd.put(&zstd.key(format!("z{i}")), &text(i, 10_000)));
+    }
+    assert!(stored.put(&stored.key("s"), &text(9, 10_000)));
+    let j = env.run(&["stats", "--json"]).expect_code(0).json();
+    let formats: Vec<(&str, i64, u64)> = j["formats"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|f| {
+            (
+                f["codec"].as_str().expect("a codec"),
+                f["level"].as_i64().expect("a level"),
+                f["entries"].as_u64().expect("a count"),
+            )
+        })
+        .collect();
+    assert_eq!(formats, [("identity", 0, 1), ("zstd", 3, 3)]);
+    let out = env.run(&["stats"]).expect_code(0).stdout();
+    assert!(out.contains("formats        2"), "{out}");
+    assert!(out.contains("zstd 3"), "{out}");
+}

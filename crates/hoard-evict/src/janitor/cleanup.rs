@@ -17,13 +17,18 @@
 //!    targets gives a threshold; a second pass over the buckets holding entries at or below
 //!    it removes exactly those entries, each only if it is still the version scanned.
 //!
-//! Last use is the later of an entry's access and modification times. A time more than
-//! [`WorkerConfig::allowed_clock_drift`] in the future counts as older than any other (so
-//! a file stamped in 2100 cannot become immortal); a missing time counts as just as old.
+//! Last use is the later of an entry's access and modification times, leaving out a time
+//! more than [`WorkerConfig::allowed_clock_drift`] in the future: an entry written by a
+//! machine whose clock runs days ahead but used here recently counts as used then (as in
+//! wasmtime-cache, whose recent `.stats` file vouches for a module file from the future).
+//! An entry with no time left (both missing, or both beyond the drift) counts as older than
+//! any other, so a file stamped in 2100 cannot become immortal. A temp file is stale once
+//! it is [`WorkerConfig::task_timeout`] old, that age included, or dated beyond the drift.
 //! Equal times are broken by digest, smallest first, so the outcome is deterministic.
 //!
 //! [`WorkerConfig::reconcile_interval`]: crate::WorkerConfig::reconcile_interval
 //! [`WorkerConfig::allowed_clock_drift`]: crate::WorkerConfig::allowed_clock_drift
+//! [`WorkerConfig::task_timeout`]: crate::WorkerConfig::task_timeout
 
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
@@ -257,7 +262,9 @@ impl Janitor {
                 }
                 ItemKind::Temp { .. } => {
                     let written = item.modified.map_or(i64::MIN, to_ms);
-                    if written < stale_before
+                    // Exactly `task_timeout` old is stale, as in wasmtime-cache
+                    // (`elapsed >= timeout`).
+                    if written <= stale_before
                         || written > now_ms.saturating_add(dur_ms(self.config.allowed_clock_drift))
                     {
                         stale.push(item);

@@ -94,7 +94,7 @@ impl Janitor {
                 match item.kind {
                     ItemKind::Entry(_) if evict(self, &item) => victims.push(item),
                     ItemKind::Temp { .. }
-                        if item.modified.map_or(i64::MIN, to_ms) < stale_before =>
+                        if item.modified.map_or(i64::MIN, to_ms) <= stale_before =>
                     {
                         stale.push(item);
                     }

@@ -9,8 +9,10 @@
 //! - `evict`: explicit evictions (by age, by namespace);
 //! - `recompress`: recompression of one entry or many, and the shared use counts that pick
 //!   the entries the worker recompresses;
-//! - `counters`: this process's counters and the lifetime counters shared by every process.
+//! - `counters`: this process's counters and the lifetime counters shared by every process;
+//! - `adaptive`: the adaptive format's conversions (cold passes, hot entries).
 
+mod adaptive;
 mod cleanup;
 mod counters;
 
@@ -19,8 +21,10 @@ mod evict;
 mod recompress;
 
 use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::fmt;
 use std::ops::ControlFlow;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -34,15 +38,24 @@ use crate::lock::{self, OPERATION_LOCK_WAIT};
 use crate::sidecar::{self, Accounting};
 use crate::stats::{CounterSource, Counters, Lifetime};
 
+pub use adaptive::AdaptReport;
 pub use cleanup::{CleanupReport, Survey};
 pub use evict::EvictReport;
-pub use recompress::{RecompressReport, Recompressed};
+pub use recompress::{RecompressReport, Recompressed, UsageUpdate};
 
 /// The codecs the worker reads entries with and recompresses popular entries into.
 #[derive(Clone, Default)]
 pub struct Codecs {
     decoders: Decoders,
     optimized: Option<Arc<dyn Codec>>,
+    adaptive: Option<AdaptiveCodecs>,
+}
+
+/// The two formats of the adaptive format.
+#[derive(Clone)]
+struct AdaptiveCodecs {
+    fast: Arc<dyn Codec>,
+    cold: Arc<dyn Codec>,
 }
 
 impl fmt::Debug for Codecs {
@@ -52,6 +65,13 @@ impl fmt::Debug for Codecs {
             .field(
                 "optimized",
                 &self.optimized.as_ref().map(|c| (c.id(), c.level())),
+            )
+            .field(
+                "adaptive",
+                &self
+                    .adaptive
+                    .as_ref()
+                    .map(|a| ((a.fast.id(), a.fast.level()), (a.cold.id(), a.cold.level()))),
             )
             .finish()
     }
@@ -86,6 +106,17 @@ impl Codecs {
         self.optimized = Some(codec);
         self
     }
+
+    /// The adaptive format's two codecs (see [`Adaptive`](crate::Adaptive)): `fast`, which
+    /// puts write and hot entries are converted back to (LZ4 or identity), and `cold`, at
+    /// its level, which idle entries are converted to (zstd at 19, say). Both are also
+    /// decoders. The conversions run only with [`WorkerConfig::adaptive`] set.
+    #[must_use]
+    pub fn adaptive(mut self, fast: Arc<dyn Codec>, cold: Arc<dyn Codec>) -> Self {
+        self = self.decoder(Arc::clone(&fast)).decoder(Arc::clone(&cold));
+        self.adaptive = Some(AdaptiveCodecs { fast, cold });
+        self
+    }
 }
 
 /// Synchronous maintenance of one store.
@@ -101,6 +132,12 @@ pub struct Janitor {
     merged: Mutex<Merged>,
     /// Named counters added to the lifetime ones at every merge.
     sources: Vec<Arc<dyn CounterSource>>,
+    /// Set when the worker stops: a pass of the adaptive format ends after the conversion
+    /// in progress.
+    pub(crate) cancelled: Arc<AtomicBool>,
+    /// Stored bytes of the fast entries per namespace, as the last pass left them (plus the
+    /// entries made hot since): what the hot conversions' budget is checked against.
+    fast_bytes: Mutex<HashMap<Namespace, u64>>,
 }
 
 /// What this janitor has added to the shared lifetime counters so far.
@@ -145,6 +182,8 @@ impl Janitor {
             counters: Arc::new(Counters::default()),
             merged: Mutex::new(Merged::default()),
             sources: Vec::new(),
+            cancelled: Arc::new(AtomicBool::new(false)),
+            fast_bytes: Mutex::new(HashMap::new()),
         }
     }
 
@@ -204,18 +243,18 @@ impl Janitor {
         to_ms(self.clock.now())
     }
 
-    /// An entry's last use for LRU (see the `cleanup` module docs).
+    /// An entry's last use for LRU (see the `cleanup` module docs): the later of its
+    /// access and modification times, leaving out a time beyond the allowed drift;
+    /// `i64::MIN` when no time is left.
     fn last_use_ms(&self, item: &Item, now_ms: i64) -> i64 {
-        let newest = match (item.accessed, item.modified) {
-            (Some(a), Some(m)) => to_ms(a.max(m)),
-            (Some(t), None) | (None, Some(t)) => to_ms(t),
-            (None, None) => return i64::MIN,
-        };
-        if newest > now_ms.saturating_add(dur_ms(self.config.allowed_clock_drift)) {
-            i64::MIN
-        } else {
-            newest
-        }
+        let limit = now_ms.saturating_add(dur_ms(self.config.allowed_clock_drift));
+        [item.accessed, item.modified]
+            .into_iter()
+            .flatten()
+            .map(to_ms)
+            .filter(|&t| t <= limit)
+            .max()
+            .unwrap_or(i64::MIN)
     }
 
     /// Tries the cleanup lock once: `Ok(None)` if another process holds it (the worker's

@@ -17,6 +17,8 @@ enum T {
     Split { modified: u64, accessed: u64 },
     /// This many seconds after "now".
     Ahead(u64),
+    /// Modified this many seconds after "now", accessed that many seconds ago.
+    AheadUsed { modified: u64, accessed: u64 },
     /// This many seconds after 1970-01-01.
     Epoch(u64),
     /// This many seconds before 1970-01-01.
@@ -35,6 +37,10 @@ impl T {
                 let t = now() + Duration::from_secs(s);
                 (Some(t), Some(t))
             }
+            Self::AheadUsed { modified, accessed } => (
+                Some(now() + Duration::from_secs(modified)),
+                Some(ago(accessed)),
+            ),
             Self::Epoch(s) => {
                 let t = SystemTime::UNIX_EPOCH + Duration::from_secs(s);
                 (Some(t), Some(t))
@@ -151,6 +157,51 @@ fn a_file_slightly_in_the_future_counts_as_newest() {
     let mut entries = ladder(10, 10);
     entries.push((10, "n", 10, T::Ahead(3600)));
     run(Limits::new(10, BIG), &entries, &ids(4..11));
+}
+
+/// Mirrors wasmtime-cache's `test_on_update_cleanup_future_files`, scenarios 1 and 2: a
+/// file exactly `allowed-clock-drift-for-files-from-future` ahead is still recent, one
+/// second more is from the far future.
+#[test]
+fn the_allowed_drift_itself_is_recent_and_one_second_more_is_not() {
+    let day = 86_400;
+    let mut entries = ladder(10, 10);
+    entries.push((10, "n", 10, T::Ahead(day)));
+    run(Limits::new(10, BIG), &entries, &ids(4..11));
+    let mut entries = ladder(10, 10);
+    entries.push((10, "n", 10, T::Ahead(day + 1)));
+    run(Limits::new(10, BIG), &entries, &[3, 4, 5, 6, 7, 8, 9]);
+}
+
+/// Mirrors wasmtime-cache's `test_on_update_cleanup_future_files`, scenario 5: a module
+/// file dated beyond the allowed drift whose `.stats` file was written just now is "a
+/// legitimate file" and kept. hoard's last use is the access time the worker writes: an
+/// entry from the far future used recently counts as used then.
+#[test]
+fn a_file_from_the_far_future_used_recently_is_kept() {
+    let mut entries = ladder(10, 10);
+    entries.push((
+        10,
+        "n",
+        10,
+        T::AheadUsed {
+            modified: 100 * 86_400,
+            accessed: 1,
+        },
+    ));
+    run(Limits::new(10, BIG), &entries, &ids(4..11));
+    // Used long ago, it is as old as that use.
+    let mut entries = ladder(10, 10);
+    entries.push((
+        10,
+        "n",
+        10,
+        T::AheadUsed {
+            modified: 100 * 86_400,
+            accessed: 10_000,
+        },
+    ));
+    run(Limits::new(10, BIG), &entries, &ids(3..10));
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Integration tests of hoard-evict through its public API, on hoard-testkit's in-memory
 //! store (`InMemory`), whose times are exact, driven by a `ManualClock`: no sleeps anywhere.
 
+mod adaptive;
 mod counters;
 mod locks;
 mod lru;

@@ -143,6 +143,34 @@ fn stale_temp_files_are_swept_after_the_task_timeout_only() {
     assert_eq!(janitor.stats().temps_swept, 2);
 }
 
+/// Mirrors wasmtime-cache's `test_on_get_recompress_lock`: a lock `30m - 1s` old is
+/// valid, one exactly `optimizing-compression-task-timeout` (30m) old is expired
+/// (`is_fs_lock_expired`: `elapsed >= threshold`). hoard's temp files are its locks'
+/// counterpart: a put or a recompression in progress.
+#[test]
+fn a_temp_file_exactly_the_task_timeout_old_is_stale() {
+    let timeout = Duration::from_secs(30 * 60);
+    let config = WorkerConfig::new()
+        .limits(Limits::new(1000, BIG))
+        .task_timeout(timeout);
+    let (clock, store, janitor) = setup(config);
+    store.put_temp(&ns("n"), &digest(1), 7, &[1; 10], now());
+    clock.advance(timeout - Duration::from_secs(1));
+    let r = janitor.cleanup_now().expect("cleanup");
+    assert_eq!((r.temps_swept, store.temp_count()), (0, 1));
+    clock.advance(Duration::from_secs(1));
+    let r = janitor.cleanup_now().expect("cleanup");
+    assert_eq!((r.temps_swept, store.temp_count()), (1, 0));
+    // The explicit evictions sweep by the same rule.
+    let at = now() + timeout + Duration::from_secs(30 * 60);
+    clock.set(at);
+    store.put_temp(&ns("n"), &digest(2), 8, &[1; 10], at - timeout);
+    let r = janitor
+        .evict_older_than(Duration::from_secs(86_400 * 365))
+        .expect("evict");
+    assert_eq!((r.temps_swept, store.temp_count()), (1, 0));
+}
+
 #[test]
 fn scheduled_cleanups_follow_the_marker_and_the_lock() {
     let config = WorkerConfig::new()
@@ -353,7 +381,8 @@ fn recompressing_one_entry_upgrades_only_and_respects_its_lock() {
         janitor
             .recompress(&ns("n"), &digest(3))
             .expect("recompress"),
-        Recompressed::Skipped
+        Recompressed::Busy,
+        "locked: worth another try"
     );
     drop(held);
     assert_eq!(
@@ -442,7 +471,7 @@ fn a_verified_frame_that_does_not_decode_is_left_in_place_by_recompression() {
 
 /// A codec that runs `meddle` before each encode: a put (or removal) by someone else in the
 /// moment between a recompression's read and its replacement, placed there exactly.
-struct Meddling {
+pub(crate) struct Meddling {
     inner: Zstd,
     meddle: Box<dyn Fn() + Send + Sync>,
 }
@@ -471,7 +500,7 @@ impl Codec for Meddling {
     }
 }
 
-fn meddling(level: i32, meddle: impl Fn() + Send + Sync + 'static) -> Meddling {
+pub(crate) fn meddling(level: i32, meddle: impl Fn() + Send + Sync + 'static) -> Meddling {
     Meddling {
         inner: Zstd::new(level).expect("level"),
         meddle: Box::new(meddle),
@@ -518,7 +547,8 @@ fn a_put_during_the_workers_recompression_wins() {
         janitor
             .recompress(&ns("n"), &digest(1))
             .expect("recompress"),
-        Recompressed::Skipped
+        Recompressed::Busy,
+        "the entry changed: worth another try"
     );
     let stored = store.entry(&ns("n"), &digest(1)).expect("there").bytes;
     assert!(stored == newer, "the newer put was rolled back");

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hoard_codec::Zstd;
-use hoard_core::Store;
+use hoard_core::{Housekeeping, LockTarget, Store};
 use hoard_evict::{Codecs, Janitor, Limits, Worker, WorkerConfig};
 
 use crate::ops::{level_of, zstd_frame};
@@ -79,7 +79,7 @@ fn an_entry_used_threshold_times_is_recompressed() {
     worker.sync();
     assert_eq!(level(), 19);
     assert_eq!(worker.stats().recompressions, 1);
-    // Claimed once: more hits do not recompress again.
+    // Settled: more hits do not look at it again.
     assert_eq!(store.counts().replaced_items, 1);
     for _ in 0..20 {
         worker.record_hit(&digest(1));
@@ -128,6 +128,130 @@ fn use_counts_survive_a_restart_and_add_up_across_processes() {
     b.record_hit(&digest(2));
     b.sync();
     assert_eq!(level(2), 19);
+}
+
+/// Mirrors wasmtime-cache's `test_on_get_recompress_lock`: while another task holds the
+/// entry's lock the use is counted but nothing is recompressed, and the next use past the
+/// threshold recompresses once the lock is gone. hoard also retries without a new use, at
+/// the next merges.
+#[test]
+fn a_recompression_skipped_for_a_busy_lock_is_retried() {
+    let (_clock, store, janitor) = setup(recompressing(5));
+    store
+        .put(&ns("n"), &digest(1), &zstd_frame(1, 3, 7))
+        .expect("put");
+    store
+        .put(&ns("n"), &digest(2), &zstd_frame(2, 3, 7))
+        .expect("put");
+    let worker = Worker::start(janitor.with_codecs(codecs()), ns("n")).expect("start");
+    let level = |id| level_of(&store.entry(&ns("n"), &digest(id)).expect("entry").bytes);
+    let held = store
+        .lock(LockTarget::Entry(&ns("n"), &digest(1)), false)
+        .expect("lock")
+        .expect("free");
+    let held_2 = store
+        .lock(LockTarget::Entry(&ns("n"), &digest(2)), false)
+        .expect("lock")
+        .expect("free");
+    for _ in 0..5 {
+        worker.record_hit(&digest(1));
+        worker.record_hit(&digest(2));
+    }
+    worker.sync();
+    assert_eq!((level(1), level(2)), (3, 3), "locked by another task");
+    drop(held);
+    // No new use of entry 1: the retry alone recompresses it.
+    worker.sync();
+    assert_eq!(level(1), 19);
+    // Entry 2 stays locked through every retry; a later use brings another attempt.
+    worker.sync();
+    worker.sync();
+    worker.sync();
+    assert_eq!(level(2), 3);
+    drop(held_2);
+    worker.sync();
+    assert_eq!(level(2), 3, "retries without a use are bounded");
+    worker.record_hit(&digest(2));
+    worker.sync();
+    assert_eq!(level(2), 19);
+    assert_eq!(store.counts().replaced_items, 2);
+}
+
+/// Mirrors wasmtime-cache's `test_on_get_recompress_with_mod_file` after a restart: the
+/// stats file says "not recompressed yet" until a recompression succeeds, so any later use
+/// of any process tries again. An attempt lost at exit is not lost for good.
+#[test]
+fn an_unsettled_entry_is_retried_after_a_restart() {
+    let (clock, store, janitor) = setup(recompressing(5));
+    store
+        .put(&ns("n"), &digest(1), &zstd_frame(1, 3, 7))
+        .expect("put");
+    let held = store
+        .lock(LockTarget::Entry(&ns("n"), &digest(1)), false)
+        .expect("lock")
+        .expect("free");
+    let first = Worker::start(janitor.with_codecs(codecs()), ns("n")).expect("start");
+    for _ in 0..5 {
+        first.record_hit(&digest(1));
+    }
+    first.stop();
+    drop(held);
+    let level = || level_of(&store.entry(&ns("n"), &digest(1)).expect("entry").bytes);
+    assert_eq!(level(), 3);
+    let second = Worker::start(
+        Janitor::new(store.clone(), recompressing(5))
+            .with_clock(clock.clone())
+            .with_codecs(codecs()),
+        ns("n"),
+    )
+    .expect("start");
+    second.record_hit(&digest(1));
+    second.sync();
+    assert_eq!(level(), 19);
+}
+
+/// Mirrors wasmtime-cache's `test_on_update_fresh_stats_file`: an update writes a fresh
+/// stats file (one use, baseline level), so the uses of the old value do not count for the
+/// new one. With a threshold of 256: 255 uses, a rewrite and one use do not recompress.
+#[test]
+fn a_put_resets_the_use_count() {
+    let (_clock, store, janitor) = setup(recompressing(256));
+    store
+        .put(&ns("n"), &digest(1), &zstd_frame(1, 3, 7))
+        .expect("put");
+    let worker = Worker::start(janitor.with_codecs(codecs()), ns("n")).expect("start");
+    let level = || level_of(&store.entry(&ns("n"), &digest(1)).expect("entry").bytes);
+    for _ in 0..255 {
+        worker.record_hit(&digest(1));
+    }
+    worker.sync();
+    store
+        .put(&ns("n"), &digest(1), &zstd_frame(1, 3, 8))
+        .expect("put");
+    worker.record_put(&digest(1));
+    worker.record_hit(&digest(1));
+    worker.sync();
+    assert_eq!(level(), 3, "one use since the rewrite");
+    for _ in 0..254 {
+        worker.record_hit(&digest(1));
+    }
+    worker.sync();
+    assert_eq!(level(), 3, "255 uses since the rewrite");
+    worker.record_hit(&digest(1));
+    worker.sync();
+    assert_eq!(level(), 19);
+    // A put of a recompressed entry also unsettles it: its new value is recompressed in
+    // turn once it is popular.
+    store
+        .put(&ns("n"), &digest(1), &zstd_frame(1, 3, 9))
+        .expect("put");
+    worker.record_put(&digest(1));
+    for _ in 0..256 {
+        worker.record_hit(&digest(1));
+    }
+    worker.sync();
+    assert_eq!(level(), 19);
+    assert_eq!(worker.stats().inserts, 2);
 }
 
 #[test]

@@ -221,15 +221,88 @@ pub(crate) const KEYS: &[Key] = &[
         name: "codec",
         help: &[
             "hoard: how new entries are compressed: \"zstd\" (at baseline-compression-level),",
-            "\"lz4\" (cargo feature lz4) or \"identity\" (none). Entries written with any",
-            "codec compiled in stay readable.",
+            "\"lz4\" (cargo feature lz4), \"identity\" (none), or \"adaptive\": puts write a",
+            "fast format (lz4 when built in, else identity) and the worker makes idle entries",
+            "cold (zstd at adaptive-cold-level) and used ones fast again (see adaptive-*).",
+            "Entries written with any codec compiled in stay readable.",
         ],
         parse: |c, v| {
-            c.codec = choice(v, CODECS, "codec")?;
-            refused(check_codec(c.codec))?;
+            match choice(v, CODECS, "codec")? {
+                CodecChoice::Adaptive => {
+                    refused(super::check_adaptive())?;
+                    c.adaptive = true;
+                    c.codec = super::fast_codec_id();
+                }
+                CodecChoice::Id(id) => {
+                    refused(check_codec(id))?;
+                    c.adaptive = false;
+                    c.codec = id;
+                }
+            }
             Ok(())
         },
-        render: |c| quoted(&c.codec.name()),
+        render: |c| {
+            if c.adaptive {
+                quoted("adaptive")
+            } else {
+                quoted(&c.codec.name())
+            }
+        },
+    },
+    Key {
+        name: "adaptive-cold-after",
+        help: &[
+            "hoard, codec = \"adaptive\": an entry not used for this long is made cold (a",
+            "duration).",
+        ],
+        parse: |c, v| {
+            c.adaptive_policy.cold_after = duration(v)?;
+            Ok(())
+        },
+        render: |c| quoted(&units::render_duration(c.adaptive_policy.cold_after)),
+    },
+    Key {
+        name: "adaptive-hot-uses",
+        help: &[
+            "hoard, codec = \"adaptive\": uses since it was made cold that make an entry hot",
+            "(stored fast again), counted across processes (a count of at least 1).",
+        ],
+        parse: |c, v| {
+            let n = count(v)?;
+            refused(if n == 0 {
+                Err("an entry needs at least one use to become hot".to_owned())
+            } else {
+                Ok(())
+            })?;
+            c.adaptive_policy.hot_uses = n;
+            Ok(())
+        },
+        render: |c| quoted(&units::render_count(c.adaptive_policy.hot_uses)),
+    },
+    Key {
+        name: "adaptive-hot-budget",
+        help: &[
+            "hoard, codec = \"adaptive\": most of files-total-size-soft-limit the entries",
+            "stored fast may take; beyond it the least recently used are made cold early.",
+        ],
+        parse: |c, v| {
+            c.adaptive_policy.hot_budget_percent = percent(v)?.get();
+            Ok(())
+        },
+        render: |c| quoted(&format!("{}%", c.adaptive_policy.hot_budget_percent)),
+    },
+    Key {
+        name: "adaptive-cold-level",
+        help: &[
+            "hoard, codec = \"adaptive\": zstd level of cold entries (zstd decodes 19 about",
+            "as fast as 3), -131072 to 22.",
+        ],
+        parse: |c, v| {
+            c.adaptive_policy.cold_level = level(v)?;
+            refused(check_level(c.adaptive_policy.cold_level))?;
+            Ok(())
+        },
+        render: |c| c.adaptive_policy.cold_level.to_string(),
     },
     Key {
         name: "key-hasher",
@@ -307,10 +380,18 @@ pub(crate) const KEYS: &[Key] = &[
     },
 ];
 
-const CODECS: &[(&str, CodecId)] = &[
-    ("zstd", CodecId::Zstd),
-    ("lz4", CodecId::Lz4),
-    ("identity", CodecId::Identity),
+/// A value of the `codec` key: a codec, or the adaptive format (which writes with one).
+#[derive(Clone, Copy)]
+enum CodecChoice {
+    Id(CodecId),
+    Adaptive,
+}
+
+const CODECS: &[(&str, CodecChoice)] = &[
+    ("zstd", CodecChoice::Id(CodecId::Zstd)),
+    ("lz4", CodecChoice::Id(CodecId::Lz4)),
+    ("identity", CodecChoice::Id(CodecId::Identity)),
+    ("adaptive", CodecChoice::Adaptive),
 ];
 
 const HASHERS: &[(&str, HasherId)] = &[("sha256", HasherId::Sha256), ("blake3", HasherId::Blake3)];

@@ -1458,3 +1458,80 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_adaptive_format_is_a_codec_value_with_its_own_keys() {
+    let text = "[cache]\ncodec = \"adaptive\"\nadaptive-cold-after = \"2h\"\n\
+                adaptive-hot-uses = \"5\"\nadaptive-hot-budget = \"30%\"\n\
+                adaptive-cold-level = 17\n";
+    let parsed = CacheConfig::from_toml_str(text, None);
+    if !cfg!(feature = "zstd") {
+        let err = parsed.expect_err("the cold format is zstd");
+        assert!(err.to_string().contains("`zstd`"), "{err}");
+        return;
+    }
+    let config = parsed.expect("parse");
+    assert!(config.adaptive);
+    let fast = if cfg!(feature = "lz4") {
+        CodecId::Lz4
+    } else {
+        CodecId::Identity
+    };
+    assert_eq!(config.codec, fast, "puts write the fast format");
+    let p = config.adaptive_policy;
+    assert_eq!(
+        (p.cold_after, p.hot_uses, p.hot_budget_percent, p.cold_level),
+        (Duration::from_secs(7200), 5, 30, 17)
+    );
+    let w = hoard::evict::WorkerConfig::from(&config);
+    assert_eq!(w.adaptive, Some(p));
+    // Another codec afterwards turns it off; the keys alone do not turn it on.
+    let off = CacheConfig::from_toml_str(
+        "[cache]\ncodec = \"adaptive\"\ncodec = \"identity\"\n",
+        None,
+    );
+    assert!(off.is_err(), "a duplicate key is refused");
+    assert!(!accepted("adaptive-hot-uses", "\"3\"").adaptive);
+    refused("adaptive-hot-uses", "\"0\"");
+    refused("adaptive-cold-level", "23");
+    refused("adaptive-hot-budget", "\"101%\"");
+    // The default file lists the keys, and "adaptive" among the codecs.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("config.toml");
+    hoard::write_default_config(&path).expect("write");
+    let text = std::fs::read_to_string(&path).expect("read");
+    for key in [
+        "adaptive-cold-after = \"1h\"",
+        "adaptive-hot-uses = \"8\"",
+        "adaptive-hot-budget = \"20%\"",
+        "adaptive-cold-level = 19",
+        "\"adaptive\"",
+    ] {
+        assert!(text.contains(key), "{key} missing from\n{text}");
+    }
+}
+
+#[cfg(feature = "zstd")]
+#[test]
+fn a_config_with_the_adaptive_format_opens_a_cache_that_writes_fast() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = format!(
+        "[cache]\ndirectory = '{}'\ncodec = \"adaptive\"\n",
+        dir.path().join("c").display()
+    );
+    let config = CacheConfig::from_toml_str(&text, None).expect("parse");
+    let cache = Cache::from_config(&config).expect("open");
+    let key = cache.key(b"k");
+    assert!(cache.put(&key, &hoard_testkit::artifact(100_000, 1)));
+    let found = cache
+        .store()
+        .get_verified(cache.namespace(), &key, u64::MAX)
+        .expect("read")
+        .expect("stored");
+    assert_eq!(found.header().codec, config.codec);
+    assert_ne!(found.header().codec, CodecId::Zstd);
+    assert_eq!(
+        cache.get(&key).as_deref(),
+        Some(&hoard_testkit::artifact(100_000, 1)[..])
+    );
+}

@@ -568,3 +568,67 @@ fn a_recompression_never_rolls_back_a_put_made_while_it_runs() {
     }
     println!("{ROUNDS} rounds: {rewrote} recompressions, {lost} lost to the put, 0 rollbacks");
 }
+
+/// The adaptive format on a real directory: puts write the fast format, the worker makes
+/// idle entries zstd-19 and used ones fast again, and every hit reads the right value
+/// whatever the entry's format.
+#[cfg(feature = "zstd")]
+#[test]
+fn the_adaptive_format_converts_idle_and_used_entries() {
+    use hoard::evict::Adaptive;
+    use hoard::{CodecId, StoreExt};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(ManualClock::new(SystemTime::now()));
+    let hour = Duration::from_secs(3600);
+    let cache = Cache::builder(dir.path())
+        .adaptive(
+            Adaptive::new()
+                .cold_after(hour)
+                .hot_uses(2)
+                .period(Duration::from_secs(60)),
+        )
+        .worker(WorkerConfig::new().low_priority(false).flush_period(hour))
+        .worker_clock(clock.clone())
+        .build()
+        .expect("cache");
+    let fast = if cfg!(feature = "lz4") {
+        CodecId::Lz4
+    } else {
+        CodecId::Identity
+    };
+    // One value above the chunking threshold: the cold frame is chunked.
+    let values = [
+        hoard_testkit::artifact(50_000, 1),
+        hoard_testkit::artifact(700 << 10, 2),
+    ];
+    let keys: Vec<Key> = (0..2).map(|i| cache.key(format!("adaptive {i}"))).collect();
+    for (k, v) in keys.iter().zip(&values) {
+        assert!(cache.put(k, v));
+    }
+    let format = |k: &Key| {
+        let f = cache
+            .store()
+            .get_verified(cache.namespace(), k, u64::MAX)
+            .expect("read")
+            .expect("stored");
+        (f.header().codec, f.header().level)
+    };
+    assert_eq!(format(&keys[0]).0, fast);
+    let worker = cache.worker().expect("a worker");
+    clock.advance(2 * hour);
+    worker.sync();
+    assert_eq!(format(&keys[0]), (CodecId::Zstd, 19));
+    assert_eq!(format(&keys[1]), (CodecId::Zstd, 19));
+    for (k, v) in keys.iter().zip(&values) {
+        assert_eq!(cache.get(k).as_deref(), Some(&v[..]), "a cold hit");
+    }
+    worker.sync();
+    assert_eq!(format(&keys[0]).0, CodecId::Zstd, "one use is not hot");
+    assert_eq!(cache.get(&keys[0]).as_deref(), Some(&values[0][..]));
+    worker.sync();
+    assert_eq!(format(&keys[0]).0, fast, "two uses are");
+    assert_eq!(format(&keys[1]).0, CodecId::Zstd);
+    assert_eq!(cache.get(&keys[0]).as_deref(), Some(&values[0][..]));
+    assert_eq!((cache.stats().corrupt, cache.stats().errors), (0, 0));
+}
