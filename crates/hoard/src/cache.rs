@@ -338,6 +338,7 @@ impl CacheBuilder {
             Some(settings) => {
                 let tier = settings.open(
                     store,
+                    keeper.clone(),
                     self.remote_clock,
                     decoders.clone(),
                     self.max_entry_size,

@@ -15,6 +15,7 @@ mod locks;
 pub(crate) mod planted;
 mod power;
 mod remote;
+pub(crate) mod remote_dead;
 pub(crate) mod remote_huge;
 mod security;
 
@@ -45,6 +46,7 @@ pub(crate) fn all() -> Vec<Box<dyn Row>> {
     rows.extend(planted::rows());
     rows.extend(remote::rows());
     rows.extend(remote_huge::rows());
+    rows.extend(remote_dead::rows());
     rows
 }
 
