@@ -41,6 +41,7 @@ pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
 /// | serialization of `get_data` | postcard |
 /// | eviction worker | on, with [`WorkerConfig::default`], for the filesystem store it opens and for a store given with [`with_maintained_store`](Self::with_maintained_store) |
 /// | threads per large entry | one per available core |
+/// | single-flight wait | 10 s ([`DEFAULT_SINGLE_FLIGHT_WAIT`](crate::DEFAULT_SINGLE_FLIGHT_WAIT)) |
 pub struct CacheBuilder {
     location: Location,
     hasher: Option<Arc<dyn KeyHasher>>,
@@ -53,6 +54,7 @@ pub struct CacheBuilder {
     worker: Option<WorkerConfig>,
     worker_clock: Option<Arc<dyn Clock>>,
     threads: usize,
+    pub(crate) single_flight_wait: std::time::Duration,
     #[cfg(feature = "remote")]
     pub(crate) remote: Option<crate::tier::RemoteSettings>,
     #[cfg(feature = "remote")]
@@ -147,6 +149,7 @@ impl CacheBuilder {
             worker: Some(WorkerConfig::default()),
             worker_clock: None,
             threads: 0,
+            single_flight_wait: crate::flight::DEFAULT_SINGLE_FLIGHT_WAIT,
             #[cfg(feature = "remote")]
             remote: None,
             #[cfg(feature = "remote")]
@@ -354,6 +357,9 @@ impl CacheBuilder {
         let hasher = self
             .hasher
             .unwrap_or_else(|| Arc::new(hoard_key::Sha256) as Arc<dyn KeyHasher>);
+        let flight = keeper
+            .clone()
+            .and_then(|k| crate::flight::Flight::new(k, self.single_flight_wait));
         let worker = match (keeper.clone(), self.worker) {
             (Some(keeper), Some(config)) => start_worker(
                 keeper,
@@ -395,6 +401,7 @@ impl CacheBuilder {
                 serialization: self.serialization,
                 counters: Counters::default(),
                 worker,
+                flight,
                 #[cfg(feature = "remote")]
                 remote,
             }),
@@ -586,6 +593,8 @@ struct Inner {
     counters: Counters,
     /// Dropped (stopped and joined) with the last clone of the cache.
     worker: Option<Worker>,
+    /// Single-flight locks (`flight.rs`), on a housekept store.
+    pub(crate) flight: Option<crate::flight::Flight>,
     /// The remote tier, when one is configured.
     #[cfg(feature = "remote")]
     pub(crate) remote: Option<crate::tier::Tier>,
@@ -840,8 +849,16 @@ impl Cache {
     }
 
     /// The cached bytes for `key`, or `compute()`'s, which are then cached.
+    ///
+    /// Single-flight: on a miss, the computation runs under the key's lock (see
+    /// [`single_flight`](Self::single_flight)), so processes and threads that miss the key at
+    /// the same time compute it once and the others read the stored value.
     pub fn get_or_compute(&self, key: &Key, compute: impl FnOnce() -> Vec<u8>) -> Vec<u8> {
         if let Some(hit) = self.get(key) {
+            return hit;
+        }
+        let turn = self.single_flight(key);
+        if let Some(hit) = self.after_wait(&turn, key) {
             return hit;
         }
         let value = compute();
@@ -857,6 +874,10 @@ impl Cache {
         compute: impl FnOnce() -> std::result::Result<Vec<u8>, E>,
     ) -> std::result::Result<Vec<u8>, E> {
         if let Some(hit) = self.get(key) {
+            return Ok(hit);
+        }
+        let turn = self.single_flight(key);
+        if let Some(hit) = self.after_wait(&turn, key) {
             return Ok(hit);
         }
         let value = compute()?;
@@ -892,6 +913,13 @@ impl Cache {
             Counters::bump(&self.inner.counters.undecodable);
             tracing::debug!(%key, "cached value no longer deserializes; recomputing");
         }
+        let turn = self.single_flight(&key);
+        if let Some(value) = self
+            .after_wait(&turn, &key)
+            .and_then(|bytes| serialization.deserialize(&bytes))
+        {
+            return Ok(value);
+        }
         let value = compute(&state)?;
         match serialization.serialize(&value) {
             Some(bytes) => {
@@ -922,6 +950,13 @@ impl Cache {
             }
             Counters::bump(&self.inner.counters.undecodable);
         }
+        let turn = self.single_flight(&key);
+        if let Some(value) = self
+            .after_wait(&turn, &key)
+            .and_then(|bytes| deserialize(&state, bytes))
+        {
+            return Ok(value);
+        }
         let value = compute(&state)?;
         if let Some(bytes) = serialize(&state, &value) {
             self.put(&key, &bytes);
@@ -933,6 +968,11 @@ impl Cache {
     #[cfg(feature = "remote")]
     pub(crate) fn remote_tier(&self) -> Option<&crate::tier::Tier> {
         self.inner.remote.as_ref()
+    }
+
+    /// The single-flight locks (if any) and the counters their waits are counted in.
+    pub(crate) fn flight_parts(&self) -> (Option<&crate::flight::Flight>, &Counters) {
+        (self.inner.flight.as_ref(), &self.inner.counters)
     }
 
     /// A snapshot of this process's counters for this cache.

@@ -10,6 +10,7 @@ mod corruption;
 mod crash;
 mod exhaust;
 mod failpoints;
+pub(crate) mod flight;
 mod io_errors;
 mod locks;
 pub(crate) mod planted;
@@ -39,6 +40,7 @@ pub(crate) fn all() -> Vec<Box<dyn Row>> {
     rows.extend(power::rows());
     rows.extend(exhaust::rows());
     rows.extend(concurrency::rows());
+    rows.extend(flight::rows());
     rows.extend(locks::rows());
     rows.extend(io_errors::rows());
     rows.extend(security::rows());

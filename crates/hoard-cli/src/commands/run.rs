@@ -24,7 +24,8 @@ pub(crate) fn default_key(command: &[OsString]) -> Vec<u8> {
 }
 
 /// `hoard run`: on a hit, the stored output and status 0 without running anything; on a
-/// miss, runs the command (standard input and error inherited), passes its standard output
+/// miss, takes the key's single-flight turn (another `hoard run` of the key in progress is
+/// waited for, and its output printed), then runs the command (standard input and error inherited), passes its standard output
 /// through as it comes, and stores it if the command exited 0 and the output fits under
 /// `max-entry-size`. The status is the command's (128 + the signal's number if a signal
 /// ended it). A cache that cannot be opened is a warning: the command still runs.
@@ -57,6 +58,24 @@ pub(crate) fn run(
         && let Some(hit) = o.cache.get(key)
     {
         out.detail(&format!("hit: {shown}, {} bytes", hit.len()));
+        let mut stdout = io::stdout().lock();
+        stdout
+            .write_all(&hit)
+            .and_then(|()| stdout.flush())
+            .map_err(|e| CliError::output(&e))?;
+        return Ok(Status::Success);
+    }
+    // Single-flight: another `hoard run` (or program) computing this key right now is
+    // waited for, at most the single-flight bound, and its output printed.
+    let turn = match (&opened, &key) {
+        (Some(o), Some(key)) => Some(o.cache.single_flight(key)),
+        _ => None,
+    };
+    if let (Some(o), Some(key), Some(turn)) = (&opened, &key, &turn)
+        && turn.waited()
+        && let Some(hit) = o.cache.get(key)
+    {
+        out.detail(&format!("hit after waiting for another run: {shown}"));
         let mut stdout = io::stdout().lock();
         stdout
             .write_all(&hit)
@@ -144,6 +163,8 @@ pub(crate) fn run(
             "warning: the output was not stored under {shown}: {e}"
         ));
     }
+    // Released only now: a waiter then finds the entry.
+    drop(turn);
     Ok(Status::Success)
 }
 

@@ -125,3 +125,37 @@ fn run_has_a_man_page_and_help() {
     let top = env.run_bare(&["man"]).expect_code(0).stdout();
     assert!(top.contains("run"), "{top}");
 }
+
+#[test]
+fn concurrent_runs_of_one_key_run_the_command_once() {
+    const PROCESSES: usize = 4;
+    const KEYS: usize = 3;
+    let env = Env::new();
+    // Slow enough that the runs overlap; if one does not, it finds the entry and does not
+    // run either, so the count holds whatever the scheduling.
+    let children: Vec<_> = (0..PROCESSES * KEYS)
+        .map(|i| {
+            let key = format!("key {}", i % KEYS);
+            let runs = env.path("runs");
+            let mut cmd = env.command();
+            cmd.arg("--dir")
+                .arg(env.dir())
+                .args(["run", "--key", &key, "--", "sh", "-c"])
+                .arg(format!(
+                    "echo run >> '{}'; sleep 0.3; printf '%s' '{key} output'",
+                    runs.display()
+                ))
+                .stdout(std::process::Stdio::piped());
+            (key, cmd.spawn().expect("hoard starts"))
+        })
+        .collect();
+    for (key, child) in children {
+        let out = child.wait_with_output().expect("hoard ends");
+        assert!(out.status.success());
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("{key} output")
+        );
+    }
+    assert_eq!(runs(&env), KEYS, "each key's command ran once");
+}
