@@ -91,3 +91,25 @@ fn get_data_computes_once_and_zero_turns_single_flight_off() {
     let s = on.stats();
     assert_eq!((s.inserts, s.hits, s.flight_waits), (1, 1, 0), "{s:?}");
 }
+
+#[test]
+fn the_configuration_key_sets_the_wait() {
+    let off = hoard::CacheConfig::from_toml_str("[cache]\nsingle-flight-wait = \"0s\"\n", None)
+        .expect("valid");
+    assert_eq!(off.single_flight_wait, Duration::ZERO);
+    let default = hoard::CacheConfig::from_toml_str("[cache]\n", None).expect("valid");
+    assert_eq!(
+        default.single_flight_wait,
+        hoard::DEFAULT_SINGLE_FLIGHT_WAIT
+    );
+    let err = hoard::CacheConfig::from_toml_str("[cache]\nsingle-flight-wait = 10\n", None)
+        .expect_err("a duration needs a unit");
+    assert!(err.to_string().contains("single-flight-wait"), "{err}");
+    // Through the configuration: a zero wait takes no lock.
+    let dir = tempfile::tempdir().expect("dir");
+    let mut config = off;
+    config.directory = Some(dir.path().to_path_buf());
+    let cache = Cache::from_config(&config).expect("the cache opens");
+    let turn = cache.single_flight(&cache.key("k"));
+    assert!(!turn.is_locked());
+}
