@@ -55,8 +55,11 @@ use crate::stats::{RemoteCounters, RemoteStats};
 ///   connection to the server, then for Redis and memcached one answer over the client's
 ///   own pooled connection. A refused connection fails at once (the clients would otherwise
 ///   retry it until the operation's timeout), and a server that accepts nothing or answers
-///   nothing fails after the connect timeout. So a dead remote costs a new process at most
-///   the connect timeout, and a process whose live connection dies one operation timeout.
+///   nothing fails after the connect timeout. An operation over a live connection that has
+///   not finished within the connect timeout checks that the server still accepts
+///   connections, so a server killed under it fails the operation then. So a dead remote
+///   costs any process at most the connect timeout; only a server that accepts connections
+///   and then stops answering an operation in progress costs the operation's timeout.
 /// - **Shared breaker.** With [`with_shared_breaker`](Self::with_shared_breaker) (the
 ///   facade passes the cache directory), the breaker's state is also kept in the directory's
 ///   `state/`: a remote one process found failing is bypassed by every process using the
@@ -249,6 +252,7 @@ impl RemoteStore {
         let connect_timeout = self.config.get_connect_timeout();
         let check = (!self.reachable.load(Ordering::Relaxed)).then(|| self.connection_check());
         let reachable = Arc::clone(&self.reachable);
+        let (host, port) = self.check_address();
         let timed = async move {
             if let Some(check) = check {
                 match tokio::time::timeout(connect_timeout, check).await {
@@ -257,10 +261,31 @@ impl RemoteStore {
                     Ok(Ok(())) => reachable.store(true, Ordering::Relaxed),
                 }
             }
-            tokio::time::timeout(timeout, fut)
-                .await
-                .ok()
-                .map(Outcome::Done)
+            // An operation that has not finished within the connect timeout checks that
+            // the server still accepts connections: a server killed under a live
+            // connection is then refused at once, where the client would retry until the
+            // operation's timeout.
+            let watch = async move {
+                tokio::time::sleep(connect_timeout).await;
+                tcp_connect(&host, port).await
+            };
+            let op = tokio::time::timeout(timeout, fut);
+            let (mut op, mut watch) = (std::pin::pin!(op), Some(Box::pin(watch)));
+            std::future::poll_fn(|cx| {
+                if let std::task::Poll::Ready(done) = op.as_mut().poll(cx) {
+                    return std::task::Poll::Ready(done.ok().map(Outcome::Done));
+                }
+                if let Some(w) = watch.as_mut()
+                    && let std::task::Poll::Ready(checked) = w.as_mut().poll(cx)
+                {
+                    watch = None;
+                    if let Err(e) = checked {
+                        return std::task::Poll::Ready(Some(Outcome::ConnectFailed(e)));
+                    }
+                }
+                std::task::Poll::Pending
+            })
+            .await
         };
         let runtime = self.runtime();
         let result = if tokio::runtime::Handle::try_current().is_ok() {
@@ -328,15 +353,7 @@ impl RemoteStore {
             )
         });
         async move {
-            tokio::net::TcpStream::connect((host.as_str(), port))
-                .await
-                .map_err(|e| {
-                    opendal::Error::new(
-                        opendal::ErrorKind::Unexpected,
-                        format!("cannot connect to {host}:{port}"),
-                    )
-                    .set_source(e)
-                })?;
+            tcp_connect(&host, port).await?;
             if let Some((op, key)) = answer {
                 op.exists(&key).await?;
             }
@@ -636,6 +653,20 @@ impl RemoteStore {
             None,
         ))
     }
+}
+
+/// A TCP connection to `host:port`, closed at once: whether the server accepts connections.
+async fn tcp_connect(host: &str, port: u16) -> opendal::Result<()> {
+    tokio::net::TcpStream::connect((host, port))
+        .await
+        .map(drop)
+        .map_err(|e| {
+            opendal::Error::new(
+                opendal::ErrorKind::Unexpected,
+                format!("cannot connect to {host}:{port}"),
+            )
+            .set_source(e)
+        })
 }
 
 /// How a get reads a value so that it holds at most its limit in memory (or, where the

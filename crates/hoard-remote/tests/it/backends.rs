@@ -393,9 +393,10 @@ fn comes_back(remote: &RemoteStore, clock: &ManualClock, works: impl Fn() -> boo
     false
 }
 
-/// A killed server: the first operation fails (the client keeps reconnecting until the
-/// timeout), the breaker trips, every operation in the cool-down fails at once, and each
-/// cool-down costs exactly one more failure (the probe); a restarted server is used again
+/// A killed server: the first operation fails (the client keeps reconnecting; the check
+/// after the connect timeout, or the timeout, ends it), the breaker trips, every operation
+/// in the cool-down fails at once, and each cool-down costs exactly one more failure (the
+/// probe); a restarted server is used again
 /// without reopening the store.
 #[test]
 fn a_killed_redis_costs_one_failure_per_cooldown_and_comes_back() {

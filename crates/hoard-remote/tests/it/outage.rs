@@ -195,3 +195,23 @@ fn a_damaged_or_foreign_state_is_ignored() {
     }
     assert_eq!(a.stats().bypassed, 0);
 }
+
+#[test]
+fn a_server_killed_under_a_live_connection_fails_at_the_connect_timeout() {
+    let mut server = Server::start(Kind::Redis);
+    let config = RemoteConfig::parse(&server.url(""))
+        .and_then(|c| c.timeout(Duration::from_secs(60)))
+        .expect("test step");
+    let remote = RemoteStore::open(config).expect("test step");
+    assert_eq!(remote.get(&ns(), &digest(), 1 << 20).expect("a miss"), None);
+    server.kill();
+    // The client keeps its connection and reconnects until the operation's timeout; the
+    // check after the connect timeout is refused and ends the get, not a timeout.
+    let err = remote
+        .get(&ns(), &digest(), 1 << 20)
+        .expect_err("the server is gone");
+    let s = remote.stats();
+    eprintln!("killed under a live connection: {err}; {s:?}");
+    assert_eq!((s.get_failures, s.timeouts), (1, 0), "{s:?}: {err}");
+    assert!(s.connect_failures <= 1, "{s:?}");
+}
