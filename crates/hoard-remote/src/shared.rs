@@ -98,14 +98,16 @@ impl SharedBreaker {
 
     /// Claims the probe of a remote whose cool-down is over: `true` if this process is to
     /// run it (the state then says "open" for another cool-down, so that no other process
-    /// probes meanwhile). Never waits for the lock: another process holding it is probing.
+    /// probes meanwhile). Never waits for the lock: another process holding it is claiming.
+    /// A store that cannot lock (an error, not a busy lock) claims without it: two
+    /// processes may then both probe, but the remote is never left unprobed.
     pub(crate) fn claim(&self, now: Instant) -> bool {
         let held = match self.keeper.lock(LockTarget::Named(&self.name), false) {
-            Ok(Some(held)) => held,
+            Ok(Some(held)) => Some(held),
             Ok(None) => return false,
             Err(e) => {
-                tracing::debug!(state = %self.name, error = %e, "cannot lock the shared breaker state");
-                return false;
+                tracing::debug!(state = %self.name, error = %e, "cannot lock the shared breaker state; claiming without the lock");
+                None
             }
         };
         let claimed = self.read(now) == Shared::Expired;

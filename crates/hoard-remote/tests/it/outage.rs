@@ -215,3 +215,19 @@ fn a_server_killed_under_a_live_connection_fails_at_the_connect_timeout() {
     assert_eq!((s.get_failures, s.timeouts), (1, 0), "{s:?}: {err}");
     assert!(s.connect_failures <= 1, "{s:?}");
 }
+
+#[test]
+fn a_store_that_cannot_lock_still_probes_after_the_cooldown() {
+    let memory = Arc::new(hoard_testkit::InMemory::new());
+    memory.fail(hoard_testkit::memory::Op::Lock, true);
+    let keeper: Arc<dyn Housekeeping> = memory.clone();
+    let (a, b, clock) = two_processes(&format!("redis://127.0.0.1:{}/0", free_port()), &keeper);
+    assert!(a.get(&ns(), &digest(), 1 << 20).is_err());
+    assert!(b.get(&ns(), &digest(), 1 << 20).is_err());
+    assert_eq!(b.stats().bypassed, 1);
+    for cooldowns in 1..=2 {
+        clock.advance(COOLDOWN);
+        assert!(b.get(&ns(), &digest(), 1 << 20).is_err());
+        assert_eq!(b.stats().probes, cooldowns, "{:?}", b.stats());
+    }
+}
