@@ -594,7 +594,7 @@ struct Inner {
     /// Dropped (stopped and joined) with the last clone of the cache.
     worker: Option<Worker>,
     /// Single-flight locks (`flight.rs`), on a housekept store.
-    pub(crate) flight: Option<crate::flight::Flight>,
+    flight: Option<crate::flight::Flight>,
     /// The remote tier, when one is configured.
     #[cfg(feature = "remote")]
     pub(crate) remote: Option<crate::tier::Tier>,
@@ -891,6 +891,8 @@ impl Cache {
     /// `compute` is a function pointer, not a closure, so it cannot capture anything that is
     /// not part of the key. A cached value that no longer deserializes (the type changed) is
     /// recomputed and overwritten. The key is [`key_of`](Self::key_of)-style: see its caveat.
+    /// A miss is computed once across processes, as in
+    /// [`get_or_compute`](Self::get_or_compute).
     pub fn get_data<T, U, E>(
         &self,
         state: T,
