@@ -39,6 +39,12 @@
 //!   time in µs and this process's peak resident memory (VmHWM) in KiB.
 //! - `remote-get`: one get through a cache with a Redis tier, reporting its peak memory (see
 //!   [`crate::rows::remote_huge::child`]).
+//! - `remote-miss`: opens a cache (with a Redis tier at default settings when given a
+//!   port), misses once and drops it, reporting the time and the remote counters (see
+//!   [`crate::rows::remote_dead::child`]).
+//! - `flight`: `get_or_compute`s keys after `go`, counting its computations in a shared
+//!   file; with `hang=1` blocks inside one until killed (see
+//!   [`crate::rows::flight::child`]).
 //!
 //! Every role prints `ready` once its cache is open and `result k=v ...` at the end, and
 //! stops when its stdin reaches end of file (the parent closed it or died).
@@ -88,6 +94,8 @@ pub(crate) fn main(args: &[String]) -> ExitCode {
         "lockuser" => lockuser(&opts),
         "lockcleaner" => lockcleaner(&opts),
         "remote-get" => crate::rows::remote_huge::child(&opts.0),
+        "remote-miss" => crate::rows::remote_dead::child(&opts.0),
+        "flight" => crate::rows::flight::child(&opts.0),
         other => Err(format!("unknown role `{other}`")),
     };
     match outcome {

@@ -17,7 +17,8 @@ Without --dir and --config, the configuration file is $HOARD_CONFIG, else \
 file's `directory`, else $HOARD_CACHE_DIR, else ~/.cache/hoard.
 
 Exit status: 0 success (and a hit for get); 1 a miss for get or inspect, or bad entries found \
-by verify without --repair; 2 a usage error, an unreadable configuration or an I/O failure.";
+by verify without --repair; 2 a usage error, an unreadable configuration or an I/O failure; \
+run: the command's own status (128 + N if signal N ended it), 0 on a hit.";
 
 /// Operate a hoard cache directory: store and fetch entries, list and verify them, trim the
 /// cache to its limits, evict old entries and recompress.
@@ -77,6 +78,24 @@ pub(crate) enum Command {
     Rm {
         /// The key
         key: String,
+    },
+
+    /// Run CMD once per key: print its standard output stored under KEY (the command line by
+    /// default) without running it, or run it and store what it printed if it exited 0
+    Run {
+        /// The key [default: the command line, each argument's bytes length-prefixed]; `hoard
+        /// get KEY` then prints the stored output
+        #[arg(long)]
+        key: Option<String>,
+        /// The command and its arguments, after `--`
+        #[arg(
+            value_name = "CMD",
+            required = true,
+            last = true,
+            num_args = 1..,
+            value_parser = clap::value_parser!(std::ffi::OsString)
+        )]
+        command: Vec<std::ffi::OsString>,
     },
 
     /// Show where the entry for KEY lives and every field of its frame header
@@ -245,6 +264,12 @@ mod tests {
         assert!(Cli::try_parse_from(["hoard", "-v", "-q", "ls"]).is_err());
         let cli = Cli::try_parse_from(["hoard", "recompress", "--level", "-5"]).expect("valid");
         assert!(matches!(cli.command, Command::Recompress { level: -5, .. }));
+        let cli = Cli::try_parse_from(["hoard", "run", "--key", "k", "--", "cc", "-c", "--x"])
+            .expect("valid");
+        assert!(
+            matches!(&cli.command, Command::Run { key: Some(k), command } if k == "k" && command.len() == 3)
+        );
+        assert!(Cli::try_parse_from(["hoard", "run", "--key", "k"]).is_err());
         let cli = Cli::try_parse_from(["hoard", "stats", "-z", "--json"]).expect("valid");
         assert!(matches!(
             cli.command,

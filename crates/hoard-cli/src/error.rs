@@ -13,6 +13,8 @@ pub(crate) enum Status {
     /// Exit 1: `get` or `inspect` found no usable entry, or `verify` found bad entries that
     /// it did not remove.
     Negative,
+    /// `run`: the exit status of the command it ran (not 0: a success is `Success`).
+    Exited(u8),
 }
 
 impl From<Status> for ExitCode {
@@ -20,6 +22,7 @@ impl From<Status> for ExitCode {
         match status {
             Status::Success => ExitCode::SUCCESS,
             Status::Negative => ExitCode::from(1),
+            Status::Exited(code) => ExitCode::from(code),
         }
     }
 }

@@ -101,6 +101,14 @@ impl Breaker {
         }
     }
 
+    /// Opens the breaker until `until` without counting a failure: another process found
+    /// the remote failing (the shared state in the cache directory), or is probing it.
+    pub(crate) fn defer(&self, until: Instant) {
+        if !self.cooldown.is_zero() {
+            *self.state() = State::Open { until };
+        }
+    }
+
     /// Whether the breaker currently bypasses the remote.
     pub(crate) fn is_open(&self) -> bool {
         !matches!(*self.state(), State::Closed { .. })
@@ -142,5 +150,16 @@ mod tests {
         let off = Breaker::new(1, Duration::ZERO);
         assert_eq!(off.failure(t), Tripped::No);
         assert_eq!(off.admit(t), Admit::Go);
+        off.defer(t + Duration::from_secs(5));
+        assert_eq!(off.admit(t), Admit::Go, "a zero cool-down never bypasses");
+    }
+
+    #[test]
+    fn a_deferral_bypasses_until_its_end_then_probes() {
+        let b = Breaker::new(1, Duration::from_secs(10));
+        let t = Instant::now();
+        b.defer(t + Duration::from_secs(3));
+        assert_eq!(b.admit(t + Duration::from_secs(2)), Admit::Bypass);
+        assert_eq!(b.admit(t + Duration::from_secs(3)), Admit::Probe);
     }
 }

@@ -10,6 +10,17 @@ use url::Url;
 /// as a failure.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// The default connect timeout: how long the first exchange with a remote may take (a TCP
+/// connection, then for Redis and memcached a first answer over it) before the remote counts
+/// as down. A refused connection fails at once whatever this says.
+///
+/// ccache uses 100 ms for a bare TCP connect; hoard's check also waits for Redis's or
+/// memcached's first answer (the client's handshake and one `EXISTS` or `version`: about three
+/// round trips), so 250 ms leaves room for a cross-region link of 80 ms round trip while an
+/// unreachable or hung server costs a short-lived process an eighth of
+/// [`DEFAULT_TIMEOUT`].
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(250);
+
 /// The default cool-down: how long the circuit breaker bypasses a remote after it failed.
 pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(10);
 
@@ -103,6 +114,7 @@ pub struct RemoteConfig {
     endpoint: Option<String>,
     region: Option<String>,
     timeout: Duration,
+    connect_timeout: Duration,
     cooldown: Duration,
     failure_threshold: u32,
     max_item_size: u64,
@@ -117,6 +129,7 @@ impl fmt::Debug for RemoteConfig {
             .field("endpoint", &self.endpoint)
             .field("region", &self.region)
             .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
             .field("cooldown", &self.cooldown)
             .field("failure_threshold", &self.failure_threshold)
             .field("max_item_size", &self.max_item_size)
@@ -198,6 +211,7 @@ impl RemoteConfig {
             endpoint: None,
             region: None,
             timeout: DEFAULT_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             cooldown: DEFAULT_COOLDOWN,
             failure_threshold: 1,
             max_item_size: backend.default_max_item_size(),
@@ -291,6 +305,24 @@ impl RemoteConfig {
         Ok(self)
     }
 
+    /// How long the first exchange with the remote may take (default
+    /// [`DEFAULT_CONNECT_TIMEOUT`]); at least 1 ms. A store checks the connection before its
+    /// first operation and before the first one after a failure: a TCP connection to the
+    /// server (for S3, its endpoint), then for Redis and memcached one answer over the
+    /// client's own connection. A refused connection fails at once; a server that does not
+    /// accept or answer within this time fails then, rather than after the operation's
+    /// [`timeout`](Self::timeout). Either trips the circuit breaker like any failure.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Result<Self> {
+        if timeout < Duration::from_millis(1) {
+            return Err(Error::new(
+                ErrorKind::Config,
+                format!("remote connect timeout {timeout:?} is too short: use at least 1ms"),
+            ));
+        }
+        self.connect_timeout = timeout;
+        Ok(self)
+    }
+
     /// How long the circuit breaker bypasses the remote after it tripped (default
     /// [`DEFAULT_COOLDOWN`]); zero turns the breaker off.
     #[must_use]
@@ -368,6 +400,11 @@ impl RemoteConfig {
     /// The per-operation timeout (see [`timeout`](Self::timeout)).
     pub fn get_timeout(&self) -> Duration {
         self.timeout
+    }
+
+    /// The connect timeout (see [`connect_timeout`](Self::connect_timeout)).
+    pub fn get_connect_timeout(&self) -> Duration {
+        self.connect_timeout
     }
 
     /// The circuit breaker's cool-down (see [`cooldown`](Self::cooldown)).
@@ -582,6 +619,8 @@ mod tests {
             "team/a"
         );
         assert!(redis.clone().timeout(Duration::ZERO).is_err());
+        assert!(redis.clone().connect_timeout(Duration::ZERO).is_err());
+        assert_eq!(redis.get_connect_timeout(), DEFAULT_CONNECT_TIMEOUT);
         assert!(redis.clone().failure_threshold(0).is_err());
         assert!(redis.max_item_size(0).is_err());
         let s3 = RemoteConfig::parse("s3://b").expect("a valid remote setting");

@@ -6,20 +6,22 @@
 //! - [`TieredStore`] (`tiered`): a local store in front of a remote one.
 //! - [`RemoteStats`], [`TierStats`] (`stats`): their counters.
 //! - [`Clock`] (`clock`): where the circuit breaker reads the time; [`ManualClock`] for tests.
-//! - `breaker` (private): the circuit breaker.
+//! - `breaker` (private): the circuit breaker; `shared` (private): its state shared by the
+//!   processes of one cache directory.
 
 mod breaker;
 mod clock;
 mod config;
 mod remote;
+mod shared;
 mod stats;
 mod tiered;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
-    Backend, Credentials, DEFAULT_COOLDOWN, DEFAULT_PREFIX, DEFAULT_TIMEOUT,
-    MEMCACHED_DEFAULT_MAX_ITEM, PASSWORD_ENV, PREFIX_MAX_LEN, REDIS_DEFAULT_MAX_ITEM, RemoteConfig,
-    S3_DEFAULT_MAX_ITEM, USERNAME_ENV,
+    Backend, Credentials, DEFAULT_CONNECT_TIMEOUT, DEFAULT_COOLDOWN, DEFAULT_PREFIX,
+    DEFAULT_TIMEOUT, MEMCACHED_DEFAULT_MAX_ITEM, PASSWORD_ENV, PREFIX_MAX_LEN,
+    REDIS_DEFAULT_MAX_ITEM, RemoteConfig, S3_DEFAULT_MAX_ITEM, USERNAME_ENV,
 };
 pub use remote::RemoteStore;
 pub use stats::{RemoteStats, TierStats};

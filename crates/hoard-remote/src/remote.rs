@@ -5,18 +5,19 @@ use std::fmt;
 use std::future::Future;
 use std::ops::ControlFlow;
 use std::pin::Pin;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant, SystemTime};
 
 use futures_core::Stream;
-use hoard_core::{Digest, EntryInfo, Error, ErrorKind, Namespace, Result, Store};
+use hoard_core::{Digest, EntryInfo, Error, ErrorKind, Housekeeping, Namespace, Result, Store};
 use opendal::{HttpTransporter, Operator, services};
 use opendal_http_transport_reqwest::ReqwestTransport;
 
 use crate::breaker::{Admit, Breaker, Tripped};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Backend, PASSWORD_ENV, REDIS_DEFAULT_MAX_ITEM, RemoteConfig, USERNAME_ENV};
+use crate::shared::{Shared, SharedBreaker};
 use crate::stats::{RemoteCounters, RemoteStats};
 
 /// A [`Store`] on a remote service: Redis, memcached or S3 (see [`RemoteConfig`]).
@@ -46,9 +47,25 @@ use crate::stats::{RemoteCounters, RemoteStats};
 ///   timeout is returned as an [`ErrorKind::Io`] error (the facade turns it into a counted
 ///   miss) and counts towards the circuit breaker: after
 ///   [`RemoteConfig::failure_threshold`] consecutive failures, operations fail at once for
-///   [`RemoteConfig::cooldown`], then a single probe decides whether the remote is back. A
-///   dead remote therefore costs one timeout per cool-down. The breaker reads its time from a
-///   [`Clock`] ([`with_clock`](Self::with_clock)); timeouts are always real time.
+///   [`RemoteConfig::cooldown`], then a single probe decides whether the remote is back. The
+///   breaker reads its time from a [`Clock`] ([`with_clock`](Self::with_clock)); timeouts
+///   are always real time.
+/// - **Connection check.** The first operation, and the first after a failure, checks the
+///   connection first within [`RemoteConfig::connect_timeout`] (250 ms by default): a TCP
+///   connection to the server, then for Redis and memcached one answer over the client's
+///   own pooled connection. A refused connection fails at once (the clients would otherwise
+///   retry it until the operation's timeout), and a server that accepts nothing or answers
+///   nothing fails after the connect timeout. An operation over a live connection that has
+///   not finished within the connect timeout checks that the server still accepts
+///   connections, so a server killed under it fails the operation then. So a dead remote
+///   costs any process at most the connect timeout; only a server that accepts connections
+///   and then stops answering an operation in progress costs the operation's timeout.
+/// - **Shared breaker.** With [`with_shared_breaker`](Self::with_shared_breaker) (the
+///   facade passes the cache directory), the breaker's state is also kept in the directory's
+///   `state/`: a remote one process found failing is bypassed by every process using the
+///   directory for the rest of the cool-down, and when it ends exactly one of them probes
+///   it (a bounded probe: the connection check comes first). So with a refused or hung
+///   remote only one process per cool-down pays anything.
 /// - **Listing.** S3 lists (under the prefix); Redis and memcached cannot, and `list`
 ///   returns [`ErrorKind::NotSupportedByStore`].
 /// - **Runtime.** OpenDAL is async; the store owns a two-thread tokio runtime and blocks the
@@ -61,6 +78,13 @@ pub struct RemoteStore {
     breaker: Breaker,
     clock: Arc<dyn Clock>,
     counters: RemoteCounters,
+    /// The breaker state every process using one cache directory shares, if given.
+    shared: Option<SharedBreaker>,
+    /// Whether the remote answered since this store's last failure; the next operation
+    /// checks the connection first otherwise.
+    reachable: Arc<AtomicBool>,
+    /// Whether this process claimed the shared probe and has not seen its outcome yet.
+    shared_probe: AtomicBool,
 }
 
 impl fmt::Debug for RemoteStore {
@@ -69,6 +93,10 @@ impl fmt::Debug for RemoteStore {
             .field("url", &self.config.url())
             .field("prefix", &self.config.get_prefix())
             .field("breaker_open", &self.breaker.is_open())
+            .field(
+                "shared_breaker",
+                &self.shared.as_ref().map(|s| s.name().as_str()),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -78,6 +106,10 @@ enum Outcome<T> {
     Done(opendal::Result<T>),
     TimedOut,
     Bypassed,
+    /// The connection check failed at once (refused, no such host).
+    ConnectFailed(opendal::Error),
+    /// The connection check did not finish within the connect timeout.
+    ConnectTimedOut,
 }
 
 impl RemoteStore {
@@ -106,7 +138,23 @@ impl RemoteStore {
             runtime: Some(runtime),
             clock: Arc::new(SystemClock),
             counters: RemoteCounters::default(),
+            shared: None,
+            reachable: Arc::new(AtomicBool::new(false)),
+            shared_probe: AtomicBool::new(false),
         })
+    }
+
+    /// Keeps the circuit breaker's state in `keeper`'s state blobs as well (a cache
+    /// directory's `state/remote-breaker-<hash of the remote>`, through
+    /// [`Housekeeping::read_state`] and [`Housekeeping::write_state`], the probe claimed
+    /// under the named lock of the same name), so that every process using that directory
+    /// honours a cool-down any of them started, and at most one of them probes the remote
+    /// per cool-down. Each operation then reads the blob (one small file read, next to a
+    /// network round trip); it is written only when the breaker trips or a probe succeeds.
+    #[must_use]
+    pub fn with_shared_breaker(mut self, keeper: Arc<dyn Housekeeping>) -> Self {
+        self.shared = Some(SharedBreaker::new(keeper, &self.config));
+        self
     }
 
     /// Reads the circuit breaker's time from `clock` (default: [`SystemClock`]), so that a
@@ -156,19 +204,89 @@ impl RemoteStore {
         }
     }
 
-    /// Runs `fut` on the store's runtime within the timeout, through the breaker.
+    /// Whether an operation may go to the remote now: the process's own breaker, then the
+    /// shared state (claiming the probe when a shared cool-down is over).
+    fn admit(&self) -> bool {
+        let now = self.clock.now();
+        let admit = self.breaker.admit(now);
+        if admit == Admit::Bypass {
+            RemoteCounters::bump(&self.counters.bypassed);
+            return false;
+        }
+        let mut probe = admit == Admit::Probe;
+        if let Some(shared) = &self.shared {
+            let bypass_until = match shared.read(now) {
+                Shared::Closed => None,
+                Shared::Open(until) => Some(until),
+                Shared::Expired if shared.claim(now) => {
+                    self.shared_probe.store(true, Ordering::Relaxed);
+                    probe = true;
+                    None
+                }
+                // Another process holds the claim: it probes, this one waits a cool-down.
+                Shared::Expired => Some(now.checked_add(self.config.get_cooldown()).unwrap_or(now)),
+            };
+            if let Some(until) = bypass_until {
+                self.breaker.defer(until);
+                RemoteCounters::bump(&self.counters.bypassed);
+                return false;
+            }
+        }
+        if probe {
+            RemoteCounters::bump(&self.counters.probes);
+        }
+        true
+    }
+
+    /// Runs `fut` on the store's runtime within the timeout, through the breaker, after the
+    /// connection check when the remote has not answered since the last failure.
     fn run<T, F>(&self, fut: F) -> Outcome<T>
     where
         F: Future<Output = opendal::Result<T>> + Send + 'static,
         T: Send + 'static,
     {
-        let admit = self.breaker.admit(self.clock.now());
-        if admit == Admit::Bypass {
-            RemoteCounters::bump(&self.counters.bypassed);
+        if !self.admit() {
             return Outcome::Bypassed;
         }
         let timeout = self.config.get_timeout();
-        let timed = async move { tokio::time::timeout(timeout, fut).await.ok() };
+        let connect_timeout = self.config.get_connect_timeout();
+        let check = (!self.reachable.load(Ordering::Relaxed)).then(|| self.connection_check());
+        let reachable = Arc::clone(&self.reachable);
+        let (host, port) = self.check_address();
+        let timed = async move {
+            if let Some(check) = check {
+                match tokio::time::timeout(connect_timeout, check).await {
+                    Err(_) => return Some(Outcome::ConnectTimedOut),
+                    Ok(Err(e)) => return Some(Outcome::ConnectFailed(e)),
+                    Ok(Ok(())) => reachable.store(true, Ordering::Relaxed),
+                }
+            }
+            // An operation that has not finished within the connect timeout checks that
+            // the server still accepts connections: a server killed under a live
+            // connection is then refused at once, where the client would retry until the
+            // operation's timeout.
+            let watch = async move {
+                tokio::time::sleep(connect_timeout).await;
+                tcp_connect(&host, port).await
+            };
+            let op = tokio::time::timeout(timeout, fut);
+            let (mut op, mut watch) = (std::pin::pin!(op), Some(Box::pin(watch)));
+            std::future::poll_fn(|cx| {
+                if let std::task::Poll::Ready(done) = op.as_mut().poll(cx) {
+                    return std::task::Poll::Ready(done.ok().map(Outcome::Done));
+                }
+                if let Some(w) = watch.as_mut()
+                    && let std::task::Poll::Ready(checked) = w.as_mut().poll(cx)
+                {
+                    watch = None;
+                    if let Err(e) = checked {
+                        return std::task::Poll::Ready(Some(Outcome::ConnectFailed(e)));
+                    }
+                }
+                std::task::Poll::Pending
+            })
+            .await
+        };
         let runtime = self.runtime();
         let result = if tokio::runtime::Handle::try_current().is_ok() {
             // Inside someone's runtime `block_on` would panic: run on ours and wait here.
@@ -177,15 +295,80 @@ impl RemoteStore {
                 // The receiver only goes away if this thread stopped waiting.
                 let _ = tx.send(timed.await);
             });
-            rx.recv_timeout(timeout + Duration::from_secs(1))
+            rx.recv_timeout(timeout + connect_timeout + Duration::from_secs(1))
                 .ok()
                 .flatten()
         } else {
             runtime.block_on(timed)
         };
-        match result {
-            Some(done) => Outcome::Done(done),
-            None => Outcome::TimedOut,
+        result.unwrap_or(Outcome::TimedOut)
+    }
+
+    /// Where the connection check connects: the Redis or memcached server, or the S3
+    /// endpoint (AWS's regional one when none is set).
+    fn check_address(&self) -> (String, u16) {
+        let unbracket = |h: &str| h.trim_start_matches('[').trim_end_matches(']').to_owned();
+        match self.config.backend() {
+            Backend::Redis => (
+                unbracket(self.config.host()),
+                self.config.port().unwrap_or(6379),
+            ),
+            Backend::Memcached => (
+                unbracket(self.config.host()),
+                self.config.port().unwrap_or(11211),
+            ),
+            Backend::S3 => {
+                let endpoint = self
+                    .config
+                    .get_endpoint()
+                    .and_then(|e| url::Url::parse(e).ok());
+                match endpoint {
+                    Some(u) => (
+                        unbracket(u.host_str().unwrap_or("")),
+                        u.port_or_known_default().unwrap_or(443),
+                    ),
+                    None => (
+                        format!(
+                            "s3.{}.amazonaws.com",
+                            self.config.get_region().unwrap_or("us-east-1")
+                        ),
+                        443,
+                    ),
+                }
+            }
+        }
+    }
+
+    /// The connection check: a TCP connection to [`check_address`](Self::check_address)
+    /// (a refusal fails at once, where the Redis client would retry until the operation's
+    /// timeout), then for Redis and memcached one `exists` through the operator, which opens
+    /// the pooled connection (the client's handshake) that the operation then uses. The
+    /// caller bounds it by the connect timeout.
+    fn connection_check(&self) -> impl Future<Output = opendal::Result<()>> + Send + 'static {
+        let (host, port) = self.check_address();
+        let answer = (self.config.backend() != Backend::S3).then(|| {
+            (
+                self.op.clone(),
+                format!("{}/.ping", self.config.get_prefix()),
+            )
+        });
+        async move {
+            tcp_connect(&host, port).await?;
+            if let Some((op, key)) = answer {
+                op.exists(&key).await?;
+            }
+            Ok(())
+        }
+    }
+
+    /// Records an answer from the remote: the breaker closes, and a shared probe this
+    /// process claimed closes the shared state.
+    fn succeeded(&self) {
+        self.breaker.success();
+        if self.shared_probe.swap(false, Ordering::Relaxed)
+            && let Some(shared) = &self.shared
+        {
+            shared.close();
         }
     }
 
@@ -201,6 +384,10 @@ impl RemoteStore {
     fn failed(&self, what: &str, key: &str, outcome: Failure, counter: &AtomicU64) -> Error {
         if !matches!(outcome, Failure::Bypassed) {
             RemoteCounters::bump(counter);
+            self.reachable.store(false, Ordering::Relaxed);
+            // A claimed shared probe that failed leaves the state open for the cool-down
+            // the claim wrote.
+            self.shared_probe.store(false, Ordering::Relaxed);
         }
         let message = match &outcome {
             Failure::Bypassed => {
@@ -223,8 +410,25 @@ impl RemoteStore {
             Failure::Error(e) => {
                 format!("remote {} {what} of {key} failed: {e}", self.config.url())
             }
+            Failure::ConnectFailed(e) => {
+                RemoteCounters::bump(&self.counters.connect_failures);
+                format!("remote {} {what} of {key} failed: {e}", self.config.url())
+            }
+            Failure::ConnectTimedOut => {
+                RemoteCounters::bump(&self.counters.connect_failures);
+                RemoteCounters::bump(&self.counters.timeouts);
+                format!(
+                    "remote {} {what} of {key} failed: no connection and answer within the connect timeout of {:?}",
+                    self.config.url(),
+                    self.config.get_connect_timeout()
+                )
+            }
         };
-        if self.breaker.failure(self.clock.now()) == Tripped::Yes {
+        let now = self.clock.now();
+        if self.breaker.failure(now) == Tripped::Yes {
+            if let Some(shared) = &self.shared {
+                shared.open(now);
+            }
             RemoteCounters::bump(&self.counters.breaker_trips);
             tracing::warn!(
                 remote = self.config.url(),
@@ -234,7 +438,7 @@ impl RemoteStore {
         }
         let err = Error::new(ErrorKind::Io, message);
         match outcome {
-            Failure::Error(e) => err.with_source(e),
+            Failure::Error(e) | Failure::ConnectFailed(e) => err.with_source(e),
             _ => err,
         }
     }
@@ -252,7 +456,7 @@ impl RemoteStore {
     ) -> Result<T> {
         match outcome.split() {
             Ok(Ok(value)) => {
-                self.breaker.success();
+                self.succeeded();
                 Ok(value)
             }
             Ok(Err(e)) => Err(self.failed(what, key, Failure::Error(e), counter)),
@@ -277,6 +481,8 @@ enum Failure {
     Error(opendal::Error),
     TimedOut,
     Bypassed,
+    ConnectFailed(opendal::Error),
+    ConnectTimedOut,
 }
 
 impl<T> Outcome<T> {
@@ -285,6 +491,8 @@ impl<T> Outcome<T> {
             Outcome::Done(r) => Ok(r),
             Outcome::TimedOut => Err(Failure::TimedOut),
             Outcome::Bypassed => Err(Failure::Bypassed),
+            Outcome::ConnectFailed(e) => Err(Failure::ConnectFailed(e)),
+            Outcome::ConnectTimedOut => Err(Failure::ConnectTimedOut),
         }
     }
 }
@@ -307,12 +515,12 @@ impl Store for RemoteStore {
         let done = self.run(async move { read_bounded(&op, &path, limit, plan).await });
         let result = match done.split() {
             Ok(Ok(fetched)) => {
-                self.breaker.success();
+                self.succeeded();
                 RemoteCounters::add(&self.counters.bytes_read, fetched.received);
                 Ok(fetched)
             }
             Ok(Err(e)) if e.kind() == opendal::ErrorKind::NotFound => {
-                self.breaker.success();
+                self.succeeded();
                 RemoteCounters::bump(&self.counters.misses);
                 return Ok(None);
             }
@@ -445,6 +653,20 @@ impl RemoteStore {
             None,
         ))
     }
+}
+
+/// A TCP connection to `host:port`, closed at once: whether the server accepts connections.
+async fn tcp_connect(host: &str, port: u16) -> opendal::Result<()> {
+    tokio::net::TcpStream::connect((host, port))
+        .await
+        .map(drop)
+        .map_err(|e| {
+            opendal::Error::new(
+                opendal::ErrorKind::Unexpected,
+                format!("cannot connect to {host}:{port}"),
+            )
+            .set_source(e)
+        })
 }
 
 /// How a get reads a value so that it holds at most its limit in memory (or, where the

@@ -68,6 +68,13 @@ counters! {
         bytes_read,
         /// Bytes sent in puts.
         bytes_written,
+        /// Connection checks that failed: the server refused the connection, or did not
+        /// accept it or answer within the connect timeout (the operation is counted as
+        /// failed too; a check that timed out also counts in `timeouts`).
+        connect_failures,
+        /// Operations sent as the one probe after a cool-down (this process's own breaker's,
+        /// or the probe this process claimed in the cache directory's shared state).
+        probes,
     }
 }
 

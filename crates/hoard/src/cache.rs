@@ -42,6 +42,7 @@ pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
 /// | serialization of `get_data` | postcard |
 /// | eviction worker | on, with [`WorkerConfig::default`], for the filesystem store it opens and for a store given with [`with_maintained_store`](Self::with_maintained_store) |
 /// | threads per large entry | one per available core |
+/// | single-flight wait | 10 s ([`DEFAULT_SINGLE_FLIGHT_WAIT`](crate::DEFAULT_SINGLE_FLIGHT_WAIT)) |
 pub struct CacheBuilder {
     location: Location,
     hasher: Option<Arc<dyn KeyHasher>>,
@@ -55,6 +56,7 @@ pub struct CacheBuilder {
     worker_clock: Option<Arc<dyn Clock>>,
     threads: usize,
     adaptive: Option<Adaptive>,
+    pub(crate) single_flight_wait: std::time::Duration,
     #[cfg(feature = "remote")]
     pub(crate) remote: Option<crate::tier::RemoteSettings>,
     #[cfg(feature = "remote")]
@@ -151,6 +153,7 @@ impl CacheBuilder {
             worker_clock: None,
             threads: 0,
             adaptive: None,
+            single_flight_wait: crate::flight::DEFAULT_SINGLE_FLIGHT_WAIT,
             #[cfg(feature = "remote")]
             remote: None,
             #[cfg(feature = "remote")]
@@ -376,6 +379,7 @@ impl CacheBuilder {
             Some(settings) => {
                 let tier = settings.open(
                     store,
+                    keeper.clone(),
                     self.remote_clock,
                     decoders.clone(),
                     self.max_entry_size,
@@ -391,6 +395,9 @@ impl CacheBuilder {
         let hasher = self
             .hasher
             .unwrap_or_else(|| Arc::new(hoard_key::Sha256) as Arc<dyn KeyHasher>);
+        let flight = keeper
+            .clone()
+            .and_then(|k| crate::flight::Flight::new(k, self.single_flight_wait));
         let worker = match (keeper.clone(), self.worker) {
             (Some(keeper), Some(config)) => start_worker(
                 keeper,
@@ -437,6 +444,7 @@ impl CacheBuilder {
                 serialization: self.serialization,
                 counters: Counters::default(),
                 worker,
+                flight,
                 #[cfg(feature = "remote")]
                 remote,
             }),
@@ -658,6 +666,8 @@ struct Inner {
     counters: Counters,
     /// Dropped (stopped and joined) with the last clone of the cache.
     worker: Option<Worker>,
+    /// Single-flight locks (`flight.rs`), on a housekept store.
+    flight: Option<crate::flight::Flight>,
     /// The remote tier, when one is configured.
     #[cfg(feature = "remote")]
     pub(crate) remote: Option<crate::tier::Tier>,
@@ -996,8 +1006,16 @@ impl Cache {
     }
 
     /// The cached bytes for `key`, or `compute()`'s, which are then cached.
+    ///
+    /// Single-flight: on a miss, the computation runs under the key's lock (see
+    /// [`single_flight`](Self::single_flight)), so processes and threads that miss the key at
+    /// the same time compute it once and the others read the stored value.
     pub fn get_or_compute(&self, key: &Key, compute: impl FnOnce() -> Vec<u8>) -> Vec<u8> {
         if let Some(hit) = self.get(key) {
+            return hit;
+        }
+        let turn = self.single_flight(key);
+        if let Some(hit) = self.after_wait(&turn, key) {
             return hit;
         }
         let value = compute();
@@ -1015,6 +1033,10 @@ impl Cache {
         if let Some(hit) = self.get(key) {
             return Ok(hit);
         }
+        let turn = self.single_flight(key);
+        if let Some(hit) = self.after_wait(&turn, key) {
+            return Ok(hit);
+        }
         let value = compute()?;
         self.put(key, &value);
         Ok(value)
@@ -1026,6 +1048,8 @@ impl Cache {
     /// `compute` is a function pointer, not a closure, so it cannot capture anything that is
     /// not part of the key. A cached value that no longer deserializes (the type changed) is
     /// recomputed and overwritten. The key is [`key_of`](Self::key_of)-style: see its caveat.
+    /// A miss is computed once across processes, as in
+    /// [`get_or_compute`](Self::get_or_compute).
     pub fn get_data<T, U, E>(
         &self,
         state: T,
@@ -1047,6 +1071,13 @@ impl Cache {
             }
             Counters::bump(&self.inner.counters.undecodable);
             tracing::debug!(%key, "cached value no longer deserializes; recomputing");
+        }
+        let turn = self.single_flight(&key);
+        if let Some(value) = self
+            .after_wait(&turn, &key)
+            .and_then(|bytes| serialization.deserialize(&bytes))
+        {
+            return Ok(value);
         }
         let value = compute(&state)?;
         match serialization.serialize(&value) {
@@ -1078,6 +1109,13 @@ impl Cache {
             }
             Counters::bump(&self.inner.counters.undecodable);
         }
+        let turn = self.single_flight(&key);
+        if let Some(value) = self
+            .after_wait(&turn, &key)
+            .and_then(|bytes| deserialize(&state, bytes))
+        {
+            return Ok(value);
+        }
         let value = compute(&state)?;
         if let Some(bytes) = serialize(&state, &value) {
             self.put(&key, &bytes);
@@ -1089,6 +1127,11 @@ impl Cache {
     #[cfg(feature = "remote")]
     pub(crate) fn remote_tier(&self) -> Option<&crate::tier::Tier> {
         self.inner.remote.as_ref()
+    }
+
+    /// The single-flight locks (if any) and the counters their waits are counted in.
+    pub(crate) fn flight_parts(&self) -> (Option<&crate::flight::Flight>, &Counters) {
+        (self.inner.flight.as_ref(), &self.inner.counters)
     }
 
     /// A snapshot of this process's counters for this cache.

@@ -69,6 +69,7 @@ const MAX_THREADS: usize = 1024;
 /// | [`group-shared`](Self::group_shared) | `false` | bool |
 /// | [`namespace`](Self::namespace) | `"default"` | namespace name |
 /// | [`threads`](Self::threads) | `0` (one per core) | count, at most 1024 |
+/// | [`single-flight-wait`](Self::single_flight_wait) | `"10s"` | duration (`"0s"`: off) |
 ///
 /// # Units
 /// Values with units are TOML strings, as in the ancestor: a whole decimal number, optional
@@ -264,6 +265,13 @@ pub struct CacheConfig {
     /// are the same bytes whatever the setting. See [`CacheBuilder::threads`].
     pub threads: usize,
 
+    /// How long a miss about to be computed waits for another process or thread computing
+    /// the same key. Key `single-flight-wait`, a duration; default `"10s"`; `"0s"` turns
+    /// single-flight off.
+    ///
+    /// hoard's own key. See [`CacheBuilder::single_flight_wait`].
+    pub single_flight_wait: Duration,
+
     /// The remote tier (feature `remote`): table `[cache.remote]`; default `None` (local
     /// only). See [`CacheBuilder::remote`] and the keys in hoard's README.
     #[cfg(feature = "remote")]
@@ -299,6 +307,7 @@ impl Default for CacheConfig {
             group_shared: false,
             namespace: DEFAULT_NAMESPACE.to_owned(),
             threads: 0,
+            single_flight_wait: crate::DEFAULT_SINGLE_FLIGHT_WAIT,
             #[cfg(feature = "remote")]
             remote: None,
         }
@@ -755,6 +764,7 @@ impl CacheBuilder {
             .group_shared(config.group_shared)
             .max_entry_size(config.max_entry_size)
             .threads(config.threads)
+            .single_flight_wait(config.single_flight_wait)
             .codec_arc(codec_for(config)?)
             .worker(hoard_evict::WorkerConfig::from(config));
         let builder = if config.adaptive {

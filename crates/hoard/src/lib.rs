@@ -5,6 +5,8 @@
 //! - [`Mapped`]: what [`Cache::get_mapped`] returns, a verified value served from a memory
 //!   map of a large stored entry where that is safe, owned otherwise.
 //! - [`Stats`]: in-process counters.
+//! - [`Turn`] (`flight`): single-flight, one computation per key across processes
+//!   ([`Cache::single_flight`]).
 //! - [`Serialization`]: how `get_data` stores values.
 //! - [`units`]: the unit syntax of configuration files (`"512Mi"`, `"30d"`), for tools.
 //! - [`evict`]: the eviction worker (hoard-evict) that [`CacheBuilder::worker`] configures and
@@ -33,6 +35,7 @@
 
 mod cache;
 mod config;
+mod flight;
 /// Writing a plugin: a store, `Housekeeping`, a codec, the conformance suites, plugin ids
 /// and the benchmark harness (every example runs as a doctest).
 pub mod guide;
@@ -50,6 +53,7 @@ pub use cache::{
     Cache, CacheBuilder, DEFAULT_MAX_ENTRY_SIZE, DEFAULT_NAMESPACE, DEFAULT_ZSTD_LEVEL,
 };
 pub use config::{CacheConfig, Percent, write_default_config};
+pub use flight::{DEFAULT_SINGLE_FLIGHT_WAIT, STRIPES as SINGLE_FLIGHT_STRIPES, Turn};
 pub use mapped::Mapped;
 pub use serial::Serialization;
 pub use stats::Stats;

@@ -31,6 +31,15 @@ pub struct Stats {
     /// program's codec under the same id. Each is a miss and is left in place, never removed
     /// as corrupt (a damaged entry fails its checksum and counts in `corrupt`).
     pub undecodable_entries: u64,
+    /// Misses that found the key's single-flight lock held by another process or thread
+    /// and waited for it (see [`Cache::single_flight`](crate::Cache::single_flight)).
+    pub flight_waits: u64,
+    /// Waits that ended in a hit: a computation saved. Such a get counts one miss (before
+    /// the wait) and one hit (after it).
+    pub flight_wait_hits: u64,
+    /// Waits that reached the bound and computed anyway (a holder stopped, or computing for
+    /// longer than the bound).
+    pub flight_gave_up: u64,
 }
 
 #[derive(Debug, Default)]
@@ -43,6 +52,9 @@ pub(crate) struct Counters {
     pub(crate) oversized: AtomicU64,
     pub(crate) undecodable: AtomicU64,
     pub(crate) undecodable_entries: AtomicU64,
+    pub(crate) flight_waits: AtomicU64,
+    pub(crate) flight_wait_hits: AtomicU64,
+    pub(crate) flight_gave_up: AtomicU64,
 }
 
 impl Counters {
@@ -61,6 +73,9 @@ impl Counters {
             oversized: get(&self.oversized),
             undecodable: get(&self.undecodable),
             undecodable_entries: get(&self.undecodable_entries),
+            flight_waits: get(&self.flight_waits),
+            flight_wait_hits: get(&self.flight_wait_hits),
+            flight_gave_up: get(&self.flight_gave_up),
         }
     }
 }

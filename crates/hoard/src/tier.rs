@@ -54,11 +54,13 @@ impl RemoteSettings {
         self
     }
 
-    /// Opens the remote (its breaker on `clock`, if given) and puts `local` in front of it,
+    /// Opens the remote (its breaker on `clock`, if given, and shared through `keeper`'s
+    /// state, the cache directory's, when there is one) and puts `local` in front of it,
     /// backfilling only frames `decoders` (the cache's) can decode.
     pub(crate) fn open(
         self,
         local: Arc<dyn Store>,
+        keeper: Option<Arc<dyn Housekeeping>>,
         clock: Option<Arc<dyn Clock>>,
         decoders: Decoders,
         max_entry_size: u64,
@@ -66,6 +68,9 @@ impl RemoteSettings {
         let mut remote = RemoteStore::open(self.config)?;
         if let Some(clock) = clock {
             remote = remote.with_clock(clock);
+        }
+        if let Some(keeper) = keeper {
+            remote = remote.with_shared_breaker(keeper);
         }
         let remote = Arc::new(remote);
         let tier = Arc::new(

@@ -10,11 +10,13 @@ mod corruption;
 mod crash;
 mod exhaust;
 pub(crate) mod failpoints;
+pub(crate) mod flight;
 mod io_errors;
 mod locks;
 pub(crate) mod planted;
 mod power;
 mod remote;
+pub(crate) mod remote_dead;
 pub(crate) mod remote_huge;
 mod security;
 
@@ -38,6 +40,7 @@ pub(crate) fn all() -> Vec<Box<dyn Row>> {
     rows.extend(power::rows());
     rows.extend(exhaust::rows());
     rows.extend(concurrency::rows());
+    rows.extend(flight::rows());
     rows.extend(locks::rows());
     rows.extend(io_errors::rows());
     rows.extend(security::rows());
@@ -45,6 +48,7 @@ pub(crate) fn all() -> Vec<Box<dyn Row>> {
     rows.extend(planted::rows());
     rows.extend(remote::rows());
     rows.extend(remote_huge::rows());
+    rows.extend(remote_dead::rows());
     rows
 }
 

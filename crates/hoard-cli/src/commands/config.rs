@@ -171,6 +171,10 @@ pub(crate) fn render(settings: &Settings) -> String {
     key("group-shared", c.group_shared.to_string());
     key("namespace", quoted(&c.namespace));
     key("threads", c.threads.to_string());
+    key(
+        "single-flight-wait",
+        quoted(&render_duration(c.single_flight_wait)),
+    );
     // No credentials to hide: a configuration never holds any (they come from the
     // environment), and a URL with them is refused when the file is read.
     if let Some(remote) = c.remote_toml() {

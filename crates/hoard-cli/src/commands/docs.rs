@@ -54,6 +54,10 @@ A usage error, an unreadable configuration or an I/O failure. One line on stderr
 the path or key. Also \fBgc\fR, \fBevict\fR and \fBstats \-\-zero\fR when another process
 holds the lock they need for more than 2 s: "busy: DIR/state/cleanup.lock is held by
 another process".
+.TP
+\fBrun\fR
+The status of the command it ran (128 + N when signal N ended it), or 0 on a hit; 2 when
+the command cannot be started.
 "#;
 
 /// The man page of the top command, or of the command at `path` (`["config", "new"]`).

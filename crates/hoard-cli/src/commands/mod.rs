@@ -4,6 +4,7 @@ mod config;
 mod docs;
 mod entry;
 mod maintain;
+mod run;
 mod survey;
 mod verify;
 
@@ -31,6 +32,7 @@ pub(crate) fn run(cli: &Cli, out: Output) -> CliResult {
         Command::Put { key, file } => entry::put(&settings, out, key, file.as_deref()),
         Command::Get { key, output } => entry::get(&settings, out, key, output.as_deref()),
         Command::Rm { key } => entry::rm(&settings, out, key),
+        Command::Run { key, command } => run::run(&settings, out, key.as_deref(), command),
         Command::Inspect { key, format } => entry::inspect(&settings, out, key, format.json),
         Command::Ls { format } => survey::ls(&settings, out, format.json),
         Command::Stats { zero, format } => survey::stats(&settings, out, *zero, format.json),

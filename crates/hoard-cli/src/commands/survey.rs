@@ -225,6 +225,7 @@ struct RemoteSummary {
     write_policy: String,
     read_only: bool,
     timeout_ms: u64,
+    connect_timeout_ms: u64,
     cooldown_ms: u64,
     /// When the counters were created or zeroed; `None` while none were recorded.
     since_unix_ms: Option<i64>,
@@ -243,6 +244,7 @@ impl RemoteSummary {
             write_policy: settings.policy.as_str().to_owned(),
             read_only: settings.access == hoard::remote::RemoteAccess::ReadOnly,
             timeout_ms: ms(c.get_timeout()),
+            connect_timeout_ms: ms(c.get_connect_timeout()),
             cooldown_ms: ms(c.get_cooldown()),
             ..Self::default()
         }
@@ -622,12 +624,13 @@ fn remote_text(t: &mut String, s: &Summary, now: SystemTime) {
     };
     let _ = writeln!(
         t,
-        "remote         {} ({}, {}{}, timeout {}, cool-down {})",
+        "remote         {} ({}, {}{}, timeout {}, connect timeout {}, cool-down {})",
         r.url,
         r.backend,
         r.write_policy,
         if r.read_only { ", read-only" } else { "" },
         human::duration(Duration::from_millis(r.timeout_ms)),
+        human::duration(Duration::from_millis(r.connect_timeout_ms)),
         human::duration(Duration::from_millis(r.cooldown_ms)),
     );
     match r.since_unix_ms {

@@ -13,6 +13,7 @@ mod locks;
 mod maintain;
 mod memory;
 mod remote;
+mod run;
 mod survey;
 mod verify;
 

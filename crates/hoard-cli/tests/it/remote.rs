@@ -1,7 +1,7 @@
 //! The command with a `[cache.remote]` table: two `hoard` processes with their own cache
 //! directories ("machines") share entries through real Redis, memcached and S3 (moto)
 //! servers; `stats` shows the lifetime remote counters; `config show` shows the table; a dead
-//! remote costs a miss.
+//! remote costs a miss, and only the first process after it died tries it.
 
 use std::fs;
 
@@ -139,6 +139,7 @@ fn put_on_one_machine_is_a_hit_on_another_and_stats_counts_it() {
         "url",
         "prefix",
         "timeout",
+        "connect-timeout",
         "cooldown",
         "write-policy",
         "read-only",
@@ -167,4 +168,14 @@ fn a_dead_remote_costs_a_miss_not_a_failure() {
     let got = run(&a, &["get", "k"]).expect_code(0);
     assert_eq!(got.stdout, b"value", "served locally");
     run(&a, &["get", "other"]).expect_code(1);
+    run(&a, &["get", "another"]).expect_code(1);
+    // Only the first process tried the refused server (once, failing at once rather than
+    // at the timeout); the later ones honoured the cool-down it recorded in the directory.
+    let stats = run(&a, &["stats", "--json"]).expect_code(0).json();
+    let counters = &stats["remote"]["counters"];
+    assert_eq!(counters["remote.connect_failures"], 1, "{stats}");
+    assert_eq!(counters["remote.bypassed"], 2, "{stats}");
+    for zero in ["remote.timeouts", "remote.probes"] {
+        assert_eq!(counters[zero].as_u64().unwrap_or(0), 0, "{zero}: {stats}");
+    }
 }

@@ -1,4 +1,5 @@
 //! Integration tests of hoard-remote against real Redis, memcached and S3 (moto) servers.
 
 mod backends;
+mod outage;
 mod tiered;

@@ -378,6 +378,18 @@ pub(crate) const KEYS: &[Key] = &[
         },
         render: |c| c.threads.to_string(),
     },
+    Key {
+        name: "single-flight-wait",
+        help: &[
+            "hoard: how long a miss waits for another process computing the same key before",
+            "computing it too (a duration; \"0s\": never wait, every miss computes).",
+        ],
+        parse: |c, v| {
+            c.single_flight_wait = duration(v)?;
+            Ok(())
+        },
+        render: |c| quoted(&units::render_duration(c.single_flight_wait)),
+    },
 ];
 
 /// A value of the `codec` key: a codec, or the adaptive format (which writes with one).

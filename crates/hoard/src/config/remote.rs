@@ -5,7 +5,8 @@
 //! url = "redis://127.0.0.1:6379/0"   # or "memcached://host:11211", "s3://bucket/prefix"
 //! # endpoint = "http://127.0.0.1:9000" (s3 only)   region = "us-east-1" (s3 only)
 //! # prefix = "hoard" (redis, memcached)
-//! # timeout = "2s"  cooldown = "10s"  write-policy = "write-through"  read-only = false
+//! # timeout = "2s"  connect-timeout = "250ms"  cooldown = "10s"
+//! # write-policy = "write-through"  read-only = false
 //! ```
 //!
 //! Credentials are never read from the file: see [`hoard_remote::RemoteConfig`].
@@ -46,6 +47,11 @@ pub(crate) const REMOTE_KEYS: &[(&str, &str, &str)] = &[
         "timeout",
         "Per-operation timeout: \"2s\", or milliseconds as \"500ms\".",
         "\"2s\"",
+    ),
+    (
+        "connect-timeout",
+        "How long connecting (and, for Redis and memcached, the first answer) may take; a refused connection fails at once.",
+        "\"250ms\"",
     ),
     (
         "cooldown",
@@ -209,6 +215,10 @@ fn set_key(
             let timeout = millis_or_duration(value).map_err(fail)?;
             config.timeout(timeout).map_err(refused)?
         }
+        "connect-timeout" => {
+            let timeout = millis_or_duration(value).map_err(fail)?;
+            config.connect_timeout(timeout).map_err(refused)?
+        }
         "cooldown" => config.cooldown(keys::duration(value).map_err(fail)?),
         "max-item-size" => {
             let n = keys::size(value).map_err(fail)?;
@@ -315,8 +325,9 @@ pub(crate) fn render(settings: &crate::RemoteSettings) -> String {
         out.push_str(&format!("region = {}\n", q(region)));
     }
     out.push_str(&format!(
-        "timeout = {}\ncooldown = {}\nwrite-policy = {}\n",
+        "timeout = {}\nconnect-timeout = {}\ncooldown = {}\nwrite-policy = {}\n",
         q(&render_timeout(c.get_timeout())),
+        q(&render_timeout(c.get_connect_timeout())),
         q(&super::units::render_duration(c.get_cooldown())),
         q(settings.policy.as_str())
     ));

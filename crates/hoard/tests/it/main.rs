@@ -5,6 +5,7 @@ mod config;
 mod corruption;
 mod eviction;
 mod faults;
+mod flight;
 mod guide;
 mod locks;
 mod multiprocess;

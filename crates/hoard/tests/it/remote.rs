@@ -257,12 +257,13 @@ fn write_back_publishes_in_the_background() {
 fn the_remote_table_parses_renders_and_refuses_clearly() {
     let text = "[cache]\nnamespace = \"x\"\n\n[cache.remote]\nurl = \"s3://bucket/ci\"\n\
                 endpoint = \"http://127.0.0.1:9000\"\nregion = \"eu-west-1\"\ntimeout = \"500ms\"\n\
-                cooldown = \"30s\"\nwrite-policy = \"write-back\"\nwrite-back-queue = \"64\"\n\
+                connect-timeout = \"100ms\"\ncooldown = \"30s\"\nwrite-policy = \"write-back\"\nwrite-back-queue = \"64\"\n\
                 read-only = true\n";
     let c = CacheConfig::from_toml_str(text, None).expect("valid");
     let r = c.remote.as_ref().expect("remote");
     assert_eq!(r.config.get_prefix(), "ci");
     assert_eq!(r.config.get_timeout(), Duration::from_millis(500));
+    assert_eq!(r.config.get_connect_timeout(), Duration::from_millis(100));
     assert_eq!(r.policy, WritePolicy::Back { queue: 64 });
     assert_eq!(r.access, RemoteAccess::ReadOnly);
     let shown = c.remote_toml().expect("rendered");
