@@ -248,6 +248,12 @@ impl Hoard {
                 b.durability(Durability::Full)
             })?,
             Self::sqlite(&root.join("hoard-sqlite"), threads)?,
+            Self::new(
+                "hoard-adaptive",
+                &root.join("hoard-adaptive"),
+                threads,
+                |b| b.adaptive(hoard::evict::Adaptive::new()),
+            )?,
         ])
     }
 

@@ -192,7 +192,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let trace_cfg = TraceConfig::standard(args.trace_scale);
     let measured: u64 = args.plan.iter().map(|(_, n)| 2 * *n as u64).sum();
     let bar = ProgressBar::new(
-        measured * all.len() as u64 + args.warm as u64 + 3 * trace_cfg.windows as u64,
+        measured * all.len() as u64 + args.warm as u64 + 4 * trace_cfg.windows as u64,
     )
     .with_style(
         ProgressStyle::with_template("{spinner} {msg:>14} [{bar:40}] {pos}/{len} ops, {elapsed}")
@@ -250,6 +250,18 @@ fn main() -> Result<(), Box<dyn Error>> {
         &source,
         &trace_cfg,
         args.threads,
+    )?);
+    bar.inc(trace_cfg.windows as u64);
+    bar.set_message("trace: hoard-adaptive");
+    let (adaptive, quiet) = trace::trace_adaptive(&trace_cfg);
+    report.trace.push(trace::replay_hoard_as(
+        "hoard-adaptive",
+        &temp.path().join("trace-hoard-adaptive"),
+        &source,
+        &trace_cfg,
+        args.threads,
+        quiet,
+        |b| b.adaptive(adaptive),
     )?);
     bar.inc(trace_cfg.windows as u64);
     for (lock, dir) in [

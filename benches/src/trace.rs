@@ -235,19 +235,21 @@ pub fn replay_hoard(
     cfg: &TraceConfig,
     threads: usize,
 ) -> io::Result<TraceResult> {
-    replay_hoard_as("hoard", dir, source, cfg, threads, |b| b)
+    let quiet = cfg.cleanup_interval * 3;
+    replay_hoard_as("hoard", dir, source, cfg, threads, quiet, |b| b)
 }
 
 /// [`replay_hoard`] under another `name`, with `configure` applied to the builder after the
 /// run's settings and the trace's worker limits (for example an adaptive format). After the
-/// replay the harness waits for the worker to settle (the stored bytes unchanged over three
-/// cleanup intervals, at most a minute) and records [`TraceResult::settled`].
+/// replay the harness waits for the worker to settle (the stored bytes and entries unchanged
+/// for `quiet`, at most a minute) and records [`TraceResult::settled`].
 pub fn replay_hoard_as(
     name: &str,
     dir: &Path,
     source: &Source,
     cfg: &TraceConfig,
     threads: usize,
+    quiet: Duration,
     configure: impl FnOnce(hoard::CacheBuilder) -> hoard::CacheBuilder,
 ) -> io::Result<TraceResult> {
     let mut worker = WorkerConfig::default();
@@ -300,15 +302,13 @@ pub fn replay_hoard_as(
         &probe,
     )?;
     let started = Instant::now();
-    let (mut last, mut steady) = (probe(), 0);
-    while steady < 3 && started.elapsed() < Duration::from_secs(60) {
+    let (mut last, mut steady_since) = (probe(), Instant::now());
+    while steady_since.elapsed() < quiet && started.elapsed() < Duration::from_secs(60) {
         std::thread::sleep(cfg.cleanup_interval);
         let now = probe();
-        steady = if now.stored_bytes == last.stored_bytes && now.entries == last.entries {
-            steady + 1
-        } else {
-            0
-        };
+        if now.stored_bytes != last.stored_bytes || now.entries != last.entries {
+            steady_since = Instant::now();
+        }
         last = now;
     }
     result.settled = Some(Settled {
@@ -319,6 +319,18 @@ pub fn replay_hoard_as(
     });
     result.dropped_events = cache.worker().map(|w| w.stats().dropped_events);
     Ok(result)
+}
+
+/// The adaptive format's settings for the trace replay: its defaults (an hour without use
+/// makes an entry cold, a pass every five minutes) scaled down to the replay, which lasts
+/// seconds: an entry unused for ten cleanup intervals is made cold, passes run every five.
+/// With it, the time the harness waits for the worker to settle after the replay: long
+/// enough for every entry to go cold and two passes to run.
+pub fn trace_adaptive(cfg: &TraceConfig) -> (hoard::evict::Adaptive, Duration) {
+    let policy = hoard::evict::Adaptive::new()
+        .cold_after(cfg.cleanup_interval * 10)
+        .period(cfg.cleanup_interval * 5);
+    (policy, policy.cold_after + policy.period * 2)
 }
 
 /// How [`replay_wasmtime`] treats the cleanup lock of wasmtime-cache's worker.
