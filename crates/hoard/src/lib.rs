@@ -2,6 +2,9 @@
 //!
 //! # Modules
 //! - [`Cache`] and [`CacheBuilder`]: the cache and its settings.
+//! - [`ModuleCacheEntry`]: wasmtime's entry handle, keyed by compiler name and version: what
+//!   a program that caches a compiler's output (as wasmtime's `get_data` callers do) should
+//!   use instead of [`Cache::get_data`], which keys by the state alone.
 //! - [`Stats`]: in-process counters.
 //! - [`Serialization`]: how `get_data` stores values.
 //! - [`units`]: the unit syntax of configuration files (`"512Mi"`, `"30d"`), for tools.
@@ -31,6 +34,7 @@
 
 mod cache;
 mod config;
+mod entry;
 /// Writing a plugin: a store, `Housekeeping`, a codec, the conformance suites, plugin ids
 /// and the benchmark harness (every example runs as a doctest).
 pub mod guide;
@@ -46,6 +50,7 @@ pub use cache::{
     Cache, CacheBuilder, DEFAULT_MAX_ENTRY_SIZE, DEFAULT_NAMESPACE, DEFAULT_ZSTD_LEVEL,
 };
 pub use config::{CacheConfig, Percent, write_default_config};
+pub use entry::ModuleCacheEntry;
 pub use serial::Serialization;
 pub use stats::Stats;
 #[cfg(feature = "remote")]
