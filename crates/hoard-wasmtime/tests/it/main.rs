@@ -1,6 +1,7 @@
 //! Integration tests of hoard-wasmtime: real modules compiled by a real wasmtime, cached in
 //! real directories.
 
+mod incremental;
 mod module;
 
 use hoard::{Cache, Key};
