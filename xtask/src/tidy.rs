@@ -175,6 +175,10 @@ pub(crate) enum Role {
     Facade,
     /// `hoard-cli`: depends on the facade only.
     Cli,
+    /// A crate that fits hoard into another program's cache interfaces (`hoard-wasmtime`:
+    /// wasmtime's `CacheStore` and a module cache): built on the facade only, as a user of
+    /// hoard would be, and depended on by nothing but the benchmarks and the fault harness.
+    Integration,
     /// `hoard-bench`: measures every layer, so it may depend on every library.
     Bench,
     /// `hoard-reliability`: the fault harness drives every layer (and may drive the `hoard`
@@ -192,6 +196,7 @@ impl Role {
             "hoard" => Self::Facade,
             "hoard-sqlite" => Self::Plugin,
             "hoard-cli" => Self::Cli,
+            "hoard-wasmtime" => Self::Integration,
             "hoard-bench" => Self::Bench,
             "hoard-reliability" => Self::Harness,
             "xtask" => Self::Tool,
@@ -207,10 +212,10 @@ impl Role {
             Self::Core | Self::Tool => false,
             Self::Leaf | Self::Plugin => dep_role == Self::Core,
             Self::Facade => matches!(dep_role, Self::Core | Self::Leaf) && dep != "hoard-testkit",
-            Self::Cli => dep_role == Self::Facade,
+            Self::Cli | Self::Integration => dep_role == Self::Facade,
             Self::Bench => matches!(
                 dep_role,
-                Self::Core | Self::Leaf | Self::Plugin | Self::Facade
+                Self::Core | Self::Leaf | Self::Plugin | Self::Facade | Self::Integration
             ),
             Self::Harness => dep_role != Self::Tool,
         }
@@ -237,6 +242,7 @@ impl Role {
                 "the facade depends on the library crates, never on the testkit or the cli"
             }
             Self::Cli => "hoard-cli depends on the facade `hoard` only",
+            Self::Integration => "an integration crate depends on the facade `hoard` only",
             Self::Bench => "the benches depend on library crates only",
             Self::Harness => {
                 "the reliability harness depends on the workspace's crates, not on xtask"
@@ -1118,6 +1124,52 @@ zstd = { version = "0.13", default-features = false }
             "hoard-cli",
             "crates/hoard-cli/Cargo.toml",
             "hoard-cli depends on the facade `hoard` only",
+        );
+    }
+
+    #[test]
+    fn the_wasmtime_integration_depends_on_the_facade_and_only_the_benches_on_it() {
+        let good = member(
+            "hoard-wasmtime",
+            "",
+            &[("hoard", DepKind::Normal), ("hoard-testkit", DepKind::Dev)],
+        );
+        let bench = {
+            let mut m = member(
+                "hoard-bench",
+                "",
+                &[
+                    ("hoard", DepKind::Normal),
+                    ("hoard-wasmtime", DepKind::Normal),
+                ],
+            );
+            m.dir = "benches".to_owned();
+            m
+        };
+        assert!(check(&ws(vec![good.clone(), bench])).is_empty());
+        let mut past_the_facade = good;
+        past_the_facade.deps.push(Dep {
+            name: "hoard-fs".to_owned(),
+            kind: DepKind::Normal,
+            internal: true,
+        });
+        assert_one(
+            &ws(vec![past_the_facade]),
+            "hoard-wasmtime",
+            "crates/hoard-wasmtime/Cargo.toml",
+            "an integration crate depends on the facade `hoard` only",
+        );
+        let mut facade = good_facade();
+        facade.deps.push(Dep {
+            name: "hoard-wasmtime".to_owned(),
+            kind: DepKind::Normal,
+            internal: true,
+        });
+        assert_one(
+            &ws(vec![facade]),
+            "hoard",
+            "crates/hoard/Cargo.toml",
+            "`hoard` may not depend on `hoard-wasmtime`",
         );
     }
 

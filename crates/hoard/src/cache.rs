@@ -422,11 +422,7 @@ impl CacheBuilder {
         {
             tier.keep_counters_in(keeper);
         }
-        let prefix = |domain: &str| {
-            let mut b = KeyBuilder::new(hasher.as_ref(), domain);
-            b.str(namespace.as_str());
-            b
-        };
+        let prefix = |domain: &str| key_prefix(hasher.as_ref(), domain, &namespace);
         Ok(Cache {
             inner: Arc::new(Inner {
                 bytes_prefix: prefix("hoard.bytes"),
@@ -758,9 +754,7 @@ impl Cache {
     /// crate versions, so such keys may change when any of those do (a miss, never a wrong
     /// hit). Use [`key_builder`](Self::key_builder) for keys that must stay portable.
     pub fn key_of<T: Hash + ?Sized>(&self, value: &T) -> Key {
-        let mut bridge = HashBridge::new(self.inner.hash_prefix.fork());
-        value.hash(&mut bridge);
-        bridge.into_key()
+        bridged_key(self.inner.hash_prefix.fork(), value)
     }
 
     /// Reads and verifies the entry for `key`; `None` on a miss or any failure.
@@ -1050,6 +1044,13 @@ impl Cache {
     /// recomputed and overwritten. The key is [`key_of`](Self::key_of)-style: see its caveat.
     /// A miss is computed once across processes, as in
     /// [`get_or_compute`](Self::get_or_compute).
+    ///
+    /// The key is the state alone (and the cache's namespace): two producers whose states
+    /// hash alike share entries. wasmtime keys every entry by its compiler as well
+    /// (`ModuleCacheEntry::new(compiler, cache)`); a program that caches what a compiler
+    /// produced should do the same with [`ModuleCacheEntry`](crate::ModuleCacheEntry), whose
+    /// `get_data` has this shape and is keyed by compiler name and version too, so that a
+    /// compiler upgrade is a miss instead of the old compiler's output.
     pub fn get_data<T, U, E>(
         &self,
         state: T,
@@ -1059,39 +1060,16 @@ impl Cache {
         T: Hash,
         U: serde::Serialize + serde::de::DeserializeOwned,
     {
-        let serialization = self.inner.serialization;
-        let key = {
-            let mut bridge = HashBridge::new(self.inner.data_prefix.fork());
-            state.hash(&mut bridge);
-            bridge.into_key()
-        };
-        if let Some(bytes) = self.get(&key) {
-            if let Some(value) = serialization.deserialize(&bytes) {
-                return Ok(value);
-            }
-            Counters::bump(&self.inner.counters.undecodable);
-            tracing::debug!(%key, "cached value no longer deserializes; recomputing");
-        }
-        let turn = self.single_flight(&key);
-        if let Some(value) = self
-            .after_wait(&turn, &key)
-            .and_then(|bytes| serialization.deserialize(&bytes))
-        {
-            return Ok(value);
-        }
-        let value = compute(&state)?;
-        match serialization.serialize(&value) {
-            Some(bytes) => {
-                self.put(&key, &bytes);
-            }
-            None => tracing::debug!(%key, "value does not serialize; not cached"),
-        }
-        Ok(value)
+        let key = bridged_key(self.inner.data_prefix.fork(), &state);
+        self.data_at(&key, state, compute)
     }
 
     /// wasmtime's `get_data_raw`: like [`get_data`](Self::get_data) with caller-provided
     /// serialization. `serialize` returning `None` skips caching; `deserialize` returning
     /// `None` is a miss and the value is recomputed.
+    ///
+    /// Keyed by the state alone, like `get_data`: for a compiler's output use
+    /// [`ModuleCacheEntry::get_data_raw`](crate::ModuleCacheEntry::get_data_raw).
     pub fn get_data_raw<T, U, E>(
         &self,
         state: T,
@@ -1103,24 +1081,81 @@ impl Cache {
         T: Hash,
     {
         let key = self.key_of(&state);
-        if let Some(bytes) = self.get(&key) {
+        self.data_raw_at(&key, state, compute, serialize, deserialize)
+    }
+
+    /// `get_data` at a key the caller made from `state` (the facade's or an entry handle's).
+    pub(crate) fn data_at<T, U, E>(
+        &self,
+        key: &Key,
+        state: T,
+        compute: fn(&T) -> std::result::Result<U, E>,
+    ) -> std::result::Result<U, E>
+    where
+        U: serde::Serialize + serde::de::DeserializeOwned,
+    {
+        let serialization = self.inner.serialization;
+        if let Some(bytes) = self.get(key) {
+            if let Some(value) = serialization.deserialize(&bytes) {
+                return Ok(value);
+            }
+            Counters::bump(&self.inner.counters.undecodable);
+            tracing::debug!(%key, "cached value no longer deserializes; recomputing");
+        }
+        let turn = self.single_flight(key);
+        if let Some(value) = self
+            .after_wait(&turn, key)
+            .and_then(|bytes| serialization.deserialize(&bytes))
+        {
+            return Ok(value);
+        }
+        let value = compute(&state)?;
+        match serialization.serialize(&value) {
+            Some(bytes) => {
+                self.put(key, &bytes);
+            }
+            None => tracing::debug!(%key, "value does not serialize; not cached"),
+        }
+        Ok(value)
+    }
+
+    /// `get_data_raw` at a key the caller made from `state`.
+    pub(crate) fn data_raw_at<T, U, E>(
+        &self,
+        key: &Key,
+        state: T,
+        compute: fn(&T) -> std::result::Result<U, E>,
+        serialize: fn(&T, &U) -> Option<Vec<u8>>,
+        deserialize: fn(&T, Vec<u8>) -> Option<U>,
+    ) -> std::result::Result<U, E> {
+        if let Some(bytes) = self.get(key) {
             if let Some(value) = deserialize(&state, bytes) {
                 return Ok(value);
             }
             Counters::bump(&self.inner.counters.undecodable);
         }
-        let turn = self.single_flight(&key);
+        let turn = self.single_flight(key);
         if let Some(value) = self
-            .after_wait(&turn, &key)
+            .after_wait(&turn, key)
             .and_then(|bytes| deserialize(&state, bytes))
         {
             return Ok(value);
         }
         let value = compute(&state)?;
         if let Some(bytes) = serialize(&state, &value) {
-            self.put(&key, &bytes);
+            self.put(key, &bytes);
         }
         Ok(value)
+    }
+
+    /// A key builder in `domain` holding this cache's namespace, for a new kind of key.
+    pub(crate) fn prefix(&self, domain: &str) -> KeyBuilder {
+        key_prefix(self.inner.hasher.as_ref(), domain, &self.inner.namespace)
+    }
+
+    /// How `get_data` serializes values.
+    pub(crate) fn serialization(&self) -> Serialization {
+        self.inner.serialization
     }
 
     /// The open remote tier, if any.
@@ -1138,6 +1173,20 @@ impl Cache {
     pub fn stats(&self) -> Stats {
         self.inner.counters.snapshot()
     }
+}
+
+/// The start of every key: the domain, then the namespace as a field.
+fn key_prefix(hasher: &dyn KeyHasher, domain: &str, namespace: &Namespace) -> KeyBuilder {
+    let mut b = KeyBuilder::new(hasher, domain);
+    b.str(namespace.as_str());
+    b
+}
+
+/// The key of `state`'s `Hash` output after `prefix`.
+pub(crate) fn bridged_key<T: Hash + ?Sized>(prefix: KeyBuilder, state: &T) -> Key {
+    let mut bridge = HashBridge::new(prefix);
+    state.hash(&mut bridge);
+    bridge.into_key()
 }
 
 fn unix_ms_now() -> u64 {

@@ -4,6 +4,9 @@
 //! - [`Cache`] and [`CacheBuilder`]: the cache and its settings.
 //! - [`Mapped`]: what [`Cache::get_mapped`] returns, a verified value served from a memory
 //!   map of a large stored entry where that is safe, owned otherwise.
+//! - [`ModuleCacheEntry`]: wasmtime's entry handle, keyed by compiler name and version: what
+//!   a program that caches a compiler's output (as wasmtime's `get_data` callers do) should
+//!   use instead of [`Cache::get_data`], which keys by the state alone.
 //! - [`Stats`]: in-process counters.
 //! - [`Turn`] (`flight`): single-flight, one computation per key across processes
 //!   ([`Cache::single_flight`]).
@@ -35,6 +38,7 @@
 
 mod cache;
 mod config;
+mod entry;
 mod flight;
 /// Writing a plugin: a store, `Housekeeping`, a codec, the conformance suites, plugin ids
 /// and the benchmark harness (every example runs as a doctest).
@@ -53,6 +57,7 @@ pub use cache::{
     Cache, CacheBuilder, DEFAULT_MAX_ENTRY_SIZE, DEFAULT_NAMESPACE, DEFAULT_ZSTD_LEVEL,
 };
 pub use config::{CacheConfig, Percent, write_default_config};
+pub use entry::ModuleCacheEntry;
 pub use flight::{DEFAULT_SINGLE_FLIGHT_WAIT, STRIPES as SINGLE_FLIGHT_STRIPES, Turn};
 pub use mapped::Mapped;
 pub use serial::Serialization;

@@ -27,6 +27,15 @@ impl Serialization {
         }
     }
 
+    /// The key domain of [`ModuleCacheEntry::get_data`](crate::ModuleCacheEntry::get_data).
+    pub(crate) fn entry_key_domain(self) -> &'static str {
+        match self {
+            Self::Postcard => "hoard.entry.postcard",
+            #[cfg(feature = "bincode")]
+            Self::Bincode => "hoard.entry.bincode2",
+        }
+    }
+
     pub(crate) fn serialize<U: serde::Serialize>(self, value: &U) -> Option<Vec<u8>> {
         match self {
             Self::Postcard => postcard::to_stdvec(value).ok(),

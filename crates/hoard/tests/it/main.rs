@@ -3,6 +3,7 @@
 mod basics;
 mod config;
 mod corruption;
+mod entry;
 mod eviction;
 mod faults;
 mod flight;
