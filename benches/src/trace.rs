@@ -335,7 +335,7 @@ pub fn trace_adaptive(cfg: &TraceConfig) -> (hoard::evict::Adaptive, Duration) {
 
 /// How [`replay_wasmtime`] treats the cleanup lock of wasmtime-cache's worker.
 ///
-/// The worker (src/worker.rs of wasmtime-internal-cache 48.0.8) tries a cleanup on every
+/// The worker (src/worker.rs of wasmtime-internal-cache 48.0.10) tries a cleanup on every
 /// insert's event (`handle_on_cache_update`, lines 402-435) by taking the lock
 /// `<dir>/.cleanup.wip-<pid>` in `acquire_task_fs_lock` (lines 783-852): it gives up if any
 /// `.cleanup.wip-*` file is younger than `cleanup_interval`, and otherwise creates its own
