@@ -6,27 +6,48 @@
 //! - [`FsStore`] (this module): the store itself.
 //! - `housekeeping` (private): [`FsStore`]'s implementation of
 //!   [`Housekeeping`](hoard_core::Housekeeping), the eviction worker's view of the store.
+//! - `windows` (private, Windows only): the store and its housekeeping on Windows; the
+//!   modules above but `layout` are Unix only.
 
-#[cfg(feature = "fault-injection")]
+#[cfg(all(unix, feature = "fault-injection"))]
 pub mod fault;
+#[cfg(unix)]
 mod housekeeping;
+#[cfg(unix)]
 mod io;
 pub mod layout;
+#[cfg(windows)]
+mod windows;
 
+#[cfg(unix)]
 use std::ffi::{CStr, OsStr};
+#[cfg(unix)]
 use std::ops::ControlFlow;
+#[cfg(unix)]
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+#[cfg(unix)]
 use std::os::unix::ffi::OsStrExt;
+#[cfg(unix)]
 use std::path::{Path, PathBuf};
+#[cfg(unix)]
 use std::sync::atomic::{AtomicBool, Ordering};
+#[cfg(unix)]
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use hoard_core::{Digest, EntryInfo, Error, ErrorKind, Namespace, Result, Store, frame};
+#[cfg(unix)]
+use hoard_core::{Digest, EntryInfo, Namespace, Store, frame};
+use hoard_core::{Error, ErrorKind, Result};
+#[cfg(unix)]
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, RenameFlags};
+#[cfg(unix)]
 use rustix::io::Errno;
 
+#[cfg(unix)]
 use crate::io::{Io, RealIo, Sys};
+#[cfg(unix)]
 use crate::layout::{EntryName, LAYOUT_DIR};
+#[cfg(windows)]
+pub use crate::windows::FsStore;
 
 /// How hard a put works to survive a power cut.
 ///
@@ -108,6 +129,7 @@ impl FsOptions {
         self
     }
 
+    #[cfg(unix)]
     fn dir_mode(&self) -> Mode {
         if self.group_shared {
             Mode::from_raw_mode(0o2770)
@@ -116,6 +138,7 @@ impl FsOptions {
         }
     }
 
+    #[cfg(unix)]
     fn file_mode(&self) -> Mode {
         if self.group_shared {
             Mode::from_raw_mode(0o640)
@@ -132,6 +155,7 @@ impl FsOptions {
 /// component-by-component `O_NOFOLLOW` walk on kernels without it), so nothing planted in
 /// the cache can redirect a read, write or delete outside it. See the crate docs for the
 /// write and read paths.
+#[cfg(unix)]
 #[derive(Debug)]
 pub struct FsStore {
     root: PathBuf,
@@ -164,10 +188,12 @@ const CACHEDIR_TAG_BODY: &[u8] = b"Signature: 8a477f597d28d172789f06886806bc55\n
 # This file is a cache directory tag created by hoard.\n\
 # For information about cache directory tags, see https://bford.info/cachedir/\n";
 
+#[cfg(unix)]
 fn io_err(message: impl Into<String>, path: &Path, errno: Errno) -> Error {
     Error::io(message.into(), path, std::io::Error::from(errno))
 }
 
+#[cfg(unix)]
 impl FsStore {
     /// Opens (creating if needed) a cache directory with the default [`FsOptions`].
     pub fn open(root: impl AsRef<Path>) -> Result<Self> {
@@ -609,11 +635,13 @@ impl FsStore {
     }
 }
 
+#[cfg(unix)]
 /// A name from a directory listing as a path argument.
 fn c_path(name: &CStr) -> &Path {
     Path::new(OsStr::from_bytes(name.to_bytes()))
 }
 
+#[cfg(unix)]
 /// Creates `path` and its missing parents with `mode` (less the umask), like `mkdir -p`; an
 /// existing one is left as it is (opening it checks what it is). Returns whether `path`
 /// itself was created by this call.
@@ -637,6 +665,7 @@ fn create_dir_all(sys: Sys<'_>, path: &Path, mode: Mode) -> std::result::Result<
     }
 }
 
+#[cfg(unix)]
 /// Removes a temp file unless the put that created it reached its rename.
 struct TempGuard<'a> {
     sys: Sys<'a>,
@@ -645,6 +674,7 @@ struct TempGuard<'a> {
     armed: bool,
 }
 
+#[cfg(unix)]
 impl Drop for TempGuard<'_> {
     fn drop(&mut self) {
         if self.armed {
@@ -654,11 +684,13 @@ impl Drop for TempGuard<'_> {
     }
 }
 
+#[cfg(unix)]
 fn is_symlink(sys: Sys<'_>, path: &Path) -> bool {
     sys.lstat_path(path)
         .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Symlink)
 }
 
+#[cfg(unix)]
 fn check_root_ownership(
     sys: Sys<'_>,
     root: &Path,
@@ -702,11 +734,13 @@ fn check_root_ownership(
     Ok(())
 }
 
+#[cfg(unix)]
 fn in_our_groups(gid: u32) -> bool {
     rustix::process::getegid().as_raw() == gid
         || rustix::process::getgroups().is_ok_and(|groups| groups.iter().any(|g| g.as_raw() == gid))
 }
 
+#[cfg(unix)]
 fn time_of(secs: i64, nanos: i64) -> Option<SystemTime> {
     let nanos = u32::try_from(nanos).ok()?;
     if secs >= 0 {
@@ -718,6 +752,7 @@ fn time_of(secs: i64, nanos: i64) -> Option<SystemTime> {
     }
 }
 
+#[cfg(unix)]
 impl Store for FsStore {
     fn get(&self, ns: &Namespace, digest: &Digest, limit: u64) -> Result<Option<Vec<u8>>> {
         let name = EntryName::new(digest);
@@ -814,12 +849,14 @@ impl Store for FsStore {
     }
 }
 
+#[cfg(unix)]
 /// A listing walk: exactly three levels below `v1/`, our own names only, no symlinks.
 struct Walk<'a, 'v> {
     store: &'a FsStore,
     visit: &'v mut dyn FnMut(EntryInfo) -> ControlFlow<()>,
 }
 
+#[cfg(unix)]
 impl Walk<'_, '_> {
     fn namespaces(&mut self, top: OwnedFd) -> Result<ControlFlow<()>> {
         for (name, _) in self.store.read_dir(&top, &self.store.join(&[LAYOUT_DIR]))? {
