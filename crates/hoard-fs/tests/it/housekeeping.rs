@@ -252,10 +252,16 @@ fn replacements_racing_puts_never_roll_back() {
     let done = AtomicBool::new(false);
     let (replaced, refused) = thread::scope(|s| {
         let replacer = s.spawn(|| {
-            let (mut replaced, mut refused, mut rounds) = (0u64, 0u64, 0u64);
-            // A few rounds after the last put too, so that some replacement happens.
-            while !done.load(Ordering::Acquire) || rounds < 20 {
-                rounds += 1;
+            let (mut replaced, mut refused, mut after) = (0u64, 0u64, 0u64);
+            // Twenty rounds after the last put too, so that some replacement happens even
+            // where every put lands before the replacement it races (slow file systems).
+            loop {
+                if done.load(Ordering::Acquire) {
+                    if after == 20 {
+                        break;
+                    }
+                    after += 1;
+                }
                 let Some((bucket, item, bytes)) = store.read_item(&n, &d, 1 << 20).expect("read")
                 else {
                     continue;

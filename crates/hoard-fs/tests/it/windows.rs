@@ -140,3 +140,52 @@ fn locks_exclude_each_other_and_never_block_readers() {
             .is_some()
     );
 }
+
+/// Set in the child of [`a_lock_dies_with_its_holder`]: the cache root.
+const LOCK_CHILD_ENV: &str = "HOARD_FS_LOCK_CHILD";
+
+/// The child side of [`a_lock_dies_with_its_holder`]; does nothing in an ordinary run. It
+/// takes the named lock and exits without releasing it.
+#[test]
+fn child_takes_a_lock_and_dies() {
+    let Ok(root) = std::env::var(LOCK_CHILD_ENV) else {
+        return;
+    };
+    let store = FsStore::open(&root).expect("open");
+    let name = StateName::new("cleanup-marker").expect("valid");
+    let held = store
+        .lock(LockTarget::Named(&name), false)
+        .expect("lock")
+        .expect("free");
+    println!("child-locked");
+    std::mem::forget(held);
+    std::process::exit(0);
+}
+
+#[test]
+fn a_lock_dies_with_its_holder() {
+    let (dir, store) = fresh();
+    let out = std::process::Command::new(std::env::current_exe().expect("the test binary"))
+        .args([
+            "windows::child_takes_a_lock_and_dies",
+            "--exact",
+            "--nocapture",
+        ])
+        .env(LOCK_CHILD_ENV, dir.path().join("cache"))
+        .output()
+        .expect("the child runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("child-locked"),
+        "child: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The child is gone, its lock never released by it: Windows released it.
+    let name = StateName::new("cleanup-marker").expect("valid");
+    assert!(
+        store
+            .lock(LockTarget::Named(&name), false)
+            .expect("lock")
+            .is_some()
+    );
+}
