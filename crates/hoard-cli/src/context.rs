@@ -148,18 +148,20 @@ fn dir_state(dir: &Path) -> CliResult<DirState> {
         Ok(m) if !m.is_dir() => return Ok(DirState::Cache),
         Ok(_) => {}
     }
-    let mut empty = true;
+    // A `v1/` anywhere makes it a cache, whatever the listing order (alphabetical on
+    // Windows, hashed on ext4): other names seen before it do not decide.
+    let (mut empty, mut foreign) = (true, false);
     for entry in std::fs::read_dir(dir).map_err(|e| cannot(&e))? {
         let name = entry.map_err(|e| cannot(&e))?.file_name();
         if name == OsStr::new("v1") {
             return Ok(DirState::Cache);
         }
-        if !OWN_ROOT_NAMES.iter().any(|own| name == OsStr::new(own)) {
-            return Ok(DirState::Foreign);
-        }
+        foreign |= !OWN_ROOT_NAMES.iter().any(|own| name == OsStr::new(own));
         empty = false;
     }
-    Ok(if empty {
+    Ok(if foreign {
+        DirState::Foreign
+    } else if empty {
         DirState::Empty
     } else {
         DirState::Cache

@@ -6,29 +6,48 @@
 //! - [`FsStore`] (this module): the store itself.
 //! - `housekeeping` (private): [`FsStore`]'s implementation of
 //!   [`Housekeeping`](hoard_core::Housekeeping), the eviction worker's view of the store.
+//! - `windows` (private, Windows only): the store and its housekeeping on Windows; the
+//!   modules above but `layout` are Unix only.
 
-#[cfg(feature = "fault-injection")]
+#[cfg(all(unix, feature = "fault-injection"))]
 pub mod fault;
+#[cfg(unix)]
 mod housekeeping;
+#[cfg(unix)]
 mod io;
 pub mod layout;
+#[cfg(windows)]
+mod windows;
 
+#[cfg(unix)]
 use std::ffi::{CStr, OsStr};
+#[cfg(unix)]
 use std::ops::ControlFlow;
+#[cfg(unix)]
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+#[cfg(unix)]
 use std::os::unix::ffi::OsStrExt;
+#[cfg(unix)]
 use std::path::{Path, PathBuf};
+#[cfg(unix)]
 use std::sync::atomic::{AtomicBool, Ordering};
+#[cfg(unix)]
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use hoard_core::{
-    Digest, EntryInfo, Error, ErrorKind, Namespace, Result, Store, StoredFrame, frame,
-};
+#[cfg(unix)]
+use hoard_core::{Digest, EntryInfo, Namespace, Store, frame};
+use hoard_core::{Error, ErrorKind, Result, StoredFrame};
+#[cfg(unix)]
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, RenameFlags};
+#[cfg(unix)]
 use rustix::io::Errno;
 
+#[cfg(unix)]
 use crate::io::{Io, RealIo, Sys};
+#[cfg(unix)]
 use crate::layout::{EntryName, LAYOUT_DIR};
+#[cfg(windows)]
+pub use crate::windows::FsStore;
 
 /// How hard a put works to survive a power cut.
 ///
@@ -110,6 +129,7 @@ impl FsOptions {
         self
     }
 
+    #[cfg(unix)]
     fn dir_mode(&self) -> Mode {
         if self.group_shared {
             Mode::from_raw_mode(0o2770)
@@ -118,6 +138,7 @@ impl FsOptions {
         }
     }
 
+    #[cfg(unix)]
     fn file_mode(&self) -> Mode {
         if self.group_shared {
             Mode::from_raw_mode(0o640)
@@ -134,6 +155,7 @@ impl FsOptions {
 /// component-by-component `O_NOFOLLOW` walk on kernels without it), so nothing planted in
 /// the cache can redirect a read, write or delete outside it. See the crate docs for the
 /// write and read paths.
+#[cfg(unix)]
 #[derive(Debug)]
 pub struct FsStore {
     root: PathBuf,
@@ -158,23 +180,30 @@ pub enum FrameBytes {
 /// the frame's bytes, unmapped on drop. The bytes stay as they were when mapped for as long
 /// as it lives (see [`FsStore::map_frame`] for why), even if the entry is replaced or
 /// removed meanwhile.
+///
+/// On Windows the store never maps (it returns [`FrameBytes::Read`]), and no `Mapping`
+/// can exist.
 pub struct Mapping {
+    #[cfg(unix)]
     map: memmap2::Mmap,
+    #[cfg(not(unix))]
+    never: std::convert::Infallible,
 }
 
 impl std::ops::Deref for Mapping {
     type Target = [u8];
 
     fn deref(&self) -> &[u8] {
-        &self.map
+        #[cfg(unix)]
+        return &self.map;
+        #[cfg(not(unix))]
+        match self.never {}
     }
 }
 
 impl std::fmt::Debug for Mapping {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Mapping")
-            .field("len", &self.map.len())
-            .finish()
+        f.debug_struct("Mapping").field("len", &self.len()).finish()
     }
 }
 
@@ -195,6 +224,7 @@ pub(crate) enum Contents {
 const EAGER_READ_MAX: u64 = 64 * 1024;
 
 /// What entries are called in error messages.
+#[cfg(unix)]
 const ENTRY: &str = "cache entry";
 
 const CACHEDIR_TAG: &str = "CACHEDIR.TAG";
@@ -202,10 +232,12 @@ const CACHEDIR_TAG_BODY: &[u8] = b"Signature: 8a477f597d28d172789f06886806bc55\n
 # This file is a cache directory tag created by hoard.\n\
 # For information about cache directory tags, see https://bford.info/cachedir/\n";
 
+#[cfg(unix)]
 fn io_err(message: impl Into<String>, path: &Path, errno: Errno) -> Error {
     Error::io(message.into(), path, std::io::Error::from(errno))
 }
 
+#[cfg(unix)]
 impl FsStore {
     /// Opens (creating if needed) a cache directory with the default [`FsOptions`].
     pub fn open(root: impl AsRef<Path>) -> Result<Self> {
@@ -789,6 +821,7 @@ impl FsStore {
     }
 }
 
+#[cfg(unix)]
 /// Reserves room for exactly `additional` more bytes of a `size`-byte file, or fails with
 /// [`ErrorKind::TooLarge`].
 fn reserve_exact(
@@ -807,11 +840,13 @@ fn reserve_exact(
     })
 }
 
+#[cfg(unix)]
 /// A name from a directory listing as a path argument.
 fn c_path(name: &CStr) -> &Path {
     Path::new(OsStr::from_bytes(name.to_bytes()))
 }
 
+#[cfg(unix)]
 /// Creates `path` and its missing parents with `mode` (less the umask), like `mkdir -p`; an
 /// existing one is left as it is (opening it checks what it is). Returns whether `path`
 /// itself was created by this call.
@@ -835,6 +870,7 @@ fn create_dir_all(sys: Sys<'_>, path: &Path, mode: Mode) -> std::result::Result<
     }
 }
 
+#[cfg(unix)]
 /// Removes a temp file unless the put that created it reached its rename.
 struct TempGuard<'a> {
     sys: Sys<'a>,
@@ -843,6 +879,7 @@ struct TempGuard<'a> {
     armed: bool,
 }
 
+#[cfg(unix)]
 impl Drop for TempGuard<'_> {
     fn drop(&mut self) {
         if self.armed {
@@ -852,11 +889,13 @@ impl Drop for TempGuard<'_> {
     }
 }
 
+#[cfg(unix)]
 fn is_symlink(sys: Sys<'_>, path: &Path) -> bool {
     sys.lstat_path(path)
         .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Symlink)
 }
 
+#[cfg(unix)]
 fn check_root_ownership(
     sys: Sys<'_>,
     root: &Path,
@@ -900,11 +939,13 @@ fn check_root_ownership(
     Ok(())
 }
 
+#[cfg(unix)]
 fn in_our_groups(gid: u32) -> bool {
     rustix::process::getegid().as_raw() == gid
         || rustix::process::getgroups().is_ok_and(|groups| groups.iter().any(|g| g.as_raw() == gid))
 }
 
+#[cfg(unix)]
 fn time_of(secs: i64, nanos: i64) -> Option<SystemTime> {
     let nanos = u32::try_from(nanos).ok()?;
     if secs >= 0 {
@@ -916,6 +957,7 @@ fn time_of(secs: i64, nanos: i64) -> Option<SystemTime> {
     }
 }
 
+#[cfg(unix)]
 impl Store for FsStore {
     fn get(&self, ns: &Namespace, digest: &Digest, limit: u64) -> Result<Option<Vec<u8>>> {
         let name = EntryName::new(digest);
@@ -1021,12 +1063,14 @@ impl Store for FsStore {
     }
 }
 
+#[cfg(unix)]
 /// A listing walk: exactly three levels below `v1/`, our own names only, no symlinks.
 struct Walk<'a, 'v> {
     store: &'a FsStore,
     visit: &'v mut dyn FnMut(EntryInfo) -> ControlFlow<()>,
 }
 
+#[cfg(unix)]
 impl Walk<'_, '_> {
     fn namespaces(&mut self, top: OwnedFd) -> Result<ControlFlow<()>> {
         for (name, _) in self.store.read_dir(&top, &self.store.join(&[LAYOUT_DIR]))? {

@@ -3,7 +3,10 @@
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{self, IsTerminal, Read, Seek, Write};
+#[cfg(unix)]
 use std::os::fd::AsFd;
+#[cfg(windows)]
+use std::os::windows::io::AsHandle;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -71,8 +74,11 @@ fn read_input(file: Option<&Path>, max: u64, out: Output) -> CliResult<Vec<u8>> 
 /// What is left to read of standard input when it is a regular file (`< file`): its size
 /// past the current offset. `None` for a pipe, a terminal or a device.
 fn stdin_len() -> Option<u64> {
-    let fd = io::stdin().as_fd().try_clone_to_owned().ok()?;
-    let mut f = File::from(fd);
+    #[cfg(unix)]
+    let duplicate = io::stdin().as_fd().try_clone_to_owned().ok()?;
+    #[cfg(windows)]
+    let duplicate = io::stdin().as_handle().try_clone_to_owned().ok()?;
+    let mut f = File::from(duplicate);
     let meta = f.metadata().ok().filter(std::fs::Metadata::is_file)?;
     // The duplicate shares the offset: asking for it moves nothing.
     let at = f.stream_position().ok()?;

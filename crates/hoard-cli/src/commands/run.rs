@@ -2,8 +2,6 @@
 
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
 
 use crate::context::Settings;
@@ -13,10 +11,11 @@ use crate::output::Output;
 /// The key of `hoard run` without `--key`: the command line, each argument's bytes after a
 /// tag and its length (little-endian u64), so that no two command lines share a key
 /// (`a b` and `"a b"` differ), and none equals a `--key` string (which is hashed alone).
+/// The bytes are the platform's encoding of each argument (the bytes themselves on Unix).
 pub(crate) fn default_key(command: &[OsString]) -> Vec<u8> {
     let mut key = b"hoard run\0".to_vec();
     for arg in command {
-        let bytes = arg.as_bytes();
+        let bytes = arg.as_encoded_bytes();
         key.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
         key.extend_from_slice(bytes);
     }
@@ -139,7 +138,11 @@ pub(crate) fn run(
         ))
     })?;
     passed?;
-    let code = match (status.code(), status.signal()) {
+    #[cfg(unix)]
+    let signal = std::os::unix::process::ExitStatusExt::signal(&status);
+    #[cfg(not(unix))]
+    let signal: Option<i32> = None;
+    let code = match (status.code(), signal) {
         (Some(code), _) => u8::try_from(code).unwrap_or(1),
         (None, Some(signal)) => u8::try_from(128 + signal).unwrap_or(255),
         (None, None) => 1,

@@ -126,6 +126,7 @@ fn verify_on_an_empty_or_missing_cache_succeeds_and_draws_no_progress_off_a_term
 }
 
 #[test]
+#[cfg(unix)]
 #[expect(
     clippy::disallowed_methods,
     reason = "the test moves a shard away to plant symlinks, then puts it back"

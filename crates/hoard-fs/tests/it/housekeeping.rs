@@ -50,7 +50,19 @@ fn all_buckets(store: &FsStore) -> Vec<(Bucket, Option<u128>)> {
 /// the last component: only used on real files and directories the test made.
 fn backdate(path: &Path, age: Duration) {
     let when = SystemTime::now() - age;
+    #[cfg(unix)]
     let f = std::fs::File::open(path).expect("open to backdate");
+    // A directory opens only with FILE_FLAG_BACKUP_SEMANTICS (0x0200_0000), and setting
+    // times needs FILE_WRITE_ATTRIBUTES (0x100).
+    #[cfg(windows)]
+    let f = {
+        use std::os::windows::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .access_mode(0x100)
+            .custom_flags(0x0200_0000)
+            .open(path)
+            .expect("open to backdate")
+    };
     f.set_times(FileTimes::new().set_modified(when).set_accessed(when))
         .expect("set times");
 }
@@ -94,7 +106,8 @@ fn temp_files_are_items_and_foreign_names_are_not() {
     for foreign in [
         ".nfs000000001",
         "README",
-        &format!(".tmp-{name}-00000000000000AB"),
+        // Spelled differently even where case does not count (Windows).
+        &format!(".tmp-{name}-00000000000000AC"),
         &format!("{name}x"),
     ] {
         plant(shard.join(foreign), b"not ours");
@@ -125,7 +138,7 @@ fn temp_files_are_items_and_foreign_names_are_not() {
     assert_eq!(left.len(), 4, "{left:?}");
     assert!(
         left.iter()
-            .all(|n| !n.starts_with(".tmp-") || n.ends_with("AB"))
+            .all(|n| !n.starts_with(".tmp-") || n.ends_with("AC"))
     );
 }
 
@@ -153,7 +166,9 @@ fn locks_and_state_live_in_the_state_directory() {
     let victim = dir.path().join("victim");
     plant(&victim, b"precious");
     let evil = StateName::new("evil").expect("valid");
-    std::os::unix::fs::symlink(&victim, state.join("evil")).expect("plant link");
+    if !crate::plant_link(&victim, state.join("evil")) {
+        return;
+    }
     assert!(store.read_state(&evil, 1 << 20).is_err());
     store
         .write_state(&evil, b"mine")
@@ -175,7 +190,9 @@ fn symlinked_buckets_and_entries_are_neither_scanned_nor_touched() {
     plant(victim.join("a"), b"precious");
     let entry = store.entry_path(&n, &digest(2));
     std::fs::create_dir_all(entry.parent().expect("shard")).expect("mkdir");
-    std::os::unix::fs::symlink(victim.join("a"), &entry).expect("plant entry link");
+    if !crate::plant_link(victim.join("a"), &entry) {
+        return;
+    }
     // A link under a real shard name (one no entry uses), and under a real namespace name.
     let used = store.entry_path(&n, &digest(1));
     let used = used
@@ -183,9 +200,12 @@ fn symlinked_buckets_and_entries_are_neither_scanned_nor_touched() {
         .and_then(|p| p.file_name())
         .expect("shard name");
     let free = if used == "ff" { "fe" } else { "ff" };
-    std::os::unix::fs::symlink(&victim, dir.path().join("cache/v1/n").join(free))
-        .expect("plant shard link");
-    std::os::unix::fs::symlink(&victim, dir.path().join("cache/v1/evil")).expect("plant ns link");
+    if !crate::plant_link(&victim, dir.path().join("cache/v1/n").join(free)) {
+        return;
+    }
+    if !crate::plant_link(&victim, dir.path().join("cache/v1/evil")) {
+        return;
+    }
     let before = std::fs::metadata(victim.join("a")).expect("stat");
     let mut seen = 0;
     for (bucket, _) in all_buckets(&store) {
@@ -232,10 +252,16 @@ fn replacements_racing_puts_never_roll_back() {
     let done = AtomicBool::new(false);
     let (replaced, refused) = thread::scope(|s| {
         let replacer = s.spawn(|| {
-            let (mut replaced, mut refused, mut rounds) = (0u64, 0u64, 0u64);
-            // A few rounds after the last put too, so that some replacement happens.
-            while !done.load(Ordering::Acquire) || rounds < 20 {
-                rounds += 1;
+            let (mut replaced, mut refused, mut after) = (0u64, 0u64, 0u64);
+            // Twenty rounds after the last put too, so that some replacement happens even
+            // where every put lands before the replacement it races (slow file systems).
+            loop {
+                if done.load(Ordering::Acquire) {
+                    if after == 20 {
+                        break;
+                    }
+                    after += 1;
+                }
                 let Some((bucket, item, bytes)) = store.read_item(&n, &d, 1 << 20).expect("read")
                 else {
                     continue;
@@ -251,10 +277,19 @@ fn replacements_racing_puts_never_roll_back() {
             }
             (replaced, refused)
         });
+        // Set however the puts end, so that a failed put fails the test instead of leaving
+        // the replacer spinning.
+        struct Done<'a>(&'a AtomicBool);
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Release);
+            }
+        }
+        let _done = Done(&done);
         for seq in 1..=PUTS {
             store.put(&n, &d, &frame(seq)).expect("put");
         }
-        done.store(true, Ordering::Release);
+        drop(_done);
         replacer.join().expect("the replacer panicked")
     });
     println!("{replaced} replacements, {refused} refused (a put came first)");
@@ -283,7 +318,9 @@ fn a_planted_symlink_is_neither_read_nor_replaced() {
     let outside = dir.path().join("outside");
     plant(&outside, b"not ours");
     assert!(store.remove(&n, &digest(1)).expect("remove"));
-    std::os::unix::fs::symlink(&outside, &entry).expect("plant a symlink");
+    if !crate::plant_link(&outside, &entry) {
+        return;
+    }
     assert!(store.read_item(&n, &digest(1), 1 << 20).is_err());
     assert!(
         !store

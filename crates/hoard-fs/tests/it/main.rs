@@ -1,11 +1,16 @@
 //! Integration tests of `FsStore` through its public API, on real directories.
 
 mod attacks;
+#[cfg(unix)]
 mod faults;
+#[cfg(unix)]
 mod frames;
 mod housekeeping;
 mod planted;
+#[cfg(windows)]
+mod windows;
 
+#[cfg(unix)]
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -26,6 +31,35 @@ pub(crate) fn fresh() -> (tempfile::TempDir, FsStore) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = FsStore::open(dir.path().join("cache")).expect("open");
     (dir, store)
+}
+
+/// Plants a symbolic link at `link` to `target` (on Windows a directory link if `target` is
+/// a directory, a file link otherwise); `false`, after saying so, if this system cannot make
+/// one, and the calling test then has nothing to show: Wine 8's `CreateSymbolicLinkW`
+/// reports success and creates nothing, and unprivileged Windows without developer mode
+/// refuses.
+#[must_use]
+pub(crate) fn plant_link(target: impl AsRef<Path>, link: impl AsRef<Path>) -> bool {
+    let (target, link) = (target.as_ref(), link.as_ref());
+    #[cfg(unix)]
+    let made = std::os::unix::fs::symlink(target, link);
+    #[cfg(windows)]
+    let made = if target.is_dir() {
+        std::os::windows::fs::symlink_dir(target, link)
+    } else {
+        std::os::windows::fs::symlink_file(target, link)
+    };
+    let there = std::fs::symlink_metadata(link).is_ok_and(|m| m.file_type().is_symlink());
+    if cfg!(unix) || there {
+        made.expect("plant a symlink");
+        assert!(there, "the planted symlink is there");
+        return true;
+    }
+    println!(
+        "not run: this system cannot create symlinks ({made:?}, but {} is no symlink)",
+        link.display()
+    );
+    false
 }
 
 /// Every file below `root`, relative, sorted.
@@ -104,6 +138,7 @@ fn layout_is_versioned_sharded_and_tagged() {
     assert!(tag.starts_with("Signature: 8a477f597d28d172789f06886806bc55"));
 }
 
+#[cfg(unix)]
 #[test]
 fn modes_are_private_whatever_the_umask() {
     // The umask is the whole process's: alone, the change reaches no other test.
@@ -126,6 +161,7 @@ fn modes_are_private_whatever_the_umask() {
     });
 }
 
+#[cfg(unix)]
 #[test]
 fn group_sharing_uses_group_modes() {
     // The umask is the whole process's: alone, no other test changes it meanwhile.
@@ -144,6 +180,7 @@ fn group_sharing_uses_group_modes() {
     });
 }
 
+#[cfg(unix)]
 #[allow(
     clippy::unnecessary_cast,
     reason = "a mode is a u32 on Linux and a u16 on macOS: the casts are needed on one of them"
@@ -153,6 +190,7 @@ fn rustix_umask(mask: u32) -> u32 {
         as u32
 }
 
+#[cfg(unix)]
 fn mode(path: &Path) -> u32 {
     std::fs::symlink_metadata(path)
         .expect("metadata")
@@ -161,6 +199,7 @@ fn mode(path: &Path) -> u32 {
         & 0o7777
 }
 
+#[cfg(unix)]
 #[test]
 fn insecure_roots_are_refused_with_a_clear_message() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -195,6 +234,7 @@ fn insecure_roots_are_refused_with_a_clear_message() {
     );
 }
 
+#[cfg(unix)]
 #[test]
 fn a_root_owned_by_another_user_is_refused() {
     if !rustix::process::geteuid().is_root() {
@@ -269,6 +309,7 @@ fn listing_skips_foreign_and_temporary_files() {
     }
 }
 
+#[cfg(unix)]
 #[test]
 fn a_fifo_at_an_entry_path_does_not_block() {
     let (_dir, store) = fresh();

@@ -3,25 +3,33 @@
 //! reading the rest. Peak memory is measured in a child process (this test binary run
 //! again for one test), so that no other test's allocations count.
 
+#[cfg(unix)]
 use std::io::Write;
+#[cfg(unix)]
 use std::path::{Path, PathBuf};
+#[cfg(unix)]
 use std::process::Command;
 
 use hoard_core::frame::{self, HEADER_LEN};
 use hoard_core::{ErrorKind, HasherId, Key, Store};
+#[cfg(unix)]
 use hoard_fs::FsStore;
 
 use crate::{digest, fresh, ns};
 
 /// Set in the child: `<root>|<digest seed>|<limit>`.
+#[cfg(unix)]
 const CHILD_ENV: &str = "HOARD_FS_PLANTED_CHILD";
 
+#[cfg(unix)]
 const GIB: u64 = 1 << 30;
 
 /// The bound on the child's peak memory growth for one refused read.
+#[cfg(unix)]
 const GROWTH_BOUND_KIB: u64 = 16 << 10;
 
 /// Creates a sparse file of `len` bytes at the entry path of `seed`, starting with `head`.
+#[cfg(unix)]
 fn plant(store: &FsStore, seed: u8, head: &[u8], len: u64) -> PathBuf {
     let path = store.entry_path(&ns("n"), &digest(seed));
     std::fs::create_dir_all(path.parent().expect("shard")).expect("mkdir");
@@ -63,6 +71,7 @@ fn header(seed: u8, version: u16, payload_len: u64) -> Vec<u8> {
 
 /// Reads the entry of `seed` in a child process; returns the error kind it reported (or
 /// `hit` / `miss`) and how much its peak resident memory grew, in KiB.
+#[cfg(unix)]
 fn read_in_child(root: &Path, seed: u8, limit: u64) -> (String, u64) {
     let out = Command::new(std::env::current_exe().expect("the test binary"))
         .args(["planted::child_reads_one_entry", "--exact", "--nocapture"])
@@ -83,6 +92,7 @@ fn read_in_child(root: &Path, seed: u8, limit: u64) -> (String, u64) {
     (outcome.to_owned(), grew.parse().expect("KiB"))
 }
 
+#[cfg(unix)]
 fn vm_hwm_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
     status
@@ -93,6 +103,7 @@ fn vm_hwm_kib() -> u64 {
 }
 
 /// The child side of [`read_in_child`]; does nothing in an ordinary test run.
+#[cfg(unix)]
 #[test]
 fn child_reads_one_entry() {
     let Ok(spec) = std::env::var(CHILD_ENV) else {
@@ -113,6 +124,7 @@ fn child_reads_one_entry() {
     println!("planted-read {outcome} {grew}");
 }
 
+#[cfg(unix)]
 #[test]
 fn a_sparse_gigabyte_is_refused_from_its_header() {
     let (dir, store) = fresh();

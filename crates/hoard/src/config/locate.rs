@@ -4,10 +4,12 @@
 //! A configuration file decides where the cache lives and how it is written, so one that
 //! another user can edit is refused: it must be a regular file owned by the current user and
 //! writable by nobody else. The checks run on the opened descriptor (`fstat`), so the file
-//! read is the file checked.
+//! read is the file checked. On Windows only the regular-file check applies: the file's
+//! owner and access control list are not checked (see ARCHITECTURE.md, "Windows").
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
+#[cfg(unix)]
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -53,12 +55,12 @@ pub(crate) fn not_found(path: &Path) -> Error {
 
 /// The text of the configuration file at `path`, or `None` if there is none.
 pub(crate) fn read_config_file(path: &Path) -> Result<Option<String>> {
-    let file = match OpenOptions::new()
-        .read(true)
-        // A FIFO planted at the path must not block the caller.
-        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
-        .open(path)
-    {
+    let mut options = OpenOptions::new();
+    options.read(true);
+    // A FIFO planted at the path must not block the caller.
+    #[cfg(unix)]
+    options.custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
+    let file = match options.open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io("cannot open configuration file", path, e)),
@@ -101,6 +103,14 @@ fn check_trusted(path: &Path, meta: &std::fs::Metadata) -> Result<()> {
         )
         .with_path(path));
     }
+    #[cfg(unix)]
+    check_owner_and_mode(path, meta)?;
+    Ok(())
+}
+
+/// The configuration file must be ours and writable by nobody else.
+#[cfg(unix)]
+fn check_owner_and_mode(path: &Path, meta: &std::fs::Metadata) -> Result<()> {
     let me = rustix::process::geteuid().as_raw();
     if meta.uid() != me {
         return Err(Error::new(
@@ -130,27 +140,27 @@ fn check_trusted(path: &Path, meta: &std::fs::Metadata) -> Result<()> {
 /// Creates the file at `path` holding `text`; never replaces anything.
 pub(crate) fn create_config_file(path: &Path, text: &str) -> Result<()> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(parent)
+        let mut dirs = std::fs::DirBuilder::new();
+        dirs.recursive(true);
+        #[cfg(unix)]
+        dirs.mode(0o700);
+        dirs.create(parent)
             .map_err(|e| Error::io("cannot create the configuration directory", parent, e))?;
     }
     // `create_new` is O_CREAT | O_EXCL: it fails on any existing name, a dangling symlink
     // included, and two writers cannot both succeed.
-    let mut file: File = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o644)
-        .open(path)
-        .map_err(|e| {
-            let message = if e.kind() == std::io::ErrorKind::AlreadyExists {
-                "refusing to overwrite an existing configuration file"
-            } else {
-                "cannot create configuration file"
-            };
-            Error::io(message, path, e)
-        })?;
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o644);
+    let mut file: File = options.open(path).map_err(|e| {
+        let message = if e.kind() == std::io::ErrorKind::AlreadyExists {
+            "refusing to overwrite an existing configuration file"
+        } else {
+            "cannot create configuration file"
+        };
+        Error::io(message, path, e)
+    })?;
     file.write_all(text.as_bytes())
         .and_then(|()| file.flush())
         .map_err(|e| {
