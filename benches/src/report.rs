@@ -7,6 +7,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::measure::CaseResult;
+use crate::trace::Window;
 
 /// A performance target, evaluated on figures from this run.
 #[derive(Clone, Debug, Serialize)]
@@ -292,14 +293,27 @@ impl Report {
                 });
             }
         }
-        for r in &self.trace {
-            if let Some(st) = &r.settled
-                && r.contender.contains("adaptive")
-            {
+        for r in self
+            .trace
+            .iter()
+            .filter(|r| r.contender.contains("adaptive"))
+        {
+            // Under traffic: the last window, once the worker has run through the replay.
+            if let Some(x) = r.windows.last().and_then(Window::disk_vs_zstd3) {
+                t.push(Target {
+                    claim: format!(
+                        "trace: {} disk under traffic (last window) <= 1.1x all-zstd-3",
+                        r.contender
+                    ),
+                    measured: format!("{x:.3}x"),
+                    met: x <= 1.1,
+                });
+            }
+            if let Some(st) = &r.settled {
                 let x = st.stored_bytes as f64 / st.zstd3_bytes.max(1) as f64;
                 t.push(Target {
                     claim: format!(
-                        "trace: {} settled disk <= 1.1x an all-zstd-3 cache of its entries",
+                        "trace: {} disk once idle (settled) <= 1.1x all-zstd-3",
                         r.contender
                     ),
                     measured: format!("{x:.3}x"),

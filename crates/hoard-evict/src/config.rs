@@ -76,7 +76,7 @@ fn share(total: u64, percent: u8) -> u64 {
 /// and stored small, which are hot and stored fast, and how much disk the fast ones may
 /// take.
 ///
-/// Puts write the fast format (the cache's codec: LZ4 when built in, else identity) so that
+/// Puts write the fast format (the cache's codec; the facade's is identity) so that
 /// a miss never waits for zstd. The worker then:
 /// - makes **cold** every entry not used for [`cold_after`](Self::cold_after): its last use,
 ///   the later of its access and modification times (the same time cleanups evict by), is

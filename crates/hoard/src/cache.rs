@@ -282,9 +282,8 @@ impl CacheBuilder {
         self
     }
 
-    /// The adaptive format (opt-in; `codec = "adaptive"` in a configuration): puts write a
-    /// fast format (LZ4 with the `lz4` feature, else identity) so that a miss never waits
-    /// for zstd, and the eviction worker makes entries that stay idle cold (zstd at
+    /// The adaptive format (opt-in; `codec = "adaptive"` in a configuration): puts write the
+    /// fast format (the value stored as it is) so that a miss never waits for zstd, and the eviction worker makes entries that stay idle cold (zstd at
     /// [`Adaptive::cold_level`], 19 by default: smaller, and as fast to decode as level 3)
     /// and entries used again hot (the fast format), keeping the fast entries within
     /// [`Adaptive::hot_budget_percent`] of the size limit. See [`Adaptive`] for the rules.
@@ -292,10 +291,8 @@ impl CacheBuilder {
     /// Replaces the write codec ([`codec`](Self::codec)) with the fast one and turns the
     /// policy on in the worker's configuration (whichever [`worker`](Self::worker) call
     /// comes first or last); without a worker, entries simply stay in the fast format.
-    /// Every format stays readable by any hoard build with the same codecs compiled in; a
-    /// build without `lz4` reading a cache another build wrote with LZ4 misses those
-    /// entries (counted as undecodable, left in place). [`build`](Self::build) fails with
-    /// [`ErrorKind::Config`] without the `zstd` feature.
+    /// Every hoard build with the `zstd` feature reads every entry of an adaptive cache.
+    /// [`build`](Self::build) fails with [`ErrorKind::Config`] without the `zstd` feature.
     #[must_use]
     pub fn adaptive(mut self, policy: Adaptive) -> Self {
         self.adaptive = Some(policy);
@@ -585,13 +582,13 @@ fn optimized_codec(_codec: &dyn Codec, _level: i32) -> Option<Arc<dyn Codec>> {
     None
 }
 
-/// The adaptive format's fast codec: LZ4 when built in, else identity.
+/// The adaptive format's fast codec: identity (stored), whatever features are built. A hot
+/// entry is then read at the speed of the file itself (no decoder: its payload is read
+/// straight into the returned buffer, or mapped by `get_mapped`), a put costs a write, and
+/// every build of hoard reads it; LZ4, the other candidate, decodes at a quarter of the page
+/// cache's speed here and is not built into every hoard.
 fn fast_codec() -> Arc<dyn Codec> {
-    #[cfg(feature = "lz4")]
-    let fast: Arc<dyn Codec> = Arc::new(hoard_codec::Lz4);
-    #[cfg(not(feature = "lz4"))]
-    let fast: Arc<dyn Codec> = Arc::new(hoard_codec::Identity);
-    fast
+    Arc::new(hoard_codec::Identity)
 }
 
 /// The adaptive format's fast and cold codecs.

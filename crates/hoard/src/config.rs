@@ -205,7 +205,7 @@ pub struct CacheConfig {
     /// compiled in is an error that names the feature.
     ///
     /// `codec = "adaptive"` sets [`adaptive`](Self::adaptive) and this field to the fast
-    /// format (LZ4 with the `lz4` feature, identity otherwise); it needs the `zstd` feature.
+    /// format (the value stored as it is); it needs the `zstd` feature.
     pub codec: CodecId,
 
     /// The adaptive format (opt-in). Key `codec = "adaptive"`; default `false`.
@@ -632,14 +632,9 @@ pub(crate) fn check_adaptive() -> std::result::Result<(), String> {
     }
 }
 
-/// The codec the adaptive format writes (and makes hot entries with): LZ4 when built in,
-/// else identity.
+/// The codec the adaptive format writes (and makes hot entries with): identity (stored).
 pub(crate) fn fast_codec_id() -> CodecId {
-    if cfg!(feature = "lz4") {
-        CodecId::Lz4
-    } else {
-        CodecId::Identity
-    }
+    CodecId::Identity
 }
 
 pub(crate) fn check_codec(id: CodecId) -> std::result::Result<(), String> {

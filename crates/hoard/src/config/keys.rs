@@ -222,7 +222,7 @@ pub(crate) const KEYS: &[Key] = &[
         help: &[
             "hoard: how new entries are compressed: \"zstd\" (at baseline-compression-level),",
             "\"lz4\" (cargo feature lz4), \"identity\" (none), or \"adaptive\": puts write a",
-            "fast format (lz4 when built in, else identity) and the worker makes idle entries",
+            "fast format (stored as is) and the worker makes idle entries",
             "cold (zstd at adaptive-cold-level) and used ones fast again (see adaptive-*).",
             "Entries written with any codec compiled in stay readable.",
         ],

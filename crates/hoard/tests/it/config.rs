@@ -1472,12 +1472,11 @@ fn the_adaptive_format_is_a_codec_value_with_its_own_keys() {
     }
     let config = parsed.expect("parse");
     assert!(config.adaptive);
-    let fast = if cfg!(feature = "lz4") {
-        CodecId::Lz4
-    } else {
-        CodecId::Identity
-    };
-    assert_eq!(config.codec, fast, "puts write the fast format");
+    assert_eq!(
+        config.codec,
+        CodecId::Identity,
+        "puts write the fast format"
+    );
     let p = config.adaptive_policy;
     assert_eq!(
         (p.cold_after, p.hot_uses, p.hot_budget_percent, p.cold_level),

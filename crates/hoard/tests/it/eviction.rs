@@ -592,11 +592,7 @@ fn the_adaptive_format_converts_idle_and_used_entries() {
         .worker_clock(clock.clone())
         .build()
         .expect("cache");
-    let fast = if cfg!(feature = "lz4") {
-        CodecId::Lz4
-    } else {
-        CodecId::Identity
-    };
+    let fast = CodecId::Identity;
     // One value above the chunking threshold: the cold frame is chunked.
     let values = [
         hoard_testkit::artifact(50_000, 1),
