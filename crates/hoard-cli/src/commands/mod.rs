@@ -1,4 +1,4 @@
-//! One module per group of commands; [`run`] dispatches a parsed command line.
+//! One module per group of commands; [`run()`] dispatches a parsed command line.
 
 mod config;
 mod docs;
