@@ -110,6 +110,16 @@ fn open(kind: u32, blob: &[u8]) -> Option<&[u8]> {
 struct Reader<'a>(&'a [u8]);
 
 impl<'a> Reader<'a> {
+    /// A namespace name of a record list grouped by namespace: `last` again (shared, not
+    /// re-validated) when the name repeats it, else the name checked anew.
+    fn namespace(&mut self, last: Option<&Namespace>) -> Option<Namespace> {
+        let name = self.short_str()?;
+        match last {
+            Some(ns) if ns.as_str() == name => Some(ns.clone()),
+            _ => Namespace::new(name).ok(),
+        }
+    }
+
     fn take(&mut self, n: usize) -> Option<&'a [u8]> {
         let (head, rest) = self.0.split_at_checked(n)?;
         self.0 = rest;
@@ -310,11 +320,7 @@ impl Usage {
             HashMap::new();
         let mut last: Option<Namespace> = None;
         for _ in 0..n {
-            let name = r.short_str()?;
-            let ns = match &last {
-                Some(ns) if ns.as_str() == name => ns.clone(),
-                _ => Namespace::new(name).ok()?,
-            };
+            let ns = r.namespace(last.as_ref())?;
             let d = r.digest()?;
             let uses = r.u32()?;
             let flags = r.u8()?;
@@ -401,11 +407,7 @@ impl Cold {
         let mut records: HashMap<Namespace, HashMap<Digest, u128, DigestHash>> = HashMap::new();
         let mut last: Option<Namespace> = None;
         for _ in 0..n {
-            let name = r.short_str()?;
-            let ns = match &last {
-                Some(ns) if ns.as_str() == name => ns.clone(),
-                _ => Namespace::new(name).ok()?,
-            };
+            let ns = r.namespace(last.as_ref())?;
             let d = r.digest()?;
             let version = r.u128()?;
             records.entry(ns.clone()).or_default().insert(d, version);

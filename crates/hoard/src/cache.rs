@@ -587,7 +587,7 @@ fn optimized_codec(_codec: &dyn Codec, _level: i32) -> Option<Arc<dyn Codec>> {
 /// straight into the returned buffer, or mapped by `get_mapped`), a put costs a write, and
 /// every build of hoard reads it; LZ4, the other candidate, decodes at a quarter of the page
 /// cache's speed here and is not built into every hoard.
-fn fast_codec() -> Arc<dyn Codec> {
+pub(crate) fn fast_codec() -> Arc<dyn Codec> {
     Arc::new(hoard_codec::Identity)
 }
 

@@ -632,9 +632,10 @@ pub(crate) fn check_adaptive() -> std::result::Result<(), String> {
     }
 }
 
-/// The codec the adaptive format writes (and makes hot entries with): identity (stored).
+/// The codec the adaptive format writes (and makes hot entries with): the builder's
+/// (`cache::fast_codec`), so that configuration and builder cannot disagree.
 pub(crate) fn fast_codec_id() -> CodecId {
-    CodecId::Identity
+    crate::cache::fast_codec().id()
 }
 
 pub(crate) fn check_codec(id: CodecId) -> std::result::Result<(), String> {
