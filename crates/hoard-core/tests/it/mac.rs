@@ -222,3 +222,35 @@ fn a_mac_record_that_does_not_fit_is_corrupt() {
         Some(ErrorKind::Corrupt)
     );
 }
+
+/// The authenticated layout is pinned: this file changes only with a new format version.
+#[test]
+fn golden_signed_frame_bytes_are_stable() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/frame-v2-mac.hex");
+    let keys = MacKeys::new([[0x11; 32]]).expect("a key");
+    let digest = hoard_core::Digest::from_bytes(std::array::from_fn(|i| i as u8));
+    let key = hoard_core::Key::new(hoard_core::HasherId::Sha256, digest);
+    let data = b"hoard golden frame: signed with key 0x11 x 32";
+    let bytes =
+        frame::encode_with(&key, &Plain, data, 1_764_201_600_000, &signed(&keys)).expect("encode");
+    if std::env::var_os("HOARD_BLESS").is_some() {
+        use std::io::Write;
+        let mut f = std::fs::File::create(path).expect("create golden file");
+        f.write_all(super::to_hex_lines(&bytes).as_bytes())
+            .expect("write golden file");
+    }
+    let text = std::fs::read_to_string(path).expect("golden file (HOARD_BLESS=1 writes it)");
+    let golden = super::from_hex_lines(&text);
+    assert_eq!(
+        bytes, golden,
+        "frame bytes moved: the on-disk format changed"
+    );
+    assert_eq!(golden[8..10], [2, 0], "version 2");
+    assert_eq!(golden[10..12], [132, 0], "payload offset 96 + 36");
+    assert_eq!(golden[20..24], [2, 0, 0, 0], "flag bit 1");
+    assert_eq!(golden[96..98], [1, 0], "keyed BLAKE3");
+    let id = MacKeys::key_id_of(&[0x11; 32]).to_le_bytes();
+    assert_eq!(golden[98..100], id, "key id");
+    let f = VerifiedFrame::check(golden, Expected::Key(&key), 1 << 10).expect("verifies");
+    f.authenticate(&keys).expect("authentic");
+}
