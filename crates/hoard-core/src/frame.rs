@@ -62,15 +62,18 @@
 //! payload at 132 (96 + 36), or at 4096 for a large identity payload, which stays page
 //! aligned.
 //!
-//! Why keyed BLAKE3 rather than HMAC-SHA-256: BLAKE3's keyed mode is a proper PRF/MAC mode of
-//! the hash with a 32-byte key (no ipad/opad construction), it takes one pass over the frame,
-//! and it is several times faster than SHA-256 on this machine (the workspace already builds
-//! it for hoard-key's optional hasher), which matters because every hit of an authenticated
-//! cache hashes its whole frame a second time beside the XXH3 checksum.
+//! Why keyed BLAKE3 rather than HMAC-SHA-256: BLAKE3's keyed mode is a proper PRF/MAC mode
+//! of the hash with a 32-byte key (no nested ipad/opad hashes), it takes one pass over the
+//! frame, and it is faster: 2.2-4.7 GB/s against SHA-256's 0.9-1.3 GB/s (a lower bound for
+//! HMAC-SHA-256) on this project's 2-core build machine from 4 KiB to 1 MiB, 2.4-5×. That
+//! matters because every hit of an authenticated cache hashes its whole frame a second time
+//! beside the XXH3 checksum. The workspace already builds `blake3` for hoard-key's optional
+//! hasher; it stays out of this crate's public API (keys are `[u8; 32]`).
 //!
 //! Readers: a reader without keys reads an authenticated frame like any other, checking its
 //! structure and checksum but not its MAC (it cannot: it has no key), so adding a key to the
-//! writers never turns older or key-less readers' hits into misses. A reader with keys
+//! writers never turns this build's key-less readers' hits into misses (builds from before
+//! the MAC skip signed frames as a newer format, left on disk). A reader with keys
 //! ([`crate::Decoders::with_options`]) serves only frames whose MAC verifies under one of its
 //! accepted keys: a frame without a MAC, with a key id none of its keys has, an algorithm it
 //! does not know or a wrong tag is [`ErrorKind::Unauthenticated`] ([`authenticate`]). A
