@@ -254,3 +254,33 @@ fn golden_signed_frame_bytes_are_stable() {
     let f = VerifiedFrame::check(golden, Expected::Key(&key), 1 << 10).expect("verifies");
     f.authenticate(&keys).expect("authentic");
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 500, ..Default::default() })]
+
+    /// Any one-byte edit of a signed frame, with its checksum fixed or not, is never served
+    /// to a keyed reader as anything but the original value.
+    #[test]
+    fn no_single_byte_edit_of_a_signed_frame_is_served(
+        data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+        at in proptest::prelude::any::<proptest::sample::Index>(),
+        xor in 1u8..,
+        resealed in proptest::prelude::any::<bool>(),
+    ) {
+        let good = frame::encode_with(&key(1), &Rle, &data, 3, &signed(&a())).expect("encode");
+        let i = at.index(good.len());
+        let edited = if resealed {
+            reseal(good, |b| b[i] ^= xor)
+        } else {
+            let mut b = good;
+            b[i] ^= xor;
+            b
+        };
+        if let Ok(value) = read(&edited, Some(&a())) {
+            // Only the checksum field itself can change without the MAC noticing, and a
+            // resealed checksum is the original one.
+            proptest::prop_assert!((80..96).contains(&i) && resealed, "edit at {} served", i);
+            proptest::prop_assert_eq!(value, data);
+        }
+    }
+}
