@@ -43,6 +43,7 @@ pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
 /// | eviction worker | on, with [`WorkerConfig::default`], for the filesystem store it opens and for a store given with [`with_maintained_store`](Self::with_maintained_store) |
 /// | threads per large entry | one per available core |
 /// | single-flight wait | 10 s ([`DEFAULT_SINGLE_FLIGHT_WAIT`](crate::DEFAULT_SINGLE_FLIGHT_WAIT)) |
+/// | authentication (MAC keys) | none: entries unsigned ([`auth_key_file`](Self::auth_key_file)) |
 pub struct CacheBuilder {
     location: Location,
     hasher: Option<Arc<dyn KeyHasher>>,

@@ -249,3 +249,19 @@ fn keys_never_show_in_debug_output() {
         assert!(!shown.contains(needle), "{needle} in {shown}");
     }
 }
+
+#[test]
+fn a_bad_key_file_never_falls_back_to_a_key_less_cache() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let open = key_file(dir.path(), "open.key", &[KEY_A], 0o644);
+    let plain = keyless(dir.path());
+    let k = plain.key("planted");
+    assert!(plain.put(&k, b"poison"));
+    // build_or_uncached never fails, but with a key file it cannot use it serves nothing.
+    let fallback = CacheBuilder::new(dir.path().join("cache"))
+        .without_worker()
+        .auth_key_file(&open)
+        .build_or_uncached();
+    assert_eq!(fallback.get(&k), None);
+    assert!(!fallback.put(&k, b"value"));
+}
