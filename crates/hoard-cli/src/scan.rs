@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 use std::time::SystemTime;
 
-use hoard::frame::FrameHeader;
+use hoard::frame::{FrameHeader, MacKeys};
 use hoard::read::{self, Disposition, Expected, Rejected};
 use hoard::{Digest, EntryInfo, ErrorKind, FsStore, Housekeeping, Namespace, Store};
 use serde::Serialize;
@@ -29,6 +29,10 @@ pub(crate) enum Verdict {
     /// Verified (checksum, name, size) but the codec this build has for its id cannot
     /// decode it: another program's codec under the same id. Not damage: left alone.
     Undecodable,
+    /// Intact, but the configuration has an `auth-key-file` and the entry is not signed by
+    /// one of its keys (no MAC, another key, a forged tag): the cache never serves it. Left
+    /// alone (a writer without the key may share the directory).
+    Unauthenticated,
 }
 
 impl Verdict {
@@ -40,6 +44,7 @@ impl Verdict {
             Self::Unsupported => "unsupported",
             Self::TooLarge => "too-large",
             Self::Undecodable => "undecodable",
+            Self::Unauthenticated => "unauthenticated",
         }
     }
 }
@@ -70,6 +75,7 @@ fn verdict_of(rejected: &Rejected) -> Option<Verdict> {
     match rejected.disposition() {
         Disposition::Corrupt => Some(Verdict::Corrupt),
         Disposition::Undecodable => Some(Verdict::Undecodable),
+        Disposition::Unauthenticated => Some(Verdict::Unauthenticated),
         Disposition::Skip if rejected.error().kind() == ErrorKind::TooLarge => {
             Some(Verdict::TooLarge)
         }
@@ -136,13 +142,15 @@ impl Drop for AtimeKeeper<'_> {
     }
 }
 
-/// Reads and checks the entry `(ns, digest)`; with `decode`, also decodes its payload.
-/// `Ok(None)` if it is gone; `Err` only for a failure to read it.
+/// Reads and checks the entry `(ns, digest)`; with `keys` (an authenticated cache's), also
+/// its MAC; with `decode`, also decodes its payload. `Ok(None)` if it is gone; `Err` only for
+/// a failure to read it.
 pub(crate) fn examine(
     store: &FsStore,
     ns: &Namespace,
     digest: &Digest,
     max_entry_size: u64,
+    keys: Option<&MacKeys>,
     decode: bool,
 ) -> hoard::Result<Option<Examined>> {
     let rejected = |r: Rejected| {
@@ -155,6 +163,11 @@ pub(crate) fn examine(
         Ok(None) => return Ok(None),
         Err(r) => return rejected(r),
     };
+    if let Some(keys) = keys
+        && let Err(r) = found.authenticate(keys)
+    {
+        return rejected(r);
+    }
     if decode && let Err(r) = found.decode_with(decoders()) {
         return rejected(r);
     }

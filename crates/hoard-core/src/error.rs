@@ -37,6 +37,10 @@ pub enum ErrorKind {
     /// Another process holds a lock the operation needs, and did not let go within the
     /// operation's bound; the path, when known, is the lock's.
     Busy,
+    /// An intact entry that a reader holding authentication keys refuses: it carries no MAC,
+    /// a MAC under a key the reader does not accept, or a tag that does not verify (see
+    /// [`frame::MacKeys`](crate::frame::MacKeys)).
+    Unauthenticated,
 }
 
 impl ErrorKind {
@@ -52,6 +56,7 @@ impl ErrorKind {
             Self::Config => "configuration error",
             Self::NotSupportedByStore => "not supported by this store",
             Self::Busy => "busy",
+            Self::Unauthenticated => "unauthenticated entry",
         }
     }
 }

@@ -15,7 +15,17 @@
 //! | `Corrupt`, `Insecure` | [`Disposition::Corrupt`] | a miss; the cache removes the entry |
 //! | `Corrupt` from decoding a frame that verified | [`Disposition::Undecodable`] | a miss; the entry is counted and left alone |
 //! | `Unsupported`, `TooLarge` | [`Disposition::Skip`] | a miss; the entry is left alone |
+//! | `Unauthenticated` | [`Disposition::Unauthenticated`] | a miss, counted; never served, never backfilled; left alone |
 //! | anything else | [`Disposition::Fail`] | the read itself failed: nothing is known |
+//!
+//! A reader whose [`Decoders`] carry MAC keys ([`FrameOptions::with_mac_keys`]) serves only
+//! authenticated frames: [`VerifiedFrame::into_value`], [`VerifiedFrame::decode_with`] and
+//! [`VerifiedView::decode_with`] check the MAC before decoding, and a caller that uses a
+//! frame's bytes without decoding them (a memory-mapped value, a remote frame copied into a
+//! local store) calls [`VerifiedFrame::authenticate`] or [`VerifiedView::authenticate`]
+//! first. A frame that fails is [`Disposition::Unauthenticated`]: intact, possibly the entry
+//! of a writer without the key sharing the directory, so it is left in place (the reader's
+//! own put of that key replaces it).
 //!
 //! A frame whose checksum and name verify but whose payload the registered codec cannot
 //! decode is not damaged (damage fails the checksum): it was most likely written by another
@@ -87,6 +97,10 @@ pub enum Disposition {
     /// bug, not damage. A miss that leaves the entry in place; readers count it. Only
     /// [`VerifiedFrame::decode_with`] reports it.
     Undecodable,
+    /// The frame is intact but the reader holds MAC keys and the frame is not signed by one
+    /// of them (no MAC, another key, a wrong tag): never served, never backfilled; a counted
+    /// miss that leaves the entry in place.
+    Unauthenticated,
 }
 
 impl Error {
@@ -96,6 +110,7 @@ impl Error {
         match self.kind() {
             ErrorKind::Corrupt | ErrorKind::Insecure => Disposition::Corrupt,
             ErrorKind::Unsupported | ErrorKind::TooLarge => Disposition::Skip,
+            ErrorKind::Unauthenticated => Disposition::Unauthenticated,
             _ => Disposition::Fail,
         }
     }
@@ -141,6 +156,7 @@ impl fmt::Debug for Decoders {
                 &self.codecs.iter().map(|c| c.id()).collect::<Vec<_>>(),
             )
             .field("threads", &self.options.threads())
+            .field("mac_keys", &self.options.mac_keys())
             .finish()
     }
 }
@@ -167,7 +183,8 @@ impl Decoders {
         self
     }
 
-    /// Decodes with `options` (default: [`FrameOptions::default`], one thread).
+    /// Decodes with `options` (default: [`FrameOptions::default`], one thread, no keys). With
+    /// MAC keys in `options`, only frames signed by one of them decode (see the module docs).
     #[must_use]
     pub fn with_options(mut self, options: FrameOptions) -> Self {
         self.options = options;
@@ -418,6 +435,9 @@ impl VerifiedFrame {
     /// classification of failures. Identity must be registered in `decoders`, as for a
     /// decode.
     pub fn into_value(self, decoders: &Decoders) -> Result<Vec<u8>, Rejected> {
+        if let Some(keys) = decoders.options().mac_keys() {
+            self.authenticate(keys)?;
+        }
         if self.header.codec != CodecId::Identity || decoders.get(CodecId::Identity).is_none() {
             return self.decode_with(decoders);
         }
@@ -454,7 +474,24 @@ impl VerifiedFrame {
     /// registered under its id is not the one that wrote it), a codec this build lacks is
     /// skipped.
     pub fn decode_with(&self, decoders: &Decoders) -> Result<Vec<u8>, Rejected> {
+        if let Some(keys) = decoders.options().mac_keys() {
+            self.authenticate(keys)?;
+        }
         decode_classified(decoders, &self.header, self.payload())
+    }
+
+    /// Checks the frame's MAC against `keys` ([`frame::authenticate`]): a rejection of
+    /// [`Disposition::Unauthenticated`], keeping the header, when it is not signed by one of
+    /// them. [`into_value`](Self::into_value) and [`decode_with`](Self::decode_with) run it
+    /// when their registry has keys; call it before using the frame's bytes otherwise.
+    pub fn authenticate(&self, keys: &frame::MacKeys) -> Result<(), Rejected> {
+        let offset = self.header.payload_offset;
+        let (head, payload) = match &self.frame.payload {
+            None => self.frame.head.split_at(offset),
+            Some(payload) => (&self.frame.head[..], &payload[..]),
+        };
+        frame::authenticate(&self.header, head, payload, keys)
+            .map_err(|e| Rejected::new(e, Some(self.header.clone())))
     }
 }
 
@@ -463,6 +500,7 @@ impl VerifiedFrame {
 #[derive(Clone, Debug)]
 pub struct VerifiedView<'a> {
     header: FrameHeader,
+    head: &'a [u8],
     payload: &'a [u8],
 }
 
@@ -477,7 +515,18 @@ impl<'a> VerifiedView<'a> {
         let parsed = Frame::parse(bytes);
         let payload = parsed.as_ref().map_or(&[][..], Frame::payload);
         let header = verify(parsed, expected, max_decoded_len)?;
-        Ok(Self { header, payload })
+        Ok(Self {
+            head: &bytes[..header.payload_offset],
+            header,
+            payload,
+        })
+    }
+
+    /// Checks the frame's MAC against `keys`, as [`VerifiedFrame::authenticate`] does: what
+    /// a caller that uses the payload where it lies (a memory-mapped value) runs first.
+    pub fn authenticate(&self, keys: &frame::MacKeys) -> Result<(), Rejected> {
+        frame::authenticate(&self.header, self.head, self.payload, keys)
+            .map_err(|e| Rejected::new(e, Some(self.header.clone())))
     }
 
     /// The verified header.
@@ -493,6 +542,9 @@ impl<'a> VerifiedView<'a> {
     /// Decodes the payload as [`VerifiedFrame::decode_with`] does, with the same
     /// classification of failures.
     pub fn decode_with(&self, decoders: &Decoders) -> Result<Vec<u8>, Rejected> {
+        if let Some(keys) = decoders.options().mac_keys() {
+            self.authenticate(keys)?;
+        }
         decode_classified(decoders, &self.header, self.payload)
     }
 }

@@ -200,7 +200,10 @@ pub trait StoreExt: Store {
     /// `max_decoded_len` bounds the uncompressed size the frame may declare; the read itself
     /// is bounded by [`frame::max_frame_len`](crate::frame::max_frame_len) of it. Damage is an [`ErrorKind::Corrupt`]
     /// error; an entry from a newer hoard is [`ErrorKind::Unsupported`]; an entry that
-    /// declares more than `max_decoded_len` is [`ErrorKind::TooLarge`].
+    /// declares more than `max_decoded_len` is [`ErrorKind::TooLarge`]. The MAC of an
+    /// authenticated frame is not checked here (no keys are given): decode with a
+    /// [`Decoders`](crate::Decoders) registry that carries them, or call
+    /// [`VerifiedFrame::authenticate`].
     fn get_verified(
         &self,
         ns: &Namespace,
@@ -222,7 +225,7 @@ pub trait StoreExt: Store {
 
     /// Whether an entry exists under `(ns, digest)` with a frame that parses and verifies
     /// for this build (a damaged, oversized or unsupported entry is `false`; only a failed
-    /// read is an error).
+    /// read is an error). Like [`get_verified`](Self::get_verified), it does not check a MAC.
     fn contains_valid(&self, ns: &Namespace, key: &Key, max_decoded_len: u64) -> Result<bool> {
         match self.get_verified(ns, key, max_decoded_len) {
             Ok(found) => Ok(found.is_some()),

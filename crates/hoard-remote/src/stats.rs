@@ -94,6 +94,11 @@ counters! {
         /// format, a declared size above its cap): misses, neither copied into the local
         /// store nor removed from the remote (another reader may use them).
         remote_undecodable,
+        /// Intact remote frames an authenticated reader (whose decoders carry MAC keys)
+        /// refuses: no MAC, another key's, or a forged tag. Misses, never copied into the
+        /// local store, and left in the remote (a reader without the key, or with another
+        /// one, may use them).
+        remote_unauthenticated,
         /// Remote hits copied into the local store.
         backfills,
         /// Copies into the local store that failed.

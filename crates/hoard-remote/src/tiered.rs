@@ -63,7 +63,10 @@ pub enum RemoteAccess {
 ///   removed from the remote unless it is read-only, and reported as a miss. An intact frame
 ///   this build cannot decode (a newer frame format; with [`with_decoders`], a codec not in
 ///   the reader's registry) is a miss counted in [`TierStats::remote_undecodable`], neither
-///   copied nor removed (another build may read it). A good one is copied into the local
+///   copied nor removed (another build may read it). With MAC keys in those decoders, a
+///   frame not signed by one of them is a miss counted in
+///   [`TierStats::remote_unauthenticated`], likewise neither copied nor removed. A good one
+///   is copied into the local
 ///   store (backfill) and returned. A remote value over the get's limit is an
 ///   [`ErrorKind::TooLarge`] error when the local store missed, as the [`Store`] contract
 ///   asks; every other remote failure is a miss.
@@ -205,7 +208,13 @@ impl TieredStore {
     /// of the reader in front (the facade passes its own). Another frame is a miss counted in
     /// [`TierStats::remote_undecodable`] and stays in the remote for builds that can read
     /// it; copied into the local store it would be a local hit no get could use, until a
-    /// put replaced it. Without a registry every intact frame is backfilled.
+    /// put replaced it. Without a registry every intact frame is backfilled. When the
+    /// registry's options carry MAC keys ([`FrameOptions::with_mac_keys`]), a remote frame
+    /// whose MAC does not verify under them is a miss counted in
+    /// [`TierStats::remote_unauthenticated`]: never served, never backfilled, left in the
+    /// remote.
+    ///
+    /// [`FrameOptions::with_mac_keys`]: hoard_core::frame::FrameOptions::with_mac_keys
     #[must_use]
     pub fn with_decoders(mut self, decoders: Decoders) -> Self {
         self.decoders = Some(decoders);
@@ -417,6 +426,14 @@ impl Store for TieredStore {
         {
             RemoteCounters::bump(&t.counters.remote_undecodable);
             tracing::debug!(%ns, %digest, %codec, "the remote frame is in a codec this build lacks; a miss");
+            return miss(local_error);
+        }
+        // An authenticated reader copies nothing it would not serve.
+        if let Some(keys) = self.decoders.as_ref().and_then(|d| d.options().mac_keys())
+            && let Err(rejected) = frame.authenticate(keys)
+        {
+            RemoteCounters::bump(&t.counters.remote_unauthenticated);
+            tracing::warn!(%ns, %digest, error = %rejected, "the remote frame is not signed by this cache's key; not using it");
             return miss(local_error);
         }
         let frame = frame.into_bytes();

@@ -43,6 +43,7 @@ pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
 /// | eviction worker | on, with [`WorkerConfig::default`], for the filesystem store it opens and for a store given with [`with_maintained_store`](Self::with_maintained_store) |
 /// | threads per large entry | one per available core |
 /// | single-flight wait | 10 s ([`DEFAULT_SINGLE_FLIGHT_WAIT`](crate::DEFAULT_SINGLE_FLIGHT_WAIT)) |
+/// | authentication (MAC keys) | none: entries unsigned ([`auth_key_file`](Self::auth_key_file)) |
 pub struct CacheBuilder {
     location: Location,
     hasher: Option<Arc<dyn KeyHasher>>,
@@ -57,6 +58,7 @@ pub struct CacheBuilder {
     threads: usize,
     adaptive: Option<Adaptive>,
     pub(crate) single_flight_wait: std::time::Duration,
+    auth: Option<Auth>,
     #[cfg(feature = "remote")]
     pub(crate) remote: Option<crate::tier::RemoteSettings>,
     #[cfg(feature = "remote")]
@@ -68,6 +70,15 @@ enum Location {
     Store(Arc<dyn Store>),
     /// A store that offers [`Housekeeping`]: the worker runs on it.
     Maintained(Arc<dyn Housekeeping>),
+}
+
+/// Where an authenticated cache's MAC keys come from.
+#[derive(Debug)]
+enum Auth {
+    /// A key file, read when the cache is built.
+    File(PathBuf),
+    /// Keys given in code (their `Debug` shows key ids only).
+    Keys(frame::MacKeys),
 }
 
 enum NamespaceChoice {
@@ -91,6 +102,7 @@ impl fmt::Debug for CacheBuilder {
             .field("worker", &self.worker)
             .field("threads", &self.threads)
             .field("adaptive", &self.adaptive)
+            .field("auth", &self.auth)
             .finish_non_exhaustive()
     }
 }
@@ -154,6 +166,7 @@ impl CacheBuilder {
             threads: 0,
             adaptive: None,
             single_flight_wait: crate::flight::DEFAULT_SINGLE_FLIGHT_WAIT,
+            auth: None,
             #[cfg(feature = "remote")]
             remote: None,
             #[cfg(feature = "remote")]
@@ -268,6 +281,33 @@ impl CacheBuilder {
         self
     }
 
+    /// Makes the cache authenticated with the MAC keys in the key file at `path` (format and
+    /// checks: [`read_auth_key_file`](crate::read_auth_key_file)), read by
+    /// [`build`](Self::build), which fails when the file is missing, malformed, not the
+    /// user's or readable by others.
+    ///
+    /// Every entry written is signed with the first key (a keyed BLAKE3 MAC in the frame, see
+    /// [`frame`]), and only entries whose MAC verifies under one of the keys are served:
+    /// an entry without a MAC, signed with another key or tampered with is a miss counted in
+    /// [`Stats::unauthenticated_entries`], left in place (the cache's own put of the key
+    /// replaces it), and never backfilled from a remote tier. Recompression and the adaptive
+    /// format re-sign what they rewrite and leave what they cannot vouch for. Without keys
+    /// nothing changes: entries are the bytes they always were, and signed entries of
+    /// others are served unchecked (their MAC cannot be checked without the key).
+    #[must_use]
+    pub fn auth_key_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.auth = Some(Auth::File(path.into()));
+        self
+    }
+
+    /// [`auth_key_file`](Self::auth_key_file) with the keys given in code: the first signs,
+    /// every one is accepted.
+    #[must_use]
+    pub fn auth_keys(mut self, keys: frame::MacKeys) -> Self {
+        self.auth = Some(Auth::Keys(keys));
+        self
+    }
+
     /// How many threads encode and decode one large entry: 0 (the default) for one per
     /// available core (`std::thread::available_parallelism`), 1 for the caller's thread only.
     ///
@@ -369,6 +409,13 @@ impl CacheBuilder {
         }
         decoders.extend(&builtin);
         let frame_options = FrameOptions::new().with_threads(resolve_threads(self.threads));
+        let frame_options = match self.auth {
+            None => frame_options,
+            Some(Auth::Keys(keys)) => frame_options.with_mac_keys(keys),
+            Some(Auth::File(path)) => {
+                frame_options.with_mac_keys(crate::auth::read_auth_key_file(&path)?)
+            }
+        };
         let decoders = decoders.with_options(frame_options.clone());
         // The tier backfills only what these decoders can read.
         #[cfg(feature = "remote")]
@@ -725,6 +772,12 @@ impl Cache {
         self.inner.max_entry_size
     }
 
+    /// The MAC keys of an authenticated cache ([`CacheBuilder::auth_key_file`]): what its
+    /// puts sign with and its reads check. `None` without a key.
+    pub fn mac_keys(&self) -> Option<&frame::MacKeys> {
+        self.inner.frame_options.mac_keys()
+    }
+
     /// The eviction worker, if one runs: its counters ([`Worker::stats`]), [`Worker::sync`],
     /// and the explicit maintenance operations ([`Worker::janitor`]).
     pub fn worker(&self) -> Option<&Worker> {
@@ -871,6 +924,10 @@ impl Cache {
             }
             Some(FrameBytes::Mapped(map)) => {
                 let view = VerifiedView::check(&map, expected, cap)?;
+                // The mapped value is never decoded: its MAC is checked here.
+                if let Some(keys) = inner.frame_options.mac_keys() {
+                    view.authenticate(keys)?;
+                }
                 let header = view.header();
                 if header.codec == CodecId::Identity
                     && inner.decoders.get(CodecId::Identity).is_some()
@@ -917,6 +974,10 @@ impl Cache {
             }
             Disposition::Skip => {
                 tracing::debug!(%key, error = %err, "cache entry skipped");
+            }
+            Disposition::Unauthenticated => {
+                Counters::bump(&c.unauthenticated_entries);
+                tracing::warn!(%key, namespace = %inner.namespace, error = %err, "a cache entry is not signed by this cache's key; not serving it, leaving it in place");
             }
             Disposition::Undecodable => {
                 Counters::bump(&c.undecodable_entries);

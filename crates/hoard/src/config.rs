@@ -70,6 +70,7 @@ const MAX_THREADS: usize = 1024;
 /// | [`namespace`](Self::namespace) | `"default"` | namespace name |
 /// | [`threads`](Self::threads) | `0` (one per core) | count, at most 1024 |
 /// | [`single-flight-wait`](Self::single_flight_wait) | `"10s"` | duration (`"0s"`: off) |
+/// | [`auth-key-file`](Self::auth_key_file) | none (entries unsigned) | absolute path |
 ///
 /// # Units
 /// Values with units are TOML strings, as in the ancestor: a whole decimal number, optional
@@ -272,6 +273,15 @@ pub struct CacheConfig {
     /// hoard's own key. See [`CacheBuilder::single_flight_wait`].
     pub single_flight_wait: Duration,
 
+    /// The MAC key file of an authenticated cache. Key `auth-key-file`, an absolute path;
+    /// default none (entries are not signed, and signed ones are served unchecked).
+    ///
+    /// hoard's own key. The file is read when the cache is built, with the configuration
+    /// file's ownership check and a stricter mode (readable by its owner only); its format
+    /// and what a key changes: [`CacheBuilder::auth_key_file`],
+    /// [`read_auth_key_file`](crate::read_auth_key_file).
+    pub auth_key_file: Option<PathBuf>,
+
     /// The remote tier (feature `remote`): table `[cache.remote]`; default `None` (local
     /// only). See [`CacheBuilder::remote`] and the keys in hoard's README.
     #[cfg(feature = "remote")]
@@ -308,6 +318,7 @@ impl Default for CacheConfig {
             namespace: DEFAULT_NAMESPACE.to_owned(),
             threads: 0,
             single_flight_wait: crate::DEFAULT_SINGLE_FLIGHT_WAIT,
+            auth_key_file: None,
             #[cfg(feature = "remote")]
             remote: None,
         }
@@ -482,6 +493,13 @@ impl CacheConfig {
         }
         if let Some(dir) = &self.directory {
             field("directory", dir.display().to_string(), check_directory(dir))?;
+        }
+        if let Some(file) = &self.auth_key_file {
+            field(
+                "auth-key-file",
+                file.display().to_string(),
+                check_directory(file),
+            )?;
         }
         let queue = self.worker_event_queue_size;
         field("worker-event-queue-size", queue, check_queue_size(queue))?;
@@ -763,6 +781,10 @@ impl CacheBuilder {
             .single_flight_wait(config.single_flight_wait)
             .codec_arc(codec_for(config)?)
             .worker(hoard_evict::WorkerConfig::from(config));
+        let builder = match &config.auth_key_file {
+            Some(file) => builder.auth_key_file(file),
+            None => builder,
+        };
         let builder = if config.adaptive {
             builder.adaptive(config.adaptive_policy)
         } else {

@@ -36,6 +36,7 @@
 //! - `bincode`: bincode serialization for `get_data` (unmaintained upstream; see
 //!   [`Serialization`]).
 
+mod auth;
 mod cache;
 mod config;
 mod entry;
@@ -53,6 +54,7 @@ pub mod units;
 mod validate;
 mod worker_config;
 
+pub use auth::read_auth_key_file;
 pub use cache::{
     Cache, CacheBuilder, DEFAULT_MAX_ENTRY_SIZE, DEFAULT_NAMESPACE, DEFAULT_ZSTD_LEVEL,
 };

@@ -31,6 +31,10 @@ pub struct Stats {
     /// program's codec under the same id. Each is a miss and is left in place, never removed
     /// as corrupt (a damaged entry fails its checksum and counts in `corrupt`).
     pub undecodable_entries: u64,
+    /// Reads, in an authenticated cache ([`CacheBuilder::auth_key_file`](crate::CacheBuilder::auth_key_file)),
+    /// of intact entries whose MAC does not verify under the cache's keys: no MAC, another
+    /// key, or a forged tag. Each is a miss, never served, and left in place.
+    pub unauthenticated_entries: u64,
     /// Misses that found the key's single-flight lock held by another process or thread
     /// and waited for it (see [`Cache::single_flight`](crate::Cache::single_flight)).
     pub flight_waits: u64,
@@ -52,6 +56,7 @@ pub(crate) struct Counters {
     pub(crate) oversized: AtomicU64,
     pub(crate) undecodable: AtomicU64,
     pub(crate) undecodable_entries: AtomicU64,
+    pub(crate) unauthenticated_entries: AtomicU64,
     pub(crate) flight_waits: AtomicU64,
     pub(crate) flight_wait_hits: AtomicU64,
     pub(crate) flight_gave_up: AtomicU64,
@@ -73,6 +78,7 @@ impl Counters {
             oversized: get(&self.oversized),
             undecodable: get(&self.undecodable),
             undecodable_entries: get(&self.undecodable_entries),
+            unauthenticated_entries: get(&self.unauthenticated_entries),
             flight_waits: get(&self.flight_waits),
             flight_wait_hits: get(&self.flight_wait_hits),
             flight_gave_up: get(&self.flight_gave_up),

@@ -14,6 +14,7 @@ pub(crate) mod flight;
 mod io_errors;
 mod locks;
 pub(crate) mod planted;
+mod poisoning;
 mod power;
 mod remote;
 pub(crate) mod remote_dead;
@@ -49,6 +50,7 @@ pub(crate) fn all() -> Vec<Box<dyn Row>> {
     rows.extend(remote::rows());
     rows.extend(remote_huge::rows());
     rows.extend(remote_dead::rows());
+    rows.extend(poisoning::rows());
     rows
 }
 

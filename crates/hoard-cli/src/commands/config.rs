@@ -175,6 +175,14 @@ pub(crate) fn render(settings: &Settings) -> String {
         "single-flight-wait",
         quoted(&render_duration(c.single_flight_wait)),
     );
+    // The path only: the key itself is never shown. Without one, a commented-out line, so
+    // the output still loads back as the same settings.
+    match &c.auth_key_file {
+        Some(path) => key("auth-key-file", quoted(&path.to_string_lossy())),
+        None => {
+            let _ = writeln!(t, "# auth-key-file = (none: entries are not signed)");
+        }
+    }
     // No credentials to hide: a configuration never holds any (they come from the
     // environment), and a URL with them is refused when the file is read.
     if let Some(remote) = c.remote_toml() {

@@ -171,7 +171,12 @@ pub(crate) fn get(
             });
             return Ok(Status::Negative);
         }
-        Err(e) if matches!(e.kind(), ErrorKind::Unsupported | ErrorKind::TooLarge) => {
+        Err(e)
+            if matches!(
+                e.kind(),
+                ErrorKind::Unsupported | ErrorKind::TooLarge | ErrorKind::Unauthenticated
+            ) =>
+        {
             out.note(&format!(
                 "miss: the entry for key {key_text:?} cannot be read here: {}",
                 e.message()
@@ -297,6 +302,7 @@ pub(crate) fn inspect(settings: &Settings, out: Output, key_text: &str, json: bo
         ns,
         key.digest(),
         settings.config.max_entry_size,
+        opened.cache.mac_keys(),
         true,
     )
     .map_err(|e| CliError::hoard(format_args!("cannot read key {key_text:?}"), &e))?;

@@ -59,6 +59,7 @@ fn read_all(
             &info.namespace,
             &info.digest,
             settings.config.max_entry_size,
+            opened.cache.mac_keys(),
             false,
         )
         .map_err(|e| CliError::hoard("cannot read a cache entry", &e))?;

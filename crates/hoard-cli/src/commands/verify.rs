@@ -17,8 +17,8 @@ struct Problem {
     namespace: String,
     digest: String,
     path: String,
-    /// `corrupt`, `undecodable`, `unsupported`, `too-large`, or `error` (could not be read
-    /// at all).
+    /// `corrupt`, `undecodable`, `unauthenticated`, `unsupported`, `too-large`, or `error`
+    /// (could not be read at all).
     status: &'static str,
     reason: String,
     removed: bool,
@@ -33,6 +33,7 @@ struct Report {
     unsupported: u64,
     too_large: u64,
     undecodable: u64,
+    unauthenticated: u64,
     errors: u64,
     removed: u64,
     checked_bytes: u64,
@@ -63,6 +64,7 @@ pub(crate) fn verify(settings: &Settings, out: Output, repair: bool, json: bool)
                 &info.namespace,
                 &info.digest,
                 settings.config.max_entry_size,
+                opened.cache.mac_keys(),
                 true,
             );
             progress.inc(1);
@@ -95,6 +97,12 @@ pub(crate) fn verify(settings: &Settings, out: Output, repair: bool, json: bool)
                 Verdict::Undecodable => {
                     report.undecodable += 1;
                     report.problems.push(problem("undecodable", reason));
+                }
+                // Intact, and maybe a key-less writer's entry: never removed, even with
+                // --repair; the cache does not serve it, and its own put replaces it.
+                Verdict::Unauthenticated => {
+                    report.unauthenticated += 1;
+                    report.problems.push(problem("unauthenticated", reason));
                 }
                 Verdict::Corrupt => {
                     report.corrupt += 1;
@@ -177,6 +185,13 @@ fn report_text(r: &Report) -> String {
             t,
             ", {} verified but undecodable by this build's codecs (left alone)",
             human::count(r.undecodable)
+        );
+    }
+    if r.unauthenticated > 0 {
+        let _ = write!(
+            t,
+            ", {} not signed by the configured auth key (left alone, never served)",
+            human::count(r.unauthenticated)
         );
     }
     if r.errors > 0 {

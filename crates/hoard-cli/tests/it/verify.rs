@@ -170,3 +170,80 @@ fn get_through_a_symlinked_shard_says_the_entry_was_left_in_place() {
     );
     assert!(target.exists(), "its target stays");
 }
+
+/// With `auth-key-file` in the configuration, `verify` reports the entries not signed by
+/// the key as `unauthenticated` (left alone, even by `--repair`) and `get` misses them;
+/// without the key they verify as before.
+#[test]
+fn verify_reports_unauthenticated_entries_when_the_configuration_has_a_key() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    let key = env.file("hoard.key", format!("{}\n", "5e".repeat(32)).as_bytes());
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let config = env.file(
+        "config.toml",
+        format!("[cache]\nauth-key-file = \"{}\"\n", key.display()).as_bytes(),
+    );
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let keyed = |args: &[&str], input: Option<&[u8]>| {
+        let mut cmd = env.command();
+        cmd.env("HOARD_CONFIG", &config)
+            .arg("--dir")
+            .arg(env.dir())
+            .args(args);
+        match input {
+            None => cmd.output().expect("runs"),
+            Some(bytes) => {
+                use std::process::Stdio;
+                cmd.stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped());
+                let mut child = cmd.spawn().expect("starts");
+                child
+                    .stdin
+                    .take()
+                    .expect("stdin")
+                    .write_all(bytes)
+                    .expect("input");
+                child.wait_with_output().expect("ends")
+            }
+        }
+    };
+    env.run_with_stdin(&["put", "plain"], b"unsigned")
+        .expect_code(0);
+    let out = keyed(&["put", "signed"], Some(b"signed"));
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+
+    let out = keyed(&["verify", "--json"], None);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        (j["checked"].as_u64(), j["ok"].as_u64()),
+        (Some(2), Some(1)),
+        "{j}"
+    );
+    assert_eq!(j["unauthenticated"], 1, "{j}");
+    assert_eq!(j["problems"][0]["status"], "unauthenticated", "{j}");
+    let text = keyed(&["verify", "--repair"], None);
+    let shown = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        shown.contains("not signed by the configured auth key"),
+        "{shown}"
+    );
+    assert!(!shown.contains(&"5e".repeat(4)), "{shown}");
+
+    let get = keyed(&["get", "plain"], None);
+    assert_eq!(get.status.code(), Some(1), "{get:?}");
+    assert!(get.stdout.is_empty());
+    assert_eq!(keyed(&["get", "signed"], None).stdout, b"signed");
+    // Without the key both verify, and the unsigned entry was left in place.
+    let j = env.run(&["verify", "--json"]).expect_code(0).json();
+    assert_eq!(
+        (j["ok"].as_u64(), j["unauthenticated"].as_u64()),
+        (Some(2), Some(0))
+    );
+    assert_eq!(
+        env.run(&["get", "plain"]).expect_code(0).stdout,
+        b"unsigned"
+    );
+}

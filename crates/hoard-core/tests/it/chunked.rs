@@ -2,8 +2,8 @@
 //! the golden bytes, and damage, truncation and hostile chunk tables.
 
 use hoard_core::frame::{
-    self, CHUNK_THRESHOLD, FLAG_CHUNKED, FLAG_MAC_RESERVED, FORMAT_VERSION, Frame, FrameOptions,
-    HEADER_LEN, MIN_CHUNK_LEN,
+    self, CHUNK_THRESHOLD, FLAG_CHUNKED, FLAG_MAC, FORMAT_VERSION, Frame, FrameOptions, HEADER_LEN,
+    MIN_CHUNK_LEN,
 };
 use hoard_core::{Codec, CodecId, Digest, Error, ErrorKind, HasherId, Key, Result};
 use proptest::prelude::*;
@@ -346,10 +346,13 @@ fn hostile_chunk_tables_are_corrupt_before_any_decoding() {
 #[test]
 fn unknown_flags_are_unsupported_and_version_1_knows_none() {
     let chunked = frame::encode(&key(7), &Runs, &runs(1 << 20), 0).expect("encode");
+    // The MAC bit is known: without room for its record before the payload, corrupt.
     let mac = reseal(chunked.clone(), |b| {
-        set_u32(b, 20, FLAG_CHUNKED | FLAG_MAC_RESERVED);
+        set_u32(b, 20, FLAG_CHUNKED | FLAG_MAC);
     });
-    assert_eq!(kind(Frame::parse(&mac)), Some(ErrorKind::Unsupported));
+    assert_eq!(kind(Frame::parse(&mac)), Some(ErrorKind::Corrupt));
+    let bit2 = reseal(chunked.clone(), |b| set_u32(b, 20, FLAG_CHUNKED | 1 << 2));
+    assert_eq!(kind(Frame::parse(&bit2)), Some(ErrorKind::Unsupported));
     let high = reseal(chunked.clone(), |b| set_u32(b, 20, FLAG_CHUNKED | 1 << 31));
     assert_eq!(kind(Frame::parse(&high)), Some(ErrorKind::Unsupported));
     // A chunked frame relabelled version 1: version 1 has no flags.

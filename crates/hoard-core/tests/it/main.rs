@@ -5,6 +5,7 @@ use hoard_core::{Codec, CodecId, Digest, ErrorKind, HasherId, Key, Result};
 use proptest::prelude::*;
 
 mod chunked;
+mod mac;
 mod split;
 
 /// Stores bytes as they are. The real identity codec lives in hoard-codec, and the testkit

@@ -49,6 +49,9 @@ pub struct Codecs {
     decoders: Decoders,
     optimized: Option<Arc<dyn Codec>>,
     adaptive: Option<AdaptiveCodecs>,
+    /// The keys of an authenticated cache: rewritten frames are signed with the first, and
+    /// entries not signed by one of them are never rewritten.
+    mac_keys: Option<hoard_core::frame::MacKeys>,
 }
 
 /// The two formats of the adaptive format.
@@ -73,6 +76,7 @@ impl fmt::Debug for Codecs {
                     .as_ref()
                     .map(|a| ((a.fast.id(), a.fast.level()), (a.cold.id(), a.cold.level()))),
             )
+            .field("mac_keys", &self.mac_keys)
             .finish()
     }
 }
@@ -90,10 +94,24 @@ impl Codecs {
         self
     }
 
-    /// Adds every codec of a registry (those whose id is not registered yet).
+    /// Adds every codec of a registry (those whose id is not registered yet), and takes its
+    /// MAC keys, if it has some (see [`mac_keys`](Self::mac_keys)).
     #[must_use]
     pub fn decoders(mut self, decoders: &Decoders) -> Self {
         self.decoders.extend(decoders);
+        if let Some(keys) = decoders.options().mac_keys() {
+            self.mac_keys = Some(keys.clone());
+        }
+        self
+    }
+
+    /// The MAC keys of an authenticated cache: recompression and the adaptive format's
+    /// conversions rewrite only entries whose MAC verifies under one of them, and sign the
+    /// frames they write with the first, so a signed entry never becomes an unsigned one. An
+    /// entry they cannot vouch for is skipped (settled), left as it is.
+    #[must_use]
+    pub fn mac_keys(mut self, keys: hoard_core::frame::MacKeys) -> Self {
+        self.mac_keys = Some(keys);
         self
     }
 

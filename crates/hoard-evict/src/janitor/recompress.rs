@@ -203,6 +203,15 @@ impl Janitor {
         if !wanted {
             return Ok(settled(Recompressed::Skipped));
         }
+        // An authenticated cache rewrites only what it can vouch for, and signs what it
+        // writes: a conversion never turns a signed entry into an unsigned one, nor signs a
+        // forgery.
+        if let Some(keys) = &self.codecs.mac_keys
+            && let Err(r) = found.authenticate(keys)
+        {
+            tracing::debug!(namespace = %ns, %digest, error = %r, "not rewriting an unauthenticated entry; leaving it in place");
+            return Ok(settled(Recompressed::Skipped));
+        }
         let decoded = match self.codecs.decoders.get(header.codec) {
             Some(decoder) => found.decode(decoder.as_ref()),
             None if codec.id() == header.codec => found.decode(codec),
@@ -219,7 +228,18 @@ impl Janitor {
             }
             Err(e) => return Err(e),
         };
-        let fresh = frame::encode(&header.key(), codec, &data, header.created_unix_ms)?;
+        // On the worker's one thread, signed when the cache has keys.
+        let options = match &self.codecs.mac_keys {
+            Some(keys) => frame::FrameOptions::new().with_mac_keys(keys.clone()),
+            None => frame::FrameOptions::new(),
+        };
+        let fresh = frame::encode_with(
+            &header.key(),
+            codec,
+            &data,
+            header.created_unix_ms,
+            &options,
+        )?;
         drop(data);
         let (before, after) = (found.as_bytes().len() as u64, fresh.len() as u64);
         match rule {

@@ -279,3 +279,38 @@ fn one_pass_at_a_time() {
     drop(held);
     assert!(janitor.adapt(&ns("n")).expect("pass").is_some());
 }
+
+#[test]
+fn an_authenticated_cache_makes_cold_only_what_it_signed_and_re_signs_it() {
+    use hoard_core::frame::{FrameOptions, MacKeys};
+    let keys = MacKeys::new([[0x24; 32]]).expect("a key");
+    let signed = FrameOptions::new().with_mac_keys(keys.clone());
+    let (_clock, store, janitor) = setup(config(Adaptive::new().cold_after(HOUR)));
+    let janitor = janitor.with_codecs(codecs().mac_keys(keys.clone()));
+    let t = now() - 2 * HOUR;
+    let signed_frame = frame::encode_with(
+        &Key::new(HasherId::Sha256, digest(1)),
+        &Lz4,
+        &value(1),
+        5,
+        &signed,
+    )
+    .expect("encode");
+    store.put_with_times(&ns("n"), &digest(1), &signed_frame, Some(t), Some(t));
+    // Unsigned (a writer without the key): idle too, but never rewritten.
+    store.put_with_times(&ns("n"), &digest(2), &lz4_frame(2), Some(t), Some(t));
+    let r = janitor.adapt(&ns("n")).expect("pass").expect("lock free");
+    assert_eq!(r.made_cold, 1, "{r:?}");
+    assert_eq!((format(&store, 1), format(&store, 2)), (COLD, FAST));
+    assert_eq!(
+        store.entry(&ns("n"), &digest(2)).expect("entry").bytes,
+        lz4_frame(2)
+    );
+    let cold = store.entry(&ns("n"), &digest(1)).expect("entry").bytes;
+    let header = Frame::parse(&cold).expect("valid").header().clone();
+    assert_eq!(header.mac.map(|m| m.key_id), Some(keys.signing_key_id()));
+    let (head, payload) = cold.split_at(header.payload_offset);
+    let parsed = Frame::parse(&cold).expect("valid");
+    frame::authenticate(parsed.header(), head, payload, &keys).expect("re-signed");
+    assert_eq!(read_back(&store, 1), value(1));
+}

@@ -590,3 +590,54 @@ fn an_entry_removed_during_a_recompression_stays_removed() {
     assert_eq!((r.recompressed, r.skipped), (0, 1), "{r:?}");
     assert!(store.entry(&ns("n"), &digest(1)).is_none(), "brought back");
 }
+
+#[test]
+fn an_authenticated_cache_re_signs_what_it_recompresses_and_skips_what_it_cannot_vouch_for() {
+    use hoard_core::frame::{FrameOptions, MacKeys};
+    use hoard_core::read::Decoders;
+    let keys = MacKeys::new([[0x42; 32]]).expect("a key");
+    let signed = FrameOptions::new().with_mac_keys(keys.clone());
+    let (_clock, store, janitor) = setup(WorkerConfig::new());
+    // The keys come with the cache's registry, as the facade passes them.
+    let decoders = Decoders::new()
+        .with(Arc::new(Zstd::new(3).expect("level")))
+        .with_options(signed.clone());
+    let janitor = janitor.with_codecs(Codecs::new().decoders(&decoders));
+    let data = hoard_testkit::artifact(20_000, 5);
+    let base = Zstd::new(3).expect("level");
+    let key = |id| Key::new(HasherId::Sha256, digest(id));
+    let good = frame::encode_with(&key(1), &base, &data, 1000, &signed).expect("encode");
+    let unsigned = zstd_frame(2, 3, 1000);
+    let other = MacKeys::new([[0x43; 32]]).expect("a key");
+    let foreign = frame::encode_with(
+        &key(3),
+        &base,
+        &data,
+        1000,
+        &FrameOptions::new().with_mac_keys(other),
+    )
+    .expect("encode");
+    for (id, bytes) in [(1u8, &good), (2, &unsigned), (3, &foreign)] {
+        store.put(&ns("n"), &digest(id), bytes).expect("put");
+    }
+    let target = Zstd::new(19).expect("level");
+    let r = janitor.recompress_all(&target, None).expect("recompress");
+    assert_eq!((r.recompressed, r.skipped, r.corrupt), (1, 2, 0), "{r:?}");
+    let rewritten = store.entry(&ns("n"), &digest(1)).expect("there").bytes;
+    let f = Frame::parse(&rewritten).expect("valid");
+    assert_eq!(f.header().level, 19);
+    let mac = f.header().mac.as_ref().expect("still signed");
+    assert_eq!(mac.key_id, keys.signing_key_id());
+    let view = hoard_core::VerifiedView::check(&rewritten, hoard_core::Expected::Key(&key(1)), BIG)
+        .expect("verifies");
+    assert_eq!(view.decode_with(&decoders).expect("authentic"), data);
+    // The unsigned and the foreign entries are left exactly as they were.
+    assert_eq!(
+        store.entry(&ns("n"), &digest(2)).expect("there").bytes,
+        unsigned
+    );
+    assert_eq!(
+        store.entry(&ns("n"), &digest(3)).expect("there").bytes,
+        foreign
+    );
+}

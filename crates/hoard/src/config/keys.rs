@@ -390,7 +390,28 @@ pub(crate) const KEYS: &[Key] = &[
         },
         render: |c| quoted(&units::render_duration(c.single_flight_wait)),
     },
+    Key {
+        name: "auth-key-file",
+        help: &[
+            "hoard: an authenticated cache: entries are signed with the first key of this file",
+            "(one key of 64 hex digits a line, mode 0600) and only entries signed by one of",
+            "its keys are served. Default: none (the path shown is an example).",
+        ],
+        parse: |c, v| {
+            let file = PathBuf::from(string(v, "an absolute path")?);
+            refused(check_directory(&file))?;
+            c.auth_key_file = Some(file);
+            Ok(())
+        },
+        render: |c| match &c.auth_key_file {
+            Some(file) => quoted(&file.display().to_string()),
+            None => quoted(EXAMPLE_KEY_FILE),
+        },
+    },
 ];
+
+/// The path the default file shows, commented out, for `auth-key-file`.
+pub(crate) const EXAMPLE_KEY_FILE: &str = "/absolute/path/to/hoard.key";
 
 /// A value of the `codec` key: a codec, or the adaptive format (which writes with one).
 #[derive(Clone, Copy)]

@@ -14,7 +14,7 @@ use proptest::prelude::*;
 
 /// Every key of the `[cache]` table, written out here so that a key dropped from the code
 /// fails these tests.
-const KEYS: [&str; 20] = [
+const KEYS: [&str; 21] = [
     "enabled",
     "directory",
     "worker-event-queue-size",
@@ -35,6 +35,7 @@ const KEYS: [&str; 20] = [
     "group-shared",
     "namespace",
     "threads",
+    "auth-key-file",
 ];
 
 const DURATION_KEYS: [&str; 3] = [
@@ -839,6 +840,7 @@ fn the_default_file_lists_every_key_and_loads_back_as_the_defaults() {
         CacheConfig::default_cache_dir()
             .unwrap_or_else(|_| PathBuf::from("/absolute/path/to/cache")),
     );
+    expected.auth_key_file = Some(PathBuf::from("/absolute/path/to/hoard.key"));
     assert_eq!(loaded, expected);
 
     // It never replaces a file, its own included.
@@ -1269,7 +1271,7 @@ fn valid_value(key: &'static str) -> BoxedStrategy<toml::Value> {
     };
     match key {
         "enabled" | "group-shared" => any::<bool>().prop_map(Value::Boolean).boxed(),
-        "directory" => s("/[a-z0-9/ ._-]{0,20}".boxed()),
+        "directory" | "auth-key-file" => s("/[a-z0-9/ ._-]{0,20}".boxed()),
         "worker-event-queue-size" => s(with_unit(1000, &["", "K"])),
         "baseline-compression-level" => (-131_072i64..=10).prop_map(Value::Integer).boxed(),
         "optimized-compression-level" => (10i64..=22).prop_map(Value::Integer).boxed(),

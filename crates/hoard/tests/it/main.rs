@@ -1,5 +1,6 @@
 //! Integration tests of the `hoard` facade through its public API, on real directories.
 
+mod auth;
 mod basics;
 mod config;
 mod corruption;

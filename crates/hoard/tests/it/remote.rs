@@ -564,3 +564,53 @@ fn a_remote_frame_declaring_more_than_the_cap_is_not_backfilled() {
     );
     assert_not_local(&dirs[1], &capped, &key);
 }
+
+/// An authenticated reader takes from a shared Redis only what its key signed: frames of a
+/// writer without the key or with another one are misses, counted, never backfilled, and
+/// left in the remote; a signed frame is served and backfilled.
+#[test]
+fn an_authenticated_reader_never_backfills_an_unsigned_or_foreign_remote_frame() {
+    use hoard::frame::MacKeys;
+    let server = Server::start(Kind::Redis);
+    let prefix = format!("auth-{}", std::process::id());
+    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().expect("dir")).collect();
+    let settings = || RemoteSettings::new(remote_config(&server, &prefix));
+    let with_key = |dir: &tempfile::TempDir, key: u8| {
+        CacheBuilder::new(dir.path().join("cache"))
+            .namespace("remote-facade")
+            .without_worker()
+            .auth_keys(MacKeys::new([[key; 32]]).expect("key"))
+            .remote(settings())
+            .build()
+            .expect("keyed cache with a remote tier")
+    };
+    let plain = machine(&dirs[0], settings());
+    let other = with_key(&dirs[1], 2);
+    let signer = with_key(&dirs[2], 1);
+    let reader = with_key(&dirs[3], 1);
+    let (k_plain, k_other, k_signed) = (
+        reader.key("no-mac"),
+        reader.key("wrong-key"),
+        reader.key("signed"),
+    );
+    assert!(plain.put(&k_plain, b"poison"));
+    assert!(other.put(&k_other, b"poison"));
+    assert!(signer.put(&k_signed, b"good"));
+    for _ in 0..2 {
+        assert_eq!(reader.get(&k_plain), None);
+        assert_eq!(reader.get(&k_other), None);
+    }
+    assert_eq!(reader.get(&k_signed).as_deref(), Some(&b"good"[..]));
+    let t = reader.remote().expect("tier").tier_stats();
+    assert_eq!(
+        (t.remote_unauthenticated, t.remote_hits, t.backfills),
+        (4, 1, 1),
+        "{t:?}"
+    );
+    assert_not_local(&dirs[3], &reader, &k_plain);
+    assert_not_local(&dirs[3], &reader, &k_other);
+    // Left in the remote: a key-less reader still gets them.
+    let fresh_dir = tempfile::tempdir().expect("dir");
+    let fresh = machine(&fresh_dir, settings());
+    assert_eq!(fresh.get(&k_plain).as_deref(), Some(&b"poison"[..]));
+}
