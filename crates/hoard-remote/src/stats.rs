@@ -75,6 +75,14 @@ counters! {
         /// Operations sent as the one probe after a cool-down (this process's own breaker's,
         /// or the probe this process claimed in the cache directory's shared state).
         probes,
+        /// Leases taken ([`Store::lease`](hoard_core::Store::lease), Redis): this process
+        /// computes the key for the fleet.
+        lease_wins,
+        /// Leases another holder had: this process waits for its value.
+        lease_losses,
+        /// Lease requests that failed (an error, a timeout or the breaker open; the key is
+        /// then computed without a lease).
+        lease_failures,
     }
 }
 
