@@ -86,7 +86,7 @@ fn an_expired_holder_never_releases_the_next_one() {
     // And a lease expires by itself.
     redis_command(server.port(), &[b"DEL", key.as_bytes()]);
     let short = store
-        .lease(&ns(), &d, Duration::from_millis(200))
+        .lease(&ns(), &d, Duration::from_secs(10))
         .expect("answer")
         .expect("taken");
     let ttl = redis_command(server.port(), &[b"PTTL", key.as_bytes()]);
@@ -94,7 +94,7 @@ fn an_expired_holder_never_releases_the_next_one() {
         .expect("integer reply")
         .parse()
         .expect("integer reply");
-    assert!((1..=200).contains(&ms), "PTTL {ms}");
+    assert!((1..=10_000).contains(&ms), "PTTL {ms}");
     drop(short);
 }
 

@@ -105,13 +105,14 @@ fn a_crashed_holders_lease_expires_and_the_waiter_computes() {
     let dir = tempfile::tempdir().expect("dir");
     let cache = machine(&dir, &server, &prefix, Duration::from_secs(60));
     let key = cache.key("abandoned");
-    // A holder that took the lease for 300 ms and died: nobody releases it.
+    // A holder that took the lease for 1.5 s and died: nobody releases it. (Long enough
+    // that the cache finds it still held, short enough for a quick test.)
     let lease_key = RemoteStore::open(remote_config(&server, &prefix))
         .expect("store")
         .lease_key(&Namespace::new(NS).expect("ns"), key.digest());
     let set = redis_command(
         server.port(),
-        &[b"SET", lease_key.as_bytes(), b"crashed", b"PX", b"300"],
+        &[b"SET", lease_key.as_bytes(), b"crashed", b"PX", b"1500"],
     );
     assert_eq!(set, b"+OK\r\n");
     let got = cache.get_or_compute(&key, || b"computed after the expiry".to_vec());
