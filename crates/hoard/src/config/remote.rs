@@ -164,6 +164,18 @@ pub(crate) fn parse(
     if let WritePolicy::Back { .. } = tier.policy {
         tier.policy = WritePolicy::Back { queue: tier.queue };
     }
+    if tier.lease
+        && config.backend() != hoard_remote::Backend::Redis
+        && let Some(place) = places.iter().find(|p| p.name == "lease")
+    {
+        return Err((
+            Some(place.span.clone()),
+            format!(
+                "remote.lease needs a redis remote: {} offers no lease",
+                config.backend()
+            ),
+        ));
+    }
     Ok(crate::RemoteSettings::new(config)
         .policy(tier.policy)
         .access(tier.access)

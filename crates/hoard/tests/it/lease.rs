@@ -212,4 +212,11 @@ fn the_remote_table_turns_the_lease_on_and_sets_its_ttl() {
     let err =
         CacheConfig::from_toml_str(&format!("{url}lease-ttl = \"0s\"\n"), None).expect_err("zero");
     assert!(err.to_string().contains("lease-ttl"), "{err}");
+    let memcached = "[cache.remote]\nurl = \"memcached://127.0.0.1:11211\"\nlease = true\n";
+    let err = CacheConfig::from_toml_str(memcached, None).expect_err("no lease on memcached");
+    assert!(
+        err.to_string()
+            .contains("remote.lease needs a redis remote"),
+        "{err}"
+    );
 }
