@@ -207,7 +207,7 @@ pub trait Store: Send + Sync + Debug + 'static {
     ///   blocks a get or a put.
     ///
     /// Provided: an [`ErrorKind::NotSupportedByStore`] error (a store with no shared
-    /// lease; its callers simply compute). hoard-remote's Redis store offers it.
+    /// lease; its callers simply compute). hoard-remote's Redis and S3 stores offer it.
     fn lease(&self, ns: &Namespace, digest: &Digest, ttl: Duration) -> Result<Option<Lease>> {
         let _ = ttl;
         Err(Error::new(

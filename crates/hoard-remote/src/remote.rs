@@ -70,9 +70,11 @@ use crate::stats::{RemoteCounters, RemoteStats};
 ///   directory for the rest of the cool-down, and when it ends exactly one of them probes
 ///   it (a bounded probe: the connection check comes first). So with a refused or hung
 ///   remote only one process per cool-down pays anything.
-/// - **Lease.** On Redis, [`Store::lease`] takes `<key>.lease` with `SET NX PX` (a
-///   fleet sharing the remote then computes a key once; see the facade's single-flight),
-///   under the same timeout and breaker as every operation; memcached and S3 offer none.
+/// - **Lease.** [`Store::lease`] takes `<key>.lease`: on Redis with `SET NX PX`, on S3 by
+///   a create conditional on its absence (an expired one replaced by a write conditional on
+///   its ETag), so that a fleet sharing the remote computes a key once (see the facade's
+///   single-flight); under the same timeout and breaker as every operation. Memcached
+///   offers none.
 /// - **Listing.** S3 lists (under the prefix); Redis and memcached cannot, and `list`
 ///   returns [`ErrorKind::NotSupportedByStore`].
 /// - **Runtime.** OpenDAL is async; the store owns a two-thread tokio runtime and blocks the
@@ -92,7 +94,7 @@ pub struct RemoteStore {
     reachable: Arc<AtomicBool>,
     /// Whether this process claimed the shared probe and has not seen its outcome yet.
     shared_probe: AtomicBool,
-    /// The lease client (`remote/lease.rs`): Redis only.
+    /// The Redis lease client (`remote/lease.rs`); S3 leases go through `op`.
     leases: Option<Arc<lease::RedisLeases>>,
 }
 

@@ -78,7 +78,8 @@ counters! {
         /// Leases taken ([`Store::lease`](hoard_core::Store::lease), Redis): this process
         /// computes the key for the fleet.
         lease_wins,
-        /// Leases another holder had: this process waits for its value.
+        /// Lease requests another holder had (a waiting process asks again as it waits, so
+        /// one wait may count several).
         lease_losses,
         /// Lease requests that failed (an error, a timeout or the breaker open; the key is
         /// then computed without a lease).

@@ -27,7 +27,8 @@
 //! With a remote tier whose settings ask for it
 //! ([`RemoteSettings::lease`](crate::RemoteSettings::lease), `lease = true` in
 //! `[cache.remote]`), the process that took a key's local lock without waiting then asks the
-//! store for the key's [`Lease`] ([`Store::lease`]: on Redis, `SET NX PX`), so that one
+//! store for the key's [`Lease`] ([`Store::lease`]: on Redis `SET NX PX`, on S3 a conditional
+//! create), so that one
 //! machine of a fleet computes the key. Taken: it computes, stores (the put reaches the
 //! remote) and releases it with the turn. Held elsewhere: it waits for the holder's value,
 //! looking for the key (a get through the tier, so the remote's value is copied into the

@@ -55,7 +55,7 @@ impl RemoteSettings {
     /// ([`DEFAULT_LEASE_TTL`] is a good start), so that a fleet sharing the remote computes
     /// each key once: the process that takes it computes, stores and releases it; the others
     /// wait for its value (at most [`CacheBuilder::single_flight_wait`], then compute
-    /// anyway). Offered by Redis remotes that the tier writes to (read-write, not
+    /// anyway). Offered by Redis and S3 remotes that the tier writes to (read-write, not
     /// local-only); elsewhere, and when the remote fails, the key is simply computed. Needs
     /// single-flight on (a cache directory and a non-zero wait). `None` turns it off.
     #[must_use]

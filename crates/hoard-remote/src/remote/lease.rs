@@ -1,6 +1,7 @@
 //! The remote lease ([`Store::lease`](hoard_core::Store::lease) of a [`RemoteStore`]): on
 //! Redis, `SET <key>.lease <token> NX PX <ttl>`, released by a script that deletes the key
-//! only while it still holds this holder's token.
+//! only while it still holds this holder's token; on S3, a conditional create of the object
+//! `<key>.lease` (see [`s3_acquire`]).
 //!
 //! OpenDAL's Redis service has no `SET NX`, so the lease talks to Redis with the `redis`
 //! client OpenDAL itself uses, over one multiplexed connection of its own, opened on first
@@ -10,16 +11,14 @@
 //! dropped, is best effort: skipped when the remote failed since, bounded by the connect
 //! timeout; a lease left behind expires after its TTL.
 //!
-//! Not offered on memcached (OpenDAL 0.59's memcached service has no `add`) nor on S3 (a
-//! conditional create is available, but an expiring S3 lease must judge another machine's
-//! deadline by this machine's clock, and replacing an expired one needs a conditional
-//! overwrite on its ETag: left for later, see ARCHITECTURE.md).
+//! Not offered on memcached: OpenDAL 0.59's memcached service has no `add`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hoard_core::{Digest, Error, ErrorKind, Lease, Namespace, Result};
+use opendal::Operator;
 use redis::aio::MultiplexedConnection;
 
 use super::{RemoteStore, user_and_password};
@@ -136,11 +135,21 @@ impl RedisLeases {
     }
 }
 
-/// What releases a Redis lease when the [`Lease`] holding it is dropped.
+/// How a lease is released.
+enum ReleaseBy {
+    /// Delete the Redis key if it still holds the token.
+    Redis {
+        leases: Arc<RedisLeases>,
+        token: String,
+    },
+    /// Delete the S3 object if it is still the version this holder wrote.
+    S3 { op: Operator, etag: String },
+}
+
+/// What releases a lease when the [`Lease`] holding it is dropped.
 struct Release {
-    leases: Arc<RedisLeases>,
+    by: Option<ReleaseBy>,
     key: String,
-    token: String,
     runtime: tokio::runtime::Handle,
     /// The store's "answered since the last failure": a release after a failure is skipped
     /// (the lease expires by itself) rather than paying for a dead remote again.
@@ -151,20 +160,25 @@ struct Release {
 
 impl Drop for Release {
     fn drop(&mut self) {
+        let Some(by) = self.by.take() else {
+            return;
+        };
         if !self.reachable.load(Ordering::Relaxed) {
             return;
         }
-        let (leases, key, token) = (
-            Arc::clone(&self.leases),
-            std::mem::take(&mut self.key),
-            std::mem::take(&mut self.token),
-        );
+        let key = std::mem::take(&mut self.key);
         let bound = self.bound;
         let (tx, rx) = mpsc::sync_channel(1);
         // Spawned and waited for on a channel, which works from any thread (inside another
         // runtime too); after the store's runtime shut down the task is dropped unrun.
         self.runtime.spawn(async move {
-            let released = tokio::time::timeout(bound, leases.release(&key, &token)).await;
+            let release = async {
+                match by {
+                    ReleaseBy::Redis { leases, token } => leases.release(&key, &token).await,
+                    ReleaseBy::S3 { op, etag } => s3_release(&op, &key, &etag).await,
+                }
+            };
+            let released = tokio::time::timeout(bound, release).await;
             if !matches!(released, Ok(Ok(_))) {
                 tracing::debug!(lease = %key, "lease not released; it expires by itself");
             }
@@ -189,35 +203,145 @@ impl RemoteStore {
         digest: &Digest,
         ttl: Duration,
     ) -> Result<Option<Lease>> {
-        let Some(leases) = &self.leases else {
-            return Err(Error::new(
-                ErrorKind::NotSupportedByStore,
-                format!(
-                    "remote {} offers no lease for {ns}/{digest}: only redis does",
-                    self.config.url()
-                ),
-            ));
-        };
         let key = self.lease_key(ns, digest);
         let token = owner_token();
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-        let (l, k, t) = (Arc::clone(leases), key.clone(), token.clone());
-        let outcome = self.run(async move { l.acquire(&k, &t, ttl_ms).await });
-        let won = self.settle("lease", &key, outcome, &self.counters.lease_failures)?;
-        if !won {
+        let by = match (&self.leases, self.config.backend()) {
+            (Some(leases), _) => {
+                let (l, k, t) = (Arc::clone(leases), key.clone(), token.clone());
+                let outcome = self.run(async move { l.acquire(&k, &t, ttl_ms).await });
+                let won = self.settle("lease", &key, outcome, &self.counters.lease_failures)?;
+                won.then(|| ReleaseBy::Redis {
+                    leases: Arc::clone(leases),
+                    token,
+                })
+            }
+            (None, Backend::S3) => {
+                let (op, k) = (self.op.clone(), key.clone());
+                let outcome = self.run(async move { s3_acquire(&op, &k, &token, ttl_ms).await });
+                let won = self.settle("lease", &key, outcome, &self.counters.lease_failures)?;
+                won.map(|etag| ReleaseBy::S3 {
+                    op: self.op.clone(),
+                    etag,
+                })
+            }
+            (None, _) => {
+                return Err(Error::new(
+                    ErrorKind::NotSupportedByStore,
+                    format!(
+                        "remote {} offers no lease for {ns}/{digest}: only redis and s3 do",
+                        self.config.url()
+                    ),
+                ));
+            }
+        };
+        let Some(by) = by else {
             RemoteCounters::bump(&self.counters.lease_losses);
             return Ok(None);
-        }
+        };
         RemoteCounters::bump(&self.counters.lease_wins);
         Ok(Some(Lease::new(Release {
-            leases: Arc::clone(leases),
+            by: Some(by),
             key,
-            token,
             runtime: self.runtime().handle().clone(),
             reachable: Arc::clone(&self.reachable),
             bound: self.config.get_connect_timeout(),
         })))
     }
+}
+
+/// The body of an S3 lease object: a tag, the holder's token and the lease's deadline in
+/// milliseconds since the epoch, by the holder's clock.
+fn s3_body(token: &str, deadline_ms: u64) -> String {
+    format!("hoard-lease {token} {deadline_ms}")
+}
+
+/// The deadline an S3 lease object's body records; `None` for anything else.
+fn s3_deadline(body: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(body).ok()?;
+    let mut parts = text.split(' ');
+    if parts.next()? != "hoard-lease" {
+        return None;
+    }
+    let _token = parts.next()?;
+    let deadline = parts.next()?.parse().ok()?;
+    parts.next().is_none().then_some(deadline)
+}
+
+fn is_condition_failure(e: &opendal::Error) -> bool {
+    matches!(
+        e.kind(),
+        opendal::ErrorKind::ConditionNotMatch | opendal::ErrorKind::NotFound
+    )
+}
+
+/// Takes the S3 lease at `path` for `ttl_ms`; `Some(etag of the object written)` if taken.
+///
+/// A create conditional on the object's absence (`If-None-Match: *`) takes a free lease.
+/// A held one is read: if its deadline has passed (by this machine's clock; the holder
+/// wrote it by its own, so clocks that disagree by more than what the TTL leaves beyond a
+/// computation let a second machine compute too, a waste, never wrong data), it is replaced
+/// by a write conditional on the ETag it was read with (`If-Match`), so that of several
+/// takers of one expired lease exactly one wins. An object that is not a lease body (damaged)
+/// counts as expired, so that it cannot block the key.
+async fn s3_acquire(
+    op: &Operator,
+    path: &str,
+    token: &str,
+    ttl_ms: u64,
+) -> opendal::Result<Option<String>> {
+    let now = wall_ms();
+    let body = s3_body(token, now.saturating_add(ttl_ms));
+    match op.write_with(path, body.clone()).if_not_exists(true).await {
+        Ok(meta) => return Ok(Some(meta.etag().unwrap_or_default().to_owned())),
+        Err(e) if is_condition_failure(&e) => {}
+        Err(e) => return Err(e),
+    }
+    let meta = match op.stat(path).await {
+        Ok(meta) => meta,
+        // Released meanwhile: lost this round; a waiter asks again.
+        Err(e) if is_condition_failure(&e) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let Some(etag) = meta.etag().map(str::to_owned) else {
+        return Ok(None);
+    };
+    let held = match op.read(path).await {
+        Ok(held) => held.to_vec(),
+        Err(e) if is_condition_failure(&e) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    // The body read may be a newer version than `etag`: then the conditional write below
+    // fails, as it should.
+    if s3_deadline(&held).is_some_and(|deadline| deadline > now) {
+        return Ok(None);
+    }
+    match op.write_with(path, body).if_match(&etag).await {
+        Ok(meta) => Ok(Some(meta.etag().unwrap_or_default().to_owned())),
+        Err(e) if is_condition_failure(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Deletes the S3 lease at `path` if it is still the version with `etag` (`If-Match`): a
+/// holder whose lease expired and was taken over never deletes the new holder's. Without
+/// an ETag (a server that returned none) nothing is deleted: the lease expires.
+async fn s3_release(op: &Operator, path: &str, etag: &str) -> opendal::Result<bool> {
+    if etag.is_empty() {
+        return Ok(false);
+    }
+    match op.delete_with(path).if_match(etag).await {
+        Ok(()) => Ok(true),
+        Err(e) if is_condition_failure(&e) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Milliseconds since the epoch by this machine's clock.
+fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// A token no other holder uses: the process id, the time, a per-process sequence number

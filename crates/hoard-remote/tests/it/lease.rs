@@ -1,16 +1,16 @@
-//! The remote lease (`Store::lease`) against real servers: one holder at a time on Redis,
-//! released on drop, expiring by itself, never releasing a later holder's; memcached and S3
-//! offer none; the tier forwards it only when it writes to the remote.
+//! The remote lease (`Store::lease`) against real servers: one holder at a time on Redis and
+//! S3, released on drop, expiring, never releasing a later holder's; memcached offers none;
+//! the tier forwards it only when it writes to the remote.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use hoard_core::{Digest, ErrorKind, Namespace, Store};
+use hoard_core::{Digest, ErrorKind, Namespace, Store, StoreExt};
 use hoard_fs::FsStore;
 use hoard_remote::{RemoteAccess, RemoteStore, TieredStore, WritePolicy};
 use hoard_testkit::servers::{Kind, Server, redis_bulk, redis_command};
 
-use crate::backends::config;
+use crate::backends::{config, raw_write};
 
 fn ns() -> Namespace {
     Namespace::new("lease-test").expect("test step")
@@ -99,15 +99,69 @@ fn an_expired_holder_never_releases_the_next_one() {
 }
 
 #[test]
-fn memcached_and_s3_offer_no_lease() {
-    for kind in [Kind::Memcached, Kind::S3] {
-        let server = Server::start(kind);
-        let store = RemoteStore::open(config(&server)).expect("store");
-        let err = store
-            .lease(&ns(), &Digest::from_bytes([4; 32]), TTL)
-            .expect_err("no lease");
-        assert_eq!(err.kind(), ErrorKind::NotSupportedByStore, "{err}");
-    }
+fn memcached_offers_no_lease() {
+    let server = Server::start(Kind::Memcached);
+    let store = RemoteStore::open(config(&server)).expect("store");
+    let err = store
+        .lease(&ns(), &Digest::from_bytes([4; 32]), TTL)
+        .expect_err("no lease");
+    assert_eq!(err.kind(), ErrorKind::NotSupportedByStore, "{err}");
+}
+
+/// Writes `body` at `path` on the store's S3 bucket, behind the lease's back.
+fn plant(store: &RemoteStore, path: &str, body: &str) {
+    raw_write(store, path, body.as_bytes());
+}
+
+#[test]
+fn s3_one_holder_at_a_time_expiry_and_a_release_that_spares_the_next_holder() {
+    let server = Server::start(Kind::S3);
+    let c = config(&server);
+    let (a, b) = (
+        RemoteStore::open(c.clone()).expect("store"),
+        RemoteStore::open(c).expect("store"),
+    );
+    let d = Digest::from_bytes([7; 32]);
+    let held = a
+        .lease(&ns(), &d, TTL)
+        .expect("answer")
+        .expect("free: taken");
+    assert!(
+        b.lease(&ns(), &d, TTL).expect("answer").is_none(),
+        "held by a"
+    );
+    assert_eq!(a.get(&ns(), &d, 1 << 20).expect("answer"), None, "no entry");
+    drop(held);
+    let again = b
+        .lease(&ns(), &d, TTL)
+        .expect("answer")
+        .expect("released on drop");
+    drop(again);
+    // An expired lease (its deadline in the past) is taken over; so is a damaged object.
+    let key = a.lease_key(&ns(), &d);
+    assert!(key.ends_with(".lease"), "{key}");
+    plant(&a, &key, "hoard-lease crashed 1");
+    let over = b
+        .lease(&ns(), &d, TTL)
+        .expect("answer")
+        .expect("expired: taken");
+    // Its first holder, meanwhile replaced, never deletes the replacement.
+    plant(&a, &key, "hoard-lease someone-else 99999999999999");
+    drop(over);
+    assert!(
+        a.lease(&ns(), &d, TTL).expect("answer").is_none(),
+        "still held"
+    );
+    plant(&a, &key, "not a lease");
+    assert!(
+        a.lease(&ns(), &d, TTL).expect("answer").is_some(),
+        "damaged: taken"
+    );
+    // Leases are not entries: the listing shows none.
+    assert!(a.entries().expect("listing").is_empty());
+    let (sa, sb) = (a.stats(), b.stats());
+    assert_eq!(sa.lease_wins + sb.lease_wins, 4, "{sa:?} {sb:?}");
+    assert_eq!(sa.lease_losses + sb.lease_losses, 2, "{sa:?} {sb:?}");
 }
 
 #[test]

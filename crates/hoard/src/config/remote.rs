@@ -7,7 +7,7 @@
 //! # prefix = "hoard" (redis, memcached)
 //! # timeout = "2s"  connect-timeout = "250ms"  cooldown = "10s"
 //! # write-policy = "write-through"  read-only = false
-//! # lease = false  lease-ttl = "30s" (redis only)
+//! # lease = false  lease-ttl = "30s" (redis, s3)
 //! ```
 //!
 //! Credentials are never read from the file: see [`hoard_remote::RemoteConfig`].
@@ -81,7 +81,7 @@ pub(crate) const REMOTE_KEYS: &[(&str, &str, &str)] = &[
     ),
     (
         "lease",
-        "Redis only: true takes a lease on the remote before computing a missed key, so that a fleet sharing it computes the key once (the others wait for its value, at most single-flight-wait).",
+        "Redis and S3: true takes a lease on the remote before computing a missed key, so that a fleet sharing it computes the key once (the others wait for its value, at most single-flight-wait).",
         "false",
     ),
     (
@@ -165,13 +165,13 @@ pub(crate) fn parse(
         tier.policy = WritePolicy::Back { queue: tier.queue };
     }
     if tier.lease
-        && config.backend() != hoard_remote::Backend::Redis
+        && config.backend() == hoard_remote::Backend::Memcached
         && let Some(place) = places.iter().find(|p| p.name == "lease")
     {
         return Err((
             Some(place.span.clone()),
             format!(
-                "remote.lease needs a redis remote: {} offers no lease",
+                "remote.lease needs a redis or s3 remote: {} offers no lease",
                 config.backend()
             ),
         ));
