@@ -8,8 +8,9 @@
 //! use (and again after a failure). Taking a lease is an operation like any other: it runs
 //! under the store's timeout, connection check and circuit breaker, so a dead remote costs
 //! what a get costs (fail fast, then compute). The release, run when the [`Lease`] is
-//! dropped, is best effort: skipped when the remote failed since, bounded by the connect
-//! timeout; a lease left behind expires after its TTL.
+//! dropped, is best effort: skipped when the remote failed since (the put before it, say),
+//! bounded by the operation timeout (an S3 delete may need a new TLS connection, more than
+//! the connect timeout allows); a lease left behind expires after its TTL.
 //!
 //! Not offered on memcached: OpenDAL 0.59's memcached service has no `add`.
 
@@ -154,7 +155,7 @@ struct Release {
     /// The store's "answered since the last failure": a release after a failure is skipped
     /// (the lease expires by itself) rather than paying for a dead remote again.
     reachable: Arc<std::sync::atomic::AtomicBool>,
-    /// How long the release may take (the store's connect timeout).
+    /// How long the release may take (the store's operation timeout).
     bound: Duration,
 }
 
@@ -245,7 +246,7 @@ impl RemoteStore {
             key,
             runtime: self.runtime().handle().clone(),
             reachable: Arc::clone(&self.reachable),
-            bound: self.config.get_connect_timeout(),
+            bound: self.config.get_timeout(),
         })))
     }
 }
