@@ -45,6 +45,8 @@
 //! - `flight`: `get_or_compute`s keys after `go`, counting its computations in a shared
 //!   file; with `hang=1` blocks inside one until killed (see
 //!   [`crate::rows::flight::child`]).
+//! - `lease`: the same with a cache directory of its own and a Redis remote tier taking
+//!   leases (see [`crate::rows::lease::child`]).
 //!
 //! Every role prints `ready` once its cache is open and `result k=v ...` at the end, and
 //! stops when its stdin reaches end of file (the parent closed it or died).
@@ -96,6 +98,7 @@ pub(crate) fn main(args: &[String]) -> ExitCode {
         "remote-get" => crate::rows::remote_huge::child(&opts.0),
         "remote-miss" => crate::rows::remote_dead::child(&opts.0),
         "flight" => crate::rows::flight::child(&opts.0),
+        "lease" => crate::rows::lease::child(&opts.0),
         other => Err(format!("unknown role `{other}`")),
     };
     match outcome {

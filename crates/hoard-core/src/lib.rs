@@ -7,6 +7,8 @@
 //!   [`VerifiedFrame`], the [`Decoders`] registry, and the [`Disposition`] of a failure).
 //! - [`housekeeping`]: the [`Housekeeping`] trait a store offers to the eviction worker, and
 //!   its vocabulary ([`Bucket`], [`Item`], [`StateName`], [`LockTarget`], [`HeldLock`]).
+//! - [`lease`]: the [`Lease`] a store may offer on a key ([`Store::lease`]), so that a
+//!   fleet sharing the store computes the key once.
 //! - The traits live at the crate root: [`KeyHasher`], [`Codec`], [`Store`], [`StoreExt`].
 
 pub mod error;
@@ -14,6 +16,7 @@ pub mod frame;
 pub mod housekeeping;
 pub mod id;
 pub mod key;
+pub mod lease;
 pub mod read;
 mod traits;
 
@@ -23,6 +26,7 @@ pub use housekeeping::{
 };
 pub use id::{CodecId, HasherId, PLUGIN_RANGE_START, PluginId};
 pub use key::{DIGEST_LEN, Digest, Key, NAMESPACE_MAX_LEN, Namespace};
+pub use lease::Lease;
 pub use read::{
     Decoders, Disposition, Expected, Rejected, StoredFrame, VerifiedFrame, VerifiedView,
 };

@@ -4,10 +4,10 @@
 use std::fmt::Debug;
 use std::ops::ControlFlow;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use crate::read::{self, Disposition, Expected, StoredFrame, VerifiedFrame};
-use crate::{CodecId, Digest, Error, ErrorKind, HasherId, Key, Namespace, Result};
+use crate::{CodecId, Digest, Error, ErrorKind, HasherId, Key, Lease, Namespace, Result};
 
 /// A cryptographic hash that turns the caller's inputs into a [`Key`].
 ///
@@ -191,6 +191,30 @@ pub trait Store: Send + Sync + Debug + 'static {
 
     /// Calls `visit` for every entry until it returns [`ControlFlow::Break`].
     fn list(&self, visit: &mut dyn FnMut(EntryInfo) -> ControlFlow<()>) -> Result<()>;
+
+    /// Tries to take the lease of `(ns, digest)` for `ttl`: a key about to be computed, so
+    /// that callers sharing the store (a fleet sharing a remote) compute it once.
+    /// `Ok(Some(lease))`: this caller holds it until the [`Lease`] is dropped or `ttl`
+    /// passes, whichever comes first. `Ok(None)`: someone else holds it (wait for their
+    /// value, or compute after a bound). Never waits for a holder.
+    ///
+    /// # Contract
+    /// - At most one live lease per `(ns, digest)` among all callers of the store; a lease
+    ///   expires by itself after `ttl` (so a crashed holder frees it), and dropping it
+    ///   releases it early only if it is still the holder's (never someone else's taken
+    ///   after an expiry).
+    /// - A lease names no entry: it is not listed, read or counted as one, and never
+    ///   blocks a get or a put.
+    ///
+    /// Provided: an [`ErrorKind::NotSupportedByStore`] error (a store with no shared
+    /// lease; its callers simply compute). hoard-remote's Redis and S3 stores offer it.
+    fn lease(&self, ns: &Namespace, digest: &Digest, ttl: Duration) -> Result<Option<Lease>> {
+        let _ = ttl;
+        Err(Error::new(
+            ErrorKind::NotSupportedByStore,
+            format!("this store offers no lease (asked for {ns}/{digest})"),
+        ))
+    }
 }
 
 /// Conveniences built on the four required [`Store`] methods; every store has them.
@@ -260,6 +284,14 @@ macro_rules! forward_store {
             }
             fn list(&self, visit: &mut dyn FnMut(EntryInfo) -> ControlFlow<()>) -> Result<()> {
                 (**self).list(visit)
+            }
+            fn lease(
+                &self,
+                ns: &Namespace,
+                digest: &Digest,
+                ttl: Duration,
+            ) -> Result<Option<Lease>> {
+                (**self).lease(ns, digest, ttl)
             }
         }
     )*};

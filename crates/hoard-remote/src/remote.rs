@@ -1,6 +1,8 @@
 //! [`RemoteStore`]: frames stored as they are on Redis, memcached or S3, through OpenDAL, with
 //! a per-operation timeout and a circuit breaker.
 
+mod lease;
+
 use std::fmt;
 use std::future::Future;
 use std::ops::ControlFlow;
@@ -10,7 +12,9 @@ use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant, SystemTime};
 
 use futures_core::Stream;
-use hoard_core::{Digest, EntryInfo, Error, ErrorKind, Housekeeping, Namespace, Result, Store};
+use hoard_core::{
+    Digest, EntryInfo, Error, ErrorKind, Housekeeping, Lease, Namespace, Result, Store,
+};
 use opendal::{HttpTransporter, Operator, services};
 use opendal_http_transport_reqwest::ReqwestTransport;
 
@@ -66,6 +70,11 @@ use crate::stats::{RemoteCounters, RemoteStats};
 ///   directory for the rest of the cool-down, and when it ends exactly one of them probes
 ///   it (a bounded probe: the connection check comes first). So with a refused or hung
 ///   remote only one process per cool-down pays anything.
+/// - **Lease.** [`Store::lease`] takes `<key>.lease`: on Redis with `SET NX PX`, on S3 by
+///   a create conditional on its absence (an expired one replaced by a write conditional on
+///   its ETag), so that a fleet sharing the remote computes a key once (see the facade's
+///   single-flight); under the same timeout and breaker as every operation. Memcached
+///   offers none.
 /// - **Listing.** S3 lists (under the prefix); Redis and memcached cannot, and `list`
 ///   returns [`ErrorKind::NotSupportedByStore`].
 /// - **Runtime.** OpenDAL is async; the store owns a two-thread tokio runtime and blocks the
@@ -85,6 +94,8 @@ pub struct RemoteStore {
     reachable: Arc<AtomicBool>,
     /// Whether this process claimed the shared probe and has not seen its outcome yet.
     shared_probe: AtomicBool,
+    /// The Redis lease client (`remote/lease.rs`); S3 leases go through `op`.
+    leases: Option<Arc<lease::RedisLeases>>,
 }
 
 impl fmt::Debug for RemoteStore {
@@ -119,6 +130,7 @@ impl RemoteStore {
     pub fn open(config: RemoteConfig) -> Result<Self> {
         install_defaults();
         let op = operator(&config)?;
+        let leases = lease::RedisLeases::open(&config)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("hoard-remote")
@@ -141,6 +153,7 @@ impl RemoteStore {
             shared: None,
             reachable: Arc::new(AtomicBool::new(false)),
             shared_probe: AtomicBool::new(false),
+            leases,
         })
     }
 
@@ -587,6 +600,10 @@ impl Store for RemoteStore {
         Ok(existed)
     }
 
+    fn lease(&self, ns: &Namespace, digest: &Digest, ttl: Duration) -> Result<Option<Lease>> {
+        self.take_lease(ns, digest, ttl)
+    }
+
     fn list(&self, visit: &mut dyn FnMut(EntryInfo) -> ControlFlow<()>) -> Result<()> {
         if self.config.backend() != Backend::S3 {
             return Err(Error::new(
@@ -856,7 +873,7 @@ fn env(name: &str) -> Option<String> {
 
 /// The program's credentials, else [`USERNAME_ENV`] / [`PASSWORD_ENV`] (a password alone
 /// is Redis's `AUTH password`).
-fn user_and_password(config: &RemoteConfig) -> Option<(String, String)> {
+pub(crate) fn user_and_password(config: &RemoteConfig) -> Option<(String, String)> {
     if let Some(c) = config.get_credentials() {
         return Some((c.user.clone(), c.secret.clone()));
     }

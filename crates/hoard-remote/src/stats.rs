@@ -75,6 +75,15 @@ counters! {
         /// Operations sent as the one probe after a cool-down (this process's own breaker's,
         /// or the probe this process claimed in the cache directory's shared state).
         probes,
+        /// Leases taken ([`Store::lease`](hoard_core::Store::lease), Redis): this process
+        /// computes the key for the fleet.
+        lease_wins,
+        /// Lease requests another holder had (a waiting process asks again as it waits, so
+        /// one wait may count several).
+        lease_losses,
+        /// Lease requests that failed (an error, a timeout or the breaker open; the key is
+        /// then computed without a lease).
+        lease_failures,
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError, RwLock};
 use std::thread::JoinHandle;
 
 use hoard_core::read::{Decoders, Disposition, Expected, VerifiedFrame};
-use hoard_core::{Digest, EntryInfo, Error, ErrorKind, Namespace, Result, Store};
+use hoard_core::{Digest, EntryInfo, Error, ErrorKind, Lease, Namespace, Result, Store};
 
 use crate::stats::{RemoteCounters, TierCounters, TierStats};
 
@@ -84,6 +84,10 @@ pub enum RemoteAccess {
 /// - **Remove**: both tiers (the remote only when writable). Under [`WritePolicy::Back`] the
 ///   remote removal waits until the frames queued before it are written, so that a put
 ///   still in the queue cannot bring the entry back.
+/// - **Lease**: the remote's ([`Store::lease`]), when the tier publishes what it computes
+///   (read-write, not local-only; a read-only or local-only tier offers none). Under
+///   write-back the lease is released only after the frames queued before its release are
+///   written, so that a waiter elsewhere finds the value.
 /// - **List**: the local store only: it is what the eviction worker and the operator manage.
 ///   The remote's size is managed by the backend (Redis `maxmemory-policy`, memcached's LRU,
 ///   S3 lifecycle rules).
@@ -507,5 +511,44 @@ impl Store for TieredStore {
 
     fn list(&self, visit: &mut dyn FnMut(EntryInfo) -> ControlFlow<()>) -> Result<()> {
         self.inner.local.list(visit)
+    }
+
+    fn lease(
+        &self,
+        ns: &Namespace,
+        digest: &Digest,
+        ttl: std::time::Duration,
+    ) -> Result<Option<Lease>> {
+        let t = &self.inner;
+        if !t.writable() || t.policy == WritePolicy::LocalOnly {
+            return Err(Error::new(
+                ErrorKind::NotSupportedByStore,
+                format!("no lease for {ns}/{digest}: this tier does not write to its remote"),
+            ));
+        }
+        let Some(lease) = t.remote.lease(ns, digest, ttl)? else {
+            return Ok(None);
+        };
+        if self.queue.is_none() {
+            return Ok(Some(lease));
+        }
+        Ok(Some(Lease::new(AfterQueued {
+            tiers: Arc::clone(&self.inner),
+            lease: Some(lease),
+        })))
+    }
+}
+
+/// A remote lease under write-back: released once the frames queued before the release
+/// are written.
+struct AfterQueued {
+    tiers: Arc<Tiers>,
+    lease: Option<Lease>,
+}
+
+impl Drop for AfterQueued {
+    fn drop(&mut self) {
+        self.tiers.wait_for_queued_writes();
+        drop(self.lease.take());
     }
 }

@@ -442,6 +442,14 @@ impl CacheBuilder {
         let flight = keeper
             .clone()
             .and_then(|k| crate::flight::Flight::new(k, self.single_flight_wait));
+        #[cfg(feature = "remote")]
+        let flight = flight.map(|f| {
+            f.with_lease(
+                remote
+                    .as_ref()
+                    .and_then(|t| t.fleet_lease(&namespace, self.max_entry_size)),
+            )
+        });
         let worker = match (keeper.clone(), self.worker) {
             (Some(keeper), Some(config)) => start_worker(
                 keeper,

@@ -66,15 +66,16 @@ pub use serial::Serialization;
 pub use stats::Stats;
 #[cfg(feature = "remote")]
 pub use tier::{
-    RemoteLifetime, RemoteSettings, RemoteTier, remote_lifetime_stats, zero_remote_stats,
+    DEFAULT_LEASE_TTL, RemoteLifetime, RemoteSettings, RemoteTier, remote_lifetime_stats,
+    zero_remote_stats,
 };
 
 pub use hoard_core::{
     Bucket, BucketInfo, Codec, CodecId, DIGEST_LEN, Decoders, Digest, Disposition, EntryInfo,
     Error, ErrorKind, Expected, HashState, HasherId, HeldLock, Housekeeping, Item, ItemKind, Key,
-    KeyHasher, LockTarget, NAMESPACE_MAX_LEN, Namespace, PLUGIN_RANGE_START, Rejected, Result,
-    StateName, Store, StoreExt, StoredFrame, VerifiedFrame, VerifiedView, frame, housekeeping, id,
-    listing_not_supported, read,
+    KeyHasher, Lease, LockTarget, NAMESPACE_MAX_LEN, Namespace, PLUGIN_RANGE_START, Rejected,
+    Result, StateName, Store, StoreExt, StoredFrame, VerifiedFrame, VerifiedView, frame,
+    housekeeping, id, listing_not_supported, read,
 };
 /// The eviction worker: [`WorkerConfig`](evict::WorkerConfig), [`Worker`](evict::Worker),
 /// [`Janitor`](evict::Janitor) and the clocks.

@@ -44,6 +44,21 @@ pub struct Stats {
     /// Waits that reached the bound and computed anyway (a holder stopped, or computing for
     /// longer than the bound).
     pub flight_gave_up: u64,
+    /// Misses that took the remote's lease on the key (a cache with a remote lease, see
+    /// [`RemoteSettings::lease`](crate::RemoteSettings::lease)): this process computed the
+    /// key for every machine sharing the remote.
+    pub lease_wins: u64,
+    /// Misses that found the key leased by another process or machine and waited for its
+    /// value (re-reading the key, with back-off, at most the single-flight bound).
+    pub lease_losses: u64,
+    /// Lease waits that ended in a hit: a computation saved. Such a get counts one miss
+    /// (before the wait) and one hit (after it).
+    pub lease_wait_hits: u64,
+    /// Lease waits that reached the bound and computed anyway.
+    pub lease_gave_up: u64,
+    /// Leases that could not be asked for (the remote failed, timed out or was bypassed):
+    /// the key was computed without one.
+    pub lease_failures: u64,
 }
 
 #[derive(Debug, Default)]
@@ -60,6 +75,11 @@ pub(crate) struct Counters {
     pub(crate) flight_waits: AtomicU64,
     pub(crate) flight_wait_hits: AtomicU64,
     pub(crate) flight_gave_up: AtomicU64,
+    pub(crate) lease_wins: AtomicU64,
+    pub(crate) lease_losses: AtomicU64,
+    pub(crate) lease_wait_hits: AtomicU64,
+    pub(crate) lease_gave_up: AtomicU64,
+    pub(crate) lease_failures: AtomicU64,
 }
 
 impl Counters {
@@ -82,6 +102,11 @@ impl Counters {
             flight_waits: get(&self.flight_waits),
             flight_wait_hits: get(&self.flight_wait_hits),
             flight_gave_up: get(&self.flight_gave_up),
+            lease_wins: get(&self.lease_wins),
+            lease_losses: get(&self.lease_losses),
+            lease_wait_hits: get(&self.lease_wait_hits),
+            lease_gave_up: get(&self.lease_gave_up),
+            lease_failures: get(&self.lease_failures),
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use hoard_core::read::Decoders;
 use hoard_core::{Housekeeping, Result, Store};
@@ -28,7 +28,17 @@ pub struct RemoteSettings {
     pub policy: WritePolicy,
     /// Whether the remote may be written (default read-write).
     pub access: RemoteAccess,
+    /// The fleet-wide lease of a key being computed, and for how long it is taken (`None`,
+    /// the default: no lease). See [`lease`](Self::lease).
+    pub lease: Option<Duration>,
 }
+
+/// The default time a lease is taken for ([`RemoteSettings::lease`], `lease-ttl` in
+/// `[cache.remote]`): 30 s. It must outlive a typical computation (a lease that expires
+/// mid-computation lets a second machine compute the key too); a holder that crashes keeps
+/// the key leased until it expires, but each waiter waits at most the single-flight bound
+/// (10 s by default) before computing anyway.
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(30);
 
 impl RemoteSettings {
     /// Write-through, read-write settings for `config`.
@@ -37,7 +47,21 @@ impl RemoteSettings {
             config,
             policy: WritePolicy::Through,
             access: RemoteAccess::ReadWrite,
+            lease: None,
         }
+    }
+
+    /// Takes a lease on the remote before computing a missed key, for `ttl` at most
+    /// ([`DEFAULT_LEASE_TTL`] is a good start), so that a fleet sharing the remote computes
+    /// each key once: the process that takes it computes, stores and releases it; the others
+    /// wait for its value (at most [`CacheBuilder::single_flight_wait`], then compute
+    /// anyway). Offered by Redis and S3 remotes that the tier writes to (read-write, not
+    /// local-only); elsewhere, and when the remote fails, the key is simply computed. Needs
+    /// single-flight on (a cache directory and a non-zero wait). `None` turns it off.
+    #[must_use]
+    pub fn lease(mut self, ttl: Option<Duration>) -> Self {
+        self.lease = ttl.filter(|t| !t.is_zero());
+        self
     }
 
     /// Sets the write policy.
@@ -65,6 +89,7 @@ impl RemoteSettings {
         decoders: Decoders,
         max_entry_size: u64,
     ) -> Result<Tier> {
+        let lease = self.lease;
         let mut remote = RemoteStore::open(self.config)?;
         if let Some(clock) = clock {
             remote = remote.with_clock(clock);
@@ -88,6 +113,7 @@ impl RemoteSettings {
             tier,
             remote,
             own_janitor: None,
+            lease,
         })
     }
 }
@@ -102,9 +128,26 @@ pub(crate) struct Tier {
     /// Merges the tier's counters when the cache runs no eviction worker (whose janitor
     /// does it otherwise): on [`RemoteTier::sync`] and when the cache is dropped.
     own_janitor: Option<Janitor>,
+    /// The lease's TTL, when the cache takes leases.
+    pub(crate) lease: Option<Duration>,
 }
 
 impl Tier {
+    /// The lease the cache's single-flight takes on the remote, if the settings ask for
+    /// one: keys of `namespace`, read at most to the frame of a `max_entry_size` value.
+    pub(crate) fn fleet_lease(
+        &self,
+        namespace: &hoard_core::Namespace,
+        max_entry_size: u64,
+    ) -> Option<crate::flight::FleetLease> {
+        self.lease.map(|ttl| crate::flight::FleetLease {
+            store: Arc::clone(&self.store),
+            namespace: namespace.clone(),
+            limit: hoard_core::frame::max_frame_len(max_entry_size),
+            ttl,
+        })
+    }
+
     /// The tier's counters, as a source of named lifetime counters (`tier.<field>` and
     /// `remote.<field>`) for the janitor that keeps the cache directory's counters.
     pub(crate) fn counter_source(&self) -> Arc<dyn CounterSource> {

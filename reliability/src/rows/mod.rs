@@ -12,6 +12,7 @@ mod exhaust;
 pub(crate) mod failpoints;
 pub(crate) mod flight;
 mod io_errors;
+pub(crate) mod lease;
 mod locks;
 pub(crate) mod planted;
 mod poisoning;
@@ -42,6 +43,7 @@ pub(crate) fn all() -> Vec<Box<dyn Row>> {
     rows.extend(exhaust::rows());
     rows.extend(concurrency::rows());
     rows.extend(flight::rows());
+    rows.extend(lease::rows());
     rows.extend(locks::rows());
     rows.extend(io_errors::rows());
     rows.extend(security::rows());

@@ -179,3 +179,34 @@ fn a_dead_remote_costs_a_miss_not_a_failure() {
         assert_eq!(counters[zero].as_u64().unwrap_or(0), 0, "{zero}: {stats}");
     }
 }
+
+#[test]
+fn run_takes_the_remote_lease_and_stats_counts_it() {
+    let server = Server::start(Kind::Redis);
+    let (a, b) = (machine(&server), machine(&server));
+    for env in [&a, &b] {
+        let path = env.path("config.toml");
+        let text = fs::read_to_string(&path).expect("config read") + "lease = true\n";
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "test fixture: a configuration file in a temporary home"
+        )]
+        fs::write(&path, text).expect("config written");
+    }
+    let first = run(&a, &["run", "--key", "leased", "--", "echo", "computed"]).expect_code(0);
+    assert_eq!(first.stdout, b"computed\n");
+    // The other machine reads it from the remote: `false` never runs.
+    let second = run(&b, &["run", "--key", "leased", "--", "false"]).expect_code(0);
+    assert_eq!(second.stdout, b"computed\n");
+    let stats = run(&a, &["stats", "--json"]).expect_code(0).json();
+    let counters = &stats["remote"]["counters"];
+    assert_eq!(counters["remote.lease_wins"], 1, "{stats}");
+    for zero in ["remote.lease_losses", "remote.lease_failures"] {
+        assert_eq!(counters[zero].as_u64().unwrap_or(0), 0, "{zero}: {stats}");
+    }
+    let shown = run(&a, &["config", "show"]).expect_code(0).stdout();
+    assert!(
+        shown.contains("\nlease = true\nlease-ttl = \"30s\"\n"),
+        "{shown}"
+    );
+}

@@ -71,7 +71,7 @@ fn s3_passes_the_store_conformance_suite() {
 }
 
 /// Writes `bytes` under the backend key `key` with OpenDAL itself, behind hoard's back.
-fn raw_write(store: &RemoteStore, key: &str, bytes: &[u8]) {
+pub(crate) fn raw_write(store: &RemoteStore, key: &str, bytes: &[u8]) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

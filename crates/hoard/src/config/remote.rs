@@ -7,6 +7,7 @@
 //! # prefix = "hoard" (redis, memcached)
 //! # timeout = "2s"  connect-timeout = "250ms"  cooldown = "10s"
 //! # write-policy = "write-through"  read-only = false
+//! # lease = false  lease-ttl = "30s" (redis, s3)
 //! ```
 //!
 //! Credentials are never read from the file: see [`hoard_remote::RemoteConfig`].
@@ -78,6 +79,16 @@ pub(crate) const REMOTE_KEYS: &[(&str, &str, &str)] = &[
         "Largest frame sent to the remote (default: the backend's limit, 1 MiB - 1 KiB for memcached).",
         "\"512Mi\"",
     ),
+    (
+        "lease",
+        "Redis and S3: true takes a lease on the remote before computing a missed key, so that a fleet sharing it computes the key once (the others wait for its value, at most single-flight-wait).",
+        "false",
+    ),
+    (
+        "lease-ttl",
+        "How long a lease lasts at most: it must outlive a typical computation; a crashed holder's lease expires after it.",
+        "\"30s\"",
+    ),
 ];
 
 /// How a problem in the table is reported: the span it concerns and the message.
@@ -118,6 +129,8 @@ struct TierUse {
     policy: hoard_remote::WritePolicy,
     queue: usize,
     access: hoard_remote::RemoteAccess,
+    lease: bool,
+    lease_ttl: Duration,
 }
 
 /// Parses the `[cache.remote]` table. `shown` gives a value as written.
@@ -142,6 +155,8 @@ pub(crate) fn parse(
         policy: WritePolicy::Through,
         queue: hoard_remote::DEFAULT_WRITE_BACK_QUEUE,
         access: RemoteAccess::ReadWrite,
+        lease: false,
+        lease_ttl: crate::DEFAULT_LEASE_TTL,
     };
     for place in &places {
         config = set_key(config, &mut tier, place, shown)?;
@@ -149,9 +164,22 @@ pub(crate) fn parse(
     if let WritePolicy::Back { .. } = tier.policy {
         tier.policy = WritePolicy::Back { queue: tier.queue };
     }
+    if tier.lease
+        && config.backend() == hoard_remote::Backend::Memcached
+        && let Some(place) = places.iter().find(|p| p.name == "lease")
+    {
+        return Err((
+            Some(place.span.clone()),
+            format!(
+                "remote.lease needs a redis or s3 remote: {} offers no lease",
+                config.backend()
+            ),
+        ));
+    }
     Ok(crate::RemoteSettings::new(config)
         .policy(tier.policy)
-        .access(tier.access))
+        .access(tier.access)
+        .lease(tier.lease.then_some(tier.lease_ttl)))
 }
 
 /// Every key of the table (in toml's order, by name), refusing unknown ones.
@@ -247,6 +275,21 @@ fn set_key(
             }
             config
         }
+        "lease" => {
+            tier.lease = keys::boolean(value).map_err(fail)?;
+            config
+        }
+        "lease-ttl" => {
+            let ttl = millis_or_duration(value).map_err(fail)?;
+            if ttl.is_zero() {
+                return Err(fail(keys::invalid(
+                    "a lease lasts longer than zero".to_owned(),
+                    "e.g. \"30s\"",
+                )));
+            }
+            tier.lease_ttl = ttl;
+            config
+        }
         other => unreachable!("{other} is in REMOTE_KEYS but not handled"),
     };
     Ok(config)
@@ -339,5 +382,9 @@ pub(crate) fn render(settings: &crate::RemoteSettings) -> String {
         settings.access == RemoteAccess::ReadOnly,
         q(&super::units::render_size(c.get_max_item_size()))
     ));
+    out.push_str(&format!("lease = {}\n", settings.lease.is_some()));
+    if let Some(ttl) = settings.lease {
+        out.push_str(&format!("lease-ttl = {}\n", q(&render_timeout(ttl))));
+    }
     out
 }

@@ -9,6 +9,8 @@ mod eviction;
 mod faults;
 mod flight;
 mod guide;
+#[cfg(feature = "remote")]
+mod lease;
 mod locks;
 mod multiprocess;
 mod plugins;

@@ -12,7 +12,7 @@ use hoard::{
 };
 use hoard_testkit::servers::{Kind, Server};
 
-fn remote_config(server: &Server, prefix: &str) -> RemoteConfig {
+pub(crate) fn remote_config(server: &Server, prefix: &str) -> RemoteConfig {
     let c = RemoteConfig::parse(&server.url(prefix)).expect("server url");
     match server.kind() {
         Kind::S3 => c
