@@ -6,12 +6,14 @@
 //! - [`TieredStore`] (`tiered`): a local store in front of a remote one.
 //! - [`RemoteStats`], [`TierStats`] (`stats`): their counters.
 //! - [`Clock`] (`clock`): where the circuit breaker reads the time; [`ManualClock`] for tests.
+//! - `memcached` (private): the memcached client (meta protocol, `TCP_NODELAY`).
 //! - `breaker` (private): the circuit breaker; `shared` (private): its state shared by the
 //!   processes of one cache directory.
 
 mod breaker;
 mod clock;
 mod config;
+mod memcached;
 mod remote;
 mod shared;
 mod stats;

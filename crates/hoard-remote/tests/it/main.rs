@@ -1,5 +1,6 @@
 //! Integration tests of hoard-remote against real Redis, memcached and S3 (moto) servers.
 
 mod backends;
+mod memcached;
 mod outage;
 mod tiered;
