@@ -3,4 +3,5 @@
 mod backends;
 mod memcached;
 mod outage;
+mod sharded;
 mod tiered;
