@@ -75,3 +75,32 @@ fn entries_are_shared_with_opendals_memcached_client() {
         Some(&b"put by OpenDAL"[..])
     );
 }
+
+/// A hung memcached (SIGSTOP: the kernel still accepts connections, nothing answers) costs
+/// the connect timeout, not the operation's: the client's connection check is bounded by it.
+#[test]
+fn a_hung_memcached_costs_the_connect_timeout_not_the_operation_timeout() {
+    let server = Server::start(hoard_testkit::servers::Kind::Memcached);
+    server.pause();
+    let config = RemoteConfig::parse(&server.url(""))
+        .and_then(|c| c.timeout(Duration::from_secs(60)))
+        .and_then(|c| c.connect_timeout(Duration::from_millis(100)))
+        .expect("test step");
+    let remote = RemoteStore::open(config).expect("test step");
+    let err = remote
+        .get(&ns(), &Digest::from_bytes([8; 32]), 1 << 20)
+        .expect_err("nothing answers");
+    assert!(err.message().contains("connect timeout"), "{err}");
+    let s = remote.stats();
+    assert_eq!(
+        (
+            s.get_failures,
+            s.connect_failures,
+            s.timeouts,
+            s.breaker_trips
+        ),
+        (1, 1, 1, 1),
+        "{s:?}"
+    );
+    server.resume();
+}
