@@ -19,6 +19,16 @@ macro_rules! counters {
             }
         }
 
+        /// Counter by counter (saturating): the counters of several stores together, as
+        /// [`ShardedStore::stats`](crate::ShardedStore::stats) sums its servers'.
+        impl std::ops::Add for $snapshot {
+            type Output = Self;
+
+            fn add(self, other: Self) -> Self {
+                Self { $($field: self.$field.saturating_add(other.$field),)* }
+            }
+        }
+
         #[derive(Debug, Default)]
         pub(crate) struct $atomics {
             $(pub(crate) $field: AtomicU64,)*

@@ -59,6 +59,8 @@ pub struct Server {
     port: u16,
     child: Option<Child>,
     log: PathBuf,
+    /// Arguments added to the kind's own (an authentication file).
+    extra_args: Vec<String>,
 }
 
 impl Server {
@@ -69,12 +71,41 @@ impl Server {
     /// If the program is not installed or does not come up, with what to install or where
     /// its log is.
     pub fn start(kind: Kind) -> Self {
+        Self::start_with(kind, Vec::new())
+    }
+
+    /// Starts a memcached that requires text-protocol authentication (`-Y`, memcached
+    /// 1.5.15 or later): `user` with `password` is its one account. The account file lives
+    /// in the temporary directory beside the log.
+    ///
+    /// # Panics
+    /// As [`start`](Self::start), or if the account file cannot be written.
+    pub fn start_memcached_with_auth(user: &str, password: &str) -> Self {
+        let file = std::env::temp_dir().join(format!(
+            "hoard-memcached-auth-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "a test server's account file, outside any cache directory"
+        )]
+        std::fs::write(&file, format!("{user}:{password}\n"))
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", file.display()));
+        Self::start_with(
+            Kind::Memcached,
+            vec!["-Y".to_owned(), file.display().to_string()],
+        )
+    }
+
+    fn start_with(kind: Kind, extra_args: Vec<String>) -> Self {
         let port = free_port();
         let mut server = Self {
             kind,
             port,
             child: None,
             log: std::env::temp_dir().join(format!("hoard-{}-{port}.log", kind.program())),
+            extra_args,
         };
         server.spawn();
         if kind == Kind::S3 {
@@ -195,6 +226,7 @@ impl Server {
             }
             Kind::S3 => cmd.args(["-c", MOTO_LAUNCHER, &port]),
         };
+        cmd.args(&self.extra_args);
         let log = std::fs::File::create(&self.log)
             .unwrap_or_else(|e| panic!("cannot create {}: {e}", self.log.display()));
         let err = log

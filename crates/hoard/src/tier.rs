@@ -1,5 +1,6 @@
 //! The remote tier (feature `remote`): a cache whose local store sits in front of a Redis,
-//! memcached or S3 remote (hoard-remote's [`TieredStore`] on a [`RemoteStore`]).
+//! memcached or S3 remote (hoard-remote's [`TieredStore`] on a [`ShardedStore`]: one
+//! [`RemoteStore`] per server, usually one).
 //!
 //! The facade stays synchronous; hoard-remote owns the async runtime it needs.
 
@@ -11,19 +12,24 @@ use hoard_core::read::Decoders;
 use hoard_core::{Housekeeping, Result, Store};
 use hoard_evict::{CounterSource, Janitor, SharedStats, WorkerConfig};
 use hoard_remote::{
-    Clock, RemoteAccess, RemoteConfig, RemoteStats, RemoteStore, TierStats, TieredStore,
-    WritePolicy,
+    Clock, RemoteAccess, RemoteConfig, RemoteStats, RemoteStore, ShardedStore, TierStats,
+    TieredStore, WritePolicy,
 };
 
 use crate::cache::{Cache, CacheBuilder};
 
-/// What the remote tier of a cache is: where (a [`RemoteConfig`]), when puts reach it (a
-/// [`WritePolicy`]) and whether it may be changed at all (a [`RemoteAccess`]).
+/// What the remote tier of a cache is: where (a [`RemoteConfig`], and any more servers of
+/// the same backend to spread the keys over), when puts reach it (a [`WritePolicy`]) and
+/// whether it may be changed at all (a [`RemoteAccess`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RemoteSettings {
     /// The remote service and its timeouts.
     pub config: RemoteConfig,
+    /// More servers of the same backend (default none): with them, each key lives on one
+    /// of `config`'s server and these, chosen by rendezvous hashing of its digest (see
+    /// [`ShardedStore`]), each server with its own circuit breaker.
+    pub more_servers: Vec<RemoteConfig>,
     /// When puts are written to the remote (default write-through).
     pub policy: WritePolicy,
     /// Whether the remote may be written (default read-write).
@@ -45,6 +51,7 @@ impl RemoteSettings {
     pub fn new(config: RemoteConfig) -> Self {
         Self {
             config,
+            more_servers: Vec::new(),
             policy: WritePolicy::Through,
             access: RemoteAccess::ReadWrite,
             lease: None,
@@ -62,6 +69,22 @@ impl RemoteSettings {
     pub fn lease(mut self, ttl: Option<Duration>) -> Self {
         self.lease = ttl.filter(|t| !t.is_zero());
         self
+    }
+
+    /// Spreads the keys over `more` servers besides `config`'s (see
+    /// [`more_servers`](Self::more_servers)); they must be of the same backend, which
+    /// opening the cache checks.
+    #[must_use]
+    pub fn more_servers(mut self, more: Vec<RemoteConfig>) -> Self {
+        self.more_servers = more;
+        self
+    }
+
+    /// Every server: `config`'s, then [`more_servers`](Self::more_servers).
+    pub fn servers(&self) -> Vec<RemoteConfig> {
+        std::iter::once(self.config.clone())
+            .chain(self.more_servers.iter().cloned())
+            .collect()
     }
 
     /// Sets the write policy.
@@ -90,7 +113,7 @@ impl RemoteSettings {
         max_entry_size: u64,
     ) -> Result<Tier> {
         let lease = self.lease;
-        let mut remote = RemoteStore::open(self.config)?;
+        let mut remote = ShardedStore::open(self.servers())?;
         if let Some(clock) = clock {
             remote = remote.with_clock(clock);
         }
@@ -124,7 +147,7 @@ pub(crate) struct Tier {
     /// The tier as the cache's store.
     pub(crate) store: Arc<dyn Store>,
     pub(crate) tier: Arc<TieredStore>,
-    pub(crate) remote: Arc<RemoteStore>,
+    pub(crate) remote: Arc<ShardedStore>,
     /// Merges the tier's counters when the cache runs no eviction worker (whose janitor
     /// does it otherwise): on [`RemoteTier::sync`] and when the cache is dropped.
     own_janitor: Option<Janitor>,
@@ -181,7 +204,7 @@ impl Tier {
 #[derive(Debug)]
 struct TierCounterSource {
     tier: Arc<TieredStore>,
-    remote: Arc<RemoteStore>,
+    remote: Arc<ShardedStore>,
 }
 
 impl CounterSource for TierCounterSource {
@@ -199,15 +222,22 @@ impl CounterSource for TierCounterSource {
 #[derive(Clone, Copy, Debug)]
 pub struct RemoteTier<'a> {
     tier: &'a TieredStore,
-    remote: &'a RemoteStore,
+    remote: &'a ShardedStore,
     /// The janitor that keeps the lifetime counters: the worker's, or the tier's own.
     janitor: Option<&'a Janitor>,
 }
 
 impl RemoteTier<'_> {
-    /// The remote's configuration (its URL holds no credentials).
+    /// The remote's configuration (its URL holds no credentials); with several servers,
+    /// the first one's (see [`servers`](Self::servers)).
     pub fn config(&self) -> &RemoteConfig {
         self.remote.config()
+    }
+
+    /// Each server of the remote (one unless the settings list more), in the order given:
+    /// its configuration, counters and breaker through [`RemoteStore`]'s methods.
+    pub fn servers(&self) -> &[RemoteStore] {
+        self.remote.shards()
     }
 
     /// The tier's counters: local and remote hits, backfills, rejected remote values,
@@ -217,7 +247,8 @@ impl RemoteTier<'_> {
     }
 
     /// The remote store's counters: hits, misses, failures, timeouts, bypassed operations,
-    /// breaker trips, skipped large frames, bytes.
+    /// breaker trips, skipped large frames, bytes (summed over the servers; each server's
+    /// through [`servers`](Self::servers)).
     pub fn remote_stats(&self) -> RemoteStats {
         self.remote.stats()
     }
@@ -232,13 +263,15 @@ impl RemoteTier<'_> {
         self.tier.access()
     }
 
-    /// Whether the circuit breaker currently bypasses the remote.
+    /// Whether the circuit breaker currently bypasses the remote (with several servers:
+    /// every one of them).
     pub fn is_bypassed(&self) -> bool {
         self.remote.is_bypassed()
     }
 
     /// Checks that the remote answers and returns how long it took (counted like any
-    /// operation; a failure trips the breaker).
+    /// operation; a failure trips the breaker). With several servers each is checked: the
+    /// slowest answer, or the first failure.
     pub fn ping(&self) -> Result<std::time::Duration> {
         self.remote.ping()
     }

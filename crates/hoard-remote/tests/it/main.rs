@@ -2,5 +2,7 @@
 
 mod backends;
 mod lease;
+mod memcached;
 mod outage;
+mod sharded;
 mod tiered;

@@ -3,6 +3,8 @@
 //! ```toml
 //! [cache.remote]
 //! url = "redis://127.0.0.1:6379/0"   # or "memcached://host:11211", "s3://bucket/prefix"
+//! # or several servers of one backend, keys spread by rendezvous hashing:
+//! # url = ["memcached://10.0.0.1:11211", "memcached://10.0.0.2:11211"]
 //! # endpoint = "http://127.0.0.1:9000" (s3 only)   region = "us-east-1" (s3 only)
 //! # prefix = "hoard" (redis, memcached)
 //! # timeout = "2s"  connect-timeout = "250ms"  cooldown = "10s"
@@ -30,7 +32,7 @@ use super::keys::{self, Reason};
 pub(crate) const REMOTE_KEYS: &[(&str, &str, &str)] = &[
     (
         "url",
-        "Where the remote lives (required): \"redis://host:6379/0\" (\"rediss://\" for TLS), \"memcached://host:11211\" or \"s3://bucket/prefix\". No credentials here: set HOARD_REMOTE_USERNAME / HOARD_REMOTE_PASSWORD (Redis, memcached) or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (S3).",
+        "Where the remote lives (required): \"redis://host:6379/0\" (\"rediss://\" for TLS), \"memcached://host:11211\" or \"s3://bucket/prefix\"; or a list of servers of one backend, each key on one of them (rendezvous hashing), e.g. [\"memcached://10.0.0.1:11211\", \"memcached://10.0.0.2:11211\"]. No credentials here: set HOARD_REMOTE_USERNAME / HOARD_REMOTE_PASSWORD (Redis, memcached) or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (S3).",
         "\"redis://127.0.0.1:6379/0\"",
     ),
     (
@@ -140,7 +142,7 @@ pub(crate) fn parse(
     table_span: Range<usize>,
     shown: &dyn Fn(Range<usize>) -> String,
 ) -> Result<crate::RemoteSettings, Problem> {
-    use hoard_remote::{RemoteAccess, RemoteConfig, WritePolicy};
+    use hoard_remote::{RemoteAccess, WritePolicy};
 
     let places = known_keys(table)?;
     let Some(url) = places.iter().find(|p| p.name == "url") else {
@@ -149,8 +151,6 @@ pub(crate) fn parse(
             "[cache.remote] needs a `url` (redis://, memcached:// or s3://)".to_owned(),
         ));
     };
-    let text = keys::string(url.value, "a remote URL").map_err(|r| url.invalid(r, shown))?;
-    let mut config = RemoteConfig::parse(text).map_err(|e| url.refused(&e))?;
     let mut tier = TierUse {
         policy: WritePolicy::Through,
         queue: hoard_remote::DEFAULT_WRITE_BACK_QUEUE,
@@ -158,28 +158,88 @@ pub(crate) fn parse(
         lease: false,
         lease_ttl: crate::DEFAULT_LEASE_TTL,
     };
-    for place in &places {
-        config = set_key(config, &mut tier, place, shown)?;
+    let mut configs = Vec::new();
+    for config in server_urls(url, shown)? {
+        // Every other key applies to every server alike.
+        let mut config = config;
+        for place in &places {
+            config = set_key(config, &mut tier, place, shown)?;
+        }
+        configs.push(config);
     }
     if let WritePolicy::Back { .. } = tier.policy {
         tier.policy = WritePolicy::Back { queue: tier.queue };
     }
     if tier.lease
-        && config.backend() == hoard_remote::Backend::Memcached
+        && configs[0].backend() == hoard_remote::Backend::Memcached
         && let Some(place) = places.iter().find(|p| p.name == "lease")
     {
         return Err((
             Some(place.span.clone()),
             format!(
                 "remote.lease needs a redis or s3 remote: {} offers no lease",
-                config.backend()
+                configs[0].backend()
             ),
         ));
     }
-    Ok(crate::RemoteSettings::new(config)
+    let first = configs.remove(0);
+    Ok(crate::RemoteSettings::new(first)
+        .more_servers(configs)
         .policy(tier.policy)
         .access(tier.access)
         .lease(tier.lease.then_some(tier.lease_ttl)))
+}
+
+/// The servers `url` names: one URL, or a non-empty list of URLs of one backend, none
+/// twice. An entry's problem points at that entry and names it (`remote.url[1]`).
+#[cfg(feature = "remote")]
+fn server_urls(
+    url: &Place<'_, '_>,
+    shown: &dyn Fn(Range<usize>) -> String,
+) -> Result<Vec<hoard_remote::RemoteConfig>, Problem> {
+    use hoard_remote::RemoteConfig;
+
+    let Some(list) = url.value.as_array() else {
+        let text = keys::string(url.value, "a remote URL, or a list of them")
+            .map_err(|r| url.invalid(r, shown))?;
+        return Ok(vec![
+            RemoteConfig::parse(text).map_err(|e| url.refused(&e))?,
+        ]);
+    };
+    if list.is_empty() {
+        return Err((
+            Some(url.span.clone()),
+            "key `remote.url` is an empty list: name at least one server".to_owned(),
+        ));
+    }
+    let mut configs: Vec<RemoteConfig> = Vec::new();
+    for (i, entry) in list.iter().enumerate() {
+        let span = entry.span();
+        let name = format!("remote.url[{i}]");
+        let problem = |message: String| (Some(span.clone()), message);
+        let text = keys::string(entry.get_ref(), "a remote URL")
+            .map_err(|r| problem(r.message(&name, entry.get_ref(), &shown(span.clone()))))?;
+        let config = RemoteConfig::parse(text)
+            .map_err(|e| problem(format!("key `{name}`: {}", e.message())))?;
+        if let Some(first) = configs.first()
+            && first.backend() != config.backend()
+        {
+            return Err(problem(format!(
+                "key `{name}` is a {} server, but `remote.url[0]` is {}: the servers of a \
+                 remote must all be of one backend",
+                config.backend(),
+                first.backend()
+            )));
+        }
+        if let Some(j) = configs.iter().position(|c| c.url() == config.url()) {
+            return Err(problem(format!(
+                "key `{name}` names the server of `remote.url[{j}]` again ({})",
+                config.url()
+            )));
+        }
+        configs.push(config);
+    }
+    Ok(configs)
 }
 
 /// Every key of the table (in toml's order, by name), refusing unknown ones.
@@ -357,7 +417,12 @@ pub(crate) fn render(settings: &crate::RemoteSettings) -> String {
 
     let c = &settings.config;
     let q = |s: &str| toml::Value::String(s.to_owned()).to_string();
-    let mut out = format!("[cache.remote]\nurl = {}\n", q(c.url()));
+    let mut out = if settings.more_servers.is_empty() {
+        format!("[cache.remote]\nurl = {}\n", q(c.url()))
+    } else {
+        let urls: Vec<String> = settings.servers().iter().map(|s| q(s.url())).collect();
+        format!("[cache.remote]\nurl = [{}]\n", urls.join(", "))
+    };
     if c.backend() != Backend::S3 {
         out.push_str(&format!("prefix = {}\n", q(c.get_prefix())));
     }

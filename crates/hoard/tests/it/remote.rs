@@ -614,3 +614,79 @@ fn an_authenticated_reader_never_backfills_an_unsigned_or_foreign_remote_frame()
     let fresh = machine(&fresh_dir, settings());
     assert_eq!(fresh.get(&k_plain).as_deref(), Some(&b"poison"[..]));
 }
+
+/// `url` as a list: several servers of one backend, keys spread over them, each server's
+/// counters apart and summed; the rendering reads back the same.
+#[test]
+fn a_url_list_spreads_the_entries_over_every_server() {
+    let servers = [
+        Server::start(Kind::Memcached),
+        Server::start(Kind::Memcached),
+    ];
+    let dir = tempfile::tempdir().expect("dir");
+    let text = format!(
+        "[cache]\ndirectory = {:?}\n[cache.remote]\nurl = [\n  {:?},\n  {:?},\n]\nprefix = \"list\"\ntimeout = \"5s\"\n",
+        dir.path().join("c"),
+        servers[0].url(""),
+        servers[1].url("")
+    );
+    let config = CacheConfig::from_toml_str(&text, None).expect("valid");
+    let settings = config.remote.as_ref().expect("remote");
+    assert_eq!(settings.servers().len(), 2);
+    assert!(
+        settings
+            .servers()
+            .iter()
+            .all(|s| s.get_prefix() == "list" && s.get_timeout() == Duration::from_secs(5)),
+        "the table's keys apply to every server"
+    );
+    let shown = config.remote_toml().expect("rendered");
+    let again = CacheConfig::from_toml_str(
+        &format!("[cache]\ndirectory = {:?}\n{shown}", dir.path().join("c")),
+        None,
+    )
+    .expect("the rendering parses");
+    assert_eq!(again.remote, config.remote, "{shown}");
+
+    let cache = Cache::from_config(&config).expect("opens");
+    for i in 0..40 {
+        let key = cache.key(format!("sharded {i}"));
+        assert!(cache.put(&key, format!("value {i}").as_bytes()));
+    }
+    let tier = cache.remote().expect("a remote tier");
+    let per_server: Vec<u64> = tier.servers().iter().map(|s| s.stats().puts).collect();
+    assert_eq!(per_server.iter().sum::<u64>(), 40, "{per_server:?}");
+    assert!(per_server.iter().all(|&n| n > 0), "{per_server:?}");
+    assert_eq!(tier.remote_stats().puts, 40);
+    assert!(tier.ping().is_ok());
+}
+
+#[test]
+fn a_url_list_names_the_entry_it_refuses() {
+    for (list, needle, line) in [
+        (
+            "[\n  \"redis://a:1/0\",\n  \"memcached://b:2\",\n]",
+            "`remote.url[1]` is a memcached server, but `remote.url[0]` is redis",
+            4,
+        ),
+        (
+            "[\n  \"redis://a:1/0\",\n  \"redis://b:2/0\",\n  \"redis://a:1/0\",\n]",
+            "`remote.url[2]` names the server of `remote.url[0]` again",
+            5,
+        ),
+        (
+            "[\n  \"redis://a:1/0\",\n  \"ftp://b\",\n]",
+            "`remote.url[1]`: invalid remote url",
+            4,
+        ),
+        ("[\n  \"redis://a:1/0\",\n  7,\n]", "remote.url[1]", 4),
+        ("[]", "empty list", 2),
+        ("7", "a string", 2),
+    ] {
+        let text = format!("[cache.remote]\nurl = {list}\n");
+        let e = CacheConfig::from_toml_str(&text, None).expect_err(list);
+        assert_eq!(e.kind(), ErrorKind::Config, "{list}");
+        assert!(e.message().contains(needle), "{list}: {e}");
+        assert!(e.message().contains(&format!("line {line}")), "{list}: {e}");
+    }
+}
