@@ -272,12 +272,13 @@ fn apple_steps() -> Vec<Step> {
 /// The Windows target whose tests [`windows_step`] runs under Wine.
 const WINDOWS_TARGET: &str = "x86_64-pc-windows-gnu";
 
-/// The crates whose tests run on Windows: everything up to the filesystem store, and the
-/// facade. Their suites include the `Store` and `Housekeeping` conformance suites on the
-/// in-memory store and on `FsStore` (its planted-link tests say "not run": Wine 8 cannot
-/// create symlinks); the facade's leave out what has no Windows meaning (modes, owners,
-/// fault injection, the Linux servers of the remote tier) by `#[cfg(unix)]`.
-const WINDOWS_PACKAGES: [&str; 7] = [
+/// The crates whose tests run on Windows: everything up to the filesystem store, the facade
+/// and the CLI. Their suites include the `Store` and `Housekeeping` conformance suites on
+/// the in-memory store and on `FsStore` (its planted-link tests say "not run": Wine 8 cannot
+/// create symlinks); the facade's and the CLI's leave out what has no Windows meaning
+/// (modes, owners, fault injection, `sh` scripts, `/proc` figures, the Linux servers of the
+/// remote tier) by `#[cfg(unix)]`.
+const WINDOWS_PACKAGES: [&str; 8] = [
     "hoard-core",
     "hoard-key",
     "hoard-codec",
@@ -285,6 +286,7 @@ const WINDOWS_PACKAGES: [&str; 7] = [
     "hoard-testkit",
     "hoard-fs",
     "hoard",
+    "hoard-cli",
 ];
 
 /// `cargo test` of [`WINDOWS_PACKAGES`] for [`WINDOWS_TARGET`] (linked by Debian's MinGW-w64

@@ -4,6 +4,7 @@
 
 use crate::Env;
 
+#[cfg(unix)]
 /// A shell command that records each run in `runs` and prints `out`, then exits `code`.
 fn counted(env: &Env, out: &str, code: i32) -> Vec<String> {
     let runs = env.path("runs");
@@ -17,6 +18,7 @@ fn counted(env: &Env, out: &str, code: i32) -> Vec<String> {
     ]
 }
 
+#[cfg(unix)]
 fn runs(env: &Env) -> usize {
     std::fs::read_to_string(env.path("runs")).map_or(0, |t| t.lines().count())
 }
@@ -31,6 +33,8 @@ fn hoard_run(env: &Env, key: Option<&str>, command: &[String]) -> crate::Run {
     env.run(&args)
 }
 
+// The memoized commands are `sh` scripts, which Windows lacks.
+#[cfg(unix)]
 #[test]
 fn a_hit_prints_the_stored_output_without_running_the_command() {
     let env = Env::new();
@@ -45,6 +49,8 @@ fn a_hit_prints_the_stored_output_without_running_the_command() {
     assert_eq!(got.stdout(), "compiled bytes");
 }
 
+// The memoized commands are `sh` scripts, which Windows lacks.
+#[cfg(unix)]
 #[test]
 fn only_a_zero_exit_status_is_stored_and_the_status_is_passed_on() {
     let env = Env::new();
@@ -64,6 +70,8 @@ fn only_a_zero_exit_status_is_stored_and_the_status_is_passed_on() {
     env.run(&["get", "killed"]).expect_code(1);
 }
 
+// The memoized commands are `sh` scripts, which Windows lacks.
+#[cfg(unix)]
 #[test]
 fn without_a_key_the_command_line_is_the_key() {
     let env = Env::new();
@@ -78,6 +86,8 @@ fn without_a_key_the_command_line_is_the_key() {
     assert_eq!(runs(&env), 2);
 }
 
+// The memoized commands are `sh` scripts, which Windows lacks.
+#[cfg(unix)]
 #[test]
 fn output_over_the_max_entry_size_is_passed_through_but_not_stored() {
     let env = Env::new();
@@ -126,6 +136,8 @@ fn run_has_a_man_page_and_help() {
     assert!(top.contains("run"), "{top}");
 }
 
+// The memoized commands are `sh` scripts, which Windows lacks.
+#[cfg(unix)]
 #[test]
 fn concurrent_runs_of_one_key_run_the_command_once() {
     const PROCESSES: usize = 4;
