@@ -276,7 +276,7 @@ const WINDOWS_TARGET: &str = "x86_64-pc-windows-gnu";
 /// and the CLI. Their suites include the `Store` and `Housekeeping` conformance suites on
 /// the in-memory store and on `FsStore` (its planted-link tests say "not run": Wine 8 cannot
 /// create symlinks); the facade's and the CLI's leave out what has no Windows meaning
-/// (modes, owners, fault injection, `sh` scripts, `/proc` figures, the Linux servers of the
+/// (modes, owners, fault injection, signals, `/proc` figures, the Linux servers of the
 /// remote tier) by `#[cfg(unix)]`.
 const WINDOWS_PACKAGES: [&str; 8] = [
     "hoard-core",
