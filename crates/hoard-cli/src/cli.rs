@@ -13,8 +13,9 @@ KEY is any string: it is hashed with the configured key hasher inside the namesp
 the library's Cache::key does, so the command and programs see the same entries.
 
 Without --dir and --config, the configuration file is $HOARD_CONFIG, else \
-~/.config/hoard/config.toml if it exists (else the defaults), and the cache directory is the \
-file's `directory`, else $HOARD_CACHE_DIR, else ~/.cache/hoard.
+~/.config/hoard/config.toml ($XDG_CONFIG_HOME; on Windows %APPDATA%\\hoard\\config.toml) if it \
+exists (else the defaults), and the cache directory is the file's `directory`, else \
+$HOARD_CACHE_DIR, else ~/.cache/hoard ($XDG_CACHE_HOME; on Windows %LOCALAPPDATA%\\hoard).
 
 Exit status: 0 success (and a hit for get); 1 a miss for get or inspect, or bad entries found \
 by verify without --repair; 2 a usage error, an unreadable configuration or an I/O failure; \
@@ -26,12 +27,12 @@ run: the command's own status (128 + N if signal N ended it), 0 on a hit.";
 #[command(name = "hoard", version, after_long_help = AFTER_HELP)]
 pub(crate) struct Cli {
     /// The cache directory [default: the configuration's `directory`, else $HOARD_CACHE_DIR,
-    /// else ~/.cache/hoard]
+    /// else ~/.cache/hoard; on Windows %LOCALAPPDATA%\hoard]
     #[arg(long, value_name = "DIR", global = true)]
     pub(crate) dir: Option<PathBuf>,
 
     /// The configuration file [default: $HOARD_CONFIG, else ~/.config/hoard/config.toml if it
-    /// exists]
+    /// exists; on Windows %APPDATA%\hoard\config.toml]
     #[arg(long, value_name = "FILE", global = true)]
     pub(crate) config: Option<PathBuf>,
 

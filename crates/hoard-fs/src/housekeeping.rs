@@ -21,6 +21,7 @@ use rustix::io::Errno;
 
 use crate::io::Sys;
 use crate::layout::{self, EntryName, LAYOUT_DIR, LOCK_SUFFIX, STATE_DIR, TEMP_PREFIX};
+use crate::names::{namespace_dir, parse_namespace_dir};
 use crate::{Contents, Durability, FsStore, TempGuard, c_path, io_err, time_of};
 
 /// A directory modified this recently may be modified again within the same timestamp tick
@@ -143,7 +144,11 @@ impl FsStore {
     /// A bucket's directory; `None` if it is missing or not a real directory (a symlink
     /// planted there is not ours to follow).
     fn open_bucket(&self, bucket: &Bucket) -> Result<Option<OwnedFd>> {
-        let parts = [LAYOUT_DIR, bucket.namespace().as_str(), bucket.name()];
+        let parts = [
+            LAYOUT_DIR,
+            &*namespace_dir(bucket.namespace()),
+            bucket.name(),
+        ];
         match self.open_dir(&parts) {
             Ok(fd) => Ok(Some(fd)),
             Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP | Errno::XDEV) => Ok(None),
@@ -386,13 +391,13 @@ impl Housekeeping for FsStore {
             return Ok(());
         };
         for (ns_name, _) in self.read_dir(&top, &self.join(&[LAYOUT_DIR]))? {
-            let Some(ns) = ns_name.to_str().ok().and_then(|s| Namespace::new(s).ok()) else {
+            let Some(ns) = ns_name.to_str().ok().and_then(parse_namespace_dir) else {
                 continue;
             };
             let Some(nsdir) = self.open_subdir(&top, &ns_name) else {
                 continue;
             };
-            let ns_path = self.join(&[LAYOUT_DIR, ns.as_str()]);
+            let ns_path = self.join(&[LAYOUT_DIR, &*namespace_dir(&ns)]);
             for (shard, _) in self.read_dir(&nsdir, &ns_path)? {
                 let Some(text) = shard.to_str().ok().filter(|s| layout::is_shard_name(s)) else {
                     continue;
@@ -428,7 +433,11 @@ impl Housekeeping for FsStore {
         let Some(dir) = self.open_bucket(bucket)? else {
             return Ok(None);
         };
-        let path = self.join(&[LAYOUT_DIR, bucket.namespace().as_str(), bucket.name()]);
+        let path = self.join(&[
+            LAYOUT_DIR,
+            &*namespace_dir(bucket.namespace()),
+            bucket.name(),
+        ]);
         let stamp = self
             .sys()
             .fstat(dir.as_fd())
@@ -476,7 +485,7 @@ impl Housekeeping for FsStore {
                 let temp = name.temp_name(nonce);
                 let shown = self.join(&[
                     LAYOUT_DIR,
-                    bucket.namespace().as_str(),
+                    &namespace_dir(bucket.namespace()),
                     bucket.name(),
                     &temp,
                 ]);
@@ -505,7 +514,7 @@ impl Housekeeping for FsStore {
         limit: u64,
     ) -> Result<Option<(Bucket, Item, Vec<u8>)>> {
         let name = EntryName::new(digest);
-        let parts = [LAYOUT_DIR, ns.as_str(), name.shard(), name.as_str()];
+        let parts = [LAYOUT_DIR, &*namespace_dir(ns), name.shard(), name.as_str()];
         // The version comes from the `fstat` of the descriptor the bytes are read through,
         // and an entry file is never written after it is renamed into place: the item is
         // exactly the version of these bytes, whatever lands at the name meanwhile. (A
@@ -552,7 +561,7 @@ impl Housekeeping for FsStore {
         for (digest, when) in order {
             let name = EntryName::new(digest);
             if current.as_ref().is_none_or(|(s, _)| s != name.shard()) {
-                let parts = [LAYOUT_DIR, ns.as_str(), name.shard()];
+                let parts = [LAYOUT_DIR, &*namespace_dir(ns), name.shard()];
                 let fd = match self.open_dir(&parts) {
                     Ok(fd) => Some(fd),
                     Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP | Errno::XDEV) => None,
@@ -630,7 +639,7 @@ impl Housekeeping for FsStore {
             }
             LockTarget::Entry(ns, digest) => {
                 let name = EntryName::new(digest);
-                let parts = [LAYOUT_DIR, ns.as_str(), name.shard(), name.as_str()];
+                let parts = [LAYOUT_DIR, &*namespace_dir(ns), name.shard(), name.as_str()];
                 let shown = self.entry_path(ns, digest);
                 let fd = match self.open_beneath(
                     &parts,

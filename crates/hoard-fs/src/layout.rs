@@ -9,6 +9,9 @@
 //! <root>/state/<state name>.lock                 an advisory lock file (never removed)
 //! ```
 //!
+//! `<namespace>` is the namespace itself on Linux; on Windows and macOS, whose file systems
+//! compare names without case by default, its case-free spelling (every uppercase `X` written
+//! `~x`; [`FsStore::entry_path`](crate::FsStore::entry_path) shows it).
 //! `<digest>` is the 32-byte key digest in unpadded base64url (43 characters), `<shard>` the
 //! digest's first byte in lowercase hex: 256 shards, so a million entries put about 3,900 in
 //! a directory, while a small cache does not pay for thousands of nearly empty directories

@@ -16,6 +16,7 @@ mod housekeeping;
 #[cfg(unix)]
 mod io;
 pub mod layout;
+mod names;
 #[cfg(windows)]
 mod windows;
 
@@ -46,6 +47,8 @@ use rustix::io::Errno;
 use crate::io::{Io, RealIo, Sys};
 #[cfg(unix)]
 use crate::layout::{EntryName, LAYOUT_DIR};
+#[cfg(unix)]
+use crate::names::{namespace_dir, parse_namespace_dir};
 #[cfg(windows)]
 pub use crate::windows::FsStore;
 
@@ -339,7 +342,7 @@ impl FsStore {
         let name = EntryName::new(digest);
         self.root
             .join(LAYOUT_DIR)
-            .join(ns.as_str())
+            .join(&*namespace_dir(ns))
             .join(name.shard())
             .join(name.as_str())
     }
@@ -582,7 +585,7 @@ impl FsStore {
         limit: u64,
     ) -> Result<Option<StoredFrame>> {
         let name = EntryName::new(digest);
-        let parts = [LAYOUT_DIR, ns.as_str(), name.shard(), name.as_str()];
+        let parts = [LAYOUT_DIR, &*namespace_dir(ns), name.shard(), name.as_str()];
         let shown = || self.entry_path(ns, digest);
         let Some((fd, _, size)) = self.open_to_read(&parts, limit, ENTRY, &shown)? else {
             return Ok(None);
@@ -663,7 +666,7 @@ impl FsStore {
         map_from: u64,
     ) -> Result<Option<FrameBytes>> {
         let name = EntryName::new(digest);
-        let parts = [LAYOUT_DIR, ns.as_str(), name.shard(), name.as_str()];
+        let parts = [LAYOUT_DIR, &*namespace_dir(ns), name.shard(), name.as_str()];
         let shown = || self.entry_path(ns, digest);
         let Some((fd, st, size)) = self.open_to_read(&parts, limit, ENTRY, &shown)? else {
             return Ok(None);
@@ -961,7 +964,7 @@ fn time_of(secs: i64, nanos: i64) -> Option<SystemTime> {
 impl Store for FsStore {
     fn get(&self, ns: &Namespace, digest: &Digest, limit: u64) -> Result<Option<Vec<u8>>> {
         let name = EntryName::new(digest);
-        let parts = [LAYOUT_DIR, ns.as_str(), name.shard(), name.as_str()];
+        let parts = [LAYOUT_DIR, &*namespace_dir(ns), name.shard(), name.as_str()];
         let read = self.read_file_beneath(
             &parts,
             limit,
@@ -983,7 +986,7 @@ impl Store for FsStore {
 
     fn put(&self, ns: &Namespace, digest: &Digest, frame: &[u8]) -> Result<()> {
         let name = EntryName::new(digest);
-        let dir = self.ensure_dir(&[LAYOUT_DIR, ns.as_str(), name.shard()])?;
+        let dir = self.ensure_dir(&[LAYOUT_DIR, &*namespace_dir(ns), name.shard()])?;
         let shown = self.entry_path(ns, digest);
         self.replace_atomically(
             dir.as_fd(),
@@ -1003,7 +1006,7 @@ impl Store for FsStore {
 
     fn remove(&self, ns: &Namespace, digest: &Digest) -> Result<bool> {
         let name = EntryName::new(digest);
-        let parts = [LAYOUT_DIR, ns.as_str(), name.shard()];
+        let parts = [LAYOUT_DIR, &*namespace_dir(ns), name.shard()];
         let dir = match self.open_dir(&parts) {
             Ok(fd) => fd,
             // Nothing is removed through a symlinked directory (what it points to is not
@@ -1074,11 +1077,7 @@ struct Walk<'a, 'v> {
 impl Walk<'_, '_> {
     fn namespaces(&mut self, top: OwnedFd) -> Result<ControlFlow<()>> {
         for (name, _) in self.store.read_dir(&top, &self.store.join(&[LAYOUT_DIR]))? {
-            let Ok(ns) = name
-                .to_str()
-                .map_err(|_| ())
-                .and_then(|s| Namespace::new(s).map_err(|_| ()))
-            else {
+            let Some(ns) = name.to_str().ok().and_then(parse_namespace_dir) else {
                 continue;
             };
             let Some(dir) = self.store.open_subdir(&top, &name) else {
@@ -1092,7 +1091,7 @@ impl Walk<'_, '_> {
     }
 
     fn shards(&mut self, ns: &Namespace, nsdir: OwnedFd) -> Result<ControlFlow<()>> {
-        let ns_path = self.store.join(&[LAYOUT_DIR, ns.as_str()]);
+        let ns_path = self.store.join(&[LAYOUT_DIR, &*namespace_dir(ns)]);
         for (name, _) in self.store.read_dir(&nsdir, &ns_path)? {
             let Some(shard) = name.to_str().ok().filter(|s| layout::is_shard_name(s)) else {
                 continue;
@@ -1109,7 +1108,7 @@ impl Walk<'_, '_> {
     }
 
     fn entries(&mut self, ns: &Namespace, shard: &str, dir: OwnedFd) -> Result<ControlFlow<()>> {
-        let path = self.store.join(&[LAYOUT_DIR, ns.as_str(), shard]);
+        let path = self.store.join(&[LAYOUT_DIR, &*namespace_dir(ns), shard]);
         for (name, _) in self.store.read_dir(&dir, &path)? {
             let Some(digest) = name
                 .to_str()

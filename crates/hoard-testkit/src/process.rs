@@ -1,7 +1,7 @@
 //! [`alone`]: one test in a process of its own, for tests that change or measure what the
 //! whole process shares: the umask, the peak resident set, a counting global allocator.
-//! [`HeldElsewhere`]: a file `flock`ed by another process, for tests of what a held lock
-//! costs.
+//! [`HeldElsewhere`]: a file locked by another process (util-linux's `flock`, or any holder
+//! that says when it holds), for tests of what a held lock costs.
 //!
 //! `cargo test` runs the tests of a binary on threads of one process, so such a test would
 //! see (or disturb) the tests running beside it; nextest runs every test in its own process,
@@ -10,7 +10,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 
 /// Set in the re-run binary to the test that runs there.
 const ALONE_ENV: &str = "HOARD_TESTKIT_ALONE";
@@ -58,11 +58,16 @@ pub fn alone(test: &str, body: impl FnOnce()) {
     eprint!("{stderr}");
 }
 
-/// A file locked (`flock`, exclusive) by another process, util-linux's `flock`, until this is
-/// dropped: a real holder, as a stopped or slow hoard process would be.
+/// A file locked by another process until this is dropped: a real holder, as a stopped or
+/// slow hoard process would be. [`HeldElsewhere::new`] is util-linux's `flock` (Unix);
+/// [`HeldElsewhere::started`] takes any holder, such as a test binary re-run to hold hoard's
+/// own lock (what Windows, which has no `flock`, uses).
 #[derive(Debug)]
 pub struct HeldElsewhere {
     child: Child,
+    /// The holder's stdout after its `held` line, drained at drop so that the holder never
+    /// writes into a closed pipe.
+    stdout: BufReader<ChildStdout>,
 }
 
 impl HeldElsewhere {
@@ -73,25 +78,54 @@ impl HeldElsewhere {
     /// If `flock` cannot be started or does not report that it holds the lock.
     pub fn new(file: &Path) -> Self {
         // `cat` inherits the locked descriptor and holds it until its stdin closes.
-        let mut child = Command::new("flock")
+        let mut command = Command::new("flock");
+        command
             .arg(file)
-            .args(["sh", "-c", "echo held; exec cat >/dev/null"])
+            .args(["sh", "-c", "echo held; exec cat >/dev/null"]);
+        Self::started(command, &format!("flock {}", file.display()))
+    }
+
+    /// Starts `command` with piped stdin and stdout and returns once it printed a line
+    /// `held` (lines before it are skipped, such as a test harness's `running 1 test`).
+    /// The holder must hold its lock until its stdin closes, which the drop of this does.
+    /// `what` names the holder in panics.
+    ///
+    /// # Panics
+    /// If `command` cannot be started or ends its output without a `held` line.
+    pub fn started(mut command: Command, what: &str) -> Self {
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
-            .expect("util-linux flock runs");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("a piped stdout"))
-            .read_line(&mut line)
-            .expect("flock reports");
-        assert_eq!(line.trim(), "held", "flock {}", file.display());
-        Self { child }
+            .unwrap_or_else(|e| panic!("cannot start the lock holder {what}: {e}"));
+        let mut stdout = child.stdout.take().map(BufReader::new);
+        let mut seen = String::new();
+        let end = loop {
+            let Some(out) = stdout.as_mut() else {
+                break "no piped stdout".to_owned();
+            };
+            let mut line = String::new();
+            match out.read_line(&mut line) {
+                Ok(n) if n > 0 && line.trim() == "held" => break String::new(),
+                Ok(n) if n > 0 => seen.push_str(&line),
+                other => break format!("{other:?}"),
+            }
+        };
+        match stdout {
+            Some(stdout) if end.is_empty() => Self { child, stdout },
+            _ => {
+                let _ = child.kill();
+                let status = child.wait();
+                panic!("the lock holder {what} ended without holding ({end}, {status:?}): {seen}");
+            }
+        }
     }
 }
 
 impl Drop for HeldElsewhere {
     fn drop(&mut self) {
         drop(self.child.stdin.take());
+        let _ = std::io::copy(&mut self.stdout, &mut std::io::sink());
         let _ = self.child.wait();
     }
 }

@@ -861,7 +861,7 @@ impl Cache {
     /// cache.put(&key, &value);
     /// let hit = cache.get_mapped(&key).expect("a hit");
     /// assert_eq!(&hit[..], &value[..]);
-    /// assert!(hit.is_mapped());
+    /// assert_eq!(hit.is_mapped(), cfg!(unix)); // Windows reads: see `FsStore::map_frame`
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn get_mapped(&self, key: &Key) -> Option<Mapped> {

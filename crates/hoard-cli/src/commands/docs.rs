@@ -31,7 +31,8 @@ The cache directory when neither \fB\-\-dir\fR nor the configuration's \fBdirect
 key names one; an absolute path.
 .TP
 \fBXDG_CONFIG_HOME\fR, \fBXDG_CACHE_HOME\fR
-Where the platform locations below are (by default ~/.config and ~/.cache).
+Where the platform locations below are (by default ~/.config and ~/.cache). On Windows
+the known folders \fB%APPDATA%\fR and \fB%LOCALAPPDATA%\fR take their place.
 .SH FILES
 .TP
 ~/.config/hoard/config.toml

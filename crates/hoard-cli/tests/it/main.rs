@@ -2,8 +2,8 @@
 //! exit status, text and JSON output.
 //!
 //! Each test runs the built binary with an isolated environment (its own HOME and XDG
-//! directories, no `HOARD_*` variables), so nothing on the machine running the tests is read
-//! or written. Caches are filled through the library where that is quicker than one process
+//! directories, on Windows its own profile and known folders; no `HOARD_*` variables), so
+//! nothing on the machine running the tests is read or written. Caches are filled through the library where that is quicker than one process
 //! per entry; keys made by `Cache::key` are the same as the command's KEY.
 
 mod config;
@@ -11,7 +11,13 @@ mod counters;
 mod entries;
 mod locks;
 mod maintain;
+// The peak-memory figures of `-v` come from Linux's /proc (`VmHWM`), and the pipe and
+// device inputs from `head` and `/dev/zero`.
+#[cfg(target_os = "linux")]
 mod memory;
+// The remote tier's tests start redis-server, memcached and moto: Linux programs, which a
+// Windows process under Wine cannot start.
+#[cfg(unix)]
 mod remote;
 mod run;
 mod survey;
@@ -95,9 +101,14 @@ impl Env {
     pub(crate) fn command(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_hoard"));
         let home = self.home.path();
+        // The same two directories stand for the platform's configuration and cache folders:
+        // XDG's on Unix, the known folders (%APPDATA%, %LOCALAPPDATA%) on Windows.
         cmd.env("HOME", home)
             .env("XDG_CONFIG_HOME", home.join("xdg-config"))
             .env("XDG_CACHE_HOME", home.join("xdg-cache"))
+            .env("USERPROFILE", home)
+            .env("APPDATA", home.join("xdg-config"))
+            .env("LOCALAPPDATA", home.join("xdg-cache"))
             .env_remove("HOARD_CONFIG")
             .env_remove("HOARD_CACHE_DIR")
             .stdin(Stdio::null());

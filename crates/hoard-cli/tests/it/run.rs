@@ -4,9 +4,21 @@
 
 use crate::Env;
 
-/// A shell command that records each run in `runs` and prints `out`, then exits `code`.
+/// A shell command that records each run in `runs` and prints `out`, then exits `code`:
+/// `sh` on Unix, `cmd` on Windows (`out` is plain words: no quoting either shell needs).
 fn counted(env: &Env, out: &str, code: i32) -> Vec<String> {
     let runs = env.path("runs");
+    if cfg!(windows) {
+        // `set /p` with no input prints its prompt without a line end, as `printf` does.
+        return vec![
+            "cmd".to_owned(),
+            "/c".to_owned(),
+            format!(
+                "echo run>>{}& <nul set /p ={out}& exit /b {code}",
+                runs.display()
+            ),
+        ];
+    }
     vec![
         "sh".to_owned(),
         "-c".to_owned(),
@@ -54,7 +66,14 @@ fn only_a_zero_exit_status_is_stored_and_the_status_is_passed_on() {
     hoard_run(&env, Some("job"), &failing).expect_code(3);
     assert_eq!(runs(&env), 2, "a failure is not memoized");
     env.run(&["get", "job"]).expect_code(1);
-    // A signal's death is 128 + its number, and stores nothing either.
+}
+
+// Signals are Unix's.
+#[cfg(unix)]
+#[test]
+fn a_command_killed_by_a_signal_exits_128_plus_its_number_and_stores_nothing() {
+    let env = Env::new();
+    // A signal's death is 128 + its number, and stores nothing.
     let killed = vec![
         "sh".to_owned(),
         "-c".to_owned(),
@@ -138,14 +157,22 @@ fn concurrent_runs_of_one_key_run_the_command_once() {
             let key = format!("key {}", i % KEYS);
             let runs = env.path("runs");
             let mut cmd = env.command();
-            cmd.arg("--dir")
-                .arg(env.dir())
-                .args(["run", "--key", &key, "--", "sh", "-c"])
-                .arg(format!(
-                    "echo run >> '{}'; sleep 0.3; printf '%s' '{key} output'",
-                    runs.display()
-                ))
-                .stdout(std::process::Stdio::piped());
+            cmd.arg("--dir").arg(env.dir());
+            if cfg!(windows) {
+                // No pause: the count holds however the runs are scheduled (see above).
+                cmd.args(["run", "--key", &key, "--", "cmd", "/c"])
+                    .arg(format!(
+                        "echo run>>{}& <nul set /p ={key} output& exit /b 0",
+                        runs.display()
+                    ));
+            } else {
+                cmd.args(["run", "--key", &key, "--", "sh", "-c"])
+                    .arg(format!(
+                        "echo run >> '{}'; sleep 0.3; printf '%s' '{key} output'",
+                        runs.display()
+                    ));
+            }
+            cmd.stdout(std::process::Stdio::piped());
             (key, cmd.spawn().expect("hoard starts"))
         })
         .collect();

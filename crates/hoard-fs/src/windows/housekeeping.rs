@@ -26,10 +26,10 @@ use windows_sys::Win32::Storage::FileSystem::{
     FILE_SHARE_WRITE,
 };
 
-use super::names::{namespace_dir, parse_namespace_dir};
 use super::sys::{self, Info};
 use super::{Chain, FsStore, Refused, inspect, io_err, open_for_times};
 use crate::layout::{self, EntryName, LAYOUT_DIR, LOCK_SUFFIX, STATE_DIR, TEMP_PREFIX};
+use crate::names::{namespace_dir, parse_namespace_dir};
 use crate::{Contents, Durability};
 
 /// A directory modified this recently may be modified again within the same timestamp tick

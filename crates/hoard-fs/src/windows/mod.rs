@@ -16,7 +16,6 @@
 )]
 
 mod housekeeping;
-mod names;
 pub(crate) mod sys;
 
 use std::fs::{File, OpenOptions};
@@ -33,9 +32,9 @@ use windows_sys::Win32::Storage::FileSystem::{
     FILE_WRITE_ATTRIBUTES, SYNCHRONIZE,
 };
 
-use self::names::{namespace_dir, parse_namespace_dir};
 use self::sys::Info;
 use crate::layout::{self, EntryName, LAYOUT_DIR};
+use crate::names::{namespace_dir, parse_namespace_dir};
 use crate::{CACHEDIR_TAG, CACHEDIR_TAG_BODY, Contents, Durability, EAGER_READ_MAX, FsOptions};
 
 /// The share mode of every file the store opens: readers, writers and renames or deletes of

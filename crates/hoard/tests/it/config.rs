@@ -1,6 +1,7 @@
 //! `CacheConfig`: every key and unit form of the TOML file, the errors, the file checks, the
 //! default file and locations, and the bridge to a cache.
 
+#[cfg(unix)]
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -55,6 +56,9 @@ const PERCENT_KEYS: [&str; 2] = [
 ];
 
 /// Parses `key = value` (a TOML literal) on line 2 of a document.
+/// What makes `/x` an absolute path here: a drive on Windows (`C:/x`), nothing on Unix.
+const ABS: &str = if cfg!(windows) { "C:" } else { "" };
+
 fn with(key: &str, value: &str) -> hoard::Result<CacheConfig> {
     CacheConfig::from_toml_str(&format!("[cache]\n{key} = {value}\n"), None)
 }
@@ -266,16 +270,16 @@ fn the_other_keys_parse_to_their_values() {
     assert!(accepted("enabled", "true").enabled);
     assert!(accepted("group-shared", "true").group_shared);
     assert_eq!(
-        accepted("directory", "\"/var/cache/hoard\"")
+        accepted("directory", &format!("\"{ABS}/var/cache/hoard\""))
             .directory
             .as_deref(),
-        Some(Path::new("/var/cache/hoard"))
+        Some(Path::new(&format!("{ABS}/var/cache/hoard")))
     );
     assert_eq!(
-        accepted("directory", "'/with spaces/and \"quotes\"'")
+        accepted("directory", &format!("'{ABS}/with spaces/and \"quotes\"'"))
             .directory
             .as_deref(),
-        Some(Path::new("/with spaces/and \"quotes\""))
+        Some(Path::new(&format!("{ABS}/with spaces/and \"quotes\"")))
     );
     for level in [-131_072, -5, 0, 3, 19, 20] {
         let c = accepted("baseline-compression-level", &level.to_string());
@@ -327,7 +331,7 @@ fn an_ancestor_file_with_every_key_loads() {
         # As wasmtime's documentation writes them.
         [cache]
         enabled = true
-        directory = "/nfs-share/wasmtime-cache/"
+        directory = "ABS/nfs-share/wasmtime-cache/"
         worker-event-queue-size = "16"
         baseline-compression-level = 3
         optimized-compression-level = 20
@@ -340,10 +344,11 @@ fn an_ancestor_file_with_every_key_loads() {
         file-count-limit-percent-if-deleting = "70%"
         files-total-size-limit-percent-if-deleting = "70%"
     "#;
-    let c = CacheConfig::from_toml_str(text, None).expect("an ancestor file loads");
+    let text = text.replace("ABS", ABS);
+    let c = CacheConfig::from_toml_str(&text, None).expect("an ancestor file loads");
     assert_eq!(
         c.directory.as_deref(),
-        Some(Path::new("/nfs-share/wasmtime-cache/"))
+        Some(Path::new(&format!("{ABS}/nfs-share/wasmtime-cache/")))
     );
     assert_eq!(c.cleanup_interval, Duration::from_secs(1800));
     assert_eq!(c.files_total_size_soft_limit, 1 << 30);
@@ -684,6 +689,7 @@ fn write_file(path: &Path, bytes: &[u8]) {
 fn config_file(dir: &Path, text: &str) -> PathBuf {
     let path = dir.join("config.toml");
     write_file(&path, text.as_bytes());
+    #[cfg(unix)]
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     path
 }
@@ -723,6 +729,8 @@ fn a_missing_file_is_an_io_error() {
     );
 }
 
+// Modes have no Windows meaning: there the owner and ACL of the file are not checked.
+#[cfg(unix)]
 #[test]
 fn config_files_others_can_write_are_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -743,6 +751,8 @@ fn config_files_others_can_write_are_refused() {
     }
 }
 
+// Owners are uids, checked on Unix only (see ARCHITECTURE.md, "Windows").
+#[cfg(unix)]
 #[test]
 fn config_files_owned_by_another_user_are_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -766,30 +776,42 @@ fn only_regular_files_are_read_and_symlinks_to_them_are_followed() {
     let dir = tempfile::tempdir().expect("tempdir");
     let real = config_file(dir.path(), "[cache]\nnamespace = \"linked\"\n");
     let link = dir.path().join("link.toml");
-    std::os::unix::fs::symlink(&real, &link).expect("symlink");
-    assert_eq!(
-        CacheConfig::load(&link)
-            .expect("through a symlink")
-            .namespace,
-        "linked"
-    );
+    if crate::plant_link(&real, &link) {
+        assert_eq!(
+            CacheConfig::load(&link)
+                .expect("through a symlink")
+                .namespace,
+            "linked"
+        );
+    }
 
     let err = CacheConfig::load(dir.path()).expect_err("a directory");
-    assert!(err.to_string().contains("not a regular file"), "{err}");
+    // Windows refuses to open a directory as a file (access denied) before any check.
+    let why = if cfg!(windows) {
+        "cannot open configuration file"
+    } else {
+        "not a regular file"
+    };
+    assert!(err.to_string().contains(why), "{err}");
 
     // A FIFO must be refused at once, not block the loader until someone writes to it.
-    let fifo = dir.path().join("fifo.toml");
-    let status = Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .expect("run mkfifo");
-    assert!(status.success());
-    let err = CacheConfig::load(&fifo).expect_err("a fifo");
-    assert!(err.to_string().contains("not a regular file"), "{err}");
+    // (Unix only: Windows has no FIFO in the file system, its named pipes live in `\\.\pipe\`.)
+    #[cfg(unix)]
+    {
+        let fifo = dir.path().join("fifo.toml");
+        let status = Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("run mkfifo");
+        assert!(status.success());
+        let err = CacheConfig::load(&fifo).expect_err("a fifo");
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+    }
 
     let err = {
         let path = dir.path().join("binary.toml");
         write_file(&path, b"[cache]\nnamespace = \"\xff\"\n");
+        #[cfg(unix)]
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
         CacheConfig::load(&path).expect_err("not utf-8")
     };
@@ -823,8 +845,11 @@ fn the_default_file_lists_every_key_and_loads_back_as_the_defaults() {
             .count();
         assert_eq!(listed, 1, "{key} is listed {listed} times");
     }
-    let mode = std::fs::metadata(&path).expect("stat").permissions().mode() & 0o777;
-    assert_eq!(mode & 0o022, 0, "mode {mode:o}");
+    #[cfg(unix)]
+    {
+        let mode = std::fs::metadata(&path).expect("stat").permissions().mode() & 0o777;
+        assert_eq!(mode & 0o022, 0, "mode {mode:o}");
+    }
 
     // As written (every value commented out) and with every value uncommented, the file
     // loads as the defaults: the values it shows are the defaults, in valid syntax.
@@ -857,9 +882,10 @@ fn the_default_file_lists_every_key_and_loads_back_as_the_defaults() {
         "[cache]\nnamespace = \"kept\"\n"
     );
     let dangling = dir.path().join("dangling.toml");
-    std::os::unix::fs::symlink(dir.path().join("nowhere"), &dangling).expect("symlink");
-    write_default_config(&dangling).expect_err("a dangling symlink is not followed");
-    assert!(!dir.path().join("nowhere").exists());
+    if crate::plant_link(dir.path().join("nowhere"), &dangling) {
+        write_default_config(&dangling).expect_err("a dangling symlink is not followed");
+        assert!(!dir.path().join("nowhere").exists());
+    }
 }
 
 #[test]
@@ -1100,6 +1126,9 @@ fn child(vars: &[(&str, &Path)]) -> std::collections::BTreeMap<String, String> {
         "HOME",
         "XDG_CONFIG_HOME",
         "XDG_CACHE_HOME",
+        "USERPROFILE",
+        "APPDATA",
+        "LOCALAPPDATA",
         "HOARD_CONFIG",
         "HOARD_CACHE_DIR",
     ] {
@@ -1122,6 +1151,8 @@ fn child(vars: &[(&str, &Path)]) -> std::collections::BTreeMap<String, String> {
         .collect()
 }
 
+// Unix locations; Windows has its own test below.
+#[cfg(unix)]
 #[test]
 fn default_locations_follow_xdg_and_the_environment() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -1151,23 +1182,94 @@ fn default_locations_follow_xdg_and_the_environment() {
     assert_eq!(r["cache_dir"], p("xdg-cache/hoard"));
     assert_eq!(r["loaded"], format!("from-xdg {}", p("xdg-cache/hoard")));
 
+    let env_cache = hoard_variables_override(
+        tmp.path(),
+        &[("HOME", &home), ("XDG_CONFIG_HOME", &xdg_config)],
+    );
+
+    // Loading creates no directory anywhere.
+    assert!(!home.exists() && !xdg_cache.exists() && !env_cache.exists());
+}
+
+/// On Windows the configuration lives in the roaming application data (`%APPDATA%`) and the
+/// cache in the local one (`%LOCALAPPDATA%`), the known folders etcetera's Windows strategy
+/// reads; the XDG variables change nothing there.
+#[cfg(windows)]
+#[test]
+fn default_locations_follow_the_known_folders_and_the_environment() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let profile = tmp.path().join("profile");
+    let roaming = tmp.path().join("roaming");
+    let local = tmp.path().join("local");
+    let config_path = roaming.join("hoard").join("config.toml");
+    let cache_dir = local.join("hoard");
+
+    // No file: the defaults, in the known folders.
+    let r = child(&[
+        ("USERPROFILE", &profile),
+        ("APPDATA", &roaming),
+        ("LOCALAPPDATA", &local),
+    ]);
+    assert_eq!(r["config_path"], config_path.display().to_string());
+    assert_eq!(r["cache_dir"], cache_dir.display().to_string());
+    assert_eq!(r["loaded"], format!("default {}", cache_dir.display()));
+
+    // A file at the default path is read; XDG variables are not Windows'.
+    std::fs::create_dir_all(roaming.join("hoard")).expect("mkdir");
+    config_file(
+        &roaming.join("hoard"),
+        "[cache]\nnamespace = \"from-appdata\"\n",
+    );
+    let xdg = tmp.path().join("xdg");
+    let r = child(&[
+        ("USERPROFILE", &profile),
+        ("APPDATA", &roaming),
+        ("LOCALAPPDATA", &local),
+        ("XDG_CONFIG_HOME", &xdg),
+        ("XDG_CACHE_HOME", &xdg),
+    ]);
+    assert_eq!(r["config_path"], config_path.display().to_string());
+    assert_eq!(r["cache_dir"], cache_dir.display().to_string());
+    assert_eq!(r["loaded"], format!("from-appdata {}", cache_dir.display()));
+
+    let env_cache = hoard_variables_override(
+        tmp.path(),
+        &[("USERPROFILE", &profile), ("APPDATA", &roaming)],
+    );
+
+    // Loading creates no directory anywhere.
+    assert!(!profile.exists() && !local.exists() && !xdg.exists() && !env_cache.exists());
+}
+
+/// `$HOARD_CONFIG` and `$HOARD_CACHE_DIR` over the platform's locations (`platform`, whose
+/// configuration directory holds a file of its own): the same rules on every platform.
+/// Returns the cache directory `$HOARD_CACHE_DIR` named, which nothing may create.
+fn hoard_variables_override(tmp: &Path, platform: &[(&str, &Path)]) -> PathBuf {
+    let p = |s: &str| tmp.join(s).display().to_string();
+    let with = |extra: &[(&'static str, &Path)]| {
+        let mut vars = platform.to_vec();
+        vars.extend_from_slice(extra);
+        child(&vars)
+    };
+
     // $HOARD_CONFIG and $HOARD_CACHE_DIR override the platform locations.
-    let other = tmp.path().join("other");
+    let other = tmp.join("other");
     std::fs::create_dir_all(&other).expect("mkdir");
     config_file(&other, "[cache]\nnamespace = \"from-env\"\n");
-    let env_cache = tmp.path().join("env-cache");
-    let r = child(&[
-        ("HOME", &home),
-        ("XDG_CONFIG_HOME", &xdg_config),
+    let env_cache = tmp.join("env-cache");
+    let r = with(&[
         ("HOARD_CONFIG", &other.join("config.toml")),
         ("HOARD_CACHE_DIR", &env_cache),
     ]);
-    assert_eq!(r["config_path"], p("other/config.toml"));
+    assert_eq!(
+        r["config_path"],
+        other.join("config.toml").display().to_string()
+    );
     assert_eq!(r["cache_dir"], p("env-cache"));
     assert_eq!(r["loaded"], format!("from-env {}", p("env-cache")));
 
     // A `directory` in the file wins over $HOARD_CACHE_DIR, which only replaces the default.
-    let pinned = tmp.path().join("pinned");
+    let pinned = tmp.join("pinned");
     std::fs::create_dir_all(&pinned).expect("mkdir");
     let text = format!("[cache]\ndirectory = '{}'\n", p("from-file"));
     config_file(&pinned, &text);
@@ -1178,27 +1280,19 @@ fn default_locations_follow_xdg_and_the_environment() {
     assert_eq!(r["loaded"], format!("default {}", p("from-file")));
 
     // A $HOARD_CONFIG that names no file is an error, not the defaults.
-    let r = child(&[
-        ("HOME", &home),
-        ("HOARD_CONFIG", &tmp.path().join("missing.toml")),
-    ]);
+    let r = with(&[("HOARD_CONFIG", &tmp.join("missing.toml"))]);
     assert!(
         r["loaded"].starts_with("error: configuration file not found"),
         "{r:?}"
     );
 
     // A relative $HOARD_CACHE_DIR is refused by name.
-    let r = child(&[
-        ("HOME", &home),
-        ("HOARD_CACHE_DIR", Path::new("relative/dir")),
-    ]);
+    let r = with(&[("HOARD_CACHE_DIR", Path::new("relative/dir"))]);
     assert!(
         r["cache_dir"].contains("HOARD_CACHE_DIR must be an absolute path, found \"relative/dir\""),
         "{r:?}"
     );
-
-    // Loading creates no directory anywhere.
-    assert!(!home.exists() && !xdg_cache.exists() && !env_cache.exists());
+    env_cache
 }
 
 // ---- Property tests ----
@@ -1271,7 +1365,11 @@ fn valid_value(key: &'static str) -> BoxedStrategy<toml::Value> {
     };
     match key {
         "enabled" | "group-shared" => any::<bool>().prop_map(Value::Boolean).boxed(),
-        "directory" | "auth-key-file" => s("/[a-z0-9/ ._-]{0,20}".boxed()),
+        "directory" | "auth-key-file" => s(
+            proptest::string::string_regex(&format!("{ABS}/[a-z0-9/ ._-]{{0,20}}"))
+                .expect("a valid regex")
+                .boxed(),
+        ),
         "worker-event-queue-size" => s(with_unit(1000, &["", "K"])),
         "baseline-compression-level" => (-131_072i64..=10).prop_map(Value::Integer).boxed(),
         "optimized-compression-level" => (10i64..=22).prop_map(Value::Integer).boxed(),

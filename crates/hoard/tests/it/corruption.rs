@@ -2,7 +2,6 @@
 //! bytes, and the bad entry is removed; a resealed one (checksum intact) whose payload does
 //! not decode is undecodable: counted and left in place.
 
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use hoard::{Cache, ErrorKind, Key, frame};
@@ -56,6 +55,11 @@ fn flips_are_misses(len: usize, bits: impl Iterator<Item = usize>) -> usize {
 }
 
 #[test]
+#[cfg_attr(
+    windows,
+    ignore = "minutes under Wine; frame verification is the same on every platform, and the \
+              Windows store's reads are covered by the other corruption tests"
+)]
 fn every_single_bit_flip_of_small_entries_is_a_miss() {
     for len in [0, 1, 100, 4096] {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -71,6 +75,11 @@ fn every_single_bit_flip_of_small_entries_is_a_miss() {
 }
 
 #[test]
+#[cfg_attr(
+    windows,
+    ignore = "minutes under Wine; frame verification is the same on every platform, and the \
+              Windows store's reads are covered by the other corruption tests"
+)]
 fn ten_thousand_random_flips_of_a_one_mebibyte_entry_are_misses() {
     let mut rng = fastrand::Rng::with_seed(0x5eed);
     let n = flips_are_misses(
@@ -200,7 +209,9 @@ fn a_symlinked_shard_is_a_miss_that_removes_nothing_and_says_so() {
     let shard = path.parent().expect("shard");
     let elsewhere = dir.path().join("elsewhere");
     std::fs::rename(shard, &elsewhere).expect("move the shard");
-    std::os::unix::fs::symlink(&elsewhere, shard).expect("plant the link");
+    if !crate::plant_link(&elsewhere, shard) {
+        return;
+    }
     for round in 1..=2 {
         let got = cache.try_get(&key);
         assert_eq!(got.map_err(|e| e.kind()), Err(ErrorKind::Insecure));
@@ -360,11 +371,15 @@ fn garbage_files_at_entry_paths_are_misses() {
         cache.put(&key, b"real");
     }
     // A byte rewritten in place on a live entry.
-    let f = std::fs::OpenOptions::new()
+    let mut f = std::fs::OpenOptions::new()
         .write(true)
         .open(&path)
         .expect("open");
-    f.write_at(b"Z", 100).expect("poke");
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        f.seek(SeekFrom::Start(100)).expect("seek");
+        f.write_all(b"Z").expect("poke");
+    }
     drop(f);
     assert_eq!(cache.get(&key), None);
 }
@@ -394,7 +409,10 @@ fn plant_bad_state(path: &Path, how: usize) {
             b"hoardst1\x02\x00\x00\x00\xff\xff\xff\xff\xff\xff\xff\x7f",
         ),
         3 => std::fs::create_dir(path).expect("a directory"),
+        // A link to an endless device and a FIFO are Unix file types.
+        #[cfg(unix)]
         4 => std::os::unix::fs::symlink("/dev/zero", path).expect("a symlink"),
+        #[cfg(unix)]
         5 => {
             let status = std::process::Command::new("mkfifo")
                 .arg(path)
@@ -413,6 +431,10 @@ fn plant_bad_state(path: &Path, how: usize) {
 fn garbage_in_every_sidecar_file_is_treated_as_absent() {
     use hoard::evict::Limits;
     for how in 0..7 {
+        if cfg!(not(unix)) && matches!(how, 4 | 5) {
+            // No `/dev/zero` and no FIFO in a Windows file system (see `plant_bad_state`).
+            continue;
+        }
         let dir = tempfile::tempdir().expect("tempdir");
         let cache = cache_in(&dir);
         let keys: Vec<Key> = (0..30).map(|i| cache.key(format!("k{i}"))).collect();
@@ -481,6 +503,11 @@ fn wrong_file_types_at_entry_paths_are_quick_misses() {
                 #[expect(clippy::disallowed_methods, reason = "the test replaces an entry")]
                 std::fs::remove_file(p).expect("clear");
                 match i {
+                    // A FIFO and a link to an endless device are Unix file types: on
+                    // Windows those two entries stay missing.
+                    #[cfg(not(unix))]
+                    0 | 2 => {}
+                    #[cfg(unix)]
                     0 => {
                         let ok = std::process::Command::new("mkfifo")
                             .arg(p)
@@ -489,6 +516,7 @@ fn wrong_file_types_at_entry_paths_are_quick_misses() {
                         assert!(ok.success());
                     }
                     1 => std::fs::create_dir(p).expect("a directory"),
+                    #[cfg(unix)]
                     2 => std::os::unix::fs::symlink("/dev/zero", p).expect("a symlink"),
                     _ => std::fs::File::create(p)
                         .expect("create")

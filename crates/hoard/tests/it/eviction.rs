@@ -111,15 +111,27 @@ fn the_builder_starts_a_worker_for_its_own_store_only() {
     // It names itself once it runs, and a completed round proves it does.
     let worker = cache.worker().expect("worker");
     worker.sync();
-    let tid = worker.os_thread_id().expect("the thread has started");
-    assert_eq!(thread_name(tid).as_deref(), Some("hoard-evict"));
+    // The thread's kernel id and name come from Linux's `gettid` and `/proc`: elsewhere
+    // only `is_running` tells.
+    let tid = if cfg!(target_os = "linux") {
+        let tid = worker.os_thread_id().expect("the thread has started");
+        assert_eq!(thread_name(tid).as_deref(), Some("hoard-evict"));
+        Some(tid)
+    } else {
+        None
+    };
+    assert!(worker.is_running());
     // The worker lives as long as the last clone.
     let clone = cache.clone();
     drop(cache);
     assert!(clone.worker().is_some_and(|w| w.is_running()));
-    assert_eq!(thread_name(tid).as_deref(), Some("hoard-evict"));
+    if let Some(tid) = tid {
+        assert_eq!(thread_name(tid).as_deref(), Some("hoard-evict"));
+    }
     drop(clone);
-    assert!(reaped(tid), "stopped and joined");
+    if let Some(tid) = tid {
+        assert!(reaped(tid), "stopped and joined");
+    }
 }
 
 #[test]
@@ -236,10 +248,15 @@ fn fingerprint(root: &Path) -> Vec<String> {
                 .display()
                 .to_string();
             // Not the access time: reading the tree to fingerprint it may change that.
-            let times = format!("{:?} {:o}", m.modified().ok(), {
+            #[cfg(unix)]
+            let mode = {
                 use std::os::unix::fs::PermissionsExt;
                 m.permissions().mode()
-            });
+            };
+            // Windows has no mode; the read-only attribute is what it keeps there.
+            #[cfg(not(unix))]
+            let mode = u32::from(m.permissions().readonly());
+            let times = format!("{:?} {:o}", m.modified().ok(), mode);
             if m.is_dir() {
                 out.push(format!("dir {rel} {times}"));
                 walk(&e.path(), root, out);
@@ -255,8 +272,10 @@ fn fingerprint(root: &Path) -> Vec<String> {
     out
 }
 
-fn link(target: &Path, at: &Path) {
-    std::os::unix::fs::symlink(target, at).expect("plant a symlink");
+/// Plants a symlink; `false` where this system cannot (Wine), and then plants none after.
+#[must_use]
+fn link(target: &Path, at: &Path) -> bool {
+    crate::plant_link(target, at)
 }
 
 fn plant_file(path: &Path, body: &[u8]) {
@@ -292,7 +311,7 @@ fn planted_symlinks_and_foreign_files_survive_every_operation() {
     let link_key = cache.key(b"link");
     let link_entry = entry_path(&root, &cache, &link_key);
     std::fs::create_dir_all(link_entry.parent().expect("shard")).expect("mkdir");
-    link(&victim.join("a"), &link_entry);
+    let linked = link(&victim.join("a"), &link_entry);
     let used: Vec<String> = shards
         .iter()
         .filter_map(|s| s.file_name().map(|n| n.to_string_lossy().into_owned()))
@@ -306,11 +325,13 @@ fn planted_symlinks_and_foreign_files_survive_every_operation() {
         .filter(|s| !used.contains(s) && link_shard.as_ref() != Some(s))
         .take(2)
         .collect();
-    for s in &free {
-        link(&victim, &ns_dir.join(s));
+    if linked {
+        for s in &free {
+            assert!(link(&victim, &ns_dir.join(s)));
+        }
+        assert!(link(&victim, &root.join("v1/evil-1.0")));
+        assert!(link(&victim.join("sub"), &root.join("v1/other")));
     }
-    link(&victim, &root.join("v1/evil-1.0"));
-    link(&victim.join("sub"), &root.join("v1/other"));
     let name = link_entry
         .file_name()
         .and_then(|n| n.to_str())
@@ -350,19 +371,21 @@ fn planted_symlinks_and_foreign_files_survive_every_operation() {
         .expect("recompress");
     janitor.survey().expect("survey");
     assert_eq!(fingerprint(&victim), print, "the victim tree changed");
-    assert!(
-        std::fs::symlink_metadata(&link_entry)
-            .expect("link")
-            .file_type()
-            .is_symlink()
-    );
-    for s in &free {
+    if linked {
         assert!(
-            std::fs::symlink_metadata(ns_dir.join(s))
+            std::fs::symlink_metadata(&link_entry)
                 .expect("link")
                 .file_type()
                 .is_symlink()
         );
+        for s in &free {
+            assert!(
+                std::fs::symlink_metadata(ns_dir.join(s))
+                    .expect("link")
+                    .file_type()
+                    .is_symlink()
+            );
+        }
     }
     for f in &foreign {
         assert_eq!(std::fs::read(shard.join(f)).expect("foreign"), b"foreign");
@@ -422,6 +445,11 @@ fn cleanup_child_entry() {
 }
 
 #[test]
+#[cfg_attr(
+    windows,
+    ignore = "under Wine one cleanup of 1,200 entries outlasts the 2 s the others wait for \
+              the cleanup lock (OPERATION_LOCK_WAIT), so they report busy, as designed"
+)]
 fn four_processes_clean_one_directory_at_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().join("cache");
@@ -486,7 +514,8 @@ fn cleanups_survive_entries_vanishing_and_changing_mid_scan() {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().join("cache");
     let cache = cache_without_worker(&root);
-    let keys = put_entries(&cache, 600);
+    // Fewer on Windows, where 600 entries took half a minute under Wine.
+    let keys = put_entries(&cache, if cfg!(windows) { 240 } else { 600 });
     let store = Arc::new(FsStore::open(&root).expect("store"));
     std::thread::scope(|s| {
         let churn = s.spawn(|| {
