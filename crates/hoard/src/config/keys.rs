@@ -410,8 +410,14 @@ pub(crate) const KEYS: &[Key] = &[
     },
 ];
 
-/// The path the default file shows, commented out, for `auth-key-file`.
+/// The path the default file shows, commented out, for `auth-key-file`: an absolute path on
+/// the platform it is written on, so that the uncommented line loads.
+#[cfg(not(windows))]
 pub(crate) const EXAMPLE_KEY_FILE: &str = "/absolute/path/to/hoard.key";
+/// The path the default file shows, commented out, for `auth-key-file`: an absolute path on
+/// the platform it is written on, so that the uncommented line loads.
+#[cfg(windows)]
+pub(crate) const EXAMPLE_KEY_FILE: &str = r"C:\absolute\path\to\hoard.key";
 
 /// A value of the `codec` key: a codec, or the adaptive format (which writes with one).
 #[derive(Clone, Copy)]

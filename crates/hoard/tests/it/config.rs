@@ -865,7 +865,11 @@ fn the_default_file_lists_every_key_and_loads_back_as_the_defaults() {
         CacheConfig::default_cache_dir()
             .unwrap_or_else(|_| PathBuf::from("/absolute/path/to/cache")),
     );
-    expected.auth_key_file = Some(PathBuf::from("/absolute/path/to/hoard.key"));
+    expected.auth_key_file = Some(PathBuf::from(if cfg!(windows) {
+        r"C:\absolute\path\to\hoard.key"
+    } else {
+        "/absolute/path/to/hoard.key"
+    }));
     assert_eq!(loaded, expected);
 
     // It never replaces a file, its own included.
@@ -1365,11 +1369,11 @@ fn valid_value(key: &'static str) -> BoxedStrategy<toml::Value> {
     };
     match key {
         "enabled" | "group-shared" => any::<bool>().prop_map(Value::Boolean).boxed(),
-        "directory" | "auth-key-file" => s(
-            proptest::string::string_regex(&format!("{ABS}/[a-z0-9/ ._-]{{0,20}}"))
-                .expect("a valid regex")
-                .boxed(),
-        ),
+        "directory" | "auth-key-file" => s(proptest::string::string_regex(&format!(
+            "{ABS}/[a-z0-9/ ._-]{{0,20}}"
+        ))
+        .expect("a valid regex")
+        .boxed()),
         "worker-event-queue-size" => s(with_unit(1000, &["", "K"])),
         "baseline-compression-level" => (-131_072i64..=10).prop_map(Value::Integer).boxed(),
         "optimized-compression-level" => (10i64..=22).prop_map(Value::Integer).boxed(),

@@ -11,7 +11,8 @@ mod eviction;
 mod faults;
 mod flight;
 mod guide;
-#[cfg(feature = "remote")]
+// The lease's tests start redis-server and moto, as the remote tier's do (below).
+#[cfg(all(feature = "remote", unix))]
 mod lease;
 mod locks;
 mod multiprocess;
