@@ -10,7 +10,7 @@ use std::io::{BufRead, Write};
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use hoard::{CacheBuilder, DEFAULT_SINGLE_FLIGHT_WAIT};
+use hoard::{Cache, CacheBuilder, DEFAULT_SINGLE_FLIGHT_WAIT};
 
 use super::arena;
 use crate::proc::Proc;
@@ -20,7 +20,7 @@ use crate::row::{Row, RowResult, Tier};
 const NAMESPACE: &str = "reliability-flight";
 
 /// How long each computation works (the overlap the row needs).
-const WORK: Duration = Duration::from_millis(200);
+pub(super) const WORK: Duration = Duration::from_millis(200);
 
 /// The row.
 pub(crate) struct SingleFlight;
@@ -48,11 +48,11 @@ impl Row for SingleFlight {
     }
 }
 
-fn value_of(key: &str) -> Vec<u8> {
+pub(super) fn value_of(key: &str) -> Vec<u8> {
     format!("the value of {key}").into_bytes()
 }
 
-fn lines(path: &Path) -> u64 {
+pub(super) fn lines(path: &Path) -> u64 {
     std::fs::read_to_string(path).map_or(0, |t| t.lines().count() as u64)
 }
 
@@ -165,7 +165,7 @@ fn single_flight(tier: &Tier) -> Result<RowResult, String> {
     Ok(res)
 }
 
-fn unix_ms() -> u64 {
+pub(super) fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
@@ -189,13 +189,37 @@ pub(crate) fn child(opts: &std::collections::BTreeMap<String, String>) -> Result
         .without_worker()
         .build()
         .map_err(|e| format!("cannot open the cache: {e}"))?;
+    let wrong = compute_keys(
+        &cache,
+        &counter,
+        num("keys")?,
+        num("seed")?,
+        num("hang")? == 1,
+    );
+    let s = cache.stats();
+    drop(cache);
+    println!(
+        "result waits={} wait_hits={} gave_up={} wrong={wrong} done_ms={}",
+        s.flight_waits,
+        s.flight_wait_hits,
+        s.flight_gave_up,
+        unix_ms()
+    );
+    Ok(())
+}
+
+/// What the children of this row and of the lease row do once their cache is open: say
+/// `ready`, wait for `go`, then `get_or_compute` keys `key 0` .. `key <keys-1>` (in an order
+/// from `seed`), each computation appending a line to `counter` and working [`WORK`]. With
+/// `hang` the first computation says `ready` again and blocks until the process is killed.
+/// Returns how many values came back wrong.
+pub(super) fn compute_keys(cache: &Cache, counter: &Path, keys: u64, seed: u64, hang: bool) -> u64 {
     println!("ready");
     let _ = std::io::stdout().flush();
     let mut line = String::new();
     let _ = std::io::stdin().lock().read_line(&mut line);
-    let hang = num("hang")? == 1;
-    let mut order: Vec<u64> = (0..num("keys")?).collect();
-    fastrand::Rng::with_seed(num("seed")?).shuffle(&mut order);
+    let mut order: Vec<u64> = (0..keys).collect();
+    fastrand::Rng::with_seed(seed).shuffle(&mut order);
     let mut wrong = 0u64;
     for i in order {
         let name = format!("key {i}");
@@ -204,7 +228,7 @@ pub(crate) fn child(opts: &std::collections::BTreeMap<String, String>) -> Result
             let mut f = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
-                .open(&counter)
+                .open(counter)
                 .expect("the counter file opens");
             let _ = writeln!(f, "computed {name}");
             if hang {
@@ -219,14 +243,5 @@ pub(crate) fn child(opts: &std::collections::BTreeMap<String, String>) -> Result
         });
         wrong += u64::from(got != value_of(&name));
     }
-    let s = cache.stats();
-    drop(cache);
-    println!(
-        "result waits={} wait_hits={} gave_up={} wrong={wrong} done_ms={}",
-        s.flight_waits,
-        s.flight_wait_hits,
-        s.flight_gave_up,
-        unix_ms()
-    );
-    Ok(())
+    wrong
 }

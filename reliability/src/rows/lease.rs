@@ -8,23 +8,20 @@
 //! Every computation appends a line to a counter file (`O_APPEND`) before it works for
 //! [`WORK`]; the row counts the lines.
 
-use std::io::{BufRead, Write};
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use hoard::remote::RemoteConfig;
 use hoard::{CacheBuilder, DEFAULT_LEASE_TTL, DEFAULT_SINGLE_FLIGHT_WAIT, RemoteSettings};
 use hoard_testkit::servers::{Kind, Server};
 
 use super::arena;
+use super::flight::{self, WORK, lines, unix_ms};
 use crate::proc::Proc;
 use crate::row::{Row, RowResult, Tier};
 
 /// The namespace of the row's caches.
 const NAMESPACE: &str = "reliability-lease";
-
-/// How long each computation works (the overlap the row needs).
-const WORK: Duration = Duration::from_millis(200);
 
 /// The lease TTL of the killed-holder phase: what its waiters wait for at most.
 const SHORT_TTL: Duration = Duration::from_secs(1);
@@ -53,14 +50,6 @@ impl Row for Lease {
             r
         })
     }
-}
-
-fn value_of(key: &str) -> Vec<u8> {
-    format!("the value of {key}").into_bytes()
-}
-
-fn lines(path: &Path) -> u64 {
-    std::fs::read_to_string(path).map_or(0, |t| t.lines().count() as u64)
 }
 
 /// One child's options: its own cache directory, the shared counter file and Redis.
@@ -217,12 +206,6 @@ fn lease(tier: &Tier) -> Result<RowResult, String> {
     Ok(res)
 }
 
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
 /// The `lease` child: opens a cache at `dir=` with the Redis on `port=` (key prefix
 /// `prefix=`) as its remote tier, taking leases for `ttl_ms=`; says `ready`, waits for
 /// `go`, then `get_or_compute`s keys `key 0` .. `key <keys-1>` (in an order from `seed=`),
@@ -248,36 +231,13 @@ pub(crate) fn child(opts: &std::collections::BTreeMap<String, String>) -> Result
         .remote(RemoteSettings::new(config).lease(Some(ttl)))
         .build()
         .map_err(|e| format!("cannot open the cache: {e}"))?;
-    println!("ready");
-    let _ = std::io::stdout().flush();
-    let mut line = String::new();
-    let _ = std::io::stdin().lock().read_line(&mut line);
-    let hang = num("hang")? == 1;
-    let mut order: Vec<u64> = (0..num("keys")?).collect();
-    fastrand::Rng::with_seed(num("seed")?).shuffle(&mut order);
-    let mut wrong = 0u64;
-    for i in order {
-        let name = format!("key {i}");
-        let key = cache.key(&name);
-        let got = cache.get_or_compute(&key, || {
-            let mut f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&counter)
-                .expect("the counter file opens");
-            let _ = writeln!(f, "computed {name}");
-            if hang {
-                println!("ready");
-                let _ = std::io::stdout().flush();
-                // Until killed: the parent never closes stdin before the kill.
-                let mut rest = String::new();
-                let _ = std::io::stdin().lock().read_line(&mut rest);
-            }
-            std::thread::sleep(WORK);
-            value_of(&name)
-        });
-        wrong += u64::from(got != value_of(&name));
-    }
+    let wrong = flight::compute_keys(
+        &cache,
+        &counter,
+        num("keys")?,
+        num("seed")?,
+        num("hang")? == 1,
+    );
     let s = cache.stats();
     drop(cache);
     println!(
