@@ -11,7 +11,7 @@
 //! - [`servers`]: real Redis, memcached and S3 servers on loopback ports, for remote stores.
 //! - [`process`]: one test in a process of its own, for tests that change or measure what
 //!   the whole process shares.
-//! - Test data at the crate root: [`artifact`] and [`noise`]; hostile frames: [`reseal`].
+//! - Test data at the crate root: [`artifact`] and [`noise`]; hostile frames: [`reseal`]; planted links: [`plant_link`].
 
 pub mod codec;
 mod data;
@@ -25,5 +25,5 @@ pub mod store;
 mod support;
 
 pub use data::{artifact, noise};
-pub use hostile::reseal;
+pub use hostile::{plant_link, reseal};
 pub use memory::InMemory;

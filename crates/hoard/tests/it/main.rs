@@ -25,7 +25,6 @@ mod security;
 mod zerocopy;
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Counts live heap bytes and their peak, so that tests can prove a hostile entry did not
@@ -92,31 +91,5 @@ pub(crate) fn cache_in(dir: &tempfile::TempDir) -> hoard::Cache {
     hoard::Cache::open(dir.path().join("cache")).expect("open cache")
 }
 
-/// Plants a symbolic link at `link` to `target` (on Windows a directory link if `target` is
-/// a directory, a file link otherwise); `false`, after saying so, if this system cannot make
-/// one, and the calling test then has nothing to show: Wine 8's `CreateSymbolicLinkW`
-/// reports success and creates nothing, and unprivileged Windows without developer mode
-/// refuses.
-#[must_use]
-pub(crate) fn plant_link(target: impl AsRef<Path>, link: impl AsRef<Path>) -> bool {
-    let (target, link) = (target.as_ref(), link.as_ref());
-    #[cfg(unix)]
-    let made = std::os::unix::fs::symlink(target, link);
-    #[cfg(windows)]
-    let made = if target.is_dir() {
-        std::os::windows::fs::symlink_dir(target, link)
-    } else {
-        std::os::windows::fs::symlink_file(target, link)
-    };
-    let there = std::fs::symlink_metadata(link).is_ok_and(|m| m.file_type().is_symlink());
-    if cfg!(unix) || there {
-        made.expect("plant a symlink");
-        assert!(there, "the planted symlink is there");
-        return true;
-    }
-    println!(
-        "not run: this system cannot create symlinks ({made:?}, but {} is no symlink)",
-        link.display()
-    );
-    false
-}
+/// Plants a symbolic link for a test: see [`hoard_testkit::plant_link`].
+pub(crate) use hoard_testkit::plant_link;
