@@ -6,15 +6,17 @@
 //! moto's S3 server), so the figures include the loopback network and the server itself.
 //!
 //! - `remote-<backend>` groups, per frame size: `opendal_read` (a plain `Operator::read` of
-//!   the same object key, blocking on a tokio runtime of the bench; Redis and S3, whose
-//!   store reads through OpenDAL), `raw_get` (Redis and memcached: a plain blocking
+//!   the same object key, blocking on a tokio runtime of the bench; Redis and S3: S3's store
+//!   reads through OpenDAL, and `redis://`'s did before its own client), `raw_get` (Redis and
+//!   memcached: a plain blocking
 //!   `std::net::TcpStream` with `TCP_NODELAY`, one connection kept open, speaking the
 //!   protocol by hand: RESP `GET` or memcached's text `get <key>`, the value copied out of
-//!   the answer), `remote_get` (`RemoteStore::get`: key building, timeout, circuit breaker,
-//!   blocking on the store's own runtime, the copy into a `Vec`) and `remote_get_verified`
+//!   the answer), `remote_get` (`RemoteStore::get`: key building, timeout, circuit breaker;
+//!   S3 blocking on the store's own runtime, Redis and memcached on the calling thread
+//!   through hoard's own clients) and `remote_get_verified`
 //!   (`StoreExt::get_verified`: the same plus parsing and checking the frame). The targets:
 //!   `remote_get` within 1.1× of `opendal_read`, and within 2× of `raw_get` (issue 15,
-//!   item 5: memcached at wire speed).
+//!   item 5: memcached at wire speed; Redis likewise since its own client).
 //! - `tiered-redis`, per frame size: `local_get` (an `FsStore` hit), `tiered_get_local_hit`
 //!   (a `TieredStore` whose local store has the frame) and `tiered_get_remote_hit` (the local
 //!   copy is removed before each iteration, so each one is a Redis hit, a frame check and a

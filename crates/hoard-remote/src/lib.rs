@@ -17,6 +17,7 @@ mod clock;
 mod config;
 mod memcached;
 mod remote;
+mod resp;
 mod sharded;
 mod shared;
 mod stats;

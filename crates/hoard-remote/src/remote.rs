@@ -1,6 +1,6 @@
-//! [`RemoteStore`]: frames stored as they are on Redis or S3 through OpenDAL, or on memcached
-//! through hoard's own client (`memcached.rs`), with
-//! a per-operation timeout and a circuit breaker.
+//! [`RemoteStore`]: frames stored as they are on S3 (and `rediss://` Redis) through OpenDAL,
+//! on `redis://` Redis through hoard's own RESP client (`resp.rs`), or on memcached through
+//! hoard's own client (`memcached.rs`), with a per-operation timeout and a circuit breaker.
 
 mod lease;
 
@@ -23,12 +23,16 @@ use crate::breaker::{Admit, Breaker, Tripped};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Backend, PASSWORD_ENV, REDIS_DEFAULT_MAX_ITEM, RemoteConfig, USERNAME_ENV};
 use crate::memcached::Memcached;
+use crate::resp::{Got, Redis};
 use crate::shared::{Shared, SharedBreaker};
 use crate::stats::{RemoteCounters, RemoteStats};
 
-/// A [`Store`] on a remote service: Redis, memcached or S3 (see [`RemoteConfig`]). Redis and
-/// S3 are reached through OpenDAL; memcached through rust-memcache's meta-protocol connection
-/// on a `TCP_NODELAY` socket (OpenDAL 0.59's memcached client cannot set it, and waited for
+/// A [`Store`] on a remote service: Redis, memcached or S3 (see [`RemoteConfig`]). S3 is
+/// reached through OpenDAL; Redis (`redis://`) through hoard's own RESP client on a
+/// `TCP_NODELAY` socket, on the calling thread (OpenDAL's Redis service, async on the store's
+/// runtime, made a 1 KiB hit about 13x a raw `GET`; `rediss://`, which needs TLS, still goes
+/// through OpenDAL); memcached through rust-memcache's meta-protocol connection on a
+/// `TCP_NODELAY` socket (OpenDAL 0.59's memcached client cannot set it, and waited for
 /// delayed ACKs: about 90 ms per hit on loopback).
 ///
 /// - **Layout.** A frame lives under `<prefix>/<namespace>/<digest>` (the digest in lowercase
@@ -47,8 +51,9 @@ use crate::stats::{RemoteCounters, RemoteStats};
 ///   can say a value's length first it is never fetched: on S3 one ranged request whose
 ///   answer gives the object's size before its body is read; on Redis, when the limit is
 ///   below its item limit ([`RemoteConfig::max_item_size`], at least Redis's default 512
-///   MiB), `STRLEN` before `GET` (two more round trips per hit; under the default 1 GiB cap
-///   a hit is one `GET`, bounded by Redis's own limit). Memcached has no ranged or sized
+///   MiB), `EXISTS` and `STRLEN` before `GET` (one more round trip per hit; under the
+///   default 1 GiB cap a hit is one `GET`, bounded by Redis's own limit, and a value whose
+///   announced length is over the limit is not read). Memcached has no ranged or sized
 ///   read: a get receives at most its item limit (1 MiB by default) and is refused after
 ///   the fetch. What is kept is copied at most once on its way to the caller (not at all
 ///   for Redis and memcached).
@@ -62,11 +67,15 @@ use crate::stats::{RemoteCounters, RemoteStats};
 /// - **Connection check.** The first operation, and the first after a failure, checks the
 ///   connection first within [`RemoteConfig::connect_timeout`] (250 ms by default): a TCP
 ///   connection to the server, then for Redis and memcached one answer over the client's
-///   own pooled connection. A refused connection fails at once (the clients would otherwise
+///   own pooled connection (`redis://` and memcached: a new connection, with its
+///   authentication and database selection, answering `PING` or `mn`, then used for the
+///   operation). A refused connection fails at once (OpenDAL's Redis client would otherwise
 ///   retry it until the operation's timeout), and a server that accepts nothing or answers
-///   nothing fails after the connect timeout. An operation over a live connection that has
-///   not finished within the connect timeout checks that the server still accepts
-///   connections, so a server killed under it fails the operation then. So a dead remote
+///   nothing fails after the connect timeout. Through OpenDAL (S3, `rediss://`), an
+///   operation over a live connection that has not finished within the connect timeout
+///   checks that the server still accepts connections, so a server killed under it fails
+///   the operation then; hoard's own clients need no such watch, since a killed server's
+///   connections end at once (EOF or reset) and they never retry. So a dead remote
 ///   costs any process at most the connect timeout; only a server that accepts connections
 ///   and then stops answering an operation in progress costs the operation's timeout.
 /// - **Shared breaker.** With [`with_shared_breaker`](Self::with_shared_breaker) (the
@@ -84,14 +93,18 @@ use crate::stats::{RemoteCounters, RemoteStats};
 ///   returns [`ErrorKind::NotSupportedByStore`].
 /// - **Runtime.** OpenDAL is async; the store owns a two-thread tokio runtime and blocks the
 ///   calling thread on it, so it is usable from plain threads and from inside another async
-///   runtime alike (there it waits without entering the caller's runtime). memcached's
-///   client is blocking and runs on the calling thread, under the same timeouts.
+///   runtime alike (there it waits without entering the caller's runtime). The Redis and
+///   memcached clients are blocking and run on the calling thread, under the same timeouts;
+///   the Redis lease alone still uses the `redis` crate's async connection on the runtime.
 pub struct RemoteStore {
     config: RemoteConfig,
     op: Operator,
     /// memcached's client (`memcached.rs`), which every memcached operation goes through
     /// instead of `op`.
     memcached: Option<Memcached>,
+    /// The Redis client (`resp.rs`) of a `redis://` remote, which its gets, puts, removals
+    /// and pings go through instead of `op` (`rediss://` stays on `op`: TLS).
+    redis: Option<Redis>,
     runtime: Option<tokio::runtime::Runtime>,
     breaker: Breaker,
     clock: Arc<dyn Clock>,
@@ -164,8 +177,22 @@ impl RemoteStore {
                 config.get_timeout(),
             )
         });
+        let redis = (config.backend() == Backend::Redis && !config.tls()).then(|| {
+            Redis::new(
+                config
+                    .host()
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_owned(),
+                config.port().unwrap_or(6379),
+                config.redis_db(),
+                user_and_password(&config),
+                config.get_timeout(),
+            )
+        });
         Ok(Self {
             memcached,
+            redis,
             breaker: Breaker::new(config.get_failure_threshold(), config.get_cooldown()),
             config,
             op,
@@ -218,8 +245,9 @@ impl RemoteStore {
 
     /// The OpenDAL operator, for tools that need the backend itself (the benchmarks compare
     /// against a plain OpenDAL read of the same key). For memcached it is OpenDAL's own
-    /// memcached service over the same server and keys (binary protocol, SASL credentials);
-    /// the store itself does not use it.
+    /// memcached service over the same server and keys (binary protocol, SASL credentials),
+    /// and for `redis://` OpenDAL's Redis service over the same server, database and keys;
+    /// the store itself uses neither.
     pub fn operator(&self) -> &Operator {
         &self.op
     }
@@ -356,11 +384,34 @@ impl RemoteStore {
                 "not a memcached remote",
             )));
         };
+        self.run_blocking(mc, op)
+    }
+
+    /// Runs a Redis request on the calling thread, as [`run_memcached`](Self::run_memcached)
+    /// runs a memcached one: through the breaker, under the operation's timeout, the
+    /// client checking the connection itself (a new connection that must answer `PING`
+    /// within the connect timeout) when the remote has not answered since the last failure.
+    fn run_redis<T>(&self, op: impl FnOnce(&Redis, Option<Duration>) -> Outcome<T>) -> Outcome<T> {
+        let Some(redis) = &self.redis else {
+            return Outcome::Done(Err(opendal::Error::new(
+                opendal::ErrorKind::Unsupported,
+                "not a redis:// remote",
+            )));
+        };
+        self.run_blocking(redis, op)
+    }
+
+    /// The breaker and the connection check around a request of a blocking client.
+    fn run_blocking<C, T>(
+        &self,
+        client: &C,
+        op: impl FnOnce(&C, Option<Duration>) -> Outcome<T>,
+    ) -> Outcome<T> {
         if !self.admit() {
             return Outcome::Bypassed;
         }
         let check = !self.reachable.load(Ordering::Relaxed);
-        let outcome = op(mc, check.then(|| self.config.get_connect_timeout()));
+        let outcome = op(client, check.then(|| self.config.get_connect_timeout()));
         if check
             && !matches!(
                 outcome,
@@ -409,8 +460,9 @@ impl RemoteStore {
 
     /// The connection check: a TCP connection to [`check_address`](Self::check_address)
     /// (a refusal fails at once, where the Redis client would retry until the operation's
-    /// timeout), then for Redis one `exists` through the operator (memcached's client checks
-    /// on its own: see [`run_memcached`](Self::run_memcached)), which opens
+    /// timeout), then for `rediss://` Redis one `exists` through the operator (the
+    /// `redis://` and memcached clients check on their own: see
+    /// [`run_redis`](Self::run_redis) and [`run_memcached`](Self::run_memcached)), which opens
     /// the pooled connection (the client's handshake) that the operation then uses. The
     /// caller bounds it by the connect timeout.
     fn connection_check(&self) -> impl Future<Output = opendal::Result<()>> + Send + 'static {
@@ -542,6 +594,8 @@ impl RemoteStore {
         let start = Instant::now();
         let outcome = if self.memcached.is_some() {
             self.run_memcached(|mc, check| mc.exists(check, &path))
+        } else if self.redis.is_some() {
+            self.run_redis(|redis, check| redis.exists(check, &path))
         } else {
             self.run(async move { op.exists(&path).await })
         };
@@ -588,6 +642,18 @@ impl Store for RemoteStore {
         let done = if self.memcached.is_some() {
             match self.run_memcached(|mc, check| mc.get(check, &path)) {
                 Outcome::Done(value) => Outcome::Done(value.map(Fetched::value)),
+                Outcome::TimedOut => Outcome::TimedOut,
+                Outcome::Bypassed => Outcome::Bypassed,
+                Outcome::ConnectFailed(e) => Outcome::ConnectFailed(e),
+                Outcome::ConnectTimedOut => Outcome::ConnectTimedOut,
+            }
+        } else if self.redis.is_some() {
+            let length_first = plan == ReadPlan::LengthFirst;
+            match self.run_redis(|redis, check| redis.get(check, &path, limit, length_first)) {
+                Outcome::Done(got) => Outcome::Done(got.map(|got| match got {
+                    Got::Value(bytes) => Fetched::value(bytes),
+                    Got::TooLarge(len) => Fetched::too_large(len, 0),
+                })),
                 Outcome::TimedOut => Outcome::TimedOut,
                 Outcome::Bypassed => Outcome::Bypassed,
                 Outcome::ConnectFailed(e) => Outcome::ConnectFailed(e),
@@ -645,10 +711,13 @@ impl Store for RemoteStore {
                 ),
             ));
         }
-        let (op, path, body) = (self.op.clone(), key.clone(), frame.to_vec());
+        let path = key.clone();
         let outcome = if self.memcached.is_some() {
-            self.run_memcached(|mc, check| mc.set(check, &path, body))
+            self.run_memcached(|mc, check| mc.set(check, &path, frame.to_vec()))
+        } else if self.redis.is_some() {
+            self.run_redis(|redis, check| redis.set(check, &path, frame))
         } else {
+            let (op, body) = (self.op.clone(), frame.to_vec());
             self.run(async move { op.write(&path, body).await.map(drop) })
         };
         self.settle("put", &key, outcome, &self.counters.put_failures)?;
@@ -660,14 +729,18 @@ impl Store for RemoteStore {
     fn remove(&self, ns: &Namespace, digest: &Digest) -> Result<bool> {
         let key = self.object_key(ns, digest);
         let (op, path) = (self.op.clone(), key.clone());
-        // memcached's delete says whether there was a value.
-        if self.memcached.is_some() {
-            let outcome = self.run_memcached(|mc, check| mc.delete(check, &path));
+        // memcached's delete and Redis's `DEL` say whether there was a value.
+        if self.memcached.is_some() || self.redis.is_some() {
+            let outcome = if self.memcached.is_some() {
+                self.run_memcached(|mc, check| mc.delete(check, &path))
+            } else {
+                self.run_redis(|redis, check| redis.delete(check, &path))
+            };
             let existed = self.settle("remove", &key, outcome, &self.counters.remove_failures)?;
             RemoteCounters::bump(&self.counters.removes);
             return Ok(existed);
         }
-        // Deletes are idempotent on the other backends, so whether there was an entry takes
+        // Deletes are idempotent on S3 (and OpenDAL's Redis, for `rediss://`), so whether there was an entry takes
         // a look first; removal is rare (damaged entries, operators).
         let outcome = self.run(async move {
             let existed = op.exists(&path).await?;
@@ -777,9 +850,11 @@ enum ReadPlan {
     /// than Redis's default 512 MiB (`GET`, one round trip; Redis refuses longer strings).
     Whole,
     /// The length first, then the whole value only if it fits: Redis under a limit below
-    /// its item limit (`EXISTS` + `STRLEN`, then `GET`: three round trips for a hit, one
-    /// for a miss). A value replaced by a longer one in between is caught after the fetch,
-    /// which the backend's item limit bounds. Not a ranged read: OpenDAL's is `EXISTS` +
+    /// its item limit (`redis://`: `EXISTS` and `STRLEN` pipelined, then `GET`: two round
+    /// trips for a hit, one for a miss; `rediss://` through OpenDAL: three round trips for a
+    /// hit). A value replaced by a longer one in between is caught by the `GET`'s announced
+    /// length before it is read (`redis://`), or after the fetch, which the backend's item
+    /// limit bounds (`rediss://`). Not a ranged read: OpenDAL's is `EXISTS` +
     /// `STRLEN` + `GETRANGE` and fails for a range past the value's end, so a range of
     /// `limit + 1` bytes cannot read a value that fits, and would fetch `limit + 1` bytes of
     /// one that does not.

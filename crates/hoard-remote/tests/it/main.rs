@@ -4,5 +4,6 @@ mod backends;
 mod lease;
 mod memcached;
 mod outage;
+mod redis;
 mod sharded;
 mod tiered;
