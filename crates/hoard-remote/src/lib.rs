@@ -20,6 +20,7 @@ mod remote;
 mod resp;
 mod sharded;
 mod shared;
+mod socket;
 mod stats;
 mod tiered;
 

@@ -30,17 +30,14 @@
 
 use std::fmt;
 use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::net::TcpStream;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use memcache::exp::{MetaCommand, MetaConnection, MetaOp, MetaResponse, ReturnCode};
 
 use crate::remote::Outcome;
-
-/// Idle connections kept per server: enough for the store's concurrent callers, few enough
-/// that a server's connection limit is not a concern.
-const MAX_IDLE: usize = 16;
+use crate::socket::{self, ConnectError, Idle, remaining};
 
 /// A memcached server: where it is, the credentials, the operation timeout, and the idle
 /// connections.
@@ -54,7 +51,7 @@ struct Inner {
     port: u16,
     credentials: Option<(String, String)>,
     timeout: Duration,
-    idle: Mutex<Vec<MetaConnection>>,
+    idle: Idle<MetaConnection>,
 }
 
 impl fmt::Debug for Memcached {
@@ -64,14 +61,6 @@ impl fmt::Debug for Memcached {
             .field("port", &self.inner.port)
             .finish_non_exhaustive()
     }
-}
-
-/// Why a new connection could not be had.
-enum ConnectError {
-    /// Not within the time given.
-    TimedOut,
-    /// Refused, unreachable, no such host, or authentication refused.
-    Failed(opendal::Error),
 }
 
 impl Memcached {
@@ -89,61 +78,16 @@ impl Memcached {
                 port,
                 credentials,
                 timeout,
-                idle: Mutex::new(Vec::new()),
+                idle: Idle::new(),
             }),
         }
-    }
-
-    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<MetaConnection>> {
-        // A list of connections is valid whatever a panicking holder did.
-        self.inner
-            .idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// A new connection within `deadline`: TCP with `TCP_NODELAY`, then the
     /// authentication when credentials are set.
     fn connect(&self, deadline: Instant) -> Result<MetaConnection, ConnectError> {
         let (host, port) = (self.inner.host.as_str(), self.inner.port);
-        let cannot = |e: std::io::Error| {
-            if e.kind() == std::io::ErrorKind::TimedOut
-                || e.kind() == std::io::ErrorKind::WouldBlock
-            {
-                return ConnectError::TimedOut;
-            }
-            ConnectError::Failed(
-                opendal::Error::new(
-                    opendal::ErrorKind::Unexpected,
-                    format!("cannot connect to {host}:{port}"),
-                )
-                .set_source(e),
-            )
-        };
-        let addrs: Vec<SocketAddr> = (host, port).to_socket_addrs().map_err(cannot)?.collect();
-        let mut last = None;
-        let mut stream = None;
-        for addr in addrs {
-            let left = remaining(deadline).ok_or(ConnectError::TimedOut)?;
-            match TcpStream::connect_timeout(&addr, left) {
-                Ok(s) => {
-                    stream = Some(s);
-                    break;
-                }
-                Err(e) => last = Some(e),
-            }
-        }
-        let stream = match (stream, last) {
-            (Some(s), _) => s,
-            (None, Some(e)) => return Err(cannot(e)),
-            (None, None) => {
-                return Err(cannot(std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    "the name has no address",
-                )));
-            }
-        };
-        stream.set_nodelay(true).map_err(cannot)?;
+        let stream = socket::connect(host, port, deadline)?;
         let stream = match &self.inner.credentials {
             Some((user, password)) => {
                 authenticate(stream, user, password, deadline).map_err(|e| match e.kind() {
@@ -168,7 +112,7 @@ impl Memcached {
     /// are dropped, and a new connection must answer `mn`, all within `connect_timeout`; it
     /// is then used for the request that follows.
     fn checked(&self, connect_timeout: Duration) -> Result<MetaConnection, ConnectError> {
-        self.idle().clear();
+        self.inner.idle.clear();
         let deadline = Instant::now() + connect_timeout;
         let mut conn = self.connect(deadline)?;
         let left = remaining(deadline).ok_or(ConnectError::TimedOut)?;
@@ -198,7 +142,7 @@ impl Memcached {
                 Err(ConnectError::TimedOut) => return Outcome::ConnectTimedOut,
                 Err(ConnectError::Failed(e)) => return Outcome::ConnectFailed(e),
             },
-            None => self.idle().pop(),
+            None => self.inner.idle.take(),
         };
         let deadline = start + self.inner.timeout;
         let mut conn = match pooled {
@@ -215,15 +159,11 @@ impl Memcached {
         conn.set_io_timeout(Some(left));
         match conn.execute(command) {
             Ok(response) => {
-                let mut idle = self.idle();
-                if idle.len() < MAX_IDLE {
-                    idle.push(conn);
-                }
-                drop(idle);
+                self.inner.idle.keep(conn);
                 Outcome::Done(answer(self, response))
             }
             Err(e) => {
-                self.idle().clear();
+                self.inner.idle.clear();
                 if timed_out(&e) {
                     Outcome::TimedOut
                 } else {
@@ -295,13 +235,6 @@ impl Memcached {
             _ => Err(mc.unexpected("md", &response)),
         })
     }
-}
-
-/// The time left until `deadline`, if any.
-fn remaining(deadline: Instant) -> Option<Duration> {
-    deadline
-        .checked_duration_since(Instant::now())
-        .filter(|d| !d.is_zero())
 }
 
 /// Whether a request failed by running out of time (the connection's socket timeouts).

@@ -31,15 +31,12 @@
 
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::net::TcpStream;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::remote::Outcome;
-
-/// Idle connections kept per server: enough for the store's concurrent callers, few enough
-/// that a server's connection limit is not a concern.
-const MAX_IDLE: usize = 16;
+use crate::socket::{self, ConnectError, Idle, io_timed_out};
 
 /// The longest status, error or integer line accepted from the server.
 const MAX_LINE: usize = 4096;
@@ -57,7 +54,7 @@ struct Inner {
     db: i64,
     credentials: Option<(String, String)>,
     timeout: Duration,
-    idle: Mutex<Vec<Conn>>,
+    idle: Idle<Conn>,
 }
 
 impl fmt::Debug for Redis {
@@ -76,14 +73,6 @@ pub(crate) enum Got {
     Value(Vec<u8>),
     /// A value of this many bytes, longer than the limit: not fetched.
     TooLarge(u64),
-}
-
-/// Why a new connection could not be had.
-enum ConnectError {
-    /// Not within the time given.
-    TimedOut,
-    /// Refused, unreachable, no such host, or the handshake refused.
-    Failed(opendal::Error),
 }
 
 /// One answer of the server.
@@ -255,17 +244,9 @@ impl Redis {
                 db,
                 credentials,
                 timeout,
-                idle: Mutex::new(Vec::new()),
+                idle: Idle::new(),
             }),
         }
-    }
-
-    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Conn>> {
-        // A list of connections is valid whatever a panicking holder did.
-        self.inner
-            .idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn error(&self, kind: opendal::ErrorKind, what: &str) -> opendal::Error {
@@ -278,43 +259,7 @@ impl Redis {
     /// A new connection within `deadline`: TCP with `TCP_NODELAY`, then `AUTH` when
     /// credentials are set and `SELECT` for a database other than 0.
     fn connect(&self, deadline: Instant) -> Result<Conn, ConnectError> {
-        let (host, port) = (self.inner.host.as_str(), self.inner.port);
-        let cannot = |e: io::Error| {
-            if timed_out(&e) {
-                return ConnectError::TimedOut;
-            }
-            ConnectError::Failed(
-                opendal::Error::new(
-                    opendal::ErrorKind::Unexpected,
-                    format!("cannot connect to {host}:{port}"),
-                )
-                .set_source(e),
-            )
-        };
-        let addrs: Vec<SocketAddr> = (host, port).to_socket_addrs().map_err(cannot)?.collect();
-        let mut last = None;
-        let mut stream = None;
-        for addr in addrs {
-            let left = left(deadline).map_err(|_| ConnectError::TimedOut)?;
-            match TcpStream::connect_timeout(&addr, left) {
-                Ok(s) => {
-                    stream = Some(s);
-                    break;
-                }
-                Err(e) => last = Some(e),
-            }
-        }
-        let stream = match (stream, last) {
-            (Some(s), _) => s,
-            (None, Some(e)) => return Err(cannot(e)),
-            (None, None) => {
-                return Err(cannot(io::Error::new(
-                    io::ErrorKind::NotFound,
-                    "the name has no address",
-                )));
-            }
-        };
-        stream.set_nodelay(true).map_err(cannot)?;
+        let stream = socket::connect(&self.inner.host, self.inner.port, deadline)?;
         let mut conn = Conn {
             reader: BufReader::with_capacity(64 << 10, Timed { stream, deadline }),
             unread: false,
@@ -357,7 +302,7 @@ impl Redis {
                 opendal::ErrorKind::Unexpected,
                 &format!("{refused}: unexpected answer {other:?}"),
             ))),
-            Err(e) if timed_out(&e) => Err(ConnectError::TimedOut),
+            Err(e) if io_timed_out(&e) => Err(ConnectError::TimedOut),
             Err(e) => Err(ConnectError::Failed(
                 self.error(opendal::ErrorKind::Unexpected, refused)
                     .set_source(e),
@@ -369,7 +314,7 @@ impl Redis {
     /// are dropped, and a new connection must answer `PING`, all within `connect_timeout`;
     /// it is then used for the request that follows.
     fn checked(&self, connect_timeout: Duration) -> Result<Conn, ConnectError> {
-        self.idle().clear();
+        self.inner.idle.clear();
         let deadline = Instant::now() + connect_timeout;
         let mut conn = self.connect(deadline)?;
         match conn.send(&[&[b"PING"]]).and_then(|()| conn.answer(0)) {
@@ -378,7 +323,7 @@ impl Redis {
                 opendal::ErrorKind::Unexpected,
                 &format!("unexpected answer {other:?} to PING"),
             ))),
-            Err(e) if timed_out(&e) => Err(ConnectError::TimedOut),
+            Err(e) if io_timed_out(&e) => Err(ConnectError::TimedOut),
             Err(e) => Err(ConnectError::Failed(
                 self.error(opendal::ErrorKind::Unexpected, "no answer to PING")
                     .set_source(e),
@@ -402,7 +347,7 @@ impl Redis {
                 Err(ConnectError::TimedOut) => return Outcome::ConnectTimedOut,
                 Err(ConnectError::Failed(e)) => return Outcome::ConnectFailed(e),
             },
-            None => self.idle().pop(),
+            None => self.inner.idle.take(),
         };
         let deadline = start + self.inner.timeout;
         let mut conn = match pooled {
@@ -417,18 +362,15 @@ impl Redis {
         match request(self, &mut conn) {
             Ok(value) => {
                 if !conn.unread {
-                    let mut idle = self.idle();
-                    if idle.len() < MAX_IDLE {
-                        idle.push(conn);
-                    }
+                    self.inner.idle.keep(conn);
                 }
                 Outcome::Done(Ok(value))
             }
             Err(failed) => {
                 drop(conn);
-                self.idle().clear();
+                self.inner.idle.clear();
                 match failed {
-                    Failed::Io(e) if timed_out(&e) => Outcome::TimedOut,
+                    Failed::Io(e) if io_timed_out(&e) => Outcome::TimedOut,
                     Failed::Io(e) => Outcome::Done(Err(self
                         .error(opendal::ErrorKind::Unexpected, "request failed")
                         .set_source(e))),
@@ -530,14 +472,6 @@ fn left(deadline: Instant) -> io::Result<Duration> {
         .checked_duration_since(Instant::now())
         .filter(|d| !d.is_zero())
         .ok_or_else(|| io::Error::new(io::ErrorKind::TimedOut, "the deadline passed"))
-}
-
-/// Whether an I/O error is running out of time (the socket timeouts, or the deadline).
-fn timed_out(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
-    )
 }
 
 /// An answer the protocol does not allow.
