@@ -340,24 +340,16 @@ impl Redis {
         check: Option<Duration>,
         request: impl FnOnce(&Self, &mut Conn) -> Result<T, Failed>,
     ) -> Outcome<T> {
-        let start = Instant::now();
-        let pooled = match check {
-            Some(connect_timeout) => match self.checked(connect_timeout) {
-                Ok(conn) => Some(conn),
-                Err(ConnectError::TimedOut) => return Outcome::ConnectTimedOut,
-                Err(ConnectError::Failed(e)) => return Outcome::ConnectFailed(e),
-            },
-            None => self.inner.idle.take(),
-        };
-        let deadline = start + self.inner.timeout;
-        let mut conn = match pooled {
-            Some(conn) => conn,
-            None => match self.connect(deadline) {
+        let deadline = Instant::now() + self.inner.timeout;
+        let mut conn =
+            match self
+                .inner
+                .idle
+                .acquire(check, deadline, |t| self.checked(t), |d| self.connect(d))
+            {
                 Ok(conn) => conn,
-                Err(ConnectError::TimedOut) => return Outcome::TimedOut,
-                Err(ConnectError::Failed(e)) => return Outcome::Done(Err(e)),
-            },
-        };
+                Err(outcome) => return outcome,
+            };
         conn.set_deadline(deadline);
         match request(self, &mut conn) {
             Ok(value) => {

@@ -7,6 +7,8 @@ use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::remote::Outcome;
+
 /// Idle connections kept per server: enough for the store's concurrent callers, few enough
 /// that a server's connection limit is not a concern.
 const MAX_IDLE: usize = 16;
@@ -98,6 +100,33 @@ impl<C> Idle<C> {
         let mut idle = self.lock();
         if idle.len() < MAX_IDLE {
             idle.push(conn);
+        }
+    }
+
+    /// The connection for one exchange: a new one that passed `checked`, the connection check
+    /// (when `check` gives its connect timeout), else an idle one, else a new one made by
+    /// `connect` within `deadline`. What could not be had is the exchange's outcome.
+    pub(crate) fn acquire<T>(
+        &self,
+        check: Option<Duration>,
+        deadline: Instant,
+        checked: impl FnOnce(Duration) -> Result<C, ConnectError>,
+        connect: impl FnOnce(Instant) -> Result<C, ConnectError>,
+    ) -> Result<C, Outcome<T>> {
+        let pooled = match check {
+            Some(connect_timeout) => match checked(connect_timeout) {
+                Ok(conn) => Some(conn),
+                Err(ConnectError::TimedOut) => return Err(Outcome::ConnectTimedOut),
+                Err(ConnectError::Failed(e)) => return Err(Outcome::ConnectFailed(e)),
+            },
+            None => self.take(),
+        };
+        match pooled {
+            Some(conn) => Ok(conn),
+            None => connect(deadline).map_err(|e| match e {
+                ConnectError::TimedOut => Outcome::TimedOut,
+                ConnectError::Failed(e) => Outcome::Done(Err(e)),
+            }),
         }
     }
 
