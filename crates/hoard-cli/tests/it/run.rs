@@ -160,9 +160,12 @@ fn concurrent_runs_of_one_key_run_the_command_once() {
             cmd.arg("--dir").arg(env.dir());
             if cfg!(windows) {
                 // No pause: the count holds however the runs are scheduled (see above).
-                cmd.args(["run", "--key", &key, "--", "cmd", "/c"])
+                // cmd's `>>` is no atomic append (concurrent runs lose lines), so each run
+                // writes a file of its own, named by the hoard process that ran it.
+                cmd.env(RUN_ID_ENV, i.to_string())
+                    .args(["run", "--key", &key, "--", "cmd", "/c"])
                     .arg(format!(
-                        "echo run>>{}& <nul set /p ={key} output& exit /b 0",
+                        "echo run>{}-%{RUN_ID_ENV}%& <nul set /p ={key} output& exit /b 0",
                         runs.display()
                     ));
             } else {
@@ -184,5 +187,19 @@ fn concurrent_runs_of_one_key_run_the_command_once() {
             format!("{key} output")
         );
     }
-    assert_eq!(runs(&env), KEYS, "each key's command ran once");
+    let ran = if cfg!(windows) {
+        std::fs::read_dir(env.path(""))
+            .expect("the test directory")
+            .filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.file_name().to_string_lossy().starts_with("runs-"))
+            })
+            .count()
+    } else {
+        runs(&env)
+    };
+    assert_eq!(ran, KEYS, "each key's command ran once");
 }
+
+/// The variable that names a run's file in the concurrent test on Windows.
+const RUN_ID_ENV: &str = "HOARD_IT_RUN_ID";
